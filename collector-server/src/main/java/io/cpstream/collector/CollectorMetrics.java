@@ -1,0 +1,70 @@
+package io.cpstream.collector;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.time.Duration;
+import java.util.function.ToDoubleFunction;
+
+/** The collector's meters for one VM, named {@code cpstream_collector_*} once exported to Prometheus. */
+final class CollectorMetrics {
+
+    final Timer apply;
+    final Timer commitLag;
+    final Counter epochsCommitted;
+    final Counter pagesReceived;
+    final Counter wireBytesReceived;
+    final DistributionSummary pagesPerEpoch;
+    final Counter checksumMismatches;
+    final Counter digestMismatches;
+    final Counter digestsVerified;
+    final Counter resyncsRequested;
+    final Counter protocolErrors;
+
+    CollectorMetrics(MeterRegistry registry, String vm, Standby standby) {
+        apply = Timer.builder("cpstream.collector.apply")
+                .description("Time to seal, apply and record one checkpoint")
+                .tag("vm", vm).publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofNanos(50_000)).maximumExpectedValue(Duration.ofSeconds(10))
+                .register(registry);
+        commitLag = Timer.builder("cpstream.collector.commit.lag")
+                .description("From the primary's stun to the commit of that epoch on the standby")
+                .tag("vm", vm).publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofSeconds(60))
+                .register(registry);
+        epochsCommitted = counter(registry, "cpstream.collector.epochs.committed", "Epochs committed", vm);
+        pagesReceived = counter(registry, "cpstream.collector.pages.received", "Page records received", vm);
+        wireBytesReceived = counter(registry, "cpstream.collector.wire.bytes.received",
+                "Bytes of page payload received", vm);
+        pagesPerEpoch = DistributionSummary.builder("cpstream.collector.epoch.pages")
+                .description("Page records in each committed epoch").tag("vm", vm).register(registry);
+        checksumMismatches = counter(registry, "cpstream.collector.checksum.mismatches",
+                "Pages whose decoded content did not match their checksum", vm);
+        digestMismatches = counter(registry, "cpstream.collector.digest.mismatches",
+                "Committed images whose digest differed from the primary's", vm);
+        digestsVerified = counter(registry, "cpstream.collector.digests.verified",
+                "Committed images whose digest was checked against the primary's", vm);
+        resyncsRequested = counter(registry, "cpstream.collector.resyncs", "Resync requests sent to the agent", vm);
+        protocolErrors = counter(registry, "cpstream.collector.protocol.errors",
+                "Streams closed for a malformed or unauthorised message", vm);
+        gauge(registry, "cpstream.collector.committed.epoch", "Newest committed epoch", vm, standby,
+                s -> s.committedEpoch());
+        gauge(registry, "cpstream.collector.fencing.epoch", "Fencing epoch of the VM", vm, standby,
+                s -> s.fencingEpoch());
+        gauge(registry, "cpstream.collector.standby.age.seconds",
+                "Now minus the primary's stun time of the committed epoch", vm, standby, s -> s.lagMillis() / 1000.0);
+        gauge(registry, "cpstream.collector.connected", "1 while an agent streams this VM", vm, standby,
+                s -> s.connected() ? 1 : 0);
+    }
+
+    private static Counter counter(MeterRegistry registry, String name, String description, String vm) {
+        return Counter.builder(name).description(description).tag("vm", vm).register(registry);
+    }
+
+    private static void gauge(MeterRegistry registry, String name, String description, String vm, Standby standby,
+                              ToDoubleFunction<Standby> value) {
+        Gauge.builder(name, standby, value).description(description).tag("vm", vm).register(registry);
+    }
+}

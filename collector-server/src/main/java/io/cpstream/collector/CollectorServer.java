@@ -1,0 +1,89 @@
+package io.cpstream.collector;
+
+import io.grpc.Server;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+
+/** A running collector: the gRPC server with the replication and admin services over one registry. */
+public final class CollectorServer implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger(CollectorServer.class.getName());
+    /** A page batch is about 1 MiB; leave room for protobuf framing and device state. */
+    static final int MAX_INBOUND_MESSAGE_BYTES = 4 << 20;
+
+    private final CollectorConfig config;
+    private final StandbyRegistry registry;
+    private final ExecutorService executor;
+    private final Server server;
+
+    private CollectorServer(CollectorConfig config, StandbyRegistry registry, ExecutorService executor,
+                            Server server) {
+        this.config = config;
+        this.registry = registry;
+        this.executor = executor;
+        this.server = server;
+    }
+
+    public static CollectorServer start(CollectorConfig config, MeterRegistry meters) throws IOException {
+        String collectorId = config.host() + ":" + config.port() + "/" + ProcessHandle.current().pid();
+        StandbyRegistry registry = new StandbyRegistry(config.dataDirectory(), config.durability(),
+                config.maxGuestBytes(), collectorId, meters);
+        ExecutorService executor = Executors.newCachedThreadPool(Thread.ofPlatform().daemon().name("collector-", 0)
+                .factory());
+        Server server = NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), config.port()))
+                .executor(executor)
+                .maxInboundMessageSize(MAX_INBOUND_MESSAGE_BYTES)
+                .keepAliveTime(10, TimeUnit.SECONDS)
+                .keepAliveTimeout(5, TimeUnit.SECONDS)
+                .permitKeepAliveTime(1, TimeUnit.SECONDS)
+                .permitKeepAliveWithoutCalls(true)
+                .addService(new ReplicationService(registry))
+                .addService(new AdminService(registry))
+                .build();
+        try {
+            server.start();
+        } catch (IOException e) {
+            registry.close();
+            executor.shutdownNow();
+            throw new IOException("cannot listen on " + config.host() + ":" + config.port() + ": " + e.getMessage(), e);
+        }
+        LOG.log(System.Logger.Level.INFO, "collector listening on {0}:{1,number,#}, data in {2}, durability {3}",
+                config.host(), server.getPort(), config.dataDirectory(), config.durability());
+        return new CollectorServer(config, registry, executor, server);
+    }
+
+    public int port() {
+        return server.getPort();
+    }
+
+    public CollectorConfig config() {
+        return config;
+    }
+
+    public void awaitTermination() throws InterruptedException {
+        server.awaitTermination();
+    }
+
+    /** Stops accepting streams, lets running ones finish within the drain window, then cuts them. */
+    @Override
+    public void close() {
+        server.shutdown();
+        try {
+            if (!server.awaitTermination(config.drain().toMillis(), TimeUnit.MILLISECONDS)) {
+                server.shutdownNow();
+                server.awaitTermination(5, TimeUnit.SECONDS);
+            }
+        } catch (InterruptedException e) {
+            server.shutdownNow();
+            Thread.currentThread().interrupt();
+        } finally {
+            executor.shutdownNow();
+            registry.close();
+        }
+    }
+}

@@ -1,0 +1,508 @@
+package io.cpstream.collector;
+
+import com.google.protobuf.ByteString;
+import io.cpstream.collector.store.ImageStore;
+import io.cpstream.collector.store.Snapshots;
+import io.cpstream.collector.store.StandbyManifest;
+import io.cpstream.encoder.CorruptPageException;
+import io.cpstream.encoder.ImageDigest;
+import io.cpstream.encoder.PageDecoder;
+import io.cpstream.encoder.PageEncoding;
+import io.cpstream.proto.Ack;
+import io.cpstream.proto.CheckpointBegin;
+import io.cpstream.proto.CheckpointCommit;
+import io.cpstream.proto.CollectorMessage;
+import io.cpstream.proto.DeviceState;
+import io.cpstream.proto.Hello;
+import io.cpstream.proto.Page;
+import io.cpstream.proto.PageBatch;
+import io.cpstream.proto.PromoteResponse;
+import io.cpstream.proto.Resync;
+import io.cpstream.proto.VmState;
+import io.cpstream.proto.VmStatus;
+import io.cpstream.proto.Welcome;
+import io.grpc.Status;
+import io.grpc.StatusException;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One protected VM on this collector: its image store, the stream currently feeding it, and the
+ * checkpoint being staged. Every message is checked against what the standby holds before it can
+ * touch anything (invariant I5), and a checkpoint reaches the image only whole (I1).
+ *
+ * <p>All methods are synchronized: streams, the admin API and metrics reach it from different threads.
+ */
+final class Standby {
+
+    private static final System.Logger LOG = System.getLogger(Standby.class.getName());
+    static final int MAX_DEVICE_STATE_BYTES = 16 << 20;
+
+    private final String vm;
+    private final ImageStore store;
+    private final String collectorId;
+    private final CollectorMetrics metrics;
+    private final PageDecoder decoder;
+    private final MemorySegment scratch;
+
+    private ReplicationStream owner;
+    private String agentId = "";
+    /** Lineage of the guest the attached agent protects. */
+    private String streamLineage = "";
+    /** The checkpoint being staged, or null. */
+    private Staging staging;
+    /** A checkpoint the collector is discarding (stale base, or aborted), or 0. */
+    private long skippingEpoch;
+    /** A resync was sent and no checkpoint on the right base has arrived since. */
+    private boolean resyncOutstanding;
+    private boolean committedOnThisConnection;
+    private long epochsCommitted;
+    private long pagesReceived;
+    private long wireBytesReceived;
+    private long lastCommitUnixMicros;
+
+    /** What has arrived of the checkpoint being staged. */
+    private static final class Staging {
+        final long epoch;
+        final boolean full;
+        final long declaredPages;
+        final long stunUnixMicros;
+        final BitSet seen;
+        long received;
+
+        Staging(long epoch, boolean full, long declaredPages, long stunUnixMicros, int pageCount) {
+            this.epoch = epoch;
+            this.full = full;
+            this.declaredPages = declaredPages;
+            this.stunUnixMicros = stunUnixMicros;
+            this.seen = new BitSet(pageCount);
+        }
+    }
+
+    Standby(String vm, ImageStore store, String collectorId, MeterRegistry registry) {
+        this.vm = vm;
+        this.store = store;
+        this.collectorId = collectorId;
+        this.decoder = new PageDecoder(store.manifest().pageSize());
+        this.scratch = MemorySegment.ofArray(new byte[store.manifest().pageSize()]);
+        this.metrics = new CollectorMetrics(registry, vm, this);
+    }
+
+    // ------------------------------------------------------------------ stream lifecycle
+
+    /** Makes {@code stream} the one feeding this VM and says where the standby stands. */
+    synchronized Welcome attach(Hello hello, ReplicationStream stream) throws StatusException {
+        StandbyManifest manifest = store.manifest();
+        if (manifest.promoted()) {
+            throw fenced("was promoted at epoch " + manifest.committedEpoch());
+        }
+        if (hello.getPageSize() != manifest.pageSize() || hello.getPageCount() != manifest.pageCount()) {
+            throw Status.FAILED_PRECONDITION.withDescription(String.format(
+                    "vm %s has a standby of %d pages of %d bytes here, the agent has %d pages of %d bytes; "
+                            + "use another --vm, or remove %s on the collector to start over",
+                    vm, manifest.pageCount(), manifest.pageSize(), hello.getPageCount(), hello.getPageSize(),
+                    store.directory())).asException();
+        }
+        if (hello.getFencingEpoch() < manifest.fencingEpoch()) {
+            throw fenced("has fencing epoch " + manifest.fencingEpoch() + " and the agent presented "
+                    + hello.getFencingEpoch());
+        }
+        try {
+            StandbyManifest next = manifest;
+            if (hello.getFencingEpoch() > manifest.fencingEpoch()) {
+                next = next.withFencingEpoch(hello.getFencingEpoch());
+            }
+            if (!hello.getSource().getKind().equals(String.valueOf(manifest.sourceKind()))
+                    || !hello.getSource().getParamsMap().equals(manifest.sourceParams())) {
+                next = next.withSource(hello.getSource().getKind(), new HashMap<>(hello.getSource().getParamsMap()));
+            }
+            if (next != manifest) {
+                store.updateManifest(next);
+            }
+        } catch (IOException e) {
+            throw internal("recording the new agent", e);
+        }
+        if (owner != null && owner != stream) {
+            owner.close(Status.ABORTED.withDescription("replaced by a newer stream from agent " + hello.getAgentId()));
+        }
+        owner = stream;
+        agentId = hello.getAgentId();
+        streamLineage = hello.getLineage();
+        dropStaging();
+        skippingEpoch = 0;
+        resyncOutstanding = false;
+        committedOnThisConnection = false;
+        LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} attached; standby at epoch {2}", vm, agentId,
+                store.manifest().committedEpoch());
+        return Welcome.newBuilder()
+                .setCommittedEpoch(store.manifest().committedEpoch())
+                .setFencingEpoch(store.manifest().fencingEpoch())
+                .setFullSyncRequired(store.manifest().fullSyncRequired())
+                .setCollectorId(collectorId)
+                .setLineage(store.manifest().lineage())
+                .build();
+    }
+
+    synchronized void detach(ReplicationStream stream) {
+        if (owner == stream) {
+            owner = null;
+            dropStaging();
+            LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} detached at epoch {2}", vm, agentId,
+                    store.manifest().committedEpoch());
+        }
+    }
+
+    synchronized boolean isOwner(ReplicationStream stream) {
+        return owner == stream;
+    }
+
+    void countProtocolError() {
+        metrics.protocolErrors.increment();
+    }
+
+    // ------------------------------------------------------------------ one checkpoint
+
+    synchronized void begin(CheckpointBegin begin) throws StatusException {
+        StandbyManifest manifest = store.manifest();
+        if (staging != null) {
+            throw invalid("begin of epoch " + begin.getEpoch() + " while epoch " + staging.epoch + " is open");
+        }
+        long committed = manifest.committedEpoch();
+        if (begin.getEpoch() <= committed) {
+            throw invalid("epoch " + begin.getEpoch() + " is not after the committed epoch " + committed);
+        }
+        if (begin.getPageCount() > manifest.pageCount()) {
+            throw invalid("epoch " + begin.getEpoch() + " announces " + begin.getPageCount()
+                    + " pages; the guest has " + manifest.pageCount());
+        }
+        boolean sameGuest = streamLineage.equals(manifest.lineage());
+        boolean usableBase = begin.getFull()
+                || (!manifest.fullSyncRequired() && sameGuest && begin.getBaseEpoch() == committed);
+        if (!usableBase) {
+            // Pipelined after a checkpoint that was dropped, or the agent's view is stale: discard it
+            // whole and, once, tell the agent what the standby holds.
+            skippingEpoch = begin.getEpoch();
+            if (!resyncOutstanding) {
+                requestResync(begin.getEpoch(), List.of(), manifest.fullSyncRequired() || !sameGuest,
+                        "checkpoint " + begin.getEpoch() + " applies on epoch " + begin.getBaseEpoch()
+                                + " but the standby holds epoch " + committed
+                                + (manifest.fullSyncRequired() || !sameGuest ? " and needs a full sync" : ""));
+            }
+            return;
+        }
+        skippingEpoch = 0;
+        resyncOutstanding = false;
+        try {
+            if (begin.getFull() && !sameGuest) {
+                store.updateManifest(manifest.withNewLineage(streamLineage));
+            }
+            store.begin(begin.getEpoch(), begin.getBaseEpoch(), begin.getFull(), begin.getStunUnixMicros());
+        } catch (IOException e) {
+            throw internal("starting the journal of epoch " + begin.getEpoch(), e);
+        }
+        staging = new Staging(begin.getEpoch(), begin.getFull(), begin.getPageCount(), begin.getStunUnixMicros(),
+                (int) manifest.pageCount());
+    }
+
+    synchronized void pages(PageBatch batch) throws StatusException {
+        if (skipping(batch.getEpoch())) {
+            return;
+        }
+        Staging open = requireStaging(batch.getEpoch(), "page batch");
+        long pageCount = store.manifest().pageCount();
+        long payload = 0;
+        try {
+            for (Page page : batch.getPagesList()) {
+                long index = page.getIndex();
+                if (index >= pageCount) {
+                    throw invalid("epoch " + open.epoch + " carries page " + index + "; the guest has " + pageCount);
+                }
+                if (open.seen.get((int) index)) {
+                    throw invalid("epoch " + open.epoch + " carries page " + index + " twice");
+                }
+                if (open.received >= open.declaredPages) {
+                    throw invalid("epoch " + open.epoch + " carries more than the " + open.declaredPages
+                            + " pages it announced");
+                }
+                try {
+                    decoder.decode(encodingOf(page), page.getData().asReadOnlyByteBuffer(), page.getCrc32C(), scratch);
+                } catch (CorruptPageException e) {
+                    metrics.checksumMismatches.increment();
+                    LOG.log(System.Logger.Level.WARNING, "vm {0}: page {1} of epoch {2} rejected: {3}", vm, index,
+                            open.epoch, e.getMessage());
+                    abortWithResync(List.of(index), "page " + index + " of epoch " + open.epoch + ": "
+                            + e.getMessage());
+                    return;
+                }
+                store.stagePage((int) index, scratch);
+                open.seen.set((int) index);
+                open.received++;
+                payload += page.getData().size();
+            }
+        } catch (IOException e) {
+            throw internal("staging epoch " + open.epoch, e);
+        }
+        pagesReceived += batch.getPagesCount();
+        wireBytesReceived += payload;
+        metrics.pagesReceived.increment(batch.getPagesCount());
+        metrics.wireBytesReceived.increment(payload);
+    }
+
+    synchronized void deviceState(DeviceState state) throws StatusException {
+        if (skipping(state.getEpoch())) {
+            return;
+        }
+        Staging open = requireStaging(state.getEpoch(), "device state");
+        if (state.getState().size() > MAX_DEVICE_STATE_BYTES) {
+            throw invalid("device state of " + state.getState().size() + " bytes exceeds " + MAX_DEVICE_STATE_BYTES);
+        }
+        try {
+            store.stageDeviceState(state.getState().toByteArray());
+        } catch (IOException e) {
+            throw internal("staging the device state of epoch " + open.epoch, e);
+        }
+    }
+
+    /** Seals, applies and acknowledges the open checkpoint; returns the message for the agent, or null. */
+    synchronized CollectorMessage commit(CheckpointCommit commit) throws StatusException {
+        if (skipping(commit.getEpoch())) {
+            skippingEpoch = 0;
+            return null;
+        }
+        Staging open = requireStaging(commit.getEpoch(), "commit");
+        long received = open.received;
+        if (commit.getPageCount() != received || received != open.declaredPages) {
+            throw invalid("commit of epoch " + open.epoch + " claims " + commit.getPageCount()
+                    + " pages; begin announced " + open.declaredPages + " and " + received + " arrived");
+        }
+        if (open.full && received != store.manifest().pageCount()) {
+            throw invalid("full checkpoint " + open.epoch + " carries " + received + " of "
+                    + store.manifest().pageCount() + " pages");
+        }
+        long started = System.nanoTime();
+        StandbyManifest committed;
+        try {
+            committed = store.commit(open.epoch);
+        } catch (IOException e) {
+            throw internal("committing epoch " + open.epoch, e);
+        } finally {
+            staging = null;
+        }
+        if (!commit.getDeviceStateSha256().isEmpty()
+                && !Arrays.equals(commit.getDeviceStateSha256().toByteArray(), ImageDigest.sha256(committed.deviceState()))) {
+            return corruptCommit(open.epoch, "device state of epoch " + open.epoch + " differs from the primary's");
+        }
+        if (!commit.getExpectedImageSha256().isEmpty()) {
+            byte[] actual = ImageDigest.sha256(store.image());
+            metrics.digestsVerified.increment();
+            if (!Arrays.equals(actual, commit.getExpectedImageSha256().toByteArray())) {
+                return corruptCommit(open.epoch, "image digest after epoch " + open.epoch + " is "
+                        + ImageDigest.hex(actual) + ", the primary's is "
+                        + ImageDigest.hex(commit.getExpectedImageSha256().toByteArray()));
+            }
+        }
+        long applyNanos = System.nanoTime() - started;
+        long now = nowMicros();
+        epochsCommitted++;
+        committedOnThisConnection = true;
+        lastCommitUnixMicros = now;
+        metrics.apply.record(applyNanos, TimeUnit.NANOSECONDS);
+        metrics.epochsCommitted.increment();
+        metrics.pagesPerEpoch.record(received);
+        if (open.stunUnixMicros > 0 && now > open.stunUnixMicros) {
+            metrics.commitLag.record(now - open.stunUnixMicros, TimeUnit.MICROSECONDS);
+        }
+        return CollectorMessage.newBuilder().setAck(Ack.newBuilder()
+                .setEpoch(open.epoch)
+                .setCommittedUnixMicros(now)
+                .setApplyMicros(applyNanos / 1000)).build();
+    }
+
+    // ------------------------------------------------------------------ promotion and status
+
+    synchronized PromoteResponse promote(Path snapshots) throws StatusException {
+        StandbyManifest manifest = store.manifest();
+        if (manifest.promoted()) {
+            throw Status.ALREADY_EXISTS.withDescription("vm " + vm + " was already promoted at epoch "
+                    + manifest.committedEpoch() + "; its snapshot is " + manifest.snapshotPath()).asException();
+        }
+        if (manifest.committedEpoch() == 0 || manifest.fullSyncRequired()) {
+            throw Status.FAILED_PRECONDITION.withDescription("vm " + vm
+                    + " has no complete committed epoch to promote yet").asException();
+        }
+        dropStaging();
+        long fencing = manifest.fencingEpoch() + 1;
+        Path target = snapshots.resolve("epoch-" + manifest.committedEpoch());
+        Snapshots.SnapshotManifest snapshot;
+        try {
+            snapshot = Snapshots.write(store, target, fencing);
+            store.updateManifest(manifest.withPromotion(fencing, target.toString()));
+        } catch (IOException e) {
+            throw internal("writing the snapshot of epoch " + manifest.committedEpoch(), e);
+        }
+        if (owner != null) {
+            owner.close(fencedStatus("was promoted at epoch " + manifest.committedEpoch()));
+            owner = null;
+        }
+        LOG.log(System.Logger.Level.INFO, "vm {0}: promoted at epoch {1}, fencing epoch {2}, snapshot {3}", vm,
+                manifest.committedEpoch(), fencing, target);
+        return PromoteResponse.newBuilder()
+                .setVmId(vm)
+                .setPromotedEpoch(manifest.committedEpoch())
+                .setFencingEpoch(fencing)
+                .setSnapshotPath(target.toString())
+                .setImageSha256(ByteString.fromHex(snapshot.memorySha256()))
+                .setDeviceStateSha256(ByteString.fromHex(snapshot.deviceStateSha256()))
+                .build();
+    }
+
+    synchronized VmStatus status() {
+        StandbyManifest manifest = store.manifest();
+        VmState state;
+        if (manifest.promoted()) {
+            state = VmState.VM_PROMOTED;
+        } else if (owner == null) {
+            state = VmState.VM_DISCONNECTED;
+        } else {
+            state = committedOnThisConnection ? VmState.VM_REPLICATING : VmState.VM_SYNCING;
+        }
+        VmStatus.Builder status = VmStatus.newBuilder()
+                .setVmId(vm)
+                .setState(state)
+                .setCommittedEpoch(manifest.committedEpoch())
+                .setFencingEpoch(manifest.fencingEpoch())
+                .setLagMs(lagMillis())
+                .setPageSize(manifest.pageSize())
+                .setPageCount(manifest.pageCount())
+                .setAgentId(agentId)
+                .setLastCommitUnixMicros(lastCommitUnixMicros)
+                .setEpochsCommitted(epochsCommitted)
+                .setPagesReceived(pagesReceived)
+                .setWireBytesReceived(wireBytesReceived);
+        if (manifest.snapshotPath() != null) {
+            status.setSnapshotPath(manifest.snapshotPath());
+        }
+        return status.build();
+    }
+
+    synchronized long committedEpoch() {
+        return store.manifest().committedEpoch();
+    }
+
+    synchronized long fencingEpoch() {
+        return store.manifest().fencingEpoch();
+    }
+
+    synchronized boolean connected() {
+        return owner != null;
+    }
+
+    /** How far the standby trails the primary: now minus the stun time of the committed epoch; -1 if none. */
+    synchronized long lagMillis() {
+        long stun = store.manifest().stunUnixMicros();
+        return stun <= 0 ? -1 : Math.max(0, (nowMicros() - stun) / 1000);
+    }
+
+    synchronized void close() {
+        try {
+            store.close();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    private boolean skipping(long epoch) {
+        return skippingEpoch != 0 && epoch == skippingEpoch;
+    }
+
+    private Staging requireStaging(long epoch, String what) throws StatusException {
+        if (staging == null || staging.epoch != epoch) {
+            throw invalid(what + " for epoch " + epoch + " but "
+                    + (staging == null ? "no checkpoint is open" : "epoch " + staging.epoch + " is open"));
+        }
+        return staging;
+    }
+
+    private void abortWithResync(List<Long> pages, String reason) {
+        long epoch = staging.epoch;
+        dropStaging();
+        skippingEpoch = epoch;
+        requestResync(epoch, pages, false, reason);
+    }
+
+    /** The commit went through but does not match the primary: demand a full sync before trusting it. */
+    private CollectorMessage corruptCommit(long epoch, String reason) throws StatusException {
+        metrics.digestMismatches.increment();
+        LOG.log(System.Logger.Level.ERROR, "vm {0}: {1}; a full sync is required", vm, reason);
+        try {
+            store.updateManifest(store.manifest().withFullSyncRequired());
+        } catch (IOException e) {
+            throw internal("recording that vm " + vm + " needs a full sync", e);
+        }
+        requestResync(epoch, List.of(), true, reason);
+        return null;
+    }
+
+    private void requestResync(long abortedEpoch, List<Long> pages, boolean full, String reason) {
+        resyncOutstanding = true;
+        metrics.resyncsRequested.increment();
+        if (owner != null) {
+            owner.send(CollectorMessage.newBuilder().setResync(Resync.newBuilder()
+                    .setCommittedEpoch(store.manifest().committedEpoch())
+                    .setAbortedEpoch(abortedEpoch)
+                    .addAllPages(pages)
+                    .setFull(full)
+                    .setReason(reason)).build());
+        }
+    }
+
+    private void dropStaging() {
+        staging = null;
+        store.abort();
+    }
+
+    private static PageEncoding encodingOf(Page page) throws CorruptPageException {
+        return switch (page.getEncoding()) {
+            case PAGE_ZERO -> PageEncoding.ZERO;
+            case PAGE_FULL -> PageEncoding.FULL;
+            case PAGE_LZ4 -> PageEncoding.LZ4;
+            case PAGE_DELTA -> PageEncoding.DELTA;
+            case PAGE_DUPLICATE -> PageEncoding.DUPLICATE;
+            default -> throw new CorruptPageException("page " + page.getIndex() + " has no known encoding ("
+                    + page.getEncodingValue() + ")");
+        };
+    }
+
+    private StatusException fenced(String what) {
+        return fencedStatus(what).asException();
+    }
+
+    private Status fencedStatus(String what) {
+        return Status.FAILED_PRECONDITION.withDescription("fenced: vm " + vm + " " + what
+                + "; this primary must not stream or release output any more");
+    }
+
+    private static StatusException invalid(String message) {
+        return Status.INVALID_ARGUMENT.withDescription(message).asException();
+    }
+
+    private StatusException internal(String what, IOException e) {
+        LOG.log(System.Logger.Level.ERROR, "vm " + vm + ": " + what + " failed", e);
+        return Status.INTERNAL.withDescription(what + " failed on the collector: " + e.getMessage()).withCause(e)
+                .asException();
+    }
+
+    private static long nowMicros() {
+        return TimeUnit.MILLISECONDS.toMicros(System.currentTimeMillis());
+    }
+}

@@ -1,0 +1,122 @@
+package io.cpstream.collector.store;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.Map;
+
+/**
+ * The committed state of one standby, next to its image: which epoch the image holds, the device
+ * state of that epoch, and the fencing epoch. Replaced atomically (write, rename) at every commit,
+ * so it always names exactly one epoch.
+ */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record StandbyManifest(
+        int format,
+        String vm,
+        int pageSize,
+        long pageCount,
+        long committedEpoch,
+        long fencingEpoch,
+        long stunUnixMicros,
+        byte[] deviceState,
+        boolean fullSyncRequired,
+        boolean promoted,
+        String snapshotPath,
+        String sourceKind,
+        Map<String, String> sourceParams,
+        String lineage) {
+
+    public static final int FORMAT = 1;
+    static final ObjectMapper JSON = new ObjectMapper()
+            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+
+    public static StandbyManifest fresh(String vm, int pageSize, long pageCount, long fencingEpoch,
+                                        String sourceKind, Map<String, String> sourceParams) {
+        return new StandbyManifest(FORMAT, vm, pageSize, pageCount, 0, fencingEpoch, 0, new byte[0], true, false,
+                null, sourceKind, sourceParams, "");
+    }
+
+    public StandbyManifest withCommit(long epoch, long stunMicros, byte[] state) {
+        return new StandbyManifest(format, vm, pageSize, pageCount, epoch, fencingEpoch, stunMicros, state, false,
+                promoted, snapshotPath, sourceKind, sourceParams, lineage);
+    }
+
+    /**
+     * The image is about to be rebuilt by a full checkpoint of another guest lineage: until it commits,
+     * nothing but a full checkpoint may apply.
+     */
+    public StandbyManifest withNewLineage(String next) {
+        return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
+                deviceState, true, promoted, snapshotPath, sourceKind, sourceParams, next);
+    }
+
+    public StandbyManifest withFullSyncRequired() {
+        return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
+                deviceState, true, promoted, snapshotPath, sourceKind, sourceParams, lineage);
+    }
+
+    public StandbyManifest withFencingEpoch(long fencing) {
+        return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencing, stunUnixMicros,
+                deviceState, fullSyncRequired, promoted, snapshotPath, sourceKind, sourceParams, lineage);
+    }
+
+    public StandbyManifest withSource(String kind, Map<String, String> params) {
+        return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
+                deviceState, fullSyncRequired, promoted, snapshotPath, kind, params, lineage);
+    }
+
+    public StandbyManifest withPromotion(long fencing, String snapshot) {
+        return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencing, stunUnixMicros,
+                deviceState, fullSyncRequired, true, snapshot, sourceKind, sourceParams, lineage);
+    }
+
+    static StandbyManifest read(Path file) throws IOException {
+        StandbyManifest manifest = JSON.readValue(file.toFile(), StandbyManifest.class);
+        if (manifest.format() != FORMAT) {
+            throw new IOException(file + " has format " + manifest.format() + "; this collector reads format " + FORMAT);
+        }
+        return manifest;
+    }
+
+    void write(Path file, boolean force) throws IOException {
+        writeAtomically(file, JSON.writeValueAsBytes(this), force);
+    }
+
+    /** Replaces {@code file} with {@code bytes} so that a crash leaves either the old or the new content. */
+    static void writeAtomically(Path file, byte[] bytes, boolean force) throws IOException {
+        Path temp = file.resolveSibling(file.getFileName() + ".tmp");
+        try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            channel.write(java.nio.ByteBuffer.wrap(bytes));
+            if (force) {
+                channel.force(true);
+            }
+        }
+        try {
+            Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            throw new IOException("the data directory's file system cannot rename atomically: " + file.getParent(), e);
+        }
+        if (force) {
+            forceDirectory(file.getParent());
+        }
+    }
+
+    static void forceDirectory(Path directory) throws IOException {
+        try (FileChannel dir = FileChannel.open(directory, StandardOpenOption.READ)) {
+            dir.force(true);
+        }
+    }
+}

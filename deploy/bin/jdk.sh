@@ -1,0 +1,37 @@
+# Sourced by ./mvnw and ./cpstream: finds a JDK 25 (or newer) and exports JAVA_HOME.
+# Order: $JAVA_HOME if it is new enough, then JDKs under /usr/lib/jvm, then `java` on PATH.
+# Nobody has to set JAVA_HOME by hand on a machine where the default java is older.
+
+cpstream_java_major() {
+  "$1/bin/java" -XshowSettings:properties -version 2>&1 |
+    sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p' | head -n 1
+}
+
+cpstream_find_jdk() {
+  local candidate major
+  local -a candidates=()
+  [ -n "${JAVA_HOME:-}" ] && candidates+=("$JAVA_HOME")
+  for candidate in /usr/lib/jvm/temurin-25* /usr/lib/jvm/*-25-* /usr/lib/jvm/*25* /usr/lib/jvm/*; do
+    [ -d "$candidate" ] && candidates+=("$candidate")
+  done
+  if command -v java >/dev/null 2>&1; then
+    candidates+=("$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")")
+  fi
+  for candidate in "${candidates[@]}"; do
+    [ -x "$candidate/bin/java" ] && [ -x "$candidate/bin/javac" ] || continue
+    major="$(cpstream_java_major "$candidate")"
+    if [ -n "$major" ] && [ "$major" -ge 25 ]; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+if ! JAVA_HOME="$(cpstream_find_jdk)"; then
+  echo "cpstream: no JDK 25 or newer found (looked at \$JAVA_HOME, /usr/lib/jvm/* and java on PATH)." >&2
+  echo "cpstream: install one, e.g. 'apt-get install temurin-25-jdk', or point JAVA_HOME at it." >&2
+  exit 1
+fi
+export JAVA_HOME
+export PATH="$JAVA_HOME/bin:$PATH"

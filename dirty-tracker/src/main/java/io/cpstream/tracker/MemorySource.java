@@ -1,0 +1,48 @@
+package io.cpstream.tracker;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Map;
+
+/**
+ * A guest whose memory cpstream protects: something that runs, can be stopped for a moment (the stun),
+ * and tells which of its pages were written since the last time it was asked.
+ *
+ * <p>Implementations own the guest and its dirty tracking; they know nothing about networks or
+ * encodings. The checkpoint agent drives them: {@link #start()}, then repeatedly {@link #stun()},
+ * harvest, copy pages, resume.
+ */
+public interface MemorySource extends AutoCloseable {
+
+    /** Short name of the backend: {@code sim}, {@code kvm}, {@code process}, {@code trace}. */
+    String kind();
+
+    /** The parameters this source was opened with, recorded in snapshots so they describe themselves. */
+    Map<String, String> params();
+
+    int pageSize();
+
+    int pageCount();
+
+    default long memoryBytes() {
+        return (long) pageSize() * pageCount();
+    }
+
+    /** Lets the guest run. Every page counts as dirty before the first harvest. */
+    void start();
+
+    /**
+     * Stops every writer of guest memory and returns once none is running. The returned handle
+     * harvests the dirty set and device state; closing it resumes the guest.
+     */
+    Stun stun();
+
+    /**
+     * Copies page {@code page} into {@code dst} at {@code dstOffset}. While stunned the copy is the
+     * page as of the stun; at other times it is whatever the guest holds at that instant.
+     */
+    void copyPage(int page, MemorySegment dst, long dstOffset);
+
+    /** Stops the guest and releases its memory. */
+    @Override
+    void close();
+}

@@ -1,0 +1,253 @@
+package io.cpstream.tracker.sim;
+
+import io.cpstream.tracker.MemorySource;
+import io.cpstream.tracker.SourceSpec;
+import io.cpstream.tracker.Stun;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import org.apache.commons.rng.UniformRandomProvider;
+import org.apache.commons.rng.simple.RandomSource;
+
+/**
+ * A synthetic guest: off-heap memory mutated by writer threads in a chosen {@link Workload}.
+ *
+ * <p>Spec: {@code sim:mem=64m,workload=mixed,writers=1,rate=40000,seed=1}. {@code rate} is write
+ * operations per second over all writers (0: as fast as they can). Tracking is exact: a writer marks
+ * the page dirty inside the same critical section as the write, and the stun waits for every critical
+ * section to end, so a harvest never misses a write and never reports one from after the stun.
+ */
+public final class SimSource implements MemorySource {
+
+    public static final int PAGE_SIZE = 4096;
+    private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
+    /** Writes a writer makes per critical section: amortises the lock, bounds how long a stun waits. */
+    private static final int OPS_PER_SECTION = 16;
+    private static final long MAX_BURST_NANOS = 1_000_000;
+
+    private final Map<String, String> params;
+    private final int pageCount;
+    private final Workload workload;
+    private final int writerCount;
+    private final long opsPerSecond;
+    private final long seed;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment memory;
+    private final long[] dirtyWords;
+    /** Writers hold the read side while writing; a stun takes the write side. */
+    private final ReentrantReadWriteLock gate = new ReentrantReadWriteLock();
+    private final AtomicLong operations = new AtomicLong();
+    private final List<Thread> writers = new ArrayList<>();
+    private volatile boolean running;
+    private long stuns;
+
+    private SimSource(SourceSpec spec, int pageCount, Workload workload, int writerCount, long opsPerSecond,
+                      long seed) {
+        this.params = spec.params();
+        this.pageCount = pageCount;
+        this.workload = workload;
+        this.writerCount = writerCount;
+        this.opsPerSecond = opsPerSecond;
+        this.seed = seed;
+        this.memory = arena.allocate((long) pageCount * PAGE_SIZE, PAGE_SIZE);
+        this.dirtyWords = new long[(pageCount + 63) / 64];
+        fillInitialContent();
+        markAllDirty();
+    }
+
+    public static SimSource open(SourceSpec spec) {
+        SourceSpec.Reader reader = spec.reader();
+        long pages;
+        if (reader.has("pages")) {
+            pages = reader.integer("pages", 0, 1, Integer.MAX_VALUE);
+        } else {
+            long bytes = reader.bytes("mem", 64L << 20, PAGE_SIZE, (long) Integer.MAX_VALUE * PAGE_SIZE);
+            if (bytes % PAGE_SIZE != 0) {
+                throw new IllegalArgumentException("sim source: mem must be a multiple of " + PAGE_SIZE + " bytes");
+            }
+            pages = bytes / PAGE_SIZE;
+        }
+        Workload workload = Workload.parse(reader.string("workload", "mixed"));
+        int writers = (int) reader.integer("writers", 1, 1, 64);
+        long rate = reader.integer("rate", 40_000, 0, 1_000_000_000);
+        long seed = reader.integer("seed", 1, Long.MIN_VALUE, Long.MAX_VALUE);
+        reader.requireAllUsed();
+        return new SimSource(spec, (int) pages, workload, writers, rate, seed);
+    }
+
+    @Override
+    public String kind() {
+        return "sim";
+    }
+
+    @Override
+    public Map<String, String> params() {
+        return params;
+    }
+
+    @Override
+    public int pageSize() {
+        return PAGE_SIZE;
+    }
+
+    @Override
+    public int pageCount() {
+        return pageCount;
+    }
+
+    public Workload workload() {
+        return workload;
+    }
+
+    /** Write operations performed so far, over all writers. */
+    public long operations() {
+        return operations.get();
+    }
+
+    @Override
+    public synchronized void start() {
+        if (running) {
+            return;
+        }
+        running = true;
+        for (int i = 0; i < writerCount; i++) {
+            Workload.Writer writer = new Workload.Writer(workload, memory, PAGE_SIZE, pageCount, seed, i, writerCount);
+            long perWriterRate = opsPerSecond == 0 ? 0 : Math.max(1, opsPerSecond / writerCount);
+            Thread thread = Thread.ofPlatform().daemon().name("sim-writer-" + i).start(() -> runWriter(writer, perWriterRate));
+            writers.add(thread);
+        }
+    }
+
+    @Override
+    public Stun stun() {
+        long begin = System.nanoTime();
+        gate.writeLock().lock();
+        long stopped = System.nanoTime() - begin;
+        stuns++;
+        return new Stun() {
+            private boolean open = true;
+
+            @Override
+            public BitSet harvestDirty() {
+                requireOpen();
+                long[] words = new long[dirtyWords.length];
+                for (int i = 0; i < words.length; i++) {
+                    words[i] = (long) WORDS.getAndSet(dirtyWords, i, 0L);
+                }
+                return BitSet.valueOf(words);
+            }
+
+            @Override
+            public byte[] deviceState() {
+                requireOpen();
+                // Stands in for vCPU and device state: small, changes every epoch, must arrive intact.
+                return ByteBuffer.allocate(32)
+                        .putLong(0x4350_5349_4D44_4556L) // "CPSIMDEV"
+                        .putLong(operations.get())
+                        .putLong(stuns)
+                        .putLong(seed)
+                        .array();
+            }
+
+            @Override
+            public long stopNanos() {
+                return stopped;
+            }
+
+            @Override
+            public void close() {
+                if (open) {
+                    open = false;
+                    gate.writeLock().unlock();
+                }
+            }
+
+            private void requireOpen() {
+                if (!open) {
+                    throw new IllegalStateException("the guest was already resumed");
+                }
+            }
+        };
+    }
+
+    @Override
+    public void copyPage(int page, MemorySegment dst, long dstOffset) {
+        MemorySegment.copy(memory, (long) page * PAGE_SIZE, dst, dstOffset, PAGE_SIZE);
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        for (Thread writer : writers) {
+            writer.interrupt();
+        }
+        for (Thread writer : writers) {
+            try {
+                writer.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+        arena.close();
+    }
+
+    private void runWriter(Workload.Writer writer, long rate) {
+        long interval = rate == 0 ? 0 : 1_000_000_000L / rate;
+        long next = System.nanoTime();
+        while (running) {
+            if (interval > 0) {
+                long now = System.nanoTime();
+                if (next > now) {
+                    LockSupport.parkNanos(next - now);
+                    continue;
+                }
+                // After a long stun, catch up by at most a millisecond's worth of writes.
+                next = Math.max(next, now - MAX_BURST_NANOS) + interval * OPS_PER_SECTION;
+            }
+            gate.readLock().lock();
+            try {
+                for (int i = 0; i < OPS_PER_SECTION; i++) {
+                    markDirty(writer.step());
+                }
+            } finally {
+                gate.readLock().unlock();
+            }
+            operations.addAndGet(OPS_PER_SECTION);
+        }
+    }
+
+    private void markDirty(int page) {
+        WORDS.getAndBitwiseOr(dirtyWords, page >>> 6, 1L << (page & 63));
+    }
+
+    private void markAllDirty() {
+        for (int page = 0; page < pageCount; page++) {
+            markDirty(page);
+        }
+    }
+
+    /** Mostly random pages, one in eight left zero, so a full sync carries real data and some zeros. */
+    private void fillInitialContent() {
+        UniformRandomProvider random = RandomSource.XO_SHI_RO_256_PP.create(seed);
+        for (int page = 0; page < pageCount; page++) {
+            if (page % 8 == 7) {
+                continue;
+            }
+            long base = (long) page * PAGE_SIZE;
+            for (int i = 0; i < PAGE_SIZE; i += 8) {
+                memory.set(ValueLayout.JAVA_LONG_UNALIGNED, base + i, random.nextLong());
+            }
+        }
+    }
+}
