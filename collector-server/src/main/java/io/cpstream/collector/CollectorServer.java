@@ -20,6 +20,7 @@ public final class CollectorServer implements AutoCloseable {
     private final StandbyRegistry registry;
     private final ExecutorService executor;
     private final Server server;
+    private boolean closed;
 
     private CollectorServer(CollectorConfig config, StandbyRegistry registry, ExecutorService executor,
                             Server server) {
@@ -71,7 +72,11 @@ public final class CollectorServer implements AutoCloseable {
 
     /** Stops accepting streams, lets running ones finish within the drain window, then cuts them. */
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         server.shutdown();
         try {
             if (!server.awaitTermination(config.drain().toMillis(), TimeUnit.MILLISECONDS)) {

@@ -57,10 +57,17 @@ final class ReplicationStream implements StreamObserver<AgentMessage> {
                 standby.countProtocolError();
             }
             LOG.log(System.Logger.Level.WARNING, "closing stream: {0}", e.getStatus());
-            close(e.getStatus());
-            if (standby != null) {
-                standby.detach(this);
-            }
+            fail(e.getStatus());
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.ERROR, "closing stream after an internal error", e);
+            fail(Status.INTERNAL.withDescription("collector error: " + e));
+        }
+    }
+
+    private void fail(Status status) {
+        close(status);
+        if (standby != null) {
+            standby.detach(this);
         }
     }
 

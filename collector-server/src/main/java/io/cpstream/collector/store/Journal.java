@@ -30,6 +30,8 @@ final class Journal implements AutoCloseable {
     private final FileChannel channel;
     private final int pageSize;
     private final ByteBuffer buffer = ByteBuffer.allocateDirect(BUFFER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+    /** The whole of {@link #buffer}, for copying pages in at absolute offsets. */
+    private final MemorySegment bufferSegment = MemorySegment.ofBuffer(buffer);
     private final CRC32C crc = new CRC32C();
 
     Journal(Path file, int pageSize) throws IOException {
@@ -50,7 +52,7 @@ final class Journal implements AutoCloseable {
     void appendPage(int page, MemorySegment content) throws IOException {
         ensureRoom(1 + 4 + pageSize);
         buffer.put(PAGE).putInt(page);
-        MemorySegment.copy(content, 0, MemorySegment.ofBuffer(buffer), buffer.position(), pageSize);
+        MemorySegment.copy(content, 0, bufferSegment, buffer.position(), pageSize);
         buffer.position(buffer.position() + pageSize);
     }
 

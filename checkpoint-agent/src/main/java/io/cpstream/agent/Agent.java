@@ -1,0 +1,305 @@
+package io.cpstream.agent;
+
+import io.cpstream.proto.AgentMessage;
+import io.cpstream.proto.CollectorMessage;
+import io.cpstream.proto.Hello;
+import io.cpstream.proto.SourceInfo;
+import io.cpstream.proto.Welcome;
+import io.cpstream.tracker.MemorySource;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.net.InetAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.LongConsumer;
+
+/**
+ * The checkpoint agent of one guest: keeps a stream to the collector open (reconnecting with backoff),
+ * takes a checkpoint every epoch, and streams it while the guest runs on.
+ *
+ * <p>Three threads: the link (connects, handshakes, waits for the stream to end), the epoch loop
+ * (stuns and copies) and the sender (encodes and streams). They meet in {@link ReplicationState}.
+ */
+public final class Agent implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger(Agent.class.getName());
+    static final int PROTOCOL_VERSION = 1;
+    /** Statuses after which retrying cannot help: the collector refused this agent for good. */
+    private static final Set<Status.Code> TERMINAL = Set.of(Status.Code.FAILED_PRECONDITION,
+            Status.Code.INVALID_ARGUMENT, Status.Code.PERMISSION_DENIED, Status.Code.UNAUTHENTICATED,
+            Status.Code.UNIMPLEMENTED, Status.Code.ABORTED, Status.Code.RESOURCE_EXHAUSTED);
+    private static final Duration HANDSHAKE_TIMEOUT = Duration.ofSeconds(15);
+
+    private final AgentConfig config;
+    private final MemorySource source;
+    private final ReplicationState state;
+    private final AgentMetrics metrics;
+    private final AgentStats stats = new AgentStats();
+    private final DigestLog digests;
+    private final StagingPool staging;
+    private final ManagedChannel channel;
+    private final EpochLoop epochLoop;
+    private final CheckpointSender sender;
+    private final List<LongConsumer> ackListeners = new CopyOnWriteArrayList<>();
+    private final CountDownLatch terminated = new CountDownLatch(1);
+    private final String agentId;
+    private volatile CollectorStream current;
+    private volatile Status failure;
+    private volatile boolean running;
+    private Thread linkThread;
+    private Thread loopThread;
+    private Thread senderThread;
+
+    public Agent(AgentConfig config, MemorySource source, MeterRegistry registry) {
+        this.config = config;
+        this.source = source;
+        this.state = new ReplicationState(source.pageCount(), UUID.randomUUID().toString());
+        this.digests = new DigestLog(config.digestsRetained());
+        this.staging = new StagingPool(config.maxInFlight() + 1);
+        this.metrics = new AgentMetrics(registry, config.vmId(), state::acked, state::inFlight,
+                () -> state.connected() ? 1 : 0);
+        BlockingQueue<CapturedCheckpoint> outbox = new ArrayBlockingQueue<>(config.maxInFlight() + 1);
+        this.epochLoop = new EpochLoop(source, state, staging, outbox, config, metrics, stats, digests);
+        this.sender = new CheckpointSender(outbox, state, source.pageSize(), metrics, stats);
+        this.channel = NettyChannelBuilder.forTarget(config.collector())
+                .usePlaintext()
+                .keepAliveTime(10, TimeUnit.SECONDS)
+                .keepAliveTimeout(5, TimeUnit.SECONDS)
+                .keepAliveWithoutCalls(true)
+                .build();
+        this.agentId = hostName() + "/" + ProcessHandle.current().pid();
+    }
+
+    /** Starts the guest (if it is not running yet) and replication. */
+    public synchronized void start() {
+        if (running) {
+            return;
+        }
+        running = true;
+        source.start();
+        linkThread = Thread.ofPlatform().name("agent-link-" + config.vmId()).start(this::maintainLink);
+        loopThread = Thread.ofPlatform().name("agent-epochs-" + config.vmId()).start(epochLoop);
+        senderThread = Thread.ofPlatform().name("agent-sender-" + config.vmId()).start(sender);
+    }
+
+    /** Called with each newly acknowledged epoch, on a gRPC thread; must be quick. */
+    public void onAcknowledged(LongConsumer listener) {
+        ackListeners.add(listener);
+    }
+
+    public long acknowledgedEpoch() {
+        return state.acked();
+    }
+
+    public boolean connected() {
+        return state.connected();
+    }
+
+    public AgentStats.Snapshot stats() {
+        return stats.snapshot();
+    }
+
+    /** SHA-256 of guest memory at the stun of {@code epoch}, if it was computed (verify mode) and retained. */
+    public byte[] digestAt(long epoch) {
+        return digests.get(epoch);
+    }
+
+    /** Why the agent stopped on its own (fenced, refused), or null while it runs or after a clean stop. */
+    public Status failure() {
+        return failure;
+    }
+
+    /** Waits until the agent stops on its own or is closed; returns false on timeout. */
+    public boolean awaitTermination(Duration timeout) throws InterruptedException {
+        return terminated.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void close() {
+        shutdown(null);
+        join(linkThread);
+        join(loopThread);
+        join(senderThread);
+        channel.shutdownNow();
+        try {
+            channel.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        staging.close();
+    }
+
+    // ------------------------------------------------------------------ the link
+
+    private void maintainLink() {
+        long backoffMillis = 100;
+        boolean first = true;
+        while (running) {
+            if (!first) {
+                metrics.reconnects.increment();
+            }
+            first = false;
+            CompletableFuture<Welcome> welcomed = new CompletableFuture<>();
+            CompletableFuture<Status> closed = new CompletableFuture<>();
+            CollectorStream stream = new CollectorStream(channel, message -> onMessage(message, welcomed),
+                    closed::complete);
+            Status ended;
+            try {
+                stream.send(AgentMessage.newBuilder().setHello(hello()).build());
+                Object answer = CompletableFuture.anyOf(welcomed, closed)
+                        .get(HANDSHAKE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+                Welcome welcome = answer instanceof Welcome w ? w : null;
+                if (welcome != null) {
+                    backoffMillis = 100;
+                    current = stream;
+                    long confirmed = state.onWelcome(stream, welcome.getCommittedEpoch(), welcome.getFullSyncRequired(),
+                            welcome.getLineage());
+                    LOG.log(System.Logger.Level.INFO, "vm {0}: streaming to {1}, standby at epoch {2}{3}",
+                            config.vmId(), config.collector(), welcome.getCommittedEpoch(),
+                            welcome.getFullSyncRequired() ? " (full sync required)" : "");
+                    if (confirmed > 0) {
+                        notifyAck(confirmed);
+                    }
+                }
+                ended = closed.get();
+            } catch (CollectorStream.ClosedException e) {
+                ended = e.status;
+            } catch (TimeoutException e) {
+                stream.cancel("no welcome within " + HANDSHAKE_TIMEOUT);
+                ended = Status.DEADLINE_EXCEEDED.withDescription("the collector did not answer the hello");
+            } catch (ExecutionException e) {
+                ended = Status.fromThrowable(e.getCause());
+            } catch (InterruptedException e) {
+                stream.cancel("agent stopping");
+                return;
+            }
+            current = null;
+            state.onDisconnect();
+            if (!running) {
+                return;
+            }
+            if (TERMINAL.contains(ended.getCode())) {
+                LOG.log(System.Logger.Level.ERROR, "vm {0}: the collector refused this agent: {1}", config.vmId(),
+                        describe(ended));
+                shutdown(ended);
+                return;
+            }
+            LOG.log(System.Logger.Level.WARNING, "vm {0}: stream to {1} ended ({2}); reconnecting in {3} ms",
+                    config.vmId(), config.collector(), describe(ended), backoffMillis);
+            try {
+                Thread.sleep(backoffMillis);
+            } catch (InterruptedException e) {
+                return;
+            }
+            backoffMillis = Math.min(backoffMillis * 2, 2000);
+        }
+    }
+
+    private void onMessage(CollectorMessage message, CompletableFuture<Welcome> welcomed) {
+        switch (message.getBodyCase()) {
+            case WELCOME -> welcomed.complete(message.getWelcome());
+            case ACK -> {
+                long epoch = message.getAck().getEpoch();
+                long stunNanos = state.onAck(epoch);
+                if (stunNanos >= 0) {
+                    long lag = System.nanoTime() - stunNanos;
+                    metrics.lag.record(lag, TimeUnit.NANOSECONDS);
+                    stats.recordAck(epoch, lag);
+                    notifyAck(epoch);
+                }
+            }
+            case RESYNC -> {
+                var resync = message.getResync();
+                metrics.resyncs.increment();
+                LOG.log(System.Logger.Level.WARNING, "vm {0}: collector dropped epoch {1} and asks for a resync from "
+                        + "epoch {2}: {3}", config.vmId(), resync.getAbortedEpoch(), resync.getCommittedEpoch(),
+                        resync.getReason());
+                state.onResync(resync.getCommittedEpoch(), resync.getPagesList(), resync.getFull());
+            }
+            case FEEDBACK, BODY_NOT_SET -> {
+                // Delta feedback is consumed by the delta encoder; nothing else to do here.
+            }
+        }
+    }
+
+    private void notifyAck(long epoch) {
+        for (LongConsumer listener : ackListeners) {
+            listener.accept(epoch);
+        }
+    }
+
+    private Hello hello() {
+        return Hello.newBuilder()
+                .setProtocolVersion(PROTOCOL_VERSION)
+                .setVmId(config.vmId())
+                .setPageSize(source.pageSize())
+                .setPageCount(source.pageCount())
+                .setFencingEpoch(config.fencingEpoch())
+                .setLastAckedEpoch(state.acked())
+                .setAgentId(agentId)
+                .setLineage(state.lineage())
+                .setSource(SourceInfo.newBuilder().setKind(source.kind()).putAllParams(source.params()))
+                .build();
+    }
+
+    private synchronized void shutdown(Status why) {
+        if (!running && terminated.getCount() == 0) {
+            return;
+        }
+        running = false;
+        if (why != null && failure == null) {
+            failure = why;
+        }
+        epochLoop.stop();
+        sender.stop();
+        CollectorStream stream = current;
+        if (stream != null) {
+            stream.cancel("agent stopping");
+        }
+        if (loopThread != null) {
+            loopThread.interrupt();
+        }
+        if (senderThread != null) {
+            senderThread.interrupt();
+        }
+        if (linkThread != null && Thread.currentThread() != linkThread) {
+            linkThread.interrupt();
+        }
+        terminated.countDown();
+    }
+
+    private static void join(Thread thread) {
+        if (thread == null || thread == Thread.currentThread()) {
+            return;
+        }
+        try {
+            thread.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    static String describe(Status status) {
+        return status.getCode() + (status.getDescription() == null ? "" : ": " + status.getDescription());
+    }
+
+    private static String hostName() {
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (java.io.IOException e) {
+            return "unknown-host";
+        }
+    }
+}

@@ -1,0 +1,134 @@
+package io.cpstream.agent;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
+import io.cpstream.encoder.EncodedPage;
+import io.cpstream.encoder.ImageDigest;
+import io.cpstream.encoder.PageEncoder;
+import io.cpstream.proto.AgentMessage;
+import io.cpstream.proto.CheckpointBegin;
+import io.cpstream.proto.CheckpointCommit;
+import io.cpstream.proto.DeviceState;
+import io.cpstream.proto.Page;
+import io.cpstream.proto.PageBatch;
+import io.cpstream.proto.PageEncoding;
+import java.util.BitSet;
+import java.util.concurrent.BlockingQueue;
+
+/**
+ * Streams captured checkpoints in order: Begin, page batches of at most about 1 MiB, device state,
+ * Commit. Drops checkpoints planned under an older connection state; the next plan covers their pages.
+ */
+final class CheckpointSender implements Runnable {
+
+    private static final System.Logger LOG = System.getLogger(CheckpointSender.class.getName());
+    /** Page payload per batch message; keeps any one message from monopolising the stream. */
+    static final int BATCH_PAYLOAD_BYTES = 1 << 20;
+
+    private final BlockingQueue<CapturedCheckpoint> outbox;
+    private final ReplicationState state;
+    private final int pageSize;
+    private final AgentMetrics metrics;
+    private final AgentStats stats;
+    private final PageEncoder encoder = new PageEncoder();
+    private volatile boolean running = true;
+
+    CheckpointSender(BlockingQueue<CapturedCheckpoint> outbox, ReplicationState state, int pageSize,
+                     AgentMetrics metrics, AgentStats stats) {
+        this.outbox = outbox;
+        this.state = state;
+        this.pageSize = pageSize;
+        this.metrics = metrics;
+        this.stats = stats;
+    }
+
+    void stop() {
+        running = false;
+    }
+
+    @Override
+    public void run() {
+        try {
+            while (running) {
+                CapturedCheckpoint checkpoint = outbox.take();
+                try (StagingPool.Lease ignored = checkpoint.staging()) {
+                    CollectorStream stream = state.streamFor(checkpoint.plan().generation());
+                    if (stream == null) {
+                        continue;
+                    }
+                    send(stream, checkpoint);
+                } catch (CollectorStream.ClosedException e) {
+                    LOG.log(System.Logger.Level.DEBUG, "stream closed while sending epoch {0}: {1}",
+                            checkpoint.plan().epoch(), e.status);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void send(CollectorStream stream, CapturedCheckpoint checkpoint)
+            throws CollectorStream.ClosedException, InterruptedException {
+        CheckpointPlan plan = checkpoint.plan();
+        stream.send(AgentMessage.newBuilder().setBegin(CheckpointBegin.newBuilder()
+                .setEpoch(plan.epoch())
+                .setBaseEpoch(plan.baseEpoch())
+                .setFull(plan.full())
+                .setStunUnixMicros(checkpoint.stunUnixMicros())
+                .setPageCount(checkpoint.pageCount())).build());
+        PageBatch.Builder batch = PageBatch.newBuilder().setEpoch(plan.epoch());
+        long batchBytes = 0;
+        long wireBytes = 0;
+        long zeroPages = 0;
+        BitSet pages = plan.pages();
+        int ordinal = 0;
+        for (int page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1), ordinal++) {
+            EncodedPage encoded = encoder.encode(checkpoint.page(ordinal, pageSize));
+            int payload = encoded.payloadBytes();
+            if (batchBytes + payload > BATCH_PAYLOAD_BYTES && batch.getPagesCount() > 0) {
+                stream.send(AgentMessage.newBuilder().setPages(batch).build());
+                batch = PageBatch.newBuilder().setEpoch(plan.epoch());
+                batchBytes = 0;
+            }
+            batch.addPages(Page.newBuilder()
+                    .setIndex(page)
+                    .setEncoding(wireEncoding(encoded))
+                    .setData(payload == 0 ? ByteString.EMPTY : UnsafeByteOperations.unsafeWrap(encoded.payload()))
+                    .setCrc32C(encoded.crc32c()));
+            batchBytes += payload;
+            wireBytes += payload;
+            if (payload == 0) {
+                zeroPages++;
+            }
+        }
+        if (batch.getPagesCount() > 0) {
+            stream.send(AgentMessage.newBuilder().setPages(batch).build());
+        }
+        stream.send(AgentMessage.newBuilder().setDeviceState(DeviceState.newBuilder()
+                .setEpoch(plan.epoch())
+                .setState(ByteString.copyFrom(checkpoint.deviceState()))).build());
+        CheckpointCommit.Builder commit = CheckpointCommit.newBuilder()
+                .setEpoch(plan.epoch())
+                .setPageCount(checkpoint.pageCount())
+                .setDeviceStateSha256(ByteString.copyFrom(ImageDigest.sha256(checkpoint.deviceState())));
+        if (checkpoint.imageSha256() != null) {
+            commit.setExpectedImageSha256(ByteString.copyFrom(checkpoint.imageSha256()));
+        }
+        stream.send(AgentMessage.newBuilder().setCommit(commit).build());
+        metrics.pagesSent.increment(checkpoint.pageCount());
+        metrics.wireBytes.increment(wireBytes);
+        metrics.rawBytes.increment((double) checkpoint.pageCount() * pageSize);
+        metrics.zeroPages.increment(zeroPages);
+        stats.recordSent(checkpoint.pageCount(), wireBytes);
+    }
+
+    private static PageEncoding wireEncoding(EncodedPage page) {
+        return switch (page.encoding()) {
+            case ZERO -> PageEncoding.PAGE_ZERO;
+            case FULL -> PageEncoding.PAGE_FULL;
+            case LZ4 -> PageEncoding.PAGE_LZ4;
+            case DELTA -> PageEncoding.PAGE_DELTA;
+            case DUPLICATE -> PageEncoding.PAGE_DUPLICATE;
+        };
+    }
+}
