@@ -41,6 +41,8 @@ public final class Agent implements AutoCloseable {
             Status.Code.INVALID_ARGUMENT, Status.Code.PERMISSION_DENIED, Status.Code.UNAUTHENTICATED,
             Status.Code.UNIMPLEMENTED, Status.Code.ABORTED, Status.Code.RESOURCE_EXHAUSTED);
     private static final Duration HANDSHAKE_TIMEOUT = Duration.ofSeconds(15);
+    /** Room for a few page batches in flight on the connection, so the link stays busy between acks. */
+    static final int FLOW_CONTROL_WINDOW = 8 << 20;
 
     private final AgentConfig config;
     private final MemorySource source;
@@ -78,6 +80,7 @@ public final class Agent implements AutoCloseable {
                 .keepAliveTime(10, TimeUnit.SECONDS)
                 .keepAliveTimeout(5, TimeUnit.SECONDS)
                 .keepAliveWithoutCalls(true)
+                .flowControlWindow(FLOW_CONTROL_WINDOW)
                 .build();
         this.agentId = hostName() + "/" + ProcessHandle.current().pid();
     }
@@ -109,6 +112,11 @@ public final class Agent implements AutoCloseable {
 
     public AgentStats.Snapshot stats() {
         return stats.snapshot();
+    }
+
+    /** Starts a new window for {@link #stats()}. */
+    public void resetStats() {
+        stats.reset();
     }
 
     /** SHA-256 of guest memory at the stun of {@code epoch}, if it was computed (verify mode) and retained. */

@@ -42,6 +42,17 @@ public final class AgentStats {
         }
     }
 
+    /** Starts a new measurement window (after a warm-up, say); lastAckedEpoch is kept. */
+    public synchronized void reset() {
+        pauseNanos.reset();
+        lagNanos.reset();
+        checkpoints = 0;
+        acked = 0;
+        dirtyPages = 0;
+        pagesSent = 0;
+        wireBytes = 0;
+    }
+
     public synchronized Snapshot snapshot() {
         return new Snapshot(checkpoints, acked, lastAckedEpoch, dirtyPages, pagesSent, wireBytes,
                 ms(pauseNanos, 50), ms(pauseNanos, 99), pauseNanos.getMaxValue() / 1e6, ms(lagNanos, 50),

@@ -18,6 +18,8 @@ import java.util.function.Consumer;
  */
 final class CollectorStream {
 
+    static final int ON_READY_THRESHOLD = 2 << 20;
+
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition readyOrClosed = lock.newCondition();
     private final ClientCallStreamObserver<AgentMessage> requests;
@@ -36,7 +38,9 @@ final class CollectorStream {
     @SuppressWarnings("unchecked")
     CollectorStream(ManagedChannel channel, Consumer<CollectorMessage> onMessage, Consumer<Status> onClose) {
         ClientCallStreamObserver<AgentMessage>[] holder = new ClientCallStreamObserver[1];
-        ReplicationGrpc.newStub(channel).stream(new ClientResponseObserver<AgentMessage, CollectorMessage>() {
+        // Ready while less than a couple of batches are buffered: the sender blocks only when the link is
+        // genuinely behind, not after every 1 MiB message.
+        ReplicationGrpc.newStub(channel).withOnReadyThreshold(ON_READY_THRESHOLD).stream(new ClientResponseObserver<AgentMessage, CollectorMessage>() {
             @Override
             public void beforeStart(ClientCallStreamObserver<AgentMessage> stream) {
                 holder[0] = stream;

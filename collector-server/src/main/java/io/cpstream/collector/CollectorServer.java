@@ -15,6 +15,8 @@ public final class CollectorServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(CollectorServer.class.getName());
     /** A page batch is about 1 MiB; leave room for protobuf framing and device state. */
     static final int MAX_INBOUND_MESSAGE_BYTES = 4 << 20;
+    /** Lets an agent keep several page batches on the wire while one is being applied. */
+    static final int FLOW_CONTROL_WINDOW = 8 << 20;
 
     private final CollectorConfig config;
     private final StandbyRegistry registry;
@@ -39,6 +41,7 @@ public final class CollectorServer implements AutoCloseable {
         Server server = NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), config.port()))
                 .executor(executor)
                 .maxInboundMessageSize(MAX_INBOUND_MESSAGE_BYTES)
+                .flowControlWindow(FLOW_CONTROL_WINDOW)
                 .keepAliveTime(10, TimeUnit.SECONDS)
                 .keepAliveTimeout(5, TimeUnit.SECONDS)
                 .permitKeepAliveTime(1, TimeUnit.SECONDS)

@@ -68,6 +68,9 @@ final class Standby {
     private long pagesReceived;
     private long wireBytesReceived;
     private long lastCommitUnixMicros;
+    /** The primary's image digest for {@link #primaryDigestEpoch}, as its agent sent it (verify mode). */
+    private byte[] primaryDigest;
+    private long primaryDigestEpoch;
 
     /** What has arrived of the checkpoint being staged. */
     private static final class Staging {
@@ -303,7 +306,9 @@ final class Standby {
         if (!commit.getExpectedImageSha256().isEmpty()) {
             byte[] actual = ImageDigest.sha256(store.image());
             metrics.digestsVerified.increment();
-            if (!Arrays.equals(actual, commit.getExpectedImageSha256().toByteArray())) {
+            primaryDigest = commit.getExpectedImageSha256().toByteArray();
+            primaryDigestEpoch = open.epoch;
+            if (!Arrays.equals(actual, primaryDigest)) {
                 return corruptCommit(open.epoch, "image digest after epoch " + open.epoch + " is "
                         + ImageDigest.hex(actual) + ", the primary's is "
                         + ImageDigest.hex(commit.getExpectedImageSha256().toByteArray()));
@@ -354,7 +359,11 @@ final class Standby {
         }
         LOG.log(System.Logger.Level.INFO, "vm {0}: promoted at epoch {1}, fencing epoch {2}, snapshot {3}", vm,
                 manifest.committedEpoch(), fencing, target);
-        return PromoteResponse.newBuilder()
+        PromoteResponse.Builder response = PromoteResponse.newBuilder();
+        if (primaryDigest != null && primaryDigestEpoch == manifest.committedEpoch()) {
+            response.setPrimaryImageSha256(ByteString.copyFrom(primaryDigest));
+        }
+        return response
                 .setVmId(vm)
                 .setPromotedEpoch(manifest.committedEpoch())
                 .setFencingEpoch(fencing)

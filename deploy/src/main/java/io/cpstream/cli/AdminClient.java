@@ -1,0 +1,38 @@
+package io.cpstream.cli;
+
+import io.cpstream.proto.AdminGrpc;
+import io.cpstream.proto.ListVmsRequest;
+import io.cpstream.proto.PromoteRequest;
+import io.cpstream.proto.PromoteResponse;
+import io.cpstream.proto.VmStatus;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** The operator's side of the admin API. */
+final class AdminClient implements AutoCloseable {
+
+    private final ManagedChannel channel;
+    private final AdminGrpc.AdminBlockingStub stub;
+
+    AdminClient(String target) {
+        channel = NettyChannelBuilder.forTarget(target).usePlaintext().build();
+        stub = AdminGrpc.newBlockingStub(channel);
+    }
+
+    List<VmStatus> list() {
+        return stub.withDeadlineAfter(10, TimeUnit.SECONDS).listVms(ListVmsRequest.getDefaultInstance()).getVmsList();
+    }
+
+    PromoteResponse promote(String vm, boolean force) {
+        // Writing the snapshot reads the whole image: allow for large guests.
+        return stub.withDeadlineAfter(10, TimeUnit.MINUTES)
+                .promote(PromoteRequest.newBuilder().setVmId(vm).setForce(force).build());
+    }
+
+    @Override
+    public void close() {
+        channel.shutdownNow();
+    }
+}

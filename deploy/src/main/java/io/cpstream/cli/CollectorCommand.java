@@ -1,0 +1,57 @@
+package io.cpstream.cli;
+
+import io.cpstream.collector.CollectorConfig;
+import io.cpstream.collector.CollectorServer;
+import io.cpstream.collector.store.Durability;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "collector", mixinStandardHelpOptions = true,
+        description = "Run the collector daemon: receives checkpoint streams and keeps hot-standby images.")
+final class CollectorCommand implements Callable<Integer> {
+
+    @Option(names = "--listen", defaultValue = "0.0.0.0:7700", description = "HOST:PORT to serve agents and admin on (default: ${DEFAULT-VALUE})")
+    String listen;
+
+    @Option(names = "--data-dir", required = true, description = "Directory for standby images and snapshots")
+    Path dataDir;
+
+    @Option(names = "--metrics-port", defaultValue = "9465", description = "Port for /metrics and /health; 0 turns it off (default: ${DEFAULT-VALUE})")
+    int metricsPort;
+
+    @Option(names = "--durability", defaultValue = "none",
+            description = "none: an acked epoch survives a collector crash; fsync: also a power loss (default: ${DEFAULT-VALUE})")
+    String durability;
+
+    @Option(names = "--max-guest-bytes", defaultValue = "1099511627776", description = "Largest guest accepted (default: 1 TiB)")
+    long maxGuestBytes;
+
+    @Option(names = "--json", description = "Print one JSON object when the collector has stopped")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        HostPort address = HostPort.parse(listen, "--listen");
+        CollectorConfig config = new CollectorConfig(address.host(), address.port(), dataDir,
+                Durability.parse(durability), maxGuestBytes, Duration.ofSeconds(5));
+        try (MetricsEndpoint metrics = new MetricsEndpoint(metricsPort, () -> null);
+             CollectorServer server = CollectorServer.start(config, metrics.registry())) {
+            System.out.printf("cpstream collector listening on %s:%d, data in %s, metrics on :%d%n", address.host(),
+                    server.port(), dataDir.toAbsolutePath(), metrics.port());
+            Runtime.getRuntime().addShutdownHook(new Thread(server::close, "collector-shutdown"));
+            server.awaitTermination();
+            if (json) {
+                Map<String, Object> result = new LinkedHashMap<>();
+                result.put("stopped", true);
+                result.put("port", server.port());
+                Json.print(System.out, result);
+            }
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,91 @@
+package io.cpstream.cli;
+
+import io.cpstream.agent.Agent;
+import io.cpstream.agent.AgentConfig;
+import io.cpstream.agent.AgentStats;
+import io.cpstream.collector.CollectorConfig;
+import io.cpstream.collector.CollectorServer;
+import io.cpstream.tracker.MemorySource;
+import io.cpstream.tracker.MemorySources;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.stream.Stream;
+
+/**
+ * A collector and an agent in one process, talking over loopback TCP exactly as they would between
+ * two hosts: what {@code demo} and {@code bench} run.
+ */
+final class LocalReplication implements AutoCloseable {
+
+    final Path dataDir;
+    final MemorySource guest;
+    final CollectorServer collector;
+    final Agent agent;
+    private final boolean deleteDataDir;
+
+    LocalReplication(String sourceSpec, Path dataDirOrNull, AgentConfig template) throws IOException {
+        this.deleteDataDir = dataDirOrNull == null;
+        this.dataDir = dataDirOrNull == null ? Files.createTempDirectory("cpstream-") : dataDirOrNull;
+        this.guest = MemorySources.open(sourceSpec);
+        try {
+            this.collector = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dataDir), new SimpleMeterRegistry());
+        } catch (IOException | RuntimeException e) {
+            guest.close();
+            throw e;
+        }
+        AgentConfig config = new AgentConfig("127.0.0.1:" + collector.port(), template.vmId(), template.fencingEpoch(),
+                template.epochInterval(), template.maxInFlight(), template.verify(), template.digestsRetained());
+        this.agent = new Agent(config, guest, new SimpleMeterRegistry());
+    }
+
+    void start() {
+        agent.start();
+    }
+
+    /**
+     * Lets replication run for {@code duration}, printing a progress line a second unless {@code quiet}.
+     * Fails early if the agent stops on its own.
+     */
+    void run(Duration duration, boolean quiet, PrintStream out) throws InterruptedException {
+        long end = System.nanoTime() + duration.toNanos();
+        long started = System.nanoTime();
+        while (System.nanoTime() < end) {
+            if (agent.awaitTermination(Duration.ofMillis(Math.min(1000, (end - System.nanoTime()) / 1_000_000 + 1)))) {
+                throw new Errors.UserError("the agent stopped: " + (agent.failure() == null ? "closed"
+                        : Errors.describe(agent.failure())));
+            }
+            if (!quiet) {
+                AgentStats.Snapshot s = agent.stats();
+                double seconds = (System.nanoTime() - started) / 1e9;
+                out.printf("%5.1fs  epoch %-6d %6.1f ckpt/s  pause p50 %6.2f ms p99 %6.2f ms  lag p50 %6.1f ms  %7.1f MB/s%n",
+                        seconds, agent.acknowledgedEpoch(), s.acknowledged() / seconds, s.pauseMsP50(), s.pauseMsP99(),
+                        s.lagMsP50(), s.wireBytes() / seconds / 1e6);
+            }
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        try {
+            agent.close();
+        } finally {
+            try {
+                collector.close();
+            } finally {
+                guest.close();
+                if (deleteDataDir) {
+                    try (Stream<Path> walk = Files.walk(dataDir)) {
+                        for (Path path : walk.sorted(Comparator.reverseOrder()).toList()) {
+                            Files.deleteIfExists(path);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
