@@ -105,11 +105,31 @@ void cps_dirty_mark(struct cps_vm *vm, uint64_t gpa, uint64_t len)
     }
 }
 
-/* Moves the dirty entries of one ring into ring_dirty and marks them for reset. Caller holds dirty_lock. */
-static int collect_ring(struct cps_vcpu *c, char *err, size_t errlen)
+/*
+ * KVM promises to exit with KVM_EXIT_DIRTY_RING_FULL while some entries are still free, but a KVM that
+ * emulates guest code in the kernel (nested, paravirtualised) can push many entries without
+ * passing that check, overrun the ring and overwrite entries we have not read. Those pages would be
+ * missing from a checkpoint, so an overrun is fatal and says what to do instead.
+ */
+static int ring_overrun(struct cps_vcpu *c, char *err, size_t errlen)
+{
+    return cps_fail(err, errlen, "the dirty ring of vCPU %u (%u entries) overran: KVM logged more pages than it holds "
+                    "before exiting, so dirty pages may be lost; use a larger ring-entries or dirty=bitmap",
+                    c->id, c->vm->ring_entries);
+}
+
+/*
+ * Moves the dirty entries of one ring into ring_dirty and marks them for reset; *count receives how
+ * many. Caller holds dirty_lock.
+ */
+static int collect_ring(struct cps_vcpu *c, uint32_t *count, char *err, size_t errlen)
 {
     struct cps_vm *vm = c->vm;
+    *count = 0;
     for (;;) {
+        if (*count == vm->ring_entries) {
+            return ring_overrun(c, err, errlen); /* a full ring means KVM ignored the soft limit */
+        }
         struct kvm_dirty_gfn *e = &c->ring[c->ring_fetch & (vm->ring_entries - 1)];
         /* Acquire: slot and offset are valid only once the dirty flag is seen. */
         uint32_t flags = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE);
@@ -124,6 +144,7 @@ static int collect_ring(struct cps_vcpu *c, char *err, size_t errlen)
         /* Release: KVM may recycle the entry only after we are done reading it. */
         __atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
         c->ring_fetch++;
+        (*count)++;
     }
 }
 
@@ -139,7 +160,12 @@ int cps_dirty_ring_full(struct cps_vcpu *c, char *err, size_t errlen)
 {
     struct cps_vm *vm = c->vm;
     pthread_mutex_lock(&vm->dirty_lock);
-    int rc = collect_ring(c, err, errlen);
+    uint32_t count;
+    int rc = collect_ring(c, &count, err, errlen);
+    if (rc == 0 && count == 0) {
+        /* Full, yet nothing where we expect the next entry: KVM's index and ours have drifted apart. */
+        rc = ring_overrun(c, err, errlen);
+    }
     if (rc == 0) {
         rc = reset_rings(vm, err, errlen);
     }
@@ -173,7 +199,8 @@ static int harvest_bitmap(struct cps_vm *vm, uint64_t *bitmap, char *err, size_t
 static int harvest_ring(struct cps_vm *vm, uint64_t *bitmap, char *err, size_t errlen)
 {
     for (uint32_t i = 0; i < vm->nvcpus; i++) {
-        if (collect_ring(&vm->vcpus[i], err, errlen) != 0) {
+        uint32_t count;
+        if (collect_ring(&vm->vcpus[i], &count, err, errlen) != 0) {
             return -1;
         }
     }
