@@ -1,5 +1,6 @@
 package io.cpstream.tracker;
 
+import io.cpstream.tracker.kvm.KvmSource;
 import io.cpstream.tracker.sim.SimSource;
 
 /** Opens a memory source from its spec. One place knows every backend. */
@@ -14,8 +15,9 @@ public final class MemorySources {
     public static MemorySource open(SourceSpec spec) {
         return switch (spec.kind()) {
             case "sim" -> SimSource.open(spec);
+            case "kvm" -> KvmSource.open(spec);
             default -> throw new IllegalArgumentException("unknown source kind '" + spec.kind()
-                    + "'; known: sim (e.g. " + DEFAULT_SPEC + ")");
+                    + "'; known: sim (e.g. " + DEFAULT_SPEC + "), kvm (e.g. kvm:guest=counter,mem=64m)");
         };
     }
 

@@ -1,0 +1,79 @@
+/*
+ * Public API of the cpstream KVM shim: the only symbols the Java side binds (through the FFM API).
+ *
+ * Conventions: functions that can fail return 0 on success and -1 on failure, after writing a
+ * human-readable reason into err (errlen bytes, always NUL-terminated). Functions taking a vm are
+ * safe to call from any thread, but stun/resume/harvest/state calls must not race each other: the
+ * Java side serialises them.
+ */
+#ifndef CPSKVM_H
+#define CPSKVM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CPS_DIRTY_BITMAP 0u /* KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG (manual protect) */
+#define CPS_DIRTY_RING   1u /* per-vCPU dirty ring */
+
+struct cps_vm;
+
+/* Creates a VM with mem_bytes of memfd-backed RAM and vcpus parked vCPU threads. Not yet booted. */
+struct cps_vm *cps_vm_create(uint64_t mem_bytes, uint32_t vcpus, uint32_t dirty_mode, uint32_t ring_entries,
+                             char *err, size_t errlen);
+
+/* Host address of guest RAM (guest-physical 0). Stays valid until cps_vm_destroy. */
+void *cps_vm_memory(struct cps_vm *vm);
+
+/* Writes guest memory on behalf of the VMM and marks the pages dirty (KVM does not log these). */
+int cps_vm_write(struct cps_vm *vm, uint64_t gpa, const void *src, uint64_t len, char *err, size_t errlen);
+
+/* Marks every page dirty, e.g. after the caller filled RAM through cps_vm_memory() for a restore. */
+void cps_vm_mark_all_dirty(struct cps_vm *vm);
+
+/* Loads a flat guest image, builds long-mode page tables and boot info, and sets every vCPU to its entry. */
+int cps_vm_boot(struct cps_vm *vm, const void *image, uint64_t image_len, const uint64_t *args, uint32_t nargs,
+                char *err, size_t errlen);
+
+/* Lets the vCPUs run (the first time, or after cps_vm_stun). */
+int cps_vm_resume(struct cps_vm *vm, char *err, size_t errlen);
+
+/*
+ * Stops every vCPU: each is kicked out of KVM_RUN and parks with no I/O half done. On return no vCPU
+ * runs; *stop_ns is how long that took. Seals the current output epoch: *sealed_epoch receives its
+ * number, and outputs emitted from now on belong to the next one. *output_count is the number of
+ * outputs emitted since boot (over the VM's whole history, restores included).
+ */
+int cps_vm_stun(struct cps_vm *vm, uint64_t *stop_ns, uint64_t *sealed_epoch, uint64_t *output_count,
+                char *err, size_t errlen);
+
+/* While stunned: ORs pages dirtied since the last harvest into bitmap (bit n = page n) and resets. */
+int cps_vm_harvest(struct cps_vm *vm, uint64_t *bitmap, uint64_t words, char *err, size_t errlen);
+
+/* Upper bound of the device-state blob's size. */
+uint64_t cps_vm_state_max(struct cps_vm *vm);
+
+/* While stunned: serialises every vCPU's state (and the VM's channel counters) into buf. */
+int cps_vm_save_state(struct cps_vm *vm, void *buf, uint64_t cap, uint64_t *len, char *err, size_t errlen);
+
+/* Before the first resume, instead of cps_vm_boot: loads a blob from cps_vm_save_state. */
+int cps_vm_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *err, size_t errlen);
+
+/* Queues one host->guest request (at most CPS_RECORD_MAX bytes). Returns 1 if queued, 0 if the queue is full. */
+int cps_vm_input(struct cps_vm *vm, const void *data, uint32_t len, char *err, size_t errlen);
+
+/*
+ * Moves emitted outputs into buf as a sequence of [u64 epoch][u64 index][u32 len][len bytes],
+ * whole records only. Returns the bytes written.
+ */
+uint64_t cps_vm_drain_output(struct cps_vm *vm, void *buf, uint64_t cap);
+
+/* Moves console text into buf; returns the bytes written. */
+uint64_t cps_vm_drain_console(struct cps_vm *vm, void *buf, uint64_t cap);
+
+/* 0 while the guest is healthy; -1 with the reason once a vCPU has stopped on an error. */
+int cps_vm_check(struct cps_vm *vm, char *err, size_t errlen);
+
+/* Stops the vCPU threads and frees everything. */
+void cps_vm_destroy(struct cps_vm *vm);
+
+#endif

@@ -1,0 +1,105 @@
+/* Shared internals of the shim: the VM and vCPU structures and the helpers each file provides. */
+#ifndef CPSKVM_INTERNAL_H
+#define CPSKVM_INTERNAL_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../abi/cpskvm_abi.h"
+#include "cpskvm.h"
+
+#define CPS_ERR_MAX 512
+
+struct cps_vcpu {
+    struct cps_vm *vm;
+    uint32_t id;
+    int fd;
+    struct kvm_run *run;
+    size_t run_size;
+    pthread_t thread;
+    bool thread_started;
+    bool parked;                 /* guarded by vm->lock: out of KVM_RUN, no exit awaiting completion */
+    struct kvm_dirty_gfn *ring;  /* dirty ring mode only */
+    uint32_t ring_fetch;         /* next ring entry to collect; guarded by vm->dirty_lock */
+};
+
+struct cps_vm {
+    int kvm_fd;
+    int vm_fd;
+    int mem_fd;
+    uint8_t *mem;
+    uint64_t mem_bytes;
+    uint64_t pages;
+    uint32_t nvcpus;
+    struct cps_vcpu vcpus[CPS_MAX_VCPUS];
+
+    /* Run control. lock guards everything below it up to the channel state. */
+    pthread_mutex_t lock;
+    pthread_cond_t run_cv;       /* vCPUs wait here while paused */
+    pthread_cond_t parked_cv;    /* the stunner waits here for vCPUs to park */
+    pthread_cond_t wake_cv;      /* vCPUs blocked in the VMM (hlt, input, full output) wait here */
+    bool paused;
+    bool quit;
+    uint32_t nparked;
+    char fault[CPS_ERR_MAX];     /* first fatal error of any vCPU; empty while healthy */
+
+    /* Channels, guarded by lock. */
+    uint64_t epoch;              /* outputs emitted now belong to this epoch */
+    uint64_t output_count;       /* outputs emitted since boot */
+    uint8_t *out_buf;            /* encoded output records awaiting drain */
+    size_t out_len, out_cap;
+    uint8_t *con_buf;
+    size_t con_len, con_cap;
+    uint8_t (*in_queue)[CPS_RECORD_MAX];
+    uint32_t in_lens[64];
+    uint32_t in_head, in_count;
+
+    /* Dirty tracking. */
+    uint32_t dirty_mode;
+    uint32_t ring_entries;
+    bool ring_acq_rel;
+    _Atomic uint64_t *vmm_dirty; /* pages the VMM wrote itself, and all pages before the first harvest */
+    uint64_t *ring_dirty;        /* ring mode: pages collected from rings between harvests */
+    uint64_t *scratch;           /* bitmap mode: KVM_GET_DIRTY_LOG target */
+    uint64_t bitmap_words;
+    pthread_mutex_t dirty_lock;
+
+    /* State save/restore. */
+    struct kvm_msr_list *msrs;   /* MSRs this host can both read and write for this VM */
+    uint32_t xsave_size;
+    struct kvm_cpuid2 *cpuid;    /* what every vCPU is given at creation */
+};
+
+/* error.c */
+int cps_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int cps_fail_errno(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* memory helpers (vm.c) */
+void *cps_guest_ptr(struct cps_vm *vm, uint64_t gpa, uint64_t len);
+
+/* dirty.c */
+int cps_dirty_init_vm(struct cps_vm *vm, char *err, size_t errlen);
+int cps_dirty_init_vcpu(struct cps_vcpu *c, char *err, size_t errlen);
+void cps_dirty_free(struct cps_vm *vm);
+void cps_dirty_mark(struct cps_vm *vm, uint64_t gpa, uint64_t len);
+int cps_dirty_ring_full(struct cps_vcpu *c, char *err, size_t errlen);
+int cps_dirty_harvest(struct cps_vm *vm, uint64_t *bitmap, uint64_t words, char *err, size_t errlen);
+
+/* vcpu.c */
+int cps_vcpu_start_threads(struct cps_vm *vm, char *err, size_t errlen);
+void cps_vcpu_stop_threads(struct cps_vm *vm);
+void cps_vcpu_fault(struct cps_vcpu *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* io.c: called on a vCPU thread with vm->lock not held; returns false when the vCPU must stop. */
+bool cps_io_exit(struct cps_vcpu *c);
+bool cps_io_halt(struct cps_vcpu *c);
+void cps_io_free(struct cps_vm *vm);
+
+/* state.c */
+int cps_state_probe(struct cps_vm *vm, char *err, size_t errlen);
+
+#endif

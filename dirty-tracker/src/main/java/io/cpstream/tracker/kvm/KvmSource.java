@@ -1,0 +1,319 @@
+package io.cpstream.tracker.kvm;
+
+import io.cpstream.tracker.MemorySource;
+import io.cpstream.tracker.SourceSpec;
+import io.cpstream.tracker.Stun;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.BitSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * A real guest on /dev/kvm, run by the native shim (src/main/c/shim): spec
+ * {@code kvm:guest=counter,mem=64m,dirty=bitmap} (see {@link KvmConfig} for every parameter).
+ *
+ * <p>Dirty tracking is KVM's own (dirty bitmap with manual re-protect, or the per-vCPU dirty ring),
+ * plus the pages the VMM writes itself. A stun stops every vCPU thread out of KVM_RUN with no I/O half
+ * done, so memory, dirty set and vCPU state are all as of one instant.
+ *
+ * <p>Guest output: each record the guest emits is tagged with the epoch it belongs to. Epochs are
+ * numbered by stuns: outputs emitted before stun N (and after stun N-1) are in epoch N, so once
+ * checkpoint N is committed every output with {@code epoch <= N} may be released. A VM restored from
+ * the checkpoint of stun N continues with epoch N+1 and with output indexes right after the last
+ * output of the checkpoint.
+ */
+public final class KvmSource implements MemorySource {
+
+    private final Map<String, String> params;
+    private final KvmConfig config;
+    private final NativeVm vm;
+    private final int pageCount;
+    /** Read side: any call into the VM; write side: close, so the VM is never freed under a caller. */
+    private final ReentrantReadWriteLock life = new ReentrantReadWriteLock();
+    private final Object control = new Object();
+    private boolean started;
+    private boolean closed;
+    private KvmStun openStun;
+
+    private KvmSource(SourceSpec spec, KvmConfig config, NativeVm vm) {
+        this.params = spec.params();
+        this.config = config;
+        this.vm = vm;
+        this.pageCount = (int) (config.memBytes() / GuestAbi.PAGE_SIZE);
+    }
+
+    /** Creates the VM and boots the guest named in the spec; it runs from {@link #start()} on. */
+    public static KvmSource open(SourceSpec spec) {
+        KvmConfig config = KvmConfig.parse(spec);
+        byte[] image = GuestAbi.image(config.guest());
+        NativeVm vm = newVm(config);
+        try {
+            vm.boot(image, config.guestArgs());
+        } catch (RuntimeException e) {
+            vm.close();
+            throw e;
+        }
+        return new KvmSource(spec, config, vm);
+    }
+
+    public static KvmSource open(String spec) {
+        return open(SourceSpec.parse(spec));
+    }
+
+    /**
+     * Creates a new VM from a checkpoint: guest memory ({@code memBytes} long) and the
+     * {@link Stun#deviceState()} taken at the same stun. {@link #start()} resumes it exactly where the
+     * checkpointed guest was stunned. The spec gives mem, vcpus and the dirty mode; they must match
+     * the checkpoint (the guest parameters are ignored: they live in the restored memory).
+     */
+    public static KvmSource restore(SourceSpec spec, MemorySegment memory, byte[] deviceState) {
+        KvmConfig config = KvmConfig.parse(spec);
+        if (memory.byteSize() != config.memBytes()) {
+            throw new IllegalArgumentException("memory image has " + memory.byteSize() + " bytes; the spec says mem="
+                    + config.memBytes());
+        }
+        NativeVm vm = newVm(config);
+        try {
+            MemorySegment.copy(memory, 0, vm.memory(), 0, memory.byteSize());
+            vm.markAllDirty();
+            vm.loadState(deviceState);
+        } catch (RuntimeException e) {
+            vm.close();
+            throw e;
+        }
+        return new KvmSource(spec, config, vm);
+    }
+
+    public static KvmSource restore(SourceSpec spec, byte[] memory, byte[] deviceState) {
+        return restore(spec, MemorySegment.ofArray(memory), deviceState);
+    }
+
+    /** As {@link #restore(SourceSpec, MemorySegment, byte[])}, with the memory image in a file. */
+    public static KvmSource restore(SourceSpec spec, Path memoryImage, byte[] deviceState) {
+        try (Arena arena = Arena.ofConfined();
+             FileChannel channel = FileChannel.open(memoryImage, StandardOpenOption.READ)) {
+            MemorySegment image = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
+            return restore(spec, image, deviceState);
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading memory image " + memoryImage, e);
+        }
+    }
+
+    /** Why the KVM backend cannot run here, or empty if it can. */
+    public static Optional<String> unavailableReason() {
+        Path kvm = Path.of("/dev/kvm");
+        if (!Files.exists(kvm)) {
+            return Optional.of("/dev/kvm does not exist: this host has no KVM");
+        }
+        try (RandomAccessFile ignored = new RandomAccessFile(kvm.toFile(), "rw")) {
+            // openable read-write: that is what the shim needs
+        } catch (IOException e) {
+            return Optional.of("/dev/kvm is not accessible to user " + System.getProperty("user.name") + ": "
+                    + e.getMessage() + " (add the user to the kvm group)");
+        }
+        try {
+            KvmLibrary.get();
+        } catch (RuntimeException e) {
+            return Optional.of(e.getMessage());
+        }
+        return Optional.empty();
+    }
+
+    private static NativeVm newVm(KvmConfig config) {
+        return new NativeVm(config.memBytes(), config.vcpus(), config.dirty().nativeCode, config.ringEntries());
+    }
+
+    @Override
+    public String kind() {
+        return "kvm";
+    }
+
+    @Override
+    public Map<String, String> params() {
+        return params;
+    }
+
+    /** The guest program: counter, kv or memtouch. */
+    public String guest() {
+        return config.guest().id;
+    }
+
+    @Override
+    public int pageSize() {
+        return GuestAbi.PAGE_SIZE;
+    }
+
+    @Override
+    public int pageCount() {
+        return pageCount;
+    }
+
+    @Override
+    public void start() {
+        synchronized (control) {
+            if (started) {
+                return;
+            }
+            withVm(vm::resume);
+            started = true;
+        }
+    }
+
+    @Override
+    public KvmStun stun() {
+        synchronized (control) {
+            if (!started) {
+                throw new IllegalStateException("the guest has not been started");
+            }
+            if (openStun != null) {
+                throw new IllegalStateException("the previous stun has not been closed");
+            }
+            NativeVm.StunResult result = withVm(vm::stun);
+            openStun = new KvmStun(result);
+            return openStun;
+        }
+    }
+
+    @Override
+    public void copyPage(int page, MemorySegment dst, long dstOffset) {
+        // Guest RAM lives in a shared arena that close() ends: a late copy fails cleanly, never reads freed memory.
+        MemorySegment.copy(vm.memory(), (long) page * GuestAbi.PAGE_SIZE, dst, dstOffset, GuestAbi.PAGE_SIZE);
+    }
+
+    /** Takes every output the guest emitted since the last poll, in order. */
+    public List<GuestOutput> pollOutputs() {
+        return withVm(vm::drainOutput);
+    }
+
+    /**
+     * Queues a host-to-guest request (1..{@value GuestAbi#RECORD_MAX} bytes) for the guest's input
+     * channel. Returns false if the queue (64 requests) is full. Requests the guest has not fetched
+     * are not part of a checkpoint: they were never acknowledged.
+     */
+    public boolean offerInput(byte[] request) {
+        return withVm(() -> vm.input(request));
+    }
+
+    /** Text the guest wrote to its console since the last call (diagnostics, not part of any checkpoint). */
+    public String drainConsole() {
+        return withVm(vm::drainConsole);
+    }
+
+    /** Why the guest stopped, if a vCPU hit an error (triple fault, bad port access, failed ioctl). */
+    public Optional<String> fault() {
+        return withVm(vm::fault);
+    }
+
+    /**
+     * Writes guest memory as the VMM would (e.g. a device model); the pages count as dirty since KVM
+     * does not log them.
+     */
+    public void writeGuestMemory(long guestPhysical, byte[] data) {
+        withVm(() -> {
+            vm.write(guestPhysical, data);
+            return null;
+        });
+    }
+
+    @Override
+    public void close() {
+        Lock lock = life.writeLock();
+        lock.lock();
+        try {
+            if (!closed) {
+                closed = true;
+                vm.close();
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void withVm(Runnable action) {
+        withVm(() -> {
+            action.run();
+            return null;
+        });
+    }
+
+    private <T> T withVm(java.util.function.Supplier<T> action) {
+        Lock lock = life.readLock();
+        lock.lock();
+        try {
+            if (closed) {
+                throw new IllegalStateException("the kvm source is closed");
+            }
+            return action.get();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** A stunned KVM guest: every vCPU is out of KVM_RUN until {@link #close()}. */
+    public final class KvmStun implements Stun {
+        private final NativeVm.StunResult result;
+        private boolean open = true;
+
+        private KvmStun(NativeVm.StunResult result) {
+            this.result = result;
+        }
+
+        /** The epoch this stun sealed: every output emitted before it carries this number or a lower one. */
+        public long epoch() {
+            return result.sealedEpoch();
+        }
+
+        /** Outputs the VM had emitted (since boot, across restores) when it stopped: the next one has this index. */
+        public long outputCount() {
+            return result.outputCount();
+        }
+
+        @Override
+        public BitSet harvestDirty() {
+            requireOpen();
+            return BitSet.valueOf(withVm(() -> vm.harvest(pageCount)));
+        }
+
+        @Override
+        public byte[] deviceState() {
+            requireOpen();
+            return withVm(vm::saveState);
+        }
+
+        @Override
+        public long stopNanos() {
+            return result.stopNanos();
+        }
+
+        @Override
+        public void close() {
+            synchronized (control) {
+                if (!open) {
+                    return;
+                }
+                open = false;
+                openStun = null;
+                if (!closed) {
+                    withVm(vm::resume);
+                }
+            }
+        }
+
+        private void requireOpen() {
+            if (!open) {
+                throw new IllegalStateException("the guest was already resumed");
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+package io.cpstream.tracker.kvm;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * One VM of the native shim, as plain Java calls: each method allocates what the call needs,
+ * invokes it and turns a failure into a {@link KvmException} with the shim's reason. Not thread-safe
+ * for lifecycle calls; {@link KvmSource} serialises them and guarantees nothing runs after {@link #close()}.
+ */
+final class NativeVm implements AutoCloseable {
+
+    private static final long DRAIN_CHUNK = 256 * 1024;
+
+    /** What a stun reports. */
+    record StunResult(long stopNanos, long sealedEpoch, long outputCount) {
+    }
+
+    private final KvmLibrary lib = KvmLibrary.get();
+    private final MemorySegment handle;
+    private final long memBytes;
+    /** Guest RAM; tied to a shared arena so that access after close fails cleanly instead of crashing. */
+    private final Arena memoryArena = Arena.ofShared();
+    private final MemorySegment memory;
+
+    NativeVm(long memBytes, int vcpus, int dirtyMode, int ringEntries) {
+        this.memBytes = memBytes;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            MemorySegment vm = (MemorySegment) lib.create.invokeExact(memBytes, vcpus, dirtyMode, ringEntries, err,
+                    KvmLibrary.ERR_LEN);
+            if (vm.equals(MemorySegment.NULL)) {
+                throw new KvmException("creating the VM failed: " + err.getString(0));
+            }
+            this.handle = vm;
+            MemorySegment base = (MemorySegment) lib.memory.invokeExact(vm);
+            this.memory = base.reinterpret(memBytes, memoryArena, null);
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("creating the VM", t);
+        }
+    }
+
+    MemorySegment memory() {
+        return memory;
+    }
+
+    long memBytes() {
+        return memBytes;
+    }
+
+    void boot(byte[] image, long[] args) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            MemorySegment img = arena.allocateFrom(JAVA_BYTE, image);
+            MemorySegment argv = arena.allocateFrom(JAVA_LONG, args);
+            int rc = (int) lib.boot.invokeExact(handle, img, (long) image.length, argv, args.length, err, KvmLibrary.ERR_LEN);
+            check(rc, err, "booting the guest");
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("booting the guest", t);
+        }
+    }
+
+    /** Writes guest memory as the VMM (marks the pages dirty). */
+    void write(long gpa, byte[] data) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            MemorySegment src = arena.allocateFrom(JAVA_BYTE, data);
+            int rc = (int) lib.write.invokeExact(handle, gpa, src, (long) data.length, err, KvmLibrary.ERR_LEN);
+            check(rc, err, "writing guest memory");
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("writing guest memory", t);
+        }
+    }
+
+    void markAllDirty() {
+        try {
+            lib.markAllDirty.invokeExact(handle);
+        } catch (Throwable t) {
+            throw rethrow("marking memory dirty", t);
+        }
+    }
+
+    void resume() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            check((int) lib.resume.invokeExact(handle, err, KvmLibrary.ERR_LEN), err, "resuming the guest");
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("resuming the guest", t);
+        }
+    }
+
+    StunResult stun() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            MemorySegment out = arena.allocate(JAVA_LONG, 3);
+            int rc = (int) lib.stun.invokeExact(handle, out, out.asSlice(8), out.asSlice(16), err, KvmLibrary.ERR_LEN);
+            check(rc, err, "stunning the guest");
+            return new StunResult(out.getAtIndex(JAVA_LONG, 0), out.getAtIndex(JAVA_LONG, 1), out.getAtIndex(JAVA_LONG, 2));
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("stunning the guest", t);
+        }
+    }
+
+    long[] harvest(int pages) {
+        int words = (pages + 63) / 64;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            MemorySegment bitmap = arena.allocate(JAVA_LONG, words);
+            int rc = (int) lib.harvest.invokeExact(handle, bitmap, (long) words, err, KvmLibrary.ERR_LEN);
+            check(rc, err, "harvesting the dirty log");
+            return bitmap.toArray(JAVA_LONG);
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("harvesting the dirty log", t);
+        }
+    }
+
+    byte[] saveState() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            long max = (long) lib.stateMax.invokeExact(handle);
+            MemorySegment buf = arena.allocate(max, 8);
+            MemorySegment len = arena.allocate(JAVA_LONG);
+            int rc = (int) lib.saveState.invokeExact(handle, buf, max, len, err, KvmLibrary.ERR_LEN);
+            check(rc, err, "saving vCPU state");
+            return buf.asSlice(0, len.get(JAVA_LONG, 0)).toArray(JAVA_BYTE);
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("saving vCPU state", t);
+        }
+    }
+
+    void loadState(byte[] state) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            MemorySegment buf = arena.allocate(Math.max(1, state.length), 8);
+            MemorySegment.copy(state, 0, buf, JAVA_BYTE, 0, state.length);
+            int rc = (int) lib.loadState.invokeExact(handle, buf, (long) state.length, err, KvmLibrary.ERR_LEN);
+            check(rc, err, "restoring vCPU state");
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("restoring vCPU state", t);
+        }
+    }
+
+    boolean input(byte[] request) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            MemorySegment data = arena.allocateFrom(JAVA_BYTE, request);
+            int rc = (int) lib.input.invokeExact(handle, data, request.length, err, KvmLibrary.ERR_LEN);
+            if (rc < 0) {
+                throw new KvmException("queueing guest input failed: " + err.getString(0));
+            }
+            return rc == 1;
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("queueing guest input", t);
+        }
+    }
+
+    List<GuestOutput> drainOutput() {
+        List<GuestOutput> outputs = new ArrayList<>();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(DRAIN_CHUNK, 8);
+            long used;
+            do {
+                used = (long) lib.drainOutput.invokeExact(handle, buf, DRAIN_CHUNK);
+                long off = 0;
+                while (off < used) {
+                    long epoch = buf.get(JAVA_LONG_UNALIGNED, off);
+                    long index = buf.get(JAVA_LONG_UNALIGNED, off + 8);
+                    int len = buf.get(JAVA_INT_UNALIGNED, off + 16);
+                    byte[] payload = buf.asSlice(off + 20, len).toArray(JAVA_BYTE);
+                    outputs.add(new GuestOutput(epoch, index, payload));
+                    off += 20 + len;
+                }
+            } while (used > DRAIN_CHUNK / 2);
+        } catch (Throwable t) {
+            throw rethrow("draining guest output", t);
+        }
+        return outputs;
+    }
+
+    String drainConsole() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(64 * 1024);
+            long n = (long) lib.drainConsole.invokeExact(handle, buf, buf.byteSize());
+            return new String(buf.asSlice(0, n).toArray(JAVA_BYTE), java.nio.charset.StandardCharsets.UTF_8);
+        } catch (Throwable t) {
+            throw rethrow("draining the guest console", t);
+        }
+    }
+
+    /** The reason the guest stopped on an error, if it did. */
+    Optional<String> fault() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            int rc = (int) lib.check.invokeExact(handle, err, KvmLibrary.ERR_LEN);
+            return rc == 0 ? Optional.empty() : Optional.of(err.getString(0));
+        } catch (Throwable t) {
+            throw rethrow("checking the guest", t);
+        }
+    }
+
+    /** Stops the vCPU threads and frees the VM. Guest memory is unreachable from Java before it is unmapped. */
+    @Override
+    public void close() {
+        memoryArena.close();
+        try {
+            lib.destroy.invokeExact(handle);
+        } catch (Throwable t) {
+            throw rethrow("destroying the VM", t);
+        }
+    }
+
+    private static void check(int rc, MemorySegment err, String what) {
+        if (rc != 0) {
+            throw new KvmException(what + " failed: " + err.getString(0));
+        }
+    }
+
+    private static RuntimeException rethrow(String what, Throwable t) {
+        if (t instanceof RuntimeException r) {
+            return r;
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        return new KvmException(what + " failed", t);
+    }
+}

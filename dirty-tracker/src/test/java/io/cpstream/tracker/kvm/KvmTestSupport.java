@@ -1,0 +1,66 @@
+package io.cpstream.tracker.kvm;
+
+import static org.awaitility.Awaitility.await;
+
+import io.cpstream.tracker.MemorySource;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.function.Predicate;
+import org.junit.jupiter.api.Assumptions;
+
+/** Shared helpers: skipping without KVM, collecting guest output, taking a whole-memory image. */
+final class KvmTestSupport {
+
+    /** Generous: the guests run through a nested KVM's instruction emulator on a shared, noisy machine. */
+    static final Duration PATIENCE = Duration.ofSeconds(60);
+
+    private KvmTestSupport() {
+    }
+
+    static void assumeKvm() {
+        Optional<String> reason = KvmSource.unavailableReason();
+        reason.ifPresent(r -> System.out.println("skipping KVM test: " + r));
+        Assumptions.assumeTrue(reason.isEmpty(), () -> "KVM unavailable: " + reason.orElse(""));
+    }
+
+    /** Polls outputs into {@code sink} until one matches, failing fast (with the reason) if the guest faults. */
+    static GuestOutput awaitOutput(KvmSource source, List<GuestOutput> sink, Predicate<GuestOutput> wanted) {
+        GuestOutput[] found = new GuestOutput[1];
+        await().atMost(PATIENCE).pollInterval(Duration.ofMillis(5)).until(() -> {
+            source.fault().ifPresent(f -> {
+                throw new AssertionError("guest faulted: " + f);
+            });
+            for (GuestOutput out : source.pollOutputs()) {
+                sink.add(out);
+                if (found[0] == null && wanted.test(out)) {
+                    found[0] = out;
+                }
+            }
+            return found[0] != null;
+        });
+        return found[0];
+    }
+
+    static GuestOutput awaitOutput(KvmSource source, Predicate<GuestOutput> wanted) {
+        return awaitOutput(source, new ArrayList<>(), wanted);
+    }
+
+    static byte[] le64(long value) {
+        return ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(value).array();
+    }
+
+    /** Copies all of guest memory, page by page, the way a checkpoint agent would. */
+    static byte[] memoryImage(MemorySource source) {
+        byte[] image = new byte[(int) source.memoryBytes()];
+        MemorySegment dst = MemorySegment.ofArray(image);
+        for (int page = 0; page < source.pageCount(); page++) {
+            source.copyPage(page, dst, (long) page * source.pageSize());
+        }
+        return image;
+    }
+}
