@@ -11,7 +11,9 @@ import java.util.function.IntFunction;
  *
  * <p>Only <em>candidate</em> pages are kept: the collector's {@code Feedback} names them
  * ({@link #acceptFeedback}). Caching every page sent (as XBZRLE does) would let pages rewritten
- * wholesale, which never make a useful delta, push out the ones that do. The copies live in one
+ * wholesale, which never make a useful delta, push out the ones that do. A page the collector has not
+ * judged yet is kept <em>on probation</em> until its verdict arrives (one round trip later): without
+ * that, a page would need three writes before its first delta instead of two. The copies live in one
  * off-heap block bounded by a byte budget (default {@value #DEFAULT_BUDGET_BYTES} bytes); when it is
  * full a {@link BaseEvictionPolicy} picks the victim.
  *
@@ -31,6 +33,7 @@ public final class DeltaBaseCache implements AutoCloseable {
     private final long[] slotVersion;
     private final int[] slotOfPage;
     private final long[] candidateBits;
+    private final long[] judgedBits;
     private final BaseEvictionPolicy eviction;
     private final int[] freeSlots;
     private int freeCount;
@@ -68,6 +71,7 @@ public final class DeltaBaseCache implements AutoCloseable {
         slotOfPage = new int[(int) pageCount];
         Arrays.fill(slotOfPage, NO_SLOT);
         candidateBits = new long[(int) ((pageCount + 63) >>> 6)];
+        judgedBits = new long[candidateBits.length];
         this.eviction = eviction.apply(slotCount);
         freeSlots = new int[slotCount];
         for (int i = 0; i < slotCount; i++) {
@@ -84,10 +88,12 @@ public final class DeltaBaseCache implements AutoCloseable {
         for (long page : candidates) {
             checkPage(page);
             candidateBits[(int) (page >>> 6)] |= 1L << page;
+            judgedBits[(int) (page >>> 6)] |= 1L << page;
         }
         for (long page : notCandidates) {
             checkPage(page);
             candidateBits[(int) (page >>> 6)] &= ~(1L << page);
+            judgedBits[(int) (page >>> 6)] |= 1L << page;
             remove(page);
         }
     }
@@ -118,12 +124,18 @@ public final class DeltaBaseCache implements AutoCloseable {
         return slot == NO_SLOT ? -1 : slotVersion[slot];
     }
 
+    /** True until the collector has given a verdict on {@code page}. */
+    public boolean onProbation(long page) {
+        checkPage(page);
+        return (judgedBits[(int) (page >>> 6)] & (1L << page)) == 0;
+    }
+
     /**
      * {@code content} of {@code page} was just sent in checkpoint {@code version}: keep a copy if the page is a
-     * candidate, and drop the stale copy if not.
+     * candidate or on probation, and drop the stale copy if not.
      */
     public void sent(long page, MemorySegment content, long version) {
-        if (isCandidate(page)) {
+        if (isCandidate(page) || onProbation(page)) {
             store(page, content, version);
         } else {
             remove(page);
@@ -173,7 +185,7 @@ public final class DeltaBaseCache implements AutoCloseable {
         }
     }
 
-    /** Forgets every copy (e.g. after a full resync); candidate marks stay. */
+    /** Forgets every copy (e.g. after a full resync); verdicts stay. */
     public void clear() {
         for (int slot = 0; slot < slotCopies.length; slot++) {
             long page = slotPage[slot];

@@ -4,14 +4,16 @@ import java.util.Arrays;
 
 /**
  * Collector side: turns per-page verdicts of the {@link DeltaCandidateClassifier} into the two lists of a
- * {@code Feedback} message. Only changes of verdict are reported, so a steady guest costs no feedback
- * traffic; the agent keeps the last verdict for each page ({@link DeltaBaseCache#acceptFeedback}).
+ * {@code Feedback} message. The first verdict on each page and every change of verdict are reported, nothing
+ * else, so a steady guest costs no feedback traffic; the agent keeps the last verdict for each page
+ * ({@link DeltaBaseCache#acceptFeedback}) and treats a page it has no verdict on yet as on probation.
  *
  * <p>Not thread-safe: one per stream.
  */
 public final class DeltaFeedback {
 
     private final long[] candidateBits;
+    private final long[] reportedBits;
     private long[] newCandidates = new long[64];
     private int newCandidateCount;
     private long[] newNotCandidates = new long[64];
@@ -22,20 +24,23 @@ public final class DeltaFeedback {
             throw new IllegalArgumentException("page count " + pageCount + " out of range");
         }
         candidateBits = new long[(int) ((pageCount + 63) >>> 6)];
+        reportedBits = new long[candidateBits.length];
     }
 
-    /** Records the verdict for {@code page}; it is reported only if it differs from the last one reported. */
+    /** Records the verdict for {@code page}; it is reported if it is the first or differs from the last one reported. */
     public void note(long page, DeltaCandidateClassifier.Decision decision) {
         if (page < 0 || page >= (long) candidateBits.length << 6) {
             throw new IndexOutOfBoundsException("page " + page);
         }
         int word = (int) (page >>> 6);
         long bit = 1L << page;
+        boolean reported = (reportedBits[word] & bit) != 0;
         boolean was = (candidateBits[word] & bit) != 0;
         boolean is = decision == DeltaCandidateClassifier.Decision.CANDIDATE;
-        if (was == is) {
+        if (reported && was == is) {
             return;
         }
+        reportedBits[word] |= bit;
         if (is) {
             candidateBits[word] |= bit;
             newCandidates = append(newCandidates, newCandidateCount++, page);
@@ -69,6 +74,7 @@ public final class DeltaFeedback {
      */
     public void reset() {
         Arrays.fill(candidateBits, 0);
+        Arrays.fill(reportedBits, 0);
         newCandidateCount = 0;
         newNotCandidateCount = 0;
     }
