@@ -2,21 +2,178 @@ package io.cpstream.encoder;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
+import java.util.zip.CRC32C;
 
 /**
- * Picks an encoding for each dirty page. Zero pages cost nothing but their index; everything else
- * goes whole for now.
+ * Picks the smallest encoding of each dirty page within a bounded CPU cost:
+ * <ol>
+ * <li>ZERO when the page is all zero bytes (one vectorised compare);</li>
+ * <li>DUPLICATE when a {@link DuplicateIndex} says the receiver holds the same content (one 128-bit hash);</li>
+ * <li>DELTA against the base the caller holds, when it is smaller than a page (one pass, abandoned as soon as
+ *     it would not fit; LZ4 over the runs when that pays);</li>
+ * <li>LZ4 of the whole page when there is no useful delta and it saves at least {@link #MIN_LZ4_SAVING} bytes;</li>
+ * <li>FULL otherwise.</li>
+ * </ol>
+ * So a page costs at most one delta pass and two LZ4 compressions, whatever its content.
+ *
+ * <p>Allocation-aware: scratch space is allocated once per encoder. A payload other than FULL is a view of
+ * that scratch space, valid until the next call; a FULL payload is a read-only view of the page itself.
+ * Not thread-safe: one encoder per encoding thread.
  */
 public final class PageEncoder {
 
+    public static final int DEFAULT_PAGE_SIZE = 4096;
+
+    /**
+     * LZ4 of a whole page is used only if it saves at least this much: below that the receiver's decompression
+     * costs more than the bytes are worth, and FULL stays within 2% of plain LZ4 on incompressible pages.
+     */
+    public static final int MIN_LZ4_SAVING = 64;
+
+    /** Runs shorter than this are not worth an LZ4 attempt: too few bytes for a match to pay its token. */
+    static final int MIN_DELTA_LZ4_INPUT = 48;
+
     private static final ByteBuffer EMPTY = ByteBuffer.allocate(0).asReadOnlyBuffer();
 
-    /** Encodes {@code page}; a FULL payload is a read-only view of {@code page}, not a copy. */
-    public EncodedPage encode(MemorySegment page) {
-        int crc = PageChecksums.crc32c(page);
-        if (ZeroPages.isZero(page)) {
-            return new EncodedPage(PageEncoding.ZERO, EMPTY, crc);
+    private final int pageSize;
+    /** A delta only pays if it is at most this fraction of a page; above it the whole page is tried with LZ4 too. */
+    private final int deltaGoodEnough;
+    private final CRC32C crc = new CRC32C();
+    private final PageHash128 hasher = new PageHash128();
+
+    private final byte[] pageBytes;
+    private final byte[] lz4Page;
+    private final ByteBuffer lz4PageView;
+    private final byte[] deltaPlain;
+    private final MemorySegment deltaPlainSegment;
+    private final ByteBuffer deltaPlainView;
+    private final byte[] deltaLz4;
+    private final ByteBuffer deltaLz4View;
+
+    public PageEncoder() {
+        this(DEFAULT_PAGE_SIZE);
+    }
+
+    public PageEncoder(int pageSize) {
+        if (pageSize < 16 || pageSize > 1 << 16 || (pageSize & 15) != 0) {
+            throw new IllegalArgumentException("unsupported page size " + pageSize);
         }
-        return new EncodedPage(PageEncoding.FULL, page.asReadOnly().asByteBuffer(), crc);
+        this.pageSize = pageSize;
+        this.deltaGoodEnough = pageSize / 4;
+        pageBytes = new byte[pageSize];
+        lz4Page = new byte[Lz4Pages.maxCompressedLength(pageSize)];
+        lz4PageView = ByteBuffer.wrap(lz4Page).asReadOnlyBuffer();
+        deltaPlain = new byte[pageSize + DeltaFormat.MAX_RUN_HEADER];
+        deltaPlainSegment = MemorySegment.ofArray(deltaPlain);
+        deltaPlainView = ByteBuffer.wrap(deltaPlain).asReadOnlyBuffer();
+        deltaLz4 = new byte[1 + Varints.MAX_INT_BYTES + Lz4Pages.maxCompressedLength(pageSize)];
+        deltaLz4View = ByteBuffer.wrap(deltaLz4).asReadOnlyBuffer();
+    }
+
+    public int pageSize() {
+        return pageSize;
+    }
+
+    /** Encodes {@code page} with no receiver context: ZERO, LZ4 or FULL. */
+    public EncodedPage encode(MemorySegment page) {
+        return encode(page, null, 0);
+    }
+
+    /**
+     * Encodes {@code page}, as a delta against {@code base} when that is smallest.
+     *
+     * @param base        the exact bytes the receiver holds for this page, or null when the caller holds none
+     * @param baseVersion the epoch of the receiver's copy that {@code base} equals; travels in the record
+     */
+    public EncodedPage encode(MemorySegment page, MemorySegment base, long baseVersion) {
+        checkPage(page);
+        int pageCrc = crc32c(page);
+        if (ZeroPages.isZero(page)) {
+            return new EncodedPage(PageEncoding.ZERO, EMPTY, pageCrc);
+        }
+        return encodeNonZero(page, base, baseVersion, pageCrc);
+    }
+
+    /**
+     * Encodes page {@code pageIndex}, also looking for a page the receiver holds with the same content, and
+     * records the page in {@code duplicates} as sent. See {@link DuplicateIndex} for what the caller must
+     * {@link DuplicateIndex#forget forget} before a checkpoint.
+     */
+    public EncodedPage encode(long pageIndex, MemorySegment page, MemorySegment base, long baseVersion,
+            DuplicateIndex duplicates) {
+        checkPage(page);
+        int pageCrc = crc32c(page);
+        if (ZeroPages.isZero(page)) {
+            duplicates.forget(pageIndex);
+            return new EncodedPage(PageEncoding.ZERO, EMPTY, pageCrc);
+        }
+        hasher.hash(page);
+        long high = hasher.high();
+        long low = hasher.low();
+        long source = duplicates.find(high, low);
+        duplicates.record(pageIndex, high, low);
+        if (source >= 0 && source != pageIndex) {
+            return new EncodedPage(PageEncoding.DUPLICATE, EMPTY, pageCrc, 0, source);
+        }
+        return encodeNonZero(page, base, baseVersion, pageCrc);
+    }
+
+    private EncodedPage encodeNonZero(MemorySegment page, MemorySegment base, long baseVersion, int pageCrc) {
+        EncodedPage best = null;
+        int bestBytes = pageSize;
+        if (base != null) {
+            if (base.byteSize() != pageSize) {
+                throw new IllegalArgumentException("base is " + base.byteSize() + " bytes, page is " + pageSize);
+            }
+            best = encodeDelta(page, base, baseVersion, pageCrc);
+            if (best != null) {
+                bestBytes = best.payloadBytes();
+            }
+        }
+        if (bestBytes > deltaGoodEnough) {
+            MemorySegment.copy(page, 0, MemorySegment.ofArray(pageBytes), 0, pageSize);
+            int compressed = Lz4Pages.compress(pageBytes, 0, pageSize, lz4Page, 0);
+            if (compressed + MIN_LZ4_SAVING <= pageSize && compressed < bestBytes) {
+                lz4PageView.clear().limit(compressed);
+                return new EncodedPage(PageEncoding.LZ4, lz4PageView, pageCrc);
+            }
+        }
+        if (best != null) {
+            return best;
+        }
+        return new EncodedPage(PageEncoding.FULL, page.asReadOnly().asByteBuffer(), pageCrc);
+    }
+
+    /** The delta of {@code page} against {@code base}, or null when it would not be smaller than the page. */
+    private EncodedPage encodeDelta(MemorySegment page, MemorySegment base, long baseVersion, int pageCrc) {
+        deltaPlain[0] = DeltaFormat.PLAIN;
+        int end = DeltaRunWriter.writeRuns(page, base, pageSize, deltaPlain, deltaPlainSegment, 1, pageSize - 1);
+        if (end < 0) {
+            return null;
+        }
+        int runBytes = end - 1;
+        if (runBytes >= MIN_DELTA_LZ4_INPUT) {
+            deltaLz4[0] = DeltaFormat.LZ4;
+            int header = Varints.write(deltaLz4, 1, runBytes);
+            int compressed = Lz4Pages.compress(deltaPlain, 1, runBytes, deltaLz4, header);
+            if (header + compressed < end) {
+                deltaLz4View.clear().limit(header + compressed);
+                return new EncodedPage(PageEncoding.DELTA, deltaLz4View, pageCrc, baseVersion, 0);
+            }
+        }
+        deltaPlainView.clear().limit(end);
+        return new EncodedPage(PageEncoding.DELTA, deltaPlainView, pageCrc, baseVersion, 0);
+    }
+
+    private int crc32c(MemorySegment page) {
+        crc.reset();
+        crc.update(page.asByteBuffer());
+        return (int) crc.getValue();
+    }
+
+    private void checkPage(MemorySegment page) {
+        if (page.byteSize() != pageSize) {
+            throw new IllegalArgumentException("page is " + page.byteSize() + " bytes, encoder is for " + pageSize);
+        }
     }
 }

@@ -1,0 +1,14 @@
+package io.cpstream.encoder.compare;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The dirty pages of one checkpoint: {@code pages[i]} has new content
+ * {@code contents[i * pageSize, (i + 1) * pageSize)}. The old content is whatever the receiver holds.
+ */
+public record Checkpoint(long epoch, long[] pages, MemorySegment contents, int pageSize) {
+
+    public MemorySegment content(int i) {
+        return contents.asSlice((long) i * pageSize, pageSize);
+    }
+}

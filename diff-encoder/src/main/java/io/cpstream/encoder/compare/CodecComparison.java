@@ -1,0 +1,175 @@
+package io.cpstream.encoder.compare;
+
+import io.cpstream.encoder.CorruptPageException;
+import io.cpstream.encoder.EncodedPage;
+import io.cpstream.encoder.PageEncoding;
+import io.cpstream.encoder.ReceiverPages;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Runs several {@link StreamCodec}s side by side over exactly the same checkpoints and reports wire
+ * bytes and throughput for each. Every codec gets its own receiver image, starting equal to the
+ * sender's; every decoded page is checked byte for byte against what was sent, so a codec cannot
+ * win by being wrong.
+ *
+ * <p>Per checkpoint and codec: encode every dirty page, copying payloads into a wire buffer (timed as
+ * encode); then decode, verify and apply them in order (timed as decode); then compare the image.
+ * Pure: no I/O; the CLI prints the reports.
+ */
+public final class CodecComparison implements AutoCloseable {
+
+    private final int pageSize;
+    private final Arena arena = Arena.ofShared();
+    private final List<Lane> lanes = new ArrayList<>();
+    private final MemorySegment scratch;
+
+    /**
+     * @param initialImage what sender and receivers hold before the first checkpoint (a full sync)
+     */
+    public CodecComparison(int pageSize, MemorySegment initialImage, List<StreamCodec> codecs) {
+        if (initialImage.byteSize() % pageSize != 0) {
+            throw new IllegalArgumentException("image is not a whole number of pages");
+        }
+        this.pageSize = pageSize;
+        this.scratch = arena.allocate(pageSize, pageSize);
+        for (StreamCodec codec : codecs) {
+            MemorySegment image = arena.allocate(initialImage.byteSize(), pageSize);
+            image.copyFrom(initialImage);
+            lanes.add(new Lane(codec, image, new long[(int) (initialImage.byteSize() / pageSize)]));
+        }
+    }
+
+    /** Feeds every checkpoint to every codec. */
+    public void run(Iterator<Checkpoint> checkpoints) throws CorruptPageException {
+        while (checkpoints.hasNext()) {
+            Checkpoint checkpoint = checkpoints.next();
+            for (Lane lane : lanes) {
+                lane.run(checkpoint);
+            }
+        }
+    }
+
+    public List<CodecReport> reports() {
+        return lanes.stream().map(Lane::report).toList();
+    }
+
+    @Override
+    public void close() {
+        for (Lane lane : lanes) {
+            lane.codec.close();
+        }
+        arena.close();
+    }
+
+    /** One codec with its receiver image and counters. */
+    private final class Lane implements ReceiverPages {
+        final StreamCodec codec;
+        final MemorySegment image;
+        final long[] versions;
+        final Map<PageEncoding, Long> records = new EnumMap<>(PageEncoding.class);
+        byte[] wire = new byte[0];
+        PageEncoding[] encodings = new PageEncoding[0];
+        int[] crcs = new int[0];
+        long[] baseVersions = new long[0];
+        long[] sourceIndexes = new long[0];
+        int[] payloadEnds = new int[0];
+        long checkpoints;
+        long dirtyPages;
+        long wireBytes;
+        long encodeNanos;
+        long decodeNanos;
+
+        Lane(StreamCodec codec, MemorySegment image, long[] versions) {
+            this.codec = codec;
+            this.image = image;
+            this.versions = versions;
+        }
+
+        @Override
+        public MemorySegment page(long index) {
+            return index >= 0 && index < versions.length ? image.asSlice(index * pageSize, pageSize) : null;
+        }
+
+        @Override
+        public long version(long index) {
+            return versions[(int) index];
+        }
+
+        void run(Checkpoint checkpoint) throws CorruptPageException {
+            int count = checkpoint.pages().length;
+            ensureCapacity(count);
+            long epoch = checkpoint.epoch();
+
+            long start = System.nanoTime();
+            codec.beginCheckpoint(epoch, checkpoint.pages());
+            int end = 0;
+            for (int i = 0; i < count; i++) {
+                EncodedPage record = codec.encode(epoch, checkpoint.pages()[i], checkpoint.content(i));
+                ByteBuffer payload = record.payload();
+                int length = payload.remaining();
+                payload.get(payload.position(), wire, end, length);
+                end += length;
+                payloadEnds[i] = end;
+                encodings[i] = record.encoding();
+                crcs[i] = record.crc32c();
+                baseVersions[i] = record.baseVersion();
+                sourceIndexes[i] = record.sourceIndex();
+            }
+            encodeNanos += System.nanoTime() - start;
+
+            start = System.nanoTime();
+            int from = 0;
+            for (int i = 0; i < count; i++) {
+                long page = checkpoint.pages()[i];
+                EncodedPage record = new EncodedPage(encodings[i], ByteBuffer.wrap(wire, from, payloadEnds[i] - from),
+                        crcs[i], baseVersions[i], sourceIndexes[i]);
+                codec.decode(epoch, page, record, this, scratch);
+                MemorySegment held = page(page);
+                codec.applied(page, held, scratch);
+                held.copyFrom(scratch);
+                versions[(int) page] = epoch;
+                from = payloadEnds[i];
+            }
+            codec.committed(epoch);
+            decodeNanos += System.nanoTime() - start;
+
+            for (int i = 0; i < count; i++) {
+                long page = checkpoint.pages()[i];
+                if (page(page).mismatch(checkpoint.content(i)) != -1) {
+                    throw new IllegalStateException(codec.name() + " rebuilt page " + page + " of checkpoint " + epoch
+                            + " wrong");
+                }
+                records.merge(encodings[i], 1L, Long::sum);
+            }
+            checkpoints++;
+            dirtyPages += count;
+            wireBytes += end;
+        }
+
+        void ensureCapacity(int count) {
+            if (encodings.length < count) {
+                wire = new byte[count * pageSize];
+                encodings = new PageEncoding[count];
+                crcs = new int[count];
+                baseVersions = new long[count];
+                sourceIndexes = new long[count];
+                payloadEnds = new int[count];
+            }
+        }
+
+        CodecReport report() {
+            double bytes = (double) dirtyPages * pageSize;
+            return new CodecReport(codec.name(), checkpoints, dirtyPages, wireBytes,
+                    encodeNanos == 0 ? 0 : bytes * 1e3 / encodeNanos, decodeNanos == 0 ? 0 : bytes * 1e3 / decodeNanos,
+                    new EnumMap<>(records));
+        }
+    }
+}

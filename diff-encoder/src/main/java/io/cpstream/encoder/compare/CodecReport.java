@@ -1,0 +1,26 @@
+package io.cpstream.encoder.compare;
+
+import io.cpstream.encoder.PageEncoding;
+
+import java.util.Map;
+
+/**
+ * What one codec cost over a sequence of checkpoints. {@code wireBytes} counts page payloads only: every
+ * codec sends one record per dirty page, so the per-record framing (index, encoding, CRC) is the same
+ * for all and left out. Throughputs are dirty-page bytes per second of sender (encode) or receiver
+ * (decode, verify, apply) time, in 10^6 bytes.
+ */
+public record CodecReport(String name, long checkpoints, long dirtyPages, long wireBytes, double encodeMBps,
+        double decodeMBps, Map<PageEncoding, Long> records) {
+
+    public double bytesPerDirtyPage() {
+        return dirtyPages == 0 ? 0 : (double) wireBytes / dirtyPages;
+    }
+
+    @Override
+    public String toString() {
+        return String.format("%-9s checkpoints=%d dirty_pages=%d wire_bytes=%d bytes_per_dirty_page=%.1f "
+                + "encode_mb_per_s=%.0f decode_mb_per_s=%.0f records=%s", name, checkpoints, dirtyPages, wireBytes,
+                bytesPerDirtyPage(), encodeMBps, decodeMBps, records);
+    }
+}
