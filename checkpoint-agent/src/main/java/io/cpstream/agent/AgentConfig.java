@@ -31,6 +31,10 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
         return new AgentConfig(collector, vmId, 0, Duration.ofMillis(10), 4, false, 8192);
     }
 
+    public AgentConfig withCollector(String value) {
+        return new AgentConfig(value, vmId, fencingEpoch, epochInterval, maxInFlight, verify, digestsRetained);
+    }
+
     public AgentConfig withVerify(boolean value) {
         return new AgentConfig(collector, vmId, fencingEpoch, epochInterval, maxInFlight, value, digestsRetained);
     }

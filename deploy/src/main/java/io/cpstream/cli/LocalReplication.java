@@ -38,9 +38,7 @@ final class LocalReplication implements AutoCloseable {
             guest.close();
             throw e;
         }
-        AgentConfig config = new AgentConfig("127.0.0.1:" + collector.port(), template.vmId(), template.fencingEpoch(),
-                template.epochInterval(), template.maxInFlight(), template.verify(), template.digestsRetained());
-        this.agent = new Agent(config, guest, new SimpleMeterRegistry());
+        this.agent = new Agent(template.withCollector("127.0.0.1:" + collector.port()), guest, new SimpleMeterRegistry());
     }
 
     void start() {

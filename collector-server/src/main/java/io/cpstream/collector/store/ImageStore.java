@@ -120,6 +120,8 @@ public final class ImageStore implements AutoCloseable {
         }
         journal.seal(epoch, stagedPages, durable());
         stagingEpoch = -1;
+        // Read back before touching the image: only a journal that verifies sealed may be applied, or a
+        // torn write would leave the image a mix that recovery (which also needs the seal) cannot finish.
         Journal.Sealed sealed = journal.read(null);
         if (sealed == null || sealed.epoch() != epoch) {
             throw new IOException("journal of epoch " + epoch + " does not read back sealed");
