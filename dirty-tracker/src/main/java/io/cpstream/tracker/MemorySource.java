@@ -1,6 +1,7 @@
 package io.cpstream.tracker;
 
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -41,6 +42,16 @@ public interface MemorySource extends AutoCloseable {
      * page as of the stun; at other times it is whatever the guest holds at that instant.
      */
     void copyPage(int page, MemorySegment dst, long dstOffset);
+
+    /**
+     * Takes every record the guest emitted on its output channel (what the outside world would see)
+     * since the last call, in order. Called while stunned it returns exactly the outputs emitted
+     * before the stun, which is what lets the agent hold each output until the checkpoint that
+     * contains its cause is committed. Sources without an output channel return nothing.
+     */
+    default List<GuestOutput> pollOutputs() {
+        return List.of();
+    }
 
     /** Stops the guest and releases its memory. */
     @Override

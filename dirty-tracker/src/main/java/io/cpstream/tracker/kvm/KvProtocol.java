@@ -1,5 +1,6 @@
 package io.cpstream.tracker.kvm;
 
+import io.cpstream.tracker.GuestOutput;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;

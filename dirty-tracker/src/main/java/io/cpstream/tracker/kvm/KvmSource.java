@@ -1,5 +1,6 @@
 package io.cpstream.tracker.kvm;
 
+import io.cpstream.tracker.GuestOutput;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.SourceSpec;
 import io.cpstream.tracker.Stun;
@@ -191,7 +192,7 @@ public final class KvmSource implements MemorySource {
         MemorySegment.copy(vm.memory(), (long) page * GuestAbi.PAGE_SIZE, dst, dstOffset, GuestAbi.PAGE_SIZE);
     }
 
-    /** Takes every output the guest emitted since the last poll, in order. */
+    @Override
     public List<GuestOutput> pollOutputs() {
         return withVm(vm::drainOutput);
     }

@@ -1,5 +1,6 @@
 package io.cpstream.tracker.kvm;
 
+import io.cpstream.tracker.GuestOutput;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;

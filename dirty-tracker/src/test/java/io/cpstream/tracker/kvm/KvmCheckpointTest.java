@@ -1,5 +1,6 @@
 package io.cpstream.tracker.kvm;
 
+import io.cpstream.tracker.GuestOutput;
 import static io.cpstream.tracker.kvm.KvmTestSupport.assumeKvm;
 import static io.cpstream.tracker.kvm.KvmTestSupport.awaitOutput;
 import static io.cpstream.tracker.kvm.KvmTestSupport.memoryImage;

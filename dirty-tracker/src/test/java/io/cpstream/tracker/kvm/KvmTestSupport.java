@@ -1,5 +1,6 @@
 package io.cpstream.tracker.kvm;
 
+import io.cpstream.tracker.GuestOutput;
 import static org.awaitility.Awaitility.await;
 
 import io.cpstream.tracker.MemorySource;

@@ -1,4 +1,4 @@
-package io.cpstream.tracker.kvm;
+package io.cpstream.tracker;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
