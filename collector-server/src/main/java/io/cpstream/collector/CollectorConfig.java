@@ -17,9 +17,11 @@ import java.time.Duration;
  *                      force waits until the primary's lease has run out
  * @param autoPromoteAfter promote a VM on its own once its primary has been silent this long and its
  *                      lease has run out; null: only an operator promotes
+ * @param zookeeper     ZooKeeper connect string ({@code host:port[,host:port...]}) when several collectors
+ *                      share leases and fencing epochs; null: this collector alone decides
  */
 public record CollectorConfig(String host, int port, Path dataDirectory, Durability durability, long maxGuestBytes,
-                              Duration drain, Duration lease, Duration autoPromoteAfter) {
+                              Duration drain, Duration lease, Duration autoPromoteAfter, String zookeeper) {
 
     public static final long DEFAULT_MAX_GUEST_BYTES = 1L << 40;
     public static final Duration DEFAULT_LEASE = Duration.ofSeconds(2);
@@ -36,22 +38,27 @@ public record CollectorConfig(String host, int port, Path dataDirectory, Durabil
 
     public static CollectorConfig of(String host, int port, Path dataDirectory) {
         return new CollectorConfig(host, port, dataDirectory, Durability.NONE, DEFAULT_MAX_GUEST_BYTES,
-                Duration.ofSeconds(5), DEFAULT_LEASE, null);
+                Duration.ofSeconds(5), DEFAULT_LEASE, null, null);
     }
 
     public CollectorConfig withDurability(Durability value) {
-        return new CollectorConfig(host, port, dataDirectory, value, maxGuestBytes, drain, lease, autoPromoteAfter);
+        return new CollectorConfig(host, port, dataDirectory, value, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper);
     }
 
     public CollectorConfig withPort(int value) {
-        return new CollectorConfig(host, value, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter);
+        return new CollectorConfig(host, value, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper);
     }
 
     public CollectorConfig withLease(Duration value) {
-        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, value, autoPromoteAfter);
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, value, autoPromoteAfter, zookeeper);
     }
 
     public CollectorConfig withAutoPromoteAfter(Duration value) {
-        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, value);
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, value, zookeeper);
+    }
+
+    public CollectorConfig withZooKeeper(String value) {
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter,
+                value);
     }
 }

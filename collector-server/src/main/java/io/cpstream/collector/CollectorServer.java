@@ -1,5 +1,8 @@
 package io.cpstream.collector;
 
+import io.cpstream.collector.lease.LeaseAuthority;
+import io.cpstream.collector.lease.LocalLeases;
+import io.cpstream.collector.lease.ZooKeeperLeases;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -25,8 +28,11 @@ public final class CollectorServer implements AutoCloseable {
     private final AutoPromoter autoPromoter;
     private boolean closed;
 
+    private final LeaseAuthority leases;
+
     private CollectorServer(CollectorConfig config, StandbyRegistry registry, ExecutorService executor,
-                            Server server) {
+                            Server server, LeaseAuthority leases) {
+        this.leases = leases;
         this.config = config;
         this.registry = registry;
         this.executor = executor;
@@ -37,7 +43,14 @@ public final class CollectorServer implements AutoCloseable {
 
     public static CollectorServer start(CollectorConfig config, MeterRegistry meters) throws IOException {
         String collectorId = config.host() + ":" + config.port() + "/" + ProcessHandle.current().pid();
-        StandbyRegistry registry = new StandbyRegistry(config, collectorId, meters);
+        LeaseAuthority leases = leaseAuthority(config, collectorId);
+        StandbyRegistry registry;
+        try {
+            registry = new StandbyRegistry(config, collectorId, meters, leases);
+        } catch (IOException | RuntimeException e) {
+            leases.close();
+            throw e;
+        }
         ExecutorService executor = Executors.newCachedThreadPool(Thread.ofPlatform().daemon().name("collector-", 0)
                 .factory());
         Server server = NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), config.port()))
@@ -55,12 +68,25 @@ public final class CollectorServer implements AutoCloseable {
             server.start();
         } catch (IOException e) {
             registry.close();
+            leases.close();
             executor.shutdownNow();
             throw new IOException("cannot listen on " + config.host() + ":" + config.port() + ": " + e.getMessage(), e);
         }
         LOG.log(System.Logger.Level.INFO, "collector listening on {0}:{1,number,#}, data in {2}, durability {3}",
                 config.host(), server.getPort(), config.dataDirectory(), config.durability());
-        return new CollectorServer(config, registry, executor, server);
+        return new CollectorServer(config, registry, executor, server, leases);
+    }
+
+    private static LeaseAuthority leaseAuthority(CollectorConfig config, String collectorId) throws IOException {
+        if (config.zookeeper() == null) {
+            return new LocalLeases();
+        }
+        int session = (int) Math.max(4000, config.lease().toMillis() * 2);
+        try {
+            return new ZooKeeperLeases(config.zookeeper(), "cpstream", collectorId, session, 15_000);
+        } catch (LeaseAuthority.LeaseException e) {
+            throw new IOException(e.getMessage(), e);
+        }
     }
 
     public int port() {
@@ -105,6 +131,7 @@ public final class CollectorServer implements AutoCloseable {
             }
             executor.shutdownNow();
             registry.close();
+            leases.close();
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.cpstream.collector;
 
 import com.google.protobuf.ByteString;
+import io.cpstream.collector.lease.LeaseAuthority;
 import io.cpstream.collector.store.CommittedOutputs;
 import io.cpstream.collector.store.ImageStore;
 import io.cpstream.collector.store.Snapshots;
@@ -57,6 +58,7 @@ final class Standby {
     private final PageDecoder decoder;
     private final MemorySegment scratch;
     private final long leaseNanos;
+    private final LeaseAuthority leases;
 
     private ReplicationStream owner;
     private String agentId = "";
@@ -100,8 +102,11 @@ final class Standby {
         }
     }
 
-    Standby(String vm, ImageStore store, String collectorId, Duration lease, MeterRegistry registry) {
+    Standby(String vm, ImageStore store, String collectorId, Duration lease, LeaseAuthority leases,
+            MeterRegistry registry) {
         this.vm = vm;
+        this.leases = leases;
+        leases.watch(vm, this::raisedElsewhere);
         this.leaseNanos = lease.toNanos();
         this.store = store;
         this.collectorId = collectorId;
@@ -125,8 +130,15 @@ final class Standby {
                     vm, manifest.pageCount(), manifest.pageSize(), hello.getPageCount(), hello.getPageSize(),
                     store.directory())).asException();
         }
-        if (hello.getFencingEpoch() < manifest.fencingEpoch()) {
-            throw fenced("has fencing epoch " + manifest.fencingEpoch() + " and the agent presented "
+        long authoritative;
+        try {
+            authoritative = leases.fencingEpoch(vm, Math.max(manifest.fencingEpoch(), hello.getFencingEpoch()));
+        } catch (LeaseAuthority.LeaseException e) {
+            throw Status.UNAVAILABLE.withDescription("vm " + vm + ": cannot consult the lease authority ("
+                    + leases + "): " + e.getMessage()).asException();
+        }
+        if (hello.getFencingEpoch() < authoritative) {
+            throw fenced("has fencing epoch " + authoritative + " and the agent presented "
                     + hello.getFencingEpoch());
         }
         try {
@@ -179,7 +191,7 @@ final class Standby {
      */
     synchronized CollectorMessage heartbeat(ReplicationStream stream, Heartbeat heartbeat) {
         StandbyManifest manifest = store.manifest();
-        if (owner != stream || manifest.promoted()) {
+        if (owner != stream || manifest.promoted() || !leases.mayGrant(vm, manifest.fencingEpoch(), agentId)) {
             return null;
         }
         leaseUntilNanos = System.nanoTime() + leaseNanos;
@@ -188,6 +200,33 @@ final class Standby {
                 .setSequence(heartbeat.getSequence())
                 .setFencingEpoch(manifest.fencingEpoch())
                 .setValidMicros(TimeUnit.NANOSECONDS.toMicros(leaseNanos))).build();
+    }
+
+    /** Once the primary's lease has run out, tell the authority, so that others may promote without force. */
+    synchronized void expireLease() {
+        if (leaseGranted && leaseRemainingNanos() == 0) {
+            leaseGranted = false;
+            leases.released(vm);
+        }
+    }
+
+    /**
+     * Another collector promoted this VM: refuse its old primary here too. The manifest keeps the epoch
+     * of the primary that fed this standby, so promoting this (now stale) standby later fails: it
+     * would fork the VM's history.
+     */
+    private synchronized void raisedElsewhere(long epoch) {
+        if (epoch <= store.manifest().fencingEpoch()) {
+            return;
+        }
+        leaseGranted = false;
+        if (owner != null) {
+            LOG.log(System.Logger.Level.WARNING, "vm {0}: promoted elsewhere (fencing epoch {1}); fencing the primary "
+                    + "streaming here", vm, epoch);
+            owner.close(fencedStatus("was promoted by another collector (fencing epoch " + epoch + ")"));
+            owner = null;
+            dropStaging();
+        }
     }
 
     /** How long the primary's last grant still lets it act; 0 when it holds none. */
@@ -414,6 +453,11 @@ final class Standby {
                     + " has no complete committed epoch to promote yet").asException();
         }
         long leaseLeft = leaseRemainingNanos();
+        if (!force && leaseLeft == 0 && leases.heldElsewhere(vm)) {
+            throw Status.FAILED_PRECONDITION.withDescription("vm " + vm + ": its primary holds a lease granted by "
+                    + "another collector (" + leases + "); promoting now would make two primaries. Stop it, or use "
+                    + "--force if you know it is dead").asException();
+        }
         if (leaseLeft > 0 && !force) {
             throw Status.FAILED_PRECONDITION.withDescription("vm " + vm + ": its primary (agent " + agentId
                     + ") still holds its lease for " + TimeUnit.NANOSECONDS.toMillis(leaseLeft) + " ms"
@@ -421,8 +465,18 @@ final class Standby {
                     + "Stop the primary, or wait for its lease to run out, or use --force if you know it is dead")
                     .asException();
         }
+        long fencing;
+        try {
+            // From the epoch of the primary that fed this standby: if anyone raised it since, this
+            // standby is from an older reign, and promoting it would fork the VM's history.
+            fencing = leases.raise(vm, manifest.fencingEpoch());
+        } catch (LeaseAuthority.LeaseException.Lost e) {
+            throw Status.ABORTED.withDescription(e.getMessage()).asException();
+        } catch (LeaseAuthority.LeaseException e) {
+            throw Status.UNAVAILABLE.withDescription("vm " + vm + ": cannot raise its fencing epoch ("
+                    + leases + "): " + e.getMessage()).asException();
+        }
         dropStaging();
-        long fencing = manifest.fencingEpoch() + 1;
         Path target = snapshots.resolve("epoch-" + manifest.committedEpoch());
         Snapshots.SnapshotManifest snapshot;
         try {

@@ -39,6 +39,10 @@ final class CollectorCommand implements Callable<Integer> {
             description = "Promote a VM by itself once its primary was silent this long and its lease ran out; 0: never (default)")
     long autoPromoteAfterMillis;
 
+    @Option(names = "--zookeeper",
+            description = "ZooKeeper connect string (host:port[,...]) for leases and fencing epochs shared with other collectors")
+    String zookeeper;
+
     @Option(names = "--json", description = "Print one JSON object when the collector has stopped")
     boolean json;
 
@@ -47,7 +51,7 @@ final class CollectorCommand implements Callable<Integer> {
         HostPort address = HostPort.parse(listen, "--listen");
         CollectorConfig config = new CollectorConfig(address.host(), address.port(), dataDir,
                 Durability.parse(durability), maxGuestBytes, Duration.ofSeconds(5), Duration.ofMillis(leaseMillis),
-                autoPromoteAfterMillis > 0 ? Duration.ofMillis(autoPromoteAfterMillis) : null);
+                autoPromoteAfterMillis > 0 ? Duration.ofMillis(autoPromoteAfterMillis) : null, zookeeper);
         try (MetricsEndpoint metrics = new MetricsEndpoint(metricsPort, () -> null);
              CollectorServer server = CollectorServer.start(config, metrics.registry())) {
             System.out.printf("cpstream collector listening on %s:%d, data in %s, metrics on :%d%n", address.host(),
