@@ -1,5 +1,6 @@
 package io.cpstream.tracker.sim;
 
+import io.cpstream.tracker.GuestOutput;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.SourceSpec;
 import io.cpstream.tracker.Stun;
@@ -9,6 +10,8 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
@@ -26,6 +29,13 @@ import org.apache.commons.rng.simple.RandomSource;
  * operations per second over all writers (0: as fast as they can). Tracking is exact: a writer marks
  * the page dirty inside the same critical section as the write, and the stun waits for every critical
  * section to end, so a harvest never misses a write and never reports one from after the stun.
+ *
+ * <p>The guest also has an output channel, like a VM's network card: an output thread increments a
+ * 64-bit counter kept in the last page of guest memory and emits its new value, {@code outputs} times a
+ * second (0: no output). The increment, its dirty mark and the emission happen in one critical
+ * section, so the outputs taken while stunned are exactly those whose cause is in the checkpoint, and a
+ * guest restored from a checkpoint continues the sequence where that checkpoint left it. The last page
+ * belongs to the counter alone; the workload writes the pages before it.
  */
 public final class SimSource implements MemorySource {
 
@@ -34,6 +44,7 @@ public final class SimSource implements MemorySource {
     /** Writes a writer makes per critical section: amortises the lock, bounds how long a stun waits. */
     private static final int OPS_PER_SECTION = 16;
     private static final long MAX_BURST_NANOS = 1_000_000;
+    private static final int MAX_PENDING_OUTPUTS = 65_536;
 
     private final Map<String, String> params;
     private final int pageCount;
@@ -41,6 +52,9 @@ public final class SimSource implements MemorySource {
     private final int writerCount;
     private final long opsPerSecond;
     private final long seed;
+    private final long outputsPerSecond;
+    /** Outputs emitted and not yet taken by {@link #pollOutputs()}; bounded, so output back-pressures the guest. */
+    private final ArrayDeque<GuestOutput> outputQueue = new ArrayDeque<>();
     private final Arena arena = Arena.ofShared();
     private final MemorySegment memory;
     private final long[] dirtyWords;
@@ -52,13 +66,14 @@ public final class SimSource implements MemorySource {
     private long stuns;
 
     private SimSource(SourceSpec spec, int pageCount, Workload workload, int writerCount, long opsPerSecond,
-                      long seed) {
+                      long seed, long outputsPerSecond) {
         this.params = spec.params();
         this.pageCount = pageCount;
         this.workload = workload;
         this.writerCount = writerCount;
         this.opsPerSecond = opsPerSecond;
         this.seed = seed;
+        this.outputsPerSecond = outputsPerSecond;
         this.memory = arena.allocate((long) pageCount * PAGE_SIZE, PAGE_SIZE);
         this.dirtyWords = new long[(pageCount + 63) / 64];
         markAllDirty();
@@ -110,8 +125,13 @@ public final class SimSource implements MemorySource {
         int writers = (int) reader.integer("writers", 1, 1, 64);
         long rate = reader.integer("rate", 40_000, 0, 1_000_000_000);
         long seed = reader.integer("seed", 1, Long.MIN_VALUE, Long.MAX_VALUE);
+        long outputs = reader.integer("outputs", 100, 0, 100_000);
+        if (pages < 2) {
+            throw new IllegalArgumentException("sim source: needs at least 2 pages (the last one holds the output counter)");
+        }
         reader.requireAllUsed();
-        return new SimSource(spec, (int) pages, workload, writers, rate, seedOverride == null ? seed : seedOverride);
+        return new SimSource(spec, (int) pages, workload, writers, rate, seedOverride == null ? seed : seedOverride,
+                outputs);
     }
 
     /** A fresh, deterministic seed for the writers of a guest restored from the checkpoint of stun {@code stuns}. */
@@ -184,10 +204,28 @@ public final class SimSource implements MemorySource {
         }
         running = true;
         for (int i = 0; i < writerCount; i++) {
-            Workload.Writer writer = new Workload.Writer(workload, memory, PAGE_SIZE, pageCount, seed, i, writerCount);
+            Workload.Writer writer = new Workload.Writer(workload, memory, PAGE_SIZE, workloadPages(), seed, i,
+                    writerCount);
             long perWriterRate = opsPerSecond == 0 ? 0 : Math.max(1, opsPerSecond / writerCount);
             Thread thread = Thread.ofPlatform().daemon().name("sim-writer-" + i).start(() -> runWriter(writer, perWriterRate));
             writers.add(thread);
+        }
+        if (outputsPerSecond > 0) {
+            writers.add(Thread.ofPlatform().daemon().name("sim-output").start(this::runOutput));
+        }
+    }
+
+    /** The value the guest's output counter holds now: the number of outputs it has emitted since boot. */
+    public long outputCounter() {
+        return memory.get(ValueLayout.JAVA_LONG_UNALIGNED, counterOffset());
+    }
+
+    @Override
+    public List<GuestOutput> pollOutputs() {
+        synchronized (outputQueue) {
+            List<GuestOutput> taken = new ArrayList<>(outputQueue);
+            outputQueue.clear();
+            return taken;
         }
     }
 
@@ -285,6 +323,42 @@ public final class SimSource implements MemorySource {
         }
     }
 
+    private void runOutput() {
+        long interval = 1_000_000_000L / outputsPerSecond;
+        long next = System.nanoTime();
+        while (running) {
+            long now = System.nanoTime();
+            if (next > now) {
+                LockSupport.parkNanos(next - now);
+                continue;
+            }
+            next = Math.max(next, now - MAX_BURST_NANOS) + interval;
+            gate.readLock().lock();
+            try {
+                synchronized (outputQueue) {
+                    if (outputQueue.size() >= MAX_PENDING_OUTPUTS) {
+                        continue; // nobody takes the outputs: the guest waits, as on a full transmit ring
+                    }
+                    long value = outputCounter() + 1;
+                    memory.set(ValueLayout.JAVA_LONG_UNALIGNED, counterOffset(), value);
+                    markDirty(pageCount - 1);
+                    byte[] payload = ByteBuffer.allocate(Long.BYTES).order(ByteOrder.LITTLE_ENDIAN).putLong(value).array();
+                    outputQueue.add(new GuestOutput(stuns + 1, value - 1, payload));
+                }
+            } finally {
+                gate.readLock().unlock();
+            }
+        }
+    }
+
+    private int workloadPages() {
+        return pageCount - 1;
+    }
+
+    private long counterOffset() {
+        return (long) (pageCount - 1) * PAGE_SIZE;
+    }
+
     private void markDirty(int page) {
         WORDS.getAndBitwiseOr(dirtyWords, page >>> 6, 1L << (page & 63));
     }
@@ -298,7 +372,7 @@ public final class SimSource implements MemorySource {
     /** Mostly random pages, one in eight left zero, so a full sync carries real data and some zeros. */
     private void fillInitialContent() {
         UniformRandomProvider random = RandomSource.XO_SHI_RO_256_PP.create(seed);
-        for (int page = 0; page < pageCount; page++) {
+        for (int page = 0; page < workloadPages(); page++) {
             if (page % 8 == 7) {
                 continue;
             }

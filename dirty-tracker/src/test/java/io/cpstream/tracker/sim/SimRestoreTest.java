@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.cpstream.tracker.GuestOutput;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.MemorySources;
 import io.cpstream.tracker.SourceSpec;
@@ -16,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.BitSet;
+import java.util.List;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -23,9 +25,9 @@ import org.junit.jupiter.api.io.TempDir;
 /** A sim guest restored from a checkpoint starts from exactly that memory and those counters, then runs on. */
 class SimRestoreTest {
 
-    private static final SourceSpec SPEC = SourceSpec.parse("sim:mem=1m,workload=uniform,rate=20000,seed=7");
+    private static final SourceSpec SPEC = SourceSpec.parse("sim:mem=1m,workload=uniform,rate=20000,seed=7,outputs=2000");
 
-    private record Checkpoint(byte[] memory, byte[] deviceState, long operations) {
+    private record Checkpoint(byte[] memory, byte[] deviceState, long operations, long outputCounter) {
     }
 
     @Test
@@ -46,6 +48,11 @@ class SimRestoreTest {
             restored.start();
             SimSource sim = (SimSource) restored;
             Awaitility.await().until(() -> sim.operations() > checkpoint.operations() + 1000);
+            List<GuestOutput> outputs = Awaitility.await().until(restored::pollOutputs, list -> !list.isEmpty());
+            assertTrue(checkpoint.outputCounter() > 0, "the primary emitted outputs before the checkpoint");
+            assertEquals(checkpoint.outputCounter(), outputs.getFirst().index(), "output indexes continue");
+            assertEquals(checkpoint.outputCounter() + 1, outputs.getFirst().longValue(),
+                    "the first output is the successor of the checkpoint's last");
             try (Stun stun = restored.stun()) {
                 assertFalse(stun.harvestDirty().isEmpty(), "the restored guest writes again");
             }
@@ -74,11 +81,11 @@ class SimRestoreTest {
     private static Checkpoint checkpointAfterSomeWrites() {
         try (SimSource source = SimSource.open(SPEC)) {
             source.start();
-            Awaitility.await().until(() -> source.operations() > 2000);
+            Awaitility.await().until(() -> source.operations() > 2000 && source.outputCounter() > 0);
             try (Stun stun = source.stun()) {
                 stun.harvestDirty();
                 byte[] state = stun.deviceState();
-                return new Checkpoint(image(source), state, ByteBuffer.wrap(state).getLong(8));
+                return new Checkpoint(image(source), state, ByteBuffer.wrap(state).getLong(8), source.outputCounter());
             }
         }
     }
