@@ -27,11 +27,19 @@ final class LocalReplication implements AutoCloseable {
     final CollectorServer collector;
     final Agent agent;
     private final boolean deleteDataDir;
+    private boolean primaryStopped;
 
+    /** Replicates {@code sourceSpec}; its outputs are drained at every stun and dropped. */
     LocalReplication(String sourceSpec, Path dataDirOrNull, AgentConfig template) throws IOException {
+        this(sourceSpec, dataDirOrNull, template, (epoch, outputs) -> { });
+    }
+
+    /** @param outputs sees the guest's outputs, each with its epoch (the guest's output buffer is drained at every stun) */
+    LocalReplication(String sourceSpec, Path dataDirOrNull, AgentConfig template, OutputTap.Listener outputs)
+            throws IOException {
         this.deleteDataDir = dataDirOrNull == null;
         this.dataDir = dataDirOrNull == null ? Files.createTempDirectory("cpstream-") : dataDirOrNull;
-        this.guest = MemorySources.open(sourceSpec);
+        this.guest = new OutputTap(MemorySources.open(sourceSpec), outputs);
         try {
             this.collector = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dataDir), new SimpleMeterRegistry());
         } catch (IOException | RuntimeException e) {
@@ -67,15 +75,27 @@ final class LocalReplication implements AutoCloseable {
         }
     }
 
+    /** Takes the primary down, agent and guest, as a failed host would; the collector keeps running. */
+    void stopPrimary() {
+        if (primaryStopped) {
+            return;
+        }
+        primaryStopped = true;
+        try {
+            agent.close();
+        } finally {
+            guest.close();
+        }
+    }
+
     @Override
     public void close() throws IOException {
         try {
-            agent.close();
+            stopPrimary();
         } finally {
             try {
                 collector.close();
             } finally {
-                guest.close();
                 if (deleteDataDir) {
                     try (Stream<Path> walk = Files.walk(dataDir)) {
                         for (Path path : walk.sorted(Comparator.reverseOrder()).toList()) {
