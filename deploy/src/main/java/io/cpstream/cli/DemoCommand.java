@@ -32,6 +32,7 @@ final class DemoCommand implements Callable<Integer> {
     /** Outputs of the promoted VM the demo waits for, at most {@link #PROMOTED_PATIENCE}. */
     private static final int PROMOTED_OUTPUTS = 10;
     private static final Duration PROMOTED_PATIENCE = Duration.ofSeconds(60);
+    private static final Duration FIRST_COMMIT_PATIENCE = Duration.ofSeconds(60);
 
     @Option(names = "--seconds", defaultValue = "10", description = "How long to replicate before promoting (default: ${DEFAULT-VALUE})")
     int seconds;
@@ -67,6 +68,9 @@ final class DemoCommand implements Callable<Integer> {
             System.out.printf("cpstream demo: protecting %s (%d MiB) for %d s, collector on 127.0.0.1:%d%n", spec,
                     run.guest.memoryBytes() >> 20, seconds, run.collector.port());
             run.start();
+            // Count the replication time from the first committed epoch: connecting and the first full
+            // checkpoint take a few seconds on a cold JVM, and a standby with nothing committed cannot be promoted.
+            run.awaitFirstCommit(FIRST_COMMIT_PATIENCE);
             run.run(Duration.ofSeconds(seconds), json, System.out);
             PromoteResponse promoted;
             try (AdminClient admin = new AdminClient("127.0.0.1:" + run.collector.port())) {

@@ -53,6 +53,20 @@ final class LocalReplication implements AutoCloseable {
         agent.start();
     }
 
+    /** Waits until the collector has committed a first epoch; fails if the agent stops or it takes too long. */
+    void awaitFirstCommit(Duration patience) throws InterruptedException {
+        long end = System.nanoTime() + patience.toNanos();
+        while (agent.acknowledgedEpoch() == 0) {
+            if (agent.awaitTermination(Duration.ofMillis(20))) {
+                throw new Errors.UserError("the agent stopped: " + (agent.failure() == null ? "closed"
+                        : Errors.describe(agent.failure())));
+            }
+            if (System.nanoTime() > end) {
+                throw new Errors.UserError("no epoch was committed within " + patience.toSeconds() + " s");
+            }
+        }
+    }
+
     /**
      * Lets replication run for {@code duration}, printing a progress line a second unless {@code quiet}.
      * Fails early if the agent stops on its own.

@@ -9,7 +9,6 @@ import io.cpstream.tracker.SourceSpec;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 
@@ -32,12 +31,13 @@ final class PromotedSnapshot {
 
     /** Reads and checks a snapshot directory; every problem is a {@link Errors.UserError} saying what is wrong. */
     static PromotedSnapshot open(Path directory) throws IOException {
+        if (!Files.isRegularFile(directory.resolve(Snapshots.MANIFEST))) {
+            throw new Errors.UserError(directory + " is not a snapshot: it has no " + Snapshots.MANIFEST
+                    + " (snapshots are <data-dir>/vms/<vm>/snapshots/epoch-<N>/ on the collector)");
+        }
         SnapshotManifest manifest;
         try {
             manifest = Snapshots.readManifest(directory);
-        } catch (NoSuchFileException e) {
-            throw new Errors.UserError(directory + " is not a snapshot: it has no " + Snapshots.MANIFEST
-                    + " (snapshots are <data-dir>/vms/<vm>/snapshots/epoch-<N>/ on the collector)");
         } catch (IOException e) {
             throw new Errors.UserError("cannot read " + directory.resolve(Snapshots.MANIFEST) + ": " + e.getMessage());
         }
