@@ -58,6 +58,11 @@ final class OutputLog implements OutputTap.Listener {
         return last;
     }
 
+    /** The epoch of the latest output, or 0 if there was none. */
+    synchronized long lastEpoch() {
+        return lastOfEpoch.isEmpty() ? 0 : lastOfEpoch.lastKey();
+    }
+
     /** The last output emitted before stun {@code epoch}, or null if there was none. */
     synchronized GuestOutput lastUpTo(long epoch) {
         Map.Entry<Long, GuestOutput> entry = lastOfEpoch.floorEntry(epoch);

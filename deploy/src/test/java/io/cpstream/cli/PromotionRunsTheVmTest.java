@@ -13,6 +13,7 @@ import io.cpstream.collector.CollectorServer;
 import io.cpstream.collector.store.Snapshots;
 import io.cpstream.proto.PromoteResponse;
 import io.cpstream.tracker.GuestOutput;
+import io.cpstream.tracker.kvm.KvProtocol;
 import io.cpstream.tracker.kvm.KvmSource;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.ByteArrayOutputStream;
@@ -31,7 +32,8 @@ import org.junit.jupiter.api.io.TempDir;
  * Promotion runs the VM: the demo promotes the standby and runs the promoted VM from its snapshot,
  * checking from both output streams that its output carries on right after the promoted epoch's last
  * output; {@code run} restores a snapshot, and with a collector protects the restored VM again, so a
- * second promotion continues the stream once more. KVM cases skip with the reason where /dev/kvm is
+ * second promotion continues the stream once more; a promoted kv store answers with the values committed
+ * before promotion. KVM cases skip with the reason where /dev/kvm is
  * missing.
  */
 class PromotionRunsTheVmTest {
@@ -109,6 +111,42 @@ class PromotionRunsTheVmTest {
     }
 
     @Test
+    void kvmPromotedKvStoreAnswersWithTheValuesCommittedBeforePromotion() throws Exception {
+        assumeKvm();
+        int keys = 12;
+        OutputLog responses = new OutputLog(null);
+        AgentConfig config = AgentConfig.of("unused", "kv").withVerify(true);
+        try (LocalReplication primary = new LocalReplication("kvm:guest=kv,mem=8m,slots=64", dir, config, responses)) {
+            KvmSource kv = (KvmSource) ((OutputTap) primary.guest).guest();
+            primary.start();
+            for (int i = 0; i < keys; i++) {
+                assertTrue(kv.offerInput(KvProtocol.put(i, key(i), value(i))));
+            }
+            // The stuns drain the responses; once every put is answered and that epoch is committed, promote.
+            await().atMost(Duration.ofSeconds(120)).until(() -> responses.count() >= keys
+                    && primary.agent.acknowledgedEpoch() >= responses.lastEpoch());
+            PromoteResponse promoted;
+            try (AdminClient admin = new AdminClient("127.0.0.1:" + primary.collector.port())) {
+                promoted = admin.promote("kv", true);
+            }
+            primary.stopPrimary();
+            assertEquals(promoted.getPrimaryImageSha256(), promoted.getImageSha256());
+
+            try (KvmSource standby = (KvmSource) PromotedSnapshot.open(Path.of(promoted.getSnapshotPath())).restore()) {
+                standby.start();
+                for (int i = 0; i < keys; i++) {
+                    long id = 1000 + i;
+                    assertTrue(standby.offerInput(KvProtocol.get(id, key(i))));
+                    KvProtocol.Response response = awaitResponse(standby, id);
+                    assertTrue(response.ok(), "get " + i + ": " + response);
+                    assertEquals(new String(value(i), StandardCharsets.UTF_8),
+                            new String(response.value(), StandardCharsets.UTF_8));
+                }
+            }
+        }
+    }
+
+    @Test
     void runRefusesWhatIsNotAnIntactSnapshot() throws Exception {
         Result missing = cli("run", "--snapshot", dir.resolve("nothing").toString(), "--json");
         assertEquals(1, missing.code);
@@ -133,6 +171,31 @@ class PromotionRunsTheVmTest {
         assertEquals(1, reused.code);
         assertTrue(reused.err.contains("already holds demo-vm"), reused.err);
         assertTrue(Files.exists(snapshot.resolve(Snapshots.MANIFEST)));
+    }
+
+    private static byte[] key(int i) {
+        return ("key-" + i).getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static byte[] value(int i) {
+        return ("value of key " + i + " before promotion").getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static KvProtocol.Response awaitResponse(KvmSource guest, long id) {
+        KvProtocol.Response[] found = new KvProtocol.Response[1];
+        await().atMost(Duration.ofSeconds(60)).until(() -> {
+            guest.fault().ifPresent(f -> {
+                throw new AssertionError("restored guest faulted: " + f);
+            });
+            for (GuestOutput output : guest.pollOutputs()) {
+                KvProtocol.Response response = KvProtocol.Response.decode(output.payload());
+                if (response.id() == id) {
+                    found[0] = response;
+                }
+            }
+            return found[0] != null;
+        });
+        return found[0];
     }
 
     private static void assumeKvm() {
