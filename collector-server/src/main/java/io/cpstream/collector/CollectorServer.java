@@ -22,6 +22,7 @@ public final class CollectorServer implements AutoCloseable {
     private final StandbyRegistry registry;
     private final ExecutorService executor;
     private final Server server;
+    private final AutoPromoter autoPromoter;
     private boolean closed;
 
     private CollectorServer(CollectorConfig config, StandbyRegistry registry, ExecutorService executor,
@@ -30,12 +31,13 @@ public final class CollectorServer implements AutoCloseable {
         this.registry = registry;
         this.executor = executor;
         this.server = server;
+        this.autoPromoter = config.autoPromoteAfter() == null ? null
+                : new AutoPromoter(registry, config.autoPromoteAfter());
     }
 
     public static CollectorServer start(CollectorConfig config, MeterRegistry meters) throws IOException {
         String collectorId = config.host() + ":" + config.port() + "/" + ProcessHandle.current().pid();
-        StandbyRegistry registry = new StandbyRegistry(config.dataDirectory(), config.durability(),
-                config.maxGuestBytes(), collectorId, meters);
+        StandbyRegistry registry = new StandbyRegistry(config, collectorId, meters);
         ExecutorService executor = Executors.newCachedThreadPool(Thread.ofPlatform().daemon().name("collector-", 0)
                 .factory());
         Server server = NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), config.port()))
@@ -80,6 +82,9 @@ public final class CollectorServer implements AutoCloseable {
             return;
         }
         closed = true;
+        if (autoPromoter != null) {
+            autoPromoter.close();
+        }
         server.shutdown();
         try {
             if (!server.awaitTermination(config.drain().toMillis(), TimeUnit.MILLISECONDS)) {
@@ -90,6 +95,14 @@ public final class CollectorServer implements AutoCloseable {
             server.shutdownNow();
             Thread.currentThread().interrupt();
         } finally {
+            // Let a commit that is running finish: interrupting it would close its files mid-apply (safe,
+            // since the next open replays the sealed journal, but needlessly so).
+            executor.shutdown();
+            try {
+                executor.awaitTermination(config.drain().toMillis(), TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             executor.shutdownNow();
             registry.close();
         }
