@@ -46,8 +46,6 @@ class KvmReplicationTest {
         try (CollectorServer collector = Replication.collector(dataDir, collectorMeters);
              KvmSource guest = (KvmSource) MemorySources.open(spec);
              Agent agent = Replication.agent(collector.port(), "kvm-vm", guest)) {
-            // Nothing drains the guest's output here; at this pace it stays far below the 4 MiB that would
-            // make the guest wait, and a waiting guest still checkpoints correctly.
             await().atMost(Duration.ofSeconds(120)).until(() -> {
                 guest.fault().ifPresent(f -> {
                     throw new AssertionError("guest faulted: " + f);

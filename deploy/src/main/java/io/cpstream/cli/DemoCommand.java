@@ -91,7 +91,8 @@ final class DemoCommand implements Callable<Integer> {
                         epoch, stats.acknowledged(), snapshot);
             }
             boolean primaryHadOutputs = primaryOutputs.count() > 0;
-            OutputLog promotedOutputs = runPromoted(snapshot, primaryHadOutputs);
+            PromotedSnapshot promotedSnapshot = PromotedSnapshot.open(snapshot);
+            OutputLog promotedOutputs = runPromoted(promotedSnapshot, primaryHadOutputs);
             GuestOutput lastOfEpoch = primaryOutputs.lastUpTo(epoch);
             GuestOutput firstPromoted = promotedOutputs.first();
             Boolean continuous = primaryHadOutputs ? OutputLog.continues(lastOfEpoch, firstPromoted) : null;
@@ -110,6 +111,8 @@ final class DemoCommand implements Callable<Integer> {
             result.put("primary_last_output_of_epoch", OutputLog.describe(lastOfEpoch));
             result.put("promoted_first_output", OutputLog.describe(firstPromoted));
             result.put("promoted_outputs", promotedOutputs.count());
+            // The collector's own record: outputs the guest had emitted before the promoted epoch's stun.
+            result.put("snapshot_output_end", promotedSnapshot.manifest.outputs().end());
             result.put("checkpoints_per_s", round(stats.acknowledged() / (double) seconds));
             result.put("pause_ms_p50", round(stats.pauseMsP50()));
             result.put("pause_ms_p99", round(stats.pauseMsP99()));
@@ -139,8 +142,8 @@ final class DemoCommand implements Callable<Integer> {
      * Restores the promoted VM from its snapshot and runs it until it has emitted its first outputs (if
      * the primary emitted any) or for a moment (if not), failing if it stops on an error.
      */
-    private static OutputLog runPromoted(Path snapshot, boolean expectOutputs) throws Exception {
-        try (SnapshotRun promoted = new SnapshotRun(PromotedSnapshot.open(snapshot), null, null, null)) {
+    private static OutputLog runPromoted(PromotedSnapshot snapshot, boolean expectOutputs) throws Exception {
+        try (SnapshotRun promoted = new SnapshotRun(snapshot, null, null, null)) {
             promoted.start();
             long deadline = System.nanoTime() + (expectOutputs ? PROMOTED_PATIENCE : Duration.ofSeconds(1)).toNanos();
             while (System.nanoTime() < deadline && (!expectOutputs || promoted.outputs.count() < PROMOTED_OUTPUTS)) {

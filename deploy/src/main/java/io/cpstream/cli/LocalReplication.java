@@ -29,12 +29,12 @@ final class LocalReplication implements AutoCloseable {
     private final boolean deleteDataDir;
     private boolean primaryStopped;
 
-    /** Replicates {@code sourceSpec}; its outputs are drained at every stun and dropped. */
+    /** Replicates {@code sourceSpec}; the agent holds its outputs until committed and releases them to its sink. */
     LocalReplication(String sourceSpec, Path dataDirOrNull, AgentConfig template) throws IOException {
         this(sourceSpec, dataDirOrNull, template, (epoch, outputs) -> { });
     }
 
-    /** @param outputs sees the guest's outputs, each with its epoch (the guest's output buffer is drained at every stun) */
+    /** @param outputs sees the guest's outputs as the agent takes them at each stun, each with its epoch */
     LocalReplication(String sourceSpec, Path dataDirOrNull, AgentConfig template, OutputTap.Listener outputs)
             throws IOException {
         this.deleteDataDir = dataDirOrNull == null;

@@ -9,17 +9,16 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A guest as the agent sees it, plus a view of every output record it emits and the epoch that record
- * belongs to: epoch N holds the outputs emitted before the N-th stun through this tap (and after the
- * one before). With a fresh agent on a fresh standby, the N-th stun is the agent's epoch N.
+ * A guest as the agent sees it, plus a view of every output record whoever consumes the guest's output
+ * takes from it, with the epoch the record belongs to: outputs taken while stunned for the N-th time
+ * through this tap are epoch N (exactly those emitted before that stun); outputs taken while running
+ * after N stuns are epoch N+1. The agent takes outputs at every stun, so with a fresh agent on a fresh
+ * standby the tap's epoch N is the agent's epoch N.
  *
- * <p>The tap takes nothing away from anyone: whoever calls {@link #pollOutputs()} still gets the
- * outputs (the agent, once it commits outputs itself), and the tap only reports them to its listener.
- * If nobody polls during a stun, the tap polls just before the guest resumes, so every epoch is sealed
- * exactly and the guest's output buffer never fills.
- *
- * <p>It is how {@code demo}, {@code bench} and {@code run} see outputs until the agent hands its
- * released outputs to a sink of its own; then the listener moves there.
+ * <p>The tap never takes outputs itself: it only watches {@link #pollOutputs()} calls, so the agent's
+ * output commit sees every record, and its backpressure (leaving outputs in the guest) stays intact.
+ * {@code demo} uses it to match the primary's last output of the promoted epoch with the promoted VM's
+ * first output; {@code run} to print a restored VM's outputs.
  */
 final class OutputTap implements MemorySource {
 
@@ -35,7 +34,6 @@ final class OutputTap implements MemorySource {
     /** Stuns through this tap so far. */
     private long stuns;
     private boolean stunned;
-    private boolean polledDuringStun;
 
     OutputTap(MemorySource guest, Listener listener) {
         this.guest = guest;
@@ -78,11 +76,8 @@ final class OutputTap implements MemorySource {
         synchronized (lock) {
             stuns++;
             stunned = true;
-            polledDuringStun = false;
         }
         return new Stun() {
-            private boolean open = true;
-
             @Override
             public BitSet harvestDirty() {
                 return inner.harvestDirty();
@@ -100,26 +95,10 @@ final class OutputTap implements MemorySource {
 
             @Override
             public void close() {
-                if (!open) {
-                    return;
+                synchronized (lock) {
+                    stunned = false;
                 }
-                open = false;
-                try {
-                    synchronized (lock) {
-                        try {
-                            if (!polledDuringStun) {
-                                List<GuestOutput> outputs = guest.pollOutputs();
-                                if (!outputs.isEmpty()) {
-                                    listener.onOutputs(stuns, outputs);
-                                }
-                            }
-                        } finally {
-                            stunned = false;
-                        }
-                    }
-                } finally {
-                    inner.close();
-                }
+                inner.close();
             }
         };
     }
@@ -133,11 +112,7 @@ final class OutputTap implements MemorySource {
     public List<GuestOutput> pollOutputs() {
         synchronized (lock) {
             List<GuestOutput> outputs = guest.pollOutputs();
-            // Running after stun k: these were emitted after it (the tap drained stun k), so they are epoch k+1.
             long epoch = stunned ? stuns : stuns + 1;
-            if (stunned) {
-                polledDuringStun = true;
-            }
             if (!outputs.isEmpty()) {
                 listener.onOutputs(epoch, outputs);
             }

@@ -42,6 +42,10 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--verify", description = "Have the collector check its image against the guest's SHA-256 at every epoch (slow)")
     boolean verify;
 
+    @Option(names = "--output-sink", defaultValue = "none",
+            description = "With --collector: where committed output is released, none, file:PATH or tcp://HOST:PORT (default: ${DEFAULT-VALUE})")
+    String outputSink;
+
     @Option(names = "--quiet", description = "Do not print every output, only a line a second")
     boolean quiet;
 
@@ -56,12 +60,15 @@ final class RunCommand implements Callable<Integer> {
         if ((collector == null) != (vm == null)) {
             throw new Errors.UserError("--collector and --vm go together: the restored VM is protected as --vm on --collector");
         }
+        if (collector == null && !outputSink.equals("none")) {
+            throw new Errors.UserError("--output-sink needs --collector: output is released once the collector commits it");
+        }
         PromotedSnapshot snapshot = PromotedSnapshot.open(snapshotDir);
         AgentConfig protect = null;
         if (collector != null) {
             protect = AgentConfig.of(HostPort.parse(collector, "--collector").target(), vm)
                     .withFencingEpoch(fencingEpoch == null ? snapshot.manifest.fencingEpoch() : fencingEpoch)
-                    .withEpochInterval(Duration.ofMillis(epochMillis)).withVerify(verify);
+                    .withEpochInterval(Duration.ofMillis(epochMillis)).withVerify(verify).withOutputSink(outputSink);
         }
         boolean printEach = !quiet && !json;
         try (SnapshotRun run = new SnapshotRun(snapshot, printEach ? System.out : null, protect, new SimpleMeterRegistry())) {
@@ -99,6 +106,7 @@ final class RunCommand implements Callable<Integer> {
                 result.put("protected_as", vm);
                 result.put("collector", protect.collector());
                 result.put("acked_epoch", run.agent().acknowledgedEpoch());
+                result.put("outputs_released", run.agent().outputsReleased());
             }
             if (json) {
                 Json.print(System.out, result);

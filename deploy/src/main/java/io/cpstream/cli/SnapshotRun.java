@@ -29,12 +29,24 @@ final class SnapshotRun implements AutoCloseable {
         this.snapshot = snapshot;
         this.outputs = new OutputLog(echo);
         this.guest = new OutputTap(snapshot.restore(), outputs);
+        Agent protector = null;
         try {
-            this.agent = protect == null ? null : new Agent(protect, guest, registry);
+            if (protect != null) {
+                protector = new Agent(protect, guest, registry);
+                var inherited = snapshot.manifest.outputs();
+                if (inherited.end() > 0) {
+                    // Committed outputs the old primary may never have released: the new primary releases them first.
+                    protector.seedOutputs(inherited.start(), inherited.records());
+                }
+            }
         } catch (RuntimeException e) {
+            if (protector != null) {
+                protector.close();
+            }
             guest.close();
             throw e;
         }
+        this.agent = protector;
     }
 
     /** Resumes the VM where the snapshot's epoch left it (and starts protecting it). */

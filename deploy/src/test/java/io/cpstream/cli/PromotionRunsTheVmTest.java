@@ -92,7 +92,7 @@ class PromotionRunsTheVmTest {
                 run.start();
                 await().atMost(Duration.ofSeconds(120)).until(() -> {
                     run.check();
-                    return run.agent().acknowledgedEpoch() >= 5;
+                    return run.agent().acknowledgedEpoch() >= 5 && run.agent().outputsReleased() > 0;
                 });
                 try (AdminClient admin = new AdminClient("127.0.0.1:" + collector.port())) {
                     promoted = admin.promote("again", true);
