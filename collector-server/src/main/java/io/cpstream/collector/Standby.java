@@ -75,9 +75,6 @@ final class Standby {
     private long pagesReceived;
     private long wireBytesReceived;
     private long lastCommitUnixMicros;
-    /** The primary's image digest for {@link #primaryDigestEpoch}, as its agent sent it (verify mode). */
-    private byte[] primaryDigest;
-    private long primaryDigestEpoch;
     /** Until when (System.nanoTime) the last grant lets the primary act; it counts from the send, we from receipt. */
     private long leaseUntilNanos;
     private boolean leaseGranted;
@@ -121,7 +118,19 @@ final class Standby {
     synchronized Welcome attach(Hello hello, ReplicationStream stream) throws StatusException {
         StandbyManifest manifest = store.manifest();
         if (manifest.promoted()) {
-            throw fenced("was promoted at epoch " + manifest.committedEpoch());
+            if (hello.getFencingEpoch() < manifest.fencingEpoch()) {
+                throw fenced("was promoted at epoch " + manifest.committedEpoch());
+            }
+            // The promoted VM's new primary (it presents the promotion's fencing epoch) asks to be
+            // protected here again: a new reign starts with a full sync; the snapshot stays on disk.
+            try {
+                manifest = manifest.withReprotection();
+                store.updateManifest(manifest);
+            } catch (IOException e) {
+                throw internal("re-protecting vm " + vm, e);
+            }
+            LOG.log(System.Logger.Level.INFO, "vm {0}: re-protecting its promoted primary (fencing epoch {1})", vm,
+                    hello.getFencingEpoch());
         }
         if (hello.getPageSize() != manifest.pageSize() || hello.getPageCount() != manifest.pageCount()) {
             throw Status.FAILED_PRECONDITION.withDescription(String.format(
@@ -402,6 +411,9 @@ final class Standby {
         StandbyManifest committed;
         try {
             store.stageOutputs(outputs);
+            if (!commit.getExpectedImageSha256().isEmpty()) {
+                store.stagePrimaryDigest(commit.getExpectedImageSha256().toByteArray());
+            }
             committed = store.commit(open.epoch);
         } catch (IOException e) {
             throw internal("committing epoch " + open.epoch, e);
@@ -415,9 +427,7 @@ final class Standby {
         if (!commit.getExpectedImageSha256().isEmpty()) {
             byte[] actual = ImageDigest.sha256(store.image());
             metrics.digestsVerified.increment();
-            primaryDigest = commit.getExpectedImageSha256().toByteArray();
-            primaryDigestEpoch = open.epoch;
-            if (!Arrays.equals(actual, primaryDigest)) {
+            if (!Arrays.equals(actual, commit.getExpectedImageSha256().toByteArray())) {
                 return corruptCommit(open.epoch, "image digest after epoch " + open.epoch + " is "
                         + ImageDigest.hex(actual) + ", the primary's is "
                         + ImageDigest.hex(commit.getExpectedImageSha256().toByteArray()));
@@ -492,8 +502,8 @@ final class Standby {
         LOG.log(System.Logger.Level.INFO, "vm {0}: promoted at epoch {1}, fencing epoch {2}, snapshot {3}", vm,
                 manifest.committedEpoch(), fencing, target);
         PromoteResponse.Builder response = PromoteResponse.newBuilder();
-        if (primaryDigest != null && primaryDigestEpoch == manifest.committedEpoch()) {
-            response.setPrimaryImageSha256(ByteString.copyFrom(primaryDigest));
+        if (manifest.primarySha256() != null) {
+            response.setPrimaryImageSha256(ByteString.copyFrom(manifest.primarySha256()));
         }
         return response
                 .setVmId(vm)

@@ -114,7 +114,7 @@ class PromotionRunsTheVmTest {
     void kvmPromotedKvStoreAnswersWithTheValuesCommittedBeforePromotion() throws Exception {
         assumeKvm();
         int keys = 12;
-        OutputLog responses = new OutputLog(null);
+        ObservedOutputs responses = new ObservedOutputs(null);
         AgentConfig config = AgentConfig.of("unused", "kv").withVerify(true);
         try (LocalReplication primary = new LocalReplication("kvm:guest=kv,mem=8m,slots=64", dir, config, responses)) {
             KvmSource kv = (KvmSource) ((OutputTap) primary.guest).guest();
