@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** {@code ./cpstream}: one launcher for the daemons, the operator's commands, the demo and the benchmarks. */
 @Command(name = "cpstream", mixinStandardHelpOptions = true, version = "cpstream 0.1.0",
         description = "Checkpoint streaming for fault-tolerant virtual machines.",
-        subcommands = {DemoCommand.class, CollectorCommand.class, AgentCommand.class, StatusCommand.class, ChaosCommand.class,
+        subcommands = {DemoCommand.class, CollectorCommand.class, AgentCommand.class, StatusCommand.class, ChaosCommand.class, SinkCommand.class,
                 PromoteCommand.class, BenchCommand.class, RunCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
