@@ -59,6 +59,8 @@ public final class Agent implements AutoCloseable {
     private final String agentId;
     private volatile CollectorStream current;
     private volatile Status failure;
+    /** System.nanoTime() of the stun of the newest acknowledged epoch; 0 until the first ack. */
+    private volatile long ackedStunNanos;
     private volatile boolean running;
     private Thread linkThread;
     private Thread loopThread;
@@ -72,6 +74,7 @@ public final class Agent implements AutoCloseable {
         this.staging = new StagingPool(config.maxInFlight() + 1);
         this.metrics = new AgentMetrics(registry, config.vmId(), state::acked, state::inFlight,
                 () -> state.connected() ? 1 : 0);
+        this.metrics.fencingEpoch.set(config.fencingEpoch());
         BlockingQueue<CapturedCheckpoint> outbox = new ArrayBlockingQueue<>(config.maxInFlight() + 1);
         this.epochLoop = new EpochLoop(source, state, staging, outbox, config, metrics, stats, digests);
         this.sender = new CheckpointSender(outbox, state, source.pageSize(), metrics, stats);
@@ -108,6 +111,28 @@ public final class Agent implements AutoCloseable {
 
     public boolean connected() {
         return state.connected();
+    }
+
+    /**
+     * How old the standby is as far as this agent knows: now minus the stun of the newest acknowledged
+     * epoch. Grows while nothing is acknowledged, unlike a lag sample. Null before the first ack.
+     */
+    public Duration acknowledgedAge() {
+        long stun = ackedStunNanos;
+        return stun == 0 ? null : Duration.ofNanos(System.nanoTime() - stun);
+    }
+
+    /**
+     * Whether this agent may still release output (I3): false once the collector has fenced it. The
+     * lease machinery will clear it too when the lease cannot be proven.
+     */
+    public boolean leaseHeld() {
+        return metrics.leaseHeld.get();
+    }
+
+    /** The fencing epoch this agent presents. */
+    public long fencingEpoch() {
+        return metrics.fencingEpoch.get();
     }
 
     public AgentStats.Snapshot stats() {
@@ -199,6 +224,9 @@ public final class Agent implements AutoCloseable {
                 return;
             }
             if (TERMINAL.contains(ended.getCode())) {
+                if (isFencing(ended)) {
+                    metrics.leaseHeld.set(false);
+                }
                 LOG.log(System.Logger.Level.ERROR, "vm {0}: the collector refused this agent: {1}", config.vmId(),
                         describe(ended));
                 shutdown(ended);
@@ -224,6 +252,7 @@ public final class Agent implements AutoCloseable {
                 if (stunNanos >= 0) {
                     long lag = System.nanoTime() - stunNanos;
                     metrics.lag.record(lag, TimeUnit.NANOSECONDS);
+                    ackedStunNanos = stunNanos;
                     stats.recordAck(epoch, lag);
                     notifyAck(epoch);
                 }
@@ -231,6 +260,7 @@ public final class Agent implements AutoCloseable {
             case RESYNC -> {
                 var resync = message.getResync();
                 metrics.resyncs.increment();
+                metrics.checksumResends.increment(resync.getPagesCount());
                 LOG.log(System.Logger.Level.WARNING, "vm {0}: collector dropped epoch {1} and asks for a resync from "
                         + "epoch {2}: {3}", config.vmId(), resync.getAbortedEpoch(), resync.getCommittedEpoch(),
                         resync.getReason());
@@ -297,6 +327,12 @@ public final class Agent implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /** The collector's refusal because a newer primary holds this VM (see Standby.fencedStatus). */
+    private static boolean isFencing(Status status) {
+        return status.getCode() == Status.Code.FAILED_PRECONDITION && status.getDescription() != null
+                && status.getDescription().startsWith("fenced:");
     }
 
     static String describe(Status status) {

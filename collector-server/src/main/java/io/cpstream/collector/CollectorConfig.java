@@ -28,6 +28,10 @@ public record CollectorConfig(String host, int port, Path dataDirectory, Durabil
         return new CollectorConfig(host, port, dataDirectory, value, maxGuestBytes, drain);
     }
 
+    public CollectorConfig withDrain(Duration value) {
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, value);
+    }
+
     public CollectorConfig withPort(int value) {
         return new CollectorConfig(host, value, dataDirectory, durability, maxGuestBytes, drain);
     }

@@ -68,6 +68,8 @@ final class Standby {
     private long pagesReceived;
     private long wireBytesReceived;
     private long lastCommitUnixMicros;
+    /** How long the primary was stunned for the newest epoch committed here; 0 if unknown. */
+    private long lastStunMicros;
     /** The primary's image digest for {@link #primaryDigestEpoch}, as its agent sent it (verify mode). */
     private byte[] primaryDigest;
     private long primaryDigestEpoch;
@@ -78,6 +80,7 @@ final class Standby {
         final boolean full;
         final long declaredPages;
         final long stunUnixMicros;
+        long stunMicros;
         final BitSet seen;
         long received;
 
@@ -213,6 +216,7 @@ final class Standby {
         }
         staging = new Staging(begin.getEpoch(), begin.getFull(), begin.getPageCount(), begin.getStunUnixMicros(),
                 (int) manifest.pageCount());
+        staging.stunMicros = begin.getStunMicros();
     }
 
     synchronized void pages(PageBatch batch) throws StatusException {
@@ -319,6 +323,7 @@ final class Standby {
         epochsCommitted++;
         committedOnThisConnection = true;
         lastCommitUnixMicros = now;
+        lastStunMicros = open.stunMicros;
         metrics.apply.record(applyNanos, TimeUnit.NANOSECONDS);
         metrics.epochsCommitted.increment();
         metrics.pagesPerEpoch.record(received);
@@ -357,6 +362,7 @@ final class Standby {
             owner.close(fencedStatus("was promoted at epoch " + manifest.committedEpoch()));
             owner = null;
         }
+        metrics.promotions.increment();
         LOG.log(System.Logger.Level.INFO, "vm {0}: promoted at epoch {1}, fencing epoch {2}, snapshot {3}", vm,
                 manifest.committedEpoch(), fencing, target);
         PromoteResponse.Builder response = PromoteResponse.newBuilder();
@@ -395,7 +401,8 @@ final class Standby {
                 .setLastCommitUnixMicros(lastCommitUnixMicros)
                 .setEpochsCommitted(epochsCommitted)
                 .setPagesReceived(pagesReceived)
-                .setWireBytesReceived(wireBytesReceived);
+                .setWireBytesReceived(wireBytesReceived)
+                .setLastStunMicros(lastStunMicros);
         if (manifest.snapshotPath() != null) {
             status.setSnapshotPath(manifest.snapshotPath());
         }
