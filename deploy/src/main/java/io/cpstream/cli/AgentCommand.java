@@ -49,8 +49,11 @@ final class AgentCommand implements Callable<Integer> {
             description = "Fencing epoch to present to the collector (default: ${DEFAULT-VALUE})")
     long fencingEpoch;
 
-    @Option(names = "--verify", negatable = true,
-            description = "Have the collector check its image against the guest's SHA-256 at every epoch (slow)")
+    // arity 0..1 rather than negatable: picocli inverts a negatable flag whose default (here maybe from
+    // the config file) is true, so --verify=false is how a flag turns off what the file turned on.
+    @Option(names = "--verify", arity = "0..1", fallbackValue = "true",
+            description = "Have the collector check its image against the guest's SHA-256 at every epoch (slow); "
+                    + "--verify=false turns it off")
     boolean verify;
 
     @Option(names = "--health-max-lag-ms", defaultValue = "5000", converter = Converters.Positive.class,

@@ -137,7 +137,7 @@ final class ConfigFile {
     }
 
     private static String scalar(Path file, String key, JsonNode node) {
-        if (node.isNull()) {
+        if (node.isNull() || (node.isTextual() && node.asText().isEmpty())) {
             throw new InvalidConfig(where(file, key) + "has no value");
         }
         if (node.isArray()) {

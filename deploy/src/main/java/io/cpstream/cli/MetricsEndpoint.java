@@ -28,7 +28,7 @@ import java.util.function.Supplier;
 /**
  * Where operators look at a daemon, on {@code --metrics-port}: {@code /metrics} (Prometheus text
  * format, from Micrometer) and {@code /health} (Dropwizard health checks as JSON; HTTP 503 when any is
- * unhealthy). Every meter is also published over JMX (domain {@code cpstream}) through Micrometer's
+ * unhealthy, or before the daemon has registered its checks). Every meter is also published over JMX (domain {@code cpstream}) through Micrometer's
  * JMX registry, which uses Dropwizard's JmxReporter. Port 0 turns the HTTP endpoint off; the meters
  * are still collected and on JMX.
  */
@@ -73,7 +73,8 @@ final class MetricsEndpoint implements AutoCloseable {
                 "text/plain; version=0.0.4; charset=utf-8", prometheus.scrape()));
         server.createContext("/health", exchange -> {
             SortedMap<String, HealthCheck.Result> results = health.runHealthChecks();
-            boolean healthy = results.values().stream().allMatch(HealthCheck.Result::isHealthy);
+            // No checks yet: the daemon is still starting, which is not healthy.
+            boolean healthy = !results.isEmpty() && results.values().stream().allMatch(HealthCheck.Result::isHealthy);
             respond(exchange, healthy ? 200 : 503, "application/json", JSON.writeValueAsString(render(healthy, results)) + "\n");
         });
         server.setExecutor(null);
