@@ -64,8 +64,13 @@ final class NotifyReceiver implements AutoCloseable {
     }
 
     /** The next datagram, or null if none is waiting. */
-    String poll() throws Throwable {
-        long n = (long) RECV.invokeExact(fd, buffer, buffer.byteSize(), MSG_DONTWAIT);
+    String poll() {
+        long n;
+        try {
+            n = (long) RECV.invokeExact(fd, buffer, buffer.byteSize(), MSG_DONTWAIT);
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
         return n < 0 ? null : new String(buffer.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
     }
 
