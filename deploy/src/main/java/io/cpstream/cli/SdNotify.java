@@ -19,6 +19,7 @@ import java.nio.charset.StandardCharsets;
  */
 final class SdNotify {
 
+    private static final System.Logger LOG = System.getLogger(SdNotify.class.getName());
     private static final int AF_UNIX = 1;
     private static final int SOCK_DGRAM = 2;
     private static final int SOCK_CLOEXEC = 0x80000;
@@ -51,9 +52,17 @@ final class SdNotify {
         return send("STOPPING=1\nSTATUS=" + status);
     }
 
-    /** Sends {@code state} to {@code $NOTIFY_SOCKET}; false when not run by systemd. */
+    /**
+     * Sends {@code state} to {@code $NOTIFY_SOCKET}; false when not run by systemd or when sending
+     * failed (logged: a daemon keeps running, or keeps stopping, when systemd cannot be told).
+     */
     static boolean send(String state) {
-        return send(System.getenv("NOTIFY_SOCKET"), state);
+        try {
+            return send(System.getenv("NOTIFY_SOCKET"), state);
+        } catch (IllegalStateException e) {
+            LOG.log(System.Logger.Level.WARNING, "sd_notify: {0}", e.getMessage());
+            return false;
+        }
     }
 
     /**
