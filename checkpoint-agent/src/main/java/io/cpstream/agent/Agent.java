@@ -67,6 +67,8 @@ public final class Agent implements AutoCloseable {
     private final String agentId;
     private volatile CollectorStream current;
     private volatile Status failure;
+    /** System.nanoTime() of the stun of the newest acknowledged epoch; 0 until the first ack. */
+    private volatile long ackedStunNanos;
     private volatile boolean running;
     private Thread linkThread;
     private Thread loopThread;
@@ -160,6 +162,20 @@ public final class Agent implements AutoCloseable {
     /** True while the collector's last grant lets this agent act as the primary. */
     public boolean holdsLease() {
         return lease.holds();
+    }
+
+    /**
+     * How old the standby is as far as this agent knows: now minus the stun of the newest acknowledged
+     * epoch. Grows while nothing is acknowledged, unlike a lag sample. Null before the first ack.
+     */
+    public Duration acknowledgedAge() {
+        long stun = ackedStunNanos;
+        return stun == 0 ? null : Duration.ofNanos(System.nanoTime() - stun);
+    }
+
+    /** The fencing epoch this agent presents. */
+    public long fencingEpoch() {
+        return config.fencingEpoch();
     }
 
     public AgentStats.Snapshot stats() {
@@ -287,6 +303,7 @@ public final class Agent implements AutoCloseable {
                 if (stunNanos >= 0) {
                     long lag = System.nanoTime() - stunNanos;
                     metrics.lag.record(lag, TimeUnit.NANOSECONDS);
+                    ackedStunNanos = stunNanos;
                     stats.recordAck(epoch, lag);
                     notifyAck(epoch);
                 }
@@ -294,6 +311,7 @@ public final class Agent implements AutoCloseable {
             case RESYNC -> {
                 var resync = message.getResync();
                 metrics.resyncs.increment();
+                metrics.checksumResends.increment(resync.getPagesCount());
                 LOG.log(System.Logger.Level.WARNING, "vm {0}: collector dropped epoch {1} and asks for a resync from "
                         + "epoch {2}: {3}", config.vmId(), resync.getAbortedEpoch(), resync.getCommittedEpoch(),
                         resync.getReason());

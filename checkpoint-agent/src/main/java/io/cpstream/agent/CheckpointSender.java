@@ -77,11 +77,13 @@ final class CheckpointSender implements Runnable {
                 .setBaseEpoch(plan.baseEpoch())
                 .setFull(plan.full())
                 .setStunUnixMicros(checkpoint.stunUnixMicros())
+                .setStunMicros(checkpoint.pauseNanos() / 1000)
                 .setPageCount(checkpoint.pageCount())).build());
         PageBatch.Builder batch = PageBatch.newBuilder().setEpoch(plan.epoch());
         long batchBytes = 0;
         long wireBytes = 0;
         long zeroPages = 0;
+        long[] byEncoding = new long[PageEncoding.values().length];
         BitSet pages = plan.pages();
         int ordinal = 0;
         for (int page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1), ordinal++) {
@@ -92,9 +94,11 @@ final class CheckpointSender implements Runnable {
                 batch = PageBatch.newBuilder().setEpoch(plan.epoch());
                 batchBytes = 0;
             }
+            PageEncoding encoding = wireEncoding(encoded);
+            byEncoding[encoding.ordinal()]++;
             batch.addPages(Page.newBuilder()
                     .setIndex(page)
-                    .setEncoding(wireEncoding(encoded))
+                    .setEncoding(encoding)
                     .setData(payload == 0 ? ByteString.EMPTY : UnsafeByteOperations.unsafeWrap(encoded.payload()))
                     .setCrc32C(encoded.crc32c()));
             batchBytes += payload;
@@ -131,6 +135,11 @@ final class CheckpointSender implements Runnable {
         metrics.wireBytes.increment(wireBytes);
         metrics.rawBytes.increment((double) checkpoint.pageCount() * pageSize);
         metrics.zeroPages.increment(zeroPages);
+        for (PageEncoding encoding : PageEncoding.values()) {
+            if (byEncoding[encoding.ordinal()] > 0) {
+                metrics.pagesEncoded(encoding).increment(byEncoding[encoding.ordinal()]);
+            }
+        }
         stats.recordSent(checkpoint.pageCount(), wireBytes);
     }
 

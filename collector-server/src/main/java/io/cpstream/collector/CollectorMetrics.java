@@ -8,7 +8,10 @@ import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
 import java.util.function.ToDoubleFunction;
 
-/** The collector's meters for one VM, named {@code cpstream_collector_*} once exported to Prometheus. */
+/**
+ * The collector's meters for one VM, tagged with the VM, named {@code cpstream_collector_*} once exported
+ * to Prometheus. The catalogue (name, meaning, who updates it) is in grafana/README.md.
+ */
 final class CollectorMetrics {
 
     final Timer apply;
@@ -22,6 +25,7 @@ final class CollectorMetrics {
     final Counter digestsVerified;
     final Counter resyncsRequested;
     final Counter protocolErrors;
+    final Counter promotions;
 
     CollectorMetrics(MeterRegistry registry, String vm, Standby standby) {
         apply = Timer.builder("cpstream.collector.apply")
@@ -49,6 +53,7 @@ final class CollectorMetrics {
         resyncsRequested = counter(registry, "cpstream.collector.resyncs", "Resync requests sent to the agent", vm);
         protocolErrors = counter(registry, "cpstream.collector.protocol.errors",
                 "Streams closed for a malformed or unauthorised message", vm);
+        promotions = counter(registry, "cpstream.collector.promotions", "Promotions of this VM's standby", vm);
         gauge(registry, "cpstream.collector.committed.epoch", "Newest committed epoch", vm, standby,
                 s -> s.committedEpoch());
         gauge(registry, "cpstream.collector.fencing.epoch", "Fencing epoch of the VM", vm, standby,

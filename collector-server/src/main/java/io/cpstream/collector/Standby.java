@@ -80,6 +80,8 @@ final class Standby {
     private boolean leaseGranted;
     private long lastHeardNanos;
     private boolean heardAny;
+    /** How long the primary was stunned for the newest epoch committed here; 0 if unknown. */
+    private long lastStunMicros;
 
     /** What has arrived of the checkpoint being staged. */
     private static final class Staging {
@@ -87,6 +89,7 @@ final class Standby {
         final boolean full;
         final long declaredPages;
         final long stunUnixMicros;
+        long stunMicros;
         final BitSet seen;
         long received;
 
@@ -321,6 +324,7 @@ final class Standby {
         }
         staging = new Staging(begin.getEpoch(), begin.getFull(), begin.getPageCount(), begin.getStunUnixMicros(),
                 (int) manifest.pageCount());
+        staging.stunMicros = begin.getStunMicros();
     }
 
     synchronized void pages(PageBatch batch) throws StatusException {
@@ -438,6 +442,7 @@ final class Standby {
         epochsCommitted++;
         committedOnThisConnection = true;
         lastCommitUnixMicros = now;
+        lastStunMicros = open.stunMicros;
         metrics.apply.record(applyNanos, TimeUnit.NANOSECONDS);
         metrics.epochsCommitted.increment();
         metrics.pagesPerEpoch.record(received);
@@ -499,6 +504,7 @@ final class Standby {
             owner.close(fencedStatus("was promoted at epoch " + manifest.committedEpoch()));
             owner = null;
         }
+        metrics.promotions.increment();
         LOG.log(System.Logger.Level.INFO, "vm {0}: promoted at epoch {1}, fencing epoch {2}, snapshot {3}", vm,
                 manifest.committedEpoch(), fencing, target);
         PromoteResponse.Builder response = PromoteResponse.newBuilder();
@@ -542,7 +548,8 @@ final class Standby {
                 .setWireBytesReceived(wireBytesReceived)
                 .setOutputEnd(manifest.outputs().end())
                 .setLeaseRemainingMs(TimeUnit.NANOSECONDS.toMillis(leaseRemainingNanos()))
-                .setSilentMs(heardAny ? TimeUnit.NANOSECONDS.toMillis(silentNanos()) : -1);
+                .setSilentMs(heardAny ? TimeUnit.NANOSECONDS.toMillis(silentNanos()) : -1)
+                .setLastStunMicros(lastStunMicros);
         if (manifest.snapshotPath() != null) {
             status.setSnapshotPath(manifest.snapshotPath());
         }

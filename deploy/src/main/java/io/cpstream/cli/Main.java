@@ -24,6 +24,13 @@ public final class Main implements Runnable {
             line.getErr().println("cpstream " + line.getCommandName() + ": " + Errors.describe(exception));
             return 1;
         });
+        try {
+            ConfigFile.install(commandLine, new CommandLine(new Main()), args);
+        } catch (ConfigFile.InvalidConfig e) {
+            // Exit 2 like any usage error; the units keep systemd from restarting on it.
+            commandLine.getErr().println("cpstream " + (args.length > 0 ? args[0] : "") + ": " + e.getMessage());
+            return 2;
+        }
         return commandLine.execute(args);
     }
 
