@@ -4,13 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.cpstream.tracker.kvm.KvmSource;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.List;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -51,20 +46,11 @@ class ChaosTest {
     }
 
     private JsonNode chaos(String... args) throws Exception {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        PrintStream original = System.out;
-        int code;
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            String[] all = java.util.stream.Stream.concat(java.util.stream.Stream.of("chaos", "--json", "--keep",
-                    work.toString()), java.util.Arrays.stream(args)).toArray(String[]::new);
-            code = Main.run(all);
-        } finally {
-            System.setOut(original);
-        }
-        List<String> lines = out.toString(StandardCharsets.UTF_8).lines().toList();
-        JsonNode result = new ObjectMapper().readTree(lines.getLast());
-        assertEquals(result.get("violations").asLong() == 0 ? 0 : 1, code, result.toPrettyString());
+        String[] all = java.util.stream.Stream.concat(java.util.stream.Stream.of("chaos", "--json", "--keep",
+                work.toString()), java.util.Arrays.stream(args)).toArray(String[]::new);
+        CliRun run = CliRun.of(all);
+        JsonNode result = run.json();
+        assertEquals(result.get("violations").asLong() == 0 ? 0 : 1, run.code(), result.toPrettyString());
         return result;
     }
 }

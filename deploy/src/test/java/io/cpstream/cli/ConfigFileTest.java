@@ -4,9 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cpstream.collector.store.Durability;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -31,11 +28,11 @@ class ConfigFileTest {
 
     @Test
     void unknownKeyStopsTheCollectorNamingTheKey() throws Exception {
-        Result result = run("collector", "--config", write("data-dir: " + dir + "\nmetrics_port: 9465\n"));
-        assertEquals(2, result.code);
-        assertTrue(result.err.contains("key 'metrics_port': unknown key"), result.err);
-        assertTrue(result.err.contains("did you mean 'metrics-port'"), result.err);
-        assertEquals("", result.out, "nothing started");
+        CliRun result = CliRun.of("collector", "--config", write("data-dir: " + dir + "\nmetrics_port: 9465\n"));
+        assertEquals(2, result.code());
+        assertTrue(result.err().contains("key 'metrics_port': unknown key"), result.err());
+        assertTrue(result.err().contains("did you mean 'metrics-port'"), result.err());
+        assertEquals("", result.out(), "nothing started");
     }
 
     @Test
@@ -49,29 +46,29 @@ class ConfigFileTest {
                 "listen:\n  host: a\n", "key 'listen': must be a single value, not a map",
                 "listen:\n", "key 'listen': has no value");
         for (Map.Entry<String, String> bad : cases.entrySet()) {
-            Result result = run("collector", "--config", write("data-dir: " + dir + "\n" + bad.getKey()));
-            assertEquals(2, result.code, bad.getKey());
-            assertTrue(result.err.contains(bad.getValue()), "for " + bad.getKey().strip() + ": " + result.err);
+            CliRun result = CliRun.of("collector", "--config", write("data-dir: " + dir + "\n" + bad.getKey()));
+            assertEquals(2, result.code(), bad.getKey());
+            assertTrue(result.err().contains(bad.getValue()), "for " + bad.getKey().strip() + ": " + result.err());
         }
-        Result agent = run("agent", "--config", write("collector: h:1\nvm: a\nepoch-ms: 0\n"));
-        assertEquals(2, agent.code);
-        assertTrue(agent.err.contains("key 'epoch-ms': bad value: '0' must be at least 1"), agent.err);
-        Result flag = run("agent", "--config", write("collector: h:1\nvm: a\nverify: maybe\n"));
-        assertEquals(2, flag.code);
-        assertTrue(flag.err.contains("key 'verify': bad value: 'maybe' is not a boolean"), flag.err);
+        CliRun agent = CliRun.of("agent", "--config", write("collector: h:1\nvm: a\nepoch-ms: 0\n"));
+        assertEquals(2, agent.code());
+        assertTrue(agent.err().contains("key 'epoch-ms': bad value: '0' must be at least 1"), agent.err());
+        CliRun flag = CliRun.of("agent", "--config", write("collector: h:1\nvm: a\nverify: maybe\n"));
+        assertEquals(2, flag.code());
+        assertTrue(flag.err().contains("key 'verify': bad value: 'maybe' is not a boolean"), flag.err());
     }
 
     @Test
     void unreadableFilesAreReported() throws Exception {
-        Result missing = run("collector", "--config", dir.resolve("absent.yaml").toString());
-        assertEquals(2, missing.code);
-        assertTrue(missing.err.contains("absent.yaml does not exist"), missing.err);
-        Result twice = run("collector", "--config", write("metrics-port: 1\nmetrics-port: 2\n"));
-        assertEquals(2, twice.code);
-        assertTrue(twice.err.contains("not valid YAML") && twice.err.contains("metrics-port"), twice.err);
-        Result list = run("collector", "--config", write("- a\n- b\n"));
-        assertEquals(2, list.code);
-        assertTrue(list.err.contains("must be a map of key: value lines"), list.err);
+        CliRun missing = CliRun.of("collector", "--config", dir.resolve("absent.yaml").toString());
+        assertEquals(2, missing.code());
+        assertTrue(missing.err().contains("absent.yaml does not exist"), missing.err());
+        CliRun twice = CliRun.of("collector", "--config", write("metrics-port: 1\nmetrics-port: 2\n"));
+        assertEquals(2, twice.code());
+        assertTrue(twice.err().contains("not valid YAML") && twice.err().contains("metrics-port"), twice.err());
+        CliRun list = CliRun.of("collector", "--config", write("- a\n- b\n"));
+        assertEquals(2, list.code());
+        assertTrue(list.err().contains("must be a map of key: value lines"), list.err());
     }
 
     @Test
@@ -105,9 +102,9 @@ class ConfigFileTest {
 
     @Test
     void aRequiredSettingMissingFromFileAndFlagsIsNamed() throws Exception {
-        Result result = run("collector", "--config", write("metrics-port: 0\n"));
-        assertEquals(1, result.code);
-        assertTrue(result.err.contains("missing --data-dir: give it on the command line or as 'data-dir:'"), result.err);
+        CliRun result = CliRun.of("collector", "--config", write("metrics-port: 0\n"));
+        assertEquals(1, result.code());
+        assertTrue(result.err().contains("missing --data-dir: give it on the command line or as 'data-dir:'"), result.err());
     }
 
     @Test
@@ -145,24 +142,5 @@ class ConfigFileTest {
         Path file = Files.createTempFile(dir, "config-", ".yaml");
         Files.writeString(file, yaml);
         return file.toString();
-    }
-
-    record Result(int code, String out, String err) {
-    }
-
-    static synchronized Result run(String... args) {
-        PrintStream stdout = System.out;
-        PrintStream stderr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = Main.run(args);
-            return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(stdout);
-            System.setErr(stderr);
-        }
     }
 }

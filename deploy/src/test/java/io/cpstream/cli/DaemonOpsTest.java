@@ -127,7 +127,7 @@ class DaemonOpsTest {
 
     @Test
     void statusOnceShowsEveryVmWithEpochLagStunAndThroughput() {
-        ConfigFileTest.Result status = ConfigFileTest.run("status", "--collector", collector, "--once");
+        CliRun status = CliRun.of("status", "--collector", collector, "--once");
         assertEquals(0, status.code(), status.err());
         String row = status.out().lines().filter(line -> line.startsWith(VM)).findFirst().orElseThrow(
                 () -> new AssertionError("no row for " + VM + ":\n" + status.out()));
