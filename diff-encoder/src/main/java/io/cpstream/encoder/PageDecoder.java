@@ -110,7 +110,8 @@ public final class PageDecoder {
      *
      * @param baseVersion the version the sender made the delta against
      * @param held        the receiver's current copy of the page; read, never written
-     * @param heldVersion the version of {@code held}; a delta against any other version is refused
+     * @param heldVersion the version of {@code held}, or 0 (or less) when unknown; a delta against any other
+     *                    version, or against an unknown one, is refused
      * @param dst         scratch page for the result; must not overlap {@code held}
      */
     public void decodeDelta(ByteBuffer payload, int expectedCrc, long baseVersion, MemorySegment held, long heldVersion,
@@ -121,6 +122,10 @@ public final class PageDecoder {
         }
         if (dst.asOverlappingSlice(held).isPresent()) {
             throw new IllegalArgumentException("delta destination overlaps the held copy; decode into scratch");
+        }
+        if (heldVersion <= 0) {
+            throw new CorruptPageException("delta against version " + baseVersion
+                    + ", but the receiver does not know which version of the page it holds");
         }
         if (baseVersion != heldVersion) {
             throw new CorruptPageException("delta against version " + baseVersion + ", but the receiver holds version "
