@@ -74,7 +74,7 @@ public final class Agent implements AutoCloseable {
                 () -> state.connected() ? 1 : 0);
         BlockingQueue<CapturedCheckpoint> outbox = new ArrayBlockingQueue<>(config.maxInFlight() + 1);
         this.epochLoop = new EpochLoop(source, state, staging, outbox, config, metrics, stats, digests);
-        this.sender = new CheckpointSender(outbox, state, source.pageSize(), metrics, stats);
+        this.sender = new CheckpointSender(outbox, state, source.pageSize(), source.pageCount(), config, metrics, stats);
         this.channel = NettyChannelBuilder.forTarget(config.collector())
                 .usePlaintext()
                 .keepAliveTime(10, TimeUnit.SECONDS)
@@ -124,6 +124,11 @@ public final class Agent implements AutoCloseable {
         return digests.get(epoch);
     }
 
+    /** Fault injection for tests: the next {@code count} delta records go out corrupted. */
+    void corruptNextDeltas(int count) {
+        sender.encoder().corruptNextDeltas(count);
+    }
+
     /** Why the agent stopped on its own (fenced, refused), or null while it runs or after a clean stop. */
     public Status failure() {
         return failure;
@@ -140,6 +145,7 @@ public final class Agent implements AutoCloseable {
         join(linkThread);
         join(loopThread);
         join(senderThread);
+        sender.close();
         channel.shutdownNow();
         try {
             channel.awaitTermination(5, TimeUnit.SECONDS);
@@ -172,6 +178,7 @@ public final class Agent implements AutoCloseable {
                 if (welcome != null) {
                     backoffMillis = 100;
                     current = stream;
+                    sender.encoder().onWelcome(welcome.getPageVersionsAfter());
                     long confirmed = state.onWelcome(stream, welcome.getCommittedEpoch(), welcome.getFullSyncRequired(),
                             welcome.getLineage());
                     LOG.log(System.Logger.Level.INFO, "vm {0}: streaming to {1}, standby at epoch {2}{3}",
@@ -234,10 +241,11 @@ public final class Agent implements AutoCloseable {
                 LOG.log(System.Logger.Level.WARNING, "vm {0}: collector dropped epoch {1} and asks for a resync from "
                         + "epoch {2}: {3}", config.vmId(), resync.getAbortedEpoch(), resync.getCommittedEpoch(),
                         resync.getReason());
+                sender.encoder().onResync(resync.getPagesList());
                 state.onResync(resync.getCommittedEpoch(), resync.getPagesList(), resync.getFull());
             }
-            case FEEDBACK, BODY_NOT_SET -> {
-                // Delta feedback is consumed by the delta encoder; nothing else to do here.
+            case FEEDBACK -> sender.encoder().onFeedback(message.getFeedback());
+            case BODY_NOT_SET -> {
             }
         }
     }

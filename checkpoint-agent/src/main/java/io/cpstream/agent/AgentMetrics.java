@@ -1,11 +1,15 @@
 package io.cpstream.agent;
 
+import io.cpstream.encoder.PageEncoding;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
+import java.util.EnumMap;
+import java.util.Locale;
+import java.util.Map;
 import java.util.function.Supplier;
 
 /** The agent's meters, named {@code cpstream_agent_*} once exported to Prometheus. */
@@ -22,6 +26,7 @@ final class AgentMetrics {
     final Counter zeroPages;
     final Counter resyncs;
     final Counter reconnects;
+    private final Map<PageEncoding, Counter> pagesByEncoding = new EnumMap<>(PageEncoding.class);
 
     AgentMetrics(MeterRegistry registry, String vm, Supplier<Number> committedEpoch, Supplier<Number> inFlight,
                  Supplier<Number> connected) {
@@ -44,12 +49,21 @@ final class AgentMetrics {
         zeroPages = counter(registry, "cpstream.agent.zero.pages", "Pages sent as zero pages", vm);
         resyncs = counter(registry, "cpstream.agent.resyncs", "Resyncs requested by the collector", vm);
         reconnects = counter(registry, "cpstream.agent.reconnects", "Streams opened after the first", vm);
+        for (PageEncoding encoding : PageEncoding.values()) {
+            pagesByEncoding.put(encoding, Counter.builder("cpstream.agent.pages.encoded")
+                    .description("Page records sent, by encoding (delta: a delta base hit)")
+                    .tag("vm", vm).tag("encoding", encoding.name().toLowerCase(Locale.ROOT)).register(registry));
+        }
         Gauge.builder("cpstream.agent.committed.epoch", committedEpoch).description("Newest acknowledged epoch")
                 .tag("vm", vm).register(registry);
         Gauge.builder("cpstream.agent.inflight.epochs", inFlight).description("Checkpoints captured, not yet acknowledged")
                 .tag("vm", vm).register(registry);
         Gauge.builder("cpstream.agent.connected", connected).description("1 while streaming to the collector")
                 .tag("vm", vm).register(registry);
+    }
+
+    Counter pagesByEncoding(PageEncoding encoding) {
+        return pagesByEncoding.get(encoding);
     }
 
     private static Counter counter(MeterRegistry registry, String name, String description, String vm) {

@@ -3,6 +3,7 @@ package io.cpstream.cli;
 import io.cpstream.agent.Agent;
 import io.cpstream.agent.AgentConfig;
 import io.cpstream.agent.AgentStats;
+import io.cpstream.agent.EncodingMode;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.MemorySources;
 import java.time.Duration;
@@ -38,6 +39,14 @@ final class AgentCommand implements Callable<Integer> {
     @Option(names = "--verify", description = "Have the collector check its image against the guest's SHA-256 at every epoch (slow)")
     boolean verify;
 
+    @Option(names = "--encoding", defaultValue = "cpstream", description = "How pages travel: cpstream (zero, duplicate, "
+            + "delta, LZ4), lz4 (each page alone) or full (every page whole) (default: ${DEFAULT-VALUE})")
+    String encoding;
+
+    @Option(names = "--delta-cache", defaultValue = "64m", description = "Memory for copies of what the collector "
+            + "holds, to send deltas against, e.g. 256m (default: ${DEFAULT-VALUE})")
+    String deltaCache;
+
     @Option(names = "--json", description = "Print one JSON object when the agent stops")
     boolean json;
 
@@ -45,7 +54,8 @@ final class AgentCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         String target = HostPort.parse(collector, "--collector").target();
         AgentConfig config = AgentConfig.of(target, vm).withEpochInterval(Duration.ofMillis(epochMillis))
-                .withFencingEpoch(fencingEpoch).withVerify(verify);
+                .withFencingEpoch(fencingEpoch).withVerify(verify).withEncoding(EncodingMode.parse(encoding))
+                .withDeltaCacheBytes(ByteSize.parse(deltaCache, "--delta-cache"));
         try (MemorySource guest = MemorySources.open(source)) {
             Agent[] holder = new Agent[1];
             try (MetricsEndpoint metrics = new MetricsEndpoint(metricsPort,
