@@ -43,6 +43,11 @@ final class CheckpointEncoder implements AutoCloseable {
 
     /** Direct-mapped duplicate index entries, at most (24 bytes each): two per page of guest memory up to this. */
     private static final int MAX_DUPLICATE_SLOTS = 1 << 21;
+    /**
+     * After LZ4 fails on a page, its next this-many sends skip the attempt (about 7 us a page, the most expensive
+     * step by far): a page of random or encrypted bytes rarely turns compressible, and the cost stays bounded.
+     */
+    static final int LZ4_BACKOFF_SENDS = 8;
 
     private final EncodingMode mode;
     private final int pageCount;
@@ -51,6 +56,8 @@ final class CheckpointEncoder implements AutoCloseable {
     private final PageWriteHistory history;
     private final DeltaBaseCache bases;
     private final DuplicateIndex duplicates;
+    /** Per page: sends left before LZ4 is tried on it again. */
+    private final byte[] lz4Backoff;
     private final ConcurrentLinkedQueue<Runnable> fromCollector = new ConcurrentLinkedQueue<>();
     private final AtomicInteger deltasToCorrupt = new AtomicInteger();
     private long epoch;
@@ -69,10 +76,12 @@ final class CheckpointEncoder implements AutoCloseable {
             bases = new DeltaBaseCache(pageSize, pageCount, Math.max(pageSize, baseCacheBytes),
                     slots -> new HistoryEviction(history, slots));
             duplicates = new DuplicateIndex(pageCount, (int) Math.min(MAX_DUPLICATE_SLOTS, 2L * pageCount));
+            lz4Backoff = new byte[pageCount];
         } else {
             history = null;
             bases = null;
             duplicates = null;
+            lz4Backoff = null;
         }
     }
 
@@ -158,7 +167,14 @@ final class CheckpointEncoder implements AutoCloseable {
     private EncodedPage encodeWithContext(int page, MemorySegment content) {
         history.written(page);
         MemorySegment base = bases.base(page);
-        EncodedPage record = encoder.encode(page, content, base, base == null ? 0 : bases.version(page), duplicates);
+        boolean tryLz4 = lz4Backoff[page] == 0;
+        EncodedPage record = encoder.encode(page, content, base, base == null ? 0 : bases.version(page), duplicates,
+                tryLz4);
+        if (!tryLz4) {
+            lz4Backoff[page]--;
+        } else if (record.encoding() == PageEncoding.FULL) {
+            lz4Backoff[page] = LZ4_BACKOFF_SENDS;
+        }
         if (record.encoding() == PageEncoding.ZERO) {
             bases.remove(page);  // a zero page is free to send; its copy would only take a slot
         } else {

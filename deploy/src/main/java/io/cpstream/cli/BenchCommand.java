@@ -166,9 +166,11 @@ final class BenchCommand implements Callable<Integer> {
             Map<String, Object> result = new LinkedHashMap<>();
             result.put("encoders_checkpoints", checkpoints);
             result.put("encoders_dirty_pages", dirtyPages);
+            result.put("encoders_changed_bytes", comparison.changedBytes());
             result.put("encoders", encoders);
             result.put("cpstream_vs_xbzrle_wire_bytes", ratio(wire(encoders, "cpstream"), wire(encoders, "xbzrle")));
             result.put("cpstream_vs_lz4_wire_bytes", ratio(wire(encoders, "cpstream"), wire(encoders, "lz4")));
+            result.put("cpstream_vs_changed_bytes", ratio(wire(encoders, "cpstream"), comparison.changedBytes()));
             return result;
         }
     }

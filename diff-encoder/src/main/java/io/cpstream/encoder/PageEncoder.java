@@ -92,7 +92,7 @@ public final class PageEncoder {
         if (ZeroPages.isZero(page)) {
             return new EncodedPage(PageEncoding.ZERO, EMPTY, pageCrc);
         }
-        return encodeNonZero(page, base, baseVersion, pageCrc);
+        return encodeNonZero(page, base, baseVersion, pageCrc, true);
     }
 
     /**
@@ -102,6 +102,16 @@ public final class PageEncoder {
      */
     public EncodedPage encode(long pageIndex, MemorySegment page, MemorySegment base, long baseVersion,
             DuplicateIndex duplicates) {
+        return encode(pageIndex, page, base, baseVersion, duplicates, true);
+    }
+
+    /**
+     * As {@link #encode(long, MemorySegment, MemorySegment, long, DuplicateIndex)}, but with {@code tryLz4} false
+     * the whole page is not offered to LZ4 (the caller knows it did not compress lately): a page with no useful
+     * delta then goes FULL without spending an LZ4 attempt on it.
+     */
+    public EncodedPage encode(long pageIndex, MemorySegment page, MemorySegment base, long baseVersion,
+            DuplicateIndex duplicates, boolean tryLz4) {
         checkPage(page);
         int pageCrc = crc32c(page);
         if (ZeroPages.isZero(page)) {
@@ -116,10 +126,11 @@ public final class PageEncoder {
         if (source >= 0) {
             return new EncodedPage(PageEncoding.DUPLICATE, EMPTY, pageCrc, 0, source);
         }
-        return encodeNonZero(page, base, baseVersion, pageCrc);
+        return encodeNonZero(page, base, baseVersion, pageCrc, tryLz4);
     }
 
-    private EncodedPage encodeNonZero(MemorySegment page, MemorySegment base, long baseVersion, int pageCrc) {
+    private EncodedPage encodeNonZero(MemorySegment page, MemorySegment base, long baseVersion, int pageCrc,
+            boolean tryLz4) {
         EncodedPage best = null;
         int bestBytes = pageSize;
         if (base != null) {
@@ -131,7 +142,7 @@ public final class PageEncoder {
                 bestBytes = best.payloadBytes();
             }
         }
-        if (bestBytes > deltaGoodEnough) {
+        if (tryLz4 && bestBytes > deltaGoodEnough) {
             MemorySegment.copy(page, 0, MemorySegment.ofArray(pageBytes), 0, pageSize);
             int compressed = Lz4Pages.compress(pageBytes, 0, pageSize, lz4Page, 0);
             if (compressed + MIN_LZ4_SAVING <= pageSize && compressed < bestBytes) {

@@ -30,6 +30,7 @@ public final class CodecComparison implements AutoCloseable {
     private final int pageSize;
     private final Arena arena = Arena.ofShared();
     private final List<Lane> lanes = new ArrayList<>();
+    private long changedBytes;
     private Arena stagingArena;
     private MemorySegment staging;
 
@@ -68,6 +69,12 @@ public final class CodecComparison implements AutoCloseable {
 
     /** Feeds one checkpoint to every codec. */
     public void run(Checkpoint checkpoint) throws CorruptPageException {
+        if (!checkpoint.fullSync() && !lanes.isEmpty()) {
+            Lane first = lanes.getFirst();
+            for (int i = 0; i < checkpoint.pages().length; i++) {
+                changedBytes += changedBytes(first.page(checkpoint.pages()[i]), checkpoint.content(i));
+            }
+        }
         for (Lane lane : lanes) {
             lane.run(checkpoint);
         }
@@ -83,6 +90,26 @@ public final class CodecComparison implements AutoCloseable {
             staging = stagingArena.allocate(Math.max(bytes, pageSize), pageSize);
         }
         return staging;
+    }
+
+    /**
+     * Bytes of the incremental checkpoints' dirty pages that differ from the version before: what any scheme that
+     * sends changes must convey. When the new bytes are random (incompressible), no encoding goes below it.
+     */
+    public long changedBytes() {
+        return changedBytes;
+    }
+
+    private static long changedBytes(MemorySegment before, MemorySegment after) {
+        long changed = 0;
+        for (long offset = 0; offset < before.byteSize(); offset += 8) {
+            long diff = before.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, offset)
+                    ^ after.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, offset);
+            // Count the non-zero bytes of diff: set bit 7 of each non-zero byte, then count those bits.
+            long nonZero = ((diff & 0x7F7F7F7F7F7F7F7FL) + 0x7F7F7F7F7F7F7F7FL | diff) & 0x8080808080808080L;
+            changed += Long.bitCount(nonZero);
+        }
+        return changed;
     }
 
     public List<CodecReport> reports() {
