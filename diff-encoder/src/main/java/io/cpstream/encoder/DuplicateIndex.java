@@ -106,6 +106,11 @@ public final class DuplicateIndex {
         pendingCount = 0;
     }
 
+    /** Forgets what is pending: the checkpoint being encoded will not be sent. */
+    public void discardPending() {
+        pendingCount = 0;
+    }
+
     /** Drops every entry and anything pending: the receiver's content is no longer what this index believes. */
     public void clear() {
         pendingCount = 0;
