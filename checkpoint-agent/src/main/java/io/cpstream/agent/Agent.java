@@ -97,7 +97,8 @@ public final class Agent implements AutoCloseable {
         BlockingQueue<CapturedCheckpoint> outbox = new ArrayBlockingQueue<>(config.maxInFlight() + 1);
         OutputMetrics.register(registry, config.vmId(), outputs, lease, config.fencingEpoch());
         this.epochLoop = new EpochLoop(source, state, staging, outbox, config, metrics, stats, digests, outputs);
-        this.sender = new CheckpointSender(outbox, state, source.pageSize(), metrics, stats, outputs);
+        this.sender = new CheckpointSender(outbox, state, source.pageSize(), source.pageCount(), config, metrics, stats,
+                outputs);
         this.channel = NettyChannelBuilder.forTarget(config.collector())
                 .usePlaintext()
                 .keepAliveTime(10, TimeUnit.SECONDS)
@@ -192,6 +193,11 @@ public final class Agent implements AutoCloseable {
         return digests.get(epoch);
     }
 
+    /** Fault injection for tests: the next {@code count} delta records go out corrupted. */
+    void corruptNextDeltas(int count) {
+        sender.encoder().corruptNextDeltas(count);
+    }
+
     /** Why the agent stopped on its own (fenced, refused), or null while it runs or after a clean stop. */
     public Status failure() {
         return failure;
@@ -215,6 +221,7 @@ public final class Agent implements AutoCloseable {
         join(senderThread);
         join(releaserThread);
         join(heartbeatThread);
+        sender.close();
         channel.shutdownNow();
         try {
             channel.awaitTermination(5, TimeUnit.SECONDS);
@@ -247,6 +254,7 @@ public final class Agent implements AutoCloseable {
                 if (welcome != null) {
                     backoffMillis = 100;
                     current = stream;
+                    sender.encoder().onWelcome(welcome.getPageVersionsAfter());
                     long confirmed = state.onWelcome(stream, welcome.getCommittedEpoch(), welcome.getFullSyncRequired(),
                             welcome.getLineage(), welcome.getCommittedOutputEnd());
                     outputs.committed(state.ackedOutputEnd());
@@ -315,6 +323,7 @@ public final class Agent implements AutoCloseable {
                 LOG.log(System.Logger.Level.WARNING, "vm {0}: collector dropped epoch {1} and asks for a resync from "
                         + "epoch {2}: {3}", config.vmId(), resync.getAbortedEpoch(), resync.getCommittedEpoch(),
                         resync.getReason());
+                sender.encoder().onResync(resync.getPagesList());
                 state.onResync(resync.getCommittedEpoch(), resync.getPagesList(), resync.getFull(),
                         resync.getCommittedOutputEnd());
             }
@@ -322,8 +331,8 @@ public final class Agent implements AutoCloseable {
                 lease.granted(message.getLease().getSequence(), message.getLease().getValidMicros());
                 outputs.leaseChanged();
             }
-            case FEEDBACK, BODY_NOT_SET -> {
-                // Delta feedback is consumed by the delta encoder; nothing else to do here.
+            case FEEDBACK -> sender.encoder().onFeedback(message.getFeedback());
+            case BODY_NOT_SET -> {
             }
         }
     }

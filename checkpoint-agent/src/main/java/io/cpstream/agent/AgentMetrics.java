@@ -1,6 +1,6 @@
 package io.cpstream.agent;
 
-import io.cpstream.proto.PageEncoding;
+import io.cpstream.encoder.PageEncoding;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
@@ -67,11 +67,9 @@ final class AgentMetrics {
         resyncs = counter(registry, "cpstream.agent.resyncs", "Resyncs requested by the collector", vm);
         reconnects = counter(registry, "cpstream.agent.reconnects", "Streams opened after the first", vm);
         for (PageEncoding encoding : PageEncoding.values()) {
-            if (encoding != PageEncoding.PAGE_ENCODING_UNSPECIFIED && encoding != PageEncoding.UNRECOGNIZED) {
-                pagesEncoded.put(encoding, Counter.builder("cpstream.agent.pages.encoded")
-                        .description("Page records sent, by encoding").tag("vm", vm)
-                        .tag("encoding", encodingLabel(encoding)).register(registry));
-            }
+            pagesEncoded.put(encoding, Counter.builder("cpstream.agent.pages.encoded")
+                    .description("Page records sent, by encoding").tag("vm", vm)
+                    .tag("encoding", encoding.name().toLowerCase(Locale.ROOT)).register(registry));
         }
         deltaCandidatePages = counter(registry, "cpstream.agent.delta.candidates",
                 "Dirty pages the collector had marked as delta candidates", vm);
@@ -95,11 +93,6 @@ final class AgentMetrics {
             throw new IllegalArgumentException("no page encoding " + encoding);
         }
         return counter;
-    }
-
-    /** {@code PAGE_LZ4} becomes {@code lz4}: the label value dashboards use. */
-    static String encodingLabel(PageEncoding encoding) {
-        return encoding.name().replace("PAGE_", "").toLowerCase(Locale.ROOT);
     }
 
     private static Counter counter(MeterRegistry registry, String name, String description, String vm) {

@@ -7,15 +7,19 @@ import io.cpstream.collector.store.ImageStore;
 import io.cpstream.collector.store.Snapshots;
 import io.cpstream.collector.store.StandbyManifest;
 import io.cpstream.encoder.CorruptPageException;
+import io.cpstream.encoder.DeltaCandidateClassifier;
+import io.cpstream.encoder.DeltaFeedback;
 import io.cpstream.encoder.ImageDigest;
 import io.cpstream.encoder.PageDecoder;
 import io.cpstream.encoder.PageEncoding;
+import io.cpstream.encoder.ReceiverPages;
 import io.cpstream.proto.Ack;
 import io.cpstream.proto.CheckpointBegin;
 import io.cpstream.proto.CheckpointCommit;
 import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.DeviceState;
 import io.cpstream.proto.Heartbeat;
+import io.cpstream.proto.Feedback;
 import io.cpstream.proto.Hello;
 import io.cpstream.proto.LeaseGrant;
 import io.cpstream.proto.Page;
@@ -59,6 +63,16 @@ final class Standby {
     private final MemorySegment scratch;
     private final long leaseNanos;
     private final LeaseAuthority leases;
+    /**
+     * The epoch that last wrote each page of the committed image, as far as this collector process saw it; 0 when
+     * it does not know (written before it started). A DELTA applies only against exactly the version named.
+     */
+    private final long[] pageVersions;
+    /** Versions are known only for pages written after this epoch (Welcome.page_versions_after). */
+    private long pageVersionsAfter;
+    private final CommittedPages committedPages = new CommittedPages();
+    private final DeltaCandidateClassifier classifier;
+    private final DeltaFeedback feedback;
 
     private ReplicationStream owner;
     private String agentId = "";
@@ -112,7 +126,26 @@ final class Standby {
         this.collectorId = collectorId;
         this.decoder = new PageDecoder(store.manifest().pageSize());
         this.scratch = MemorySegment.ofArray(new byte[store.manifest().pageSize()]);
+        this.pageVersions = new long[Math.toIntExact(store.manifest().pageCount())];
+        this.pageVersionsAfter = store.manifest().committedEpoch();
+        this.classifier = new DeltaCandidateClassifier(store.manifest().pageSize());
+        this.feedback = new DeltaFeedback(store.manifest().pageCount());
         this.metrics = new CollectorMetrics(registry, vm, this);
+    }
+
+    /** What DELTA and DUPLICATE records refer to: the committed image (a checkpoint applies only at commit). */
+    private final class CommittedPages implements ReceiverPages {
+        @Override
+        public MemorySegment page(long index) {
+            int pageSize = store.manifest().pageSize();
+            return index >= 0 && index < pageVersions.length
+                    ? store.image().asSlice(index * pageSize, pageSize) : null;
+        }
+
+        @Override
+        public long version(long index) {
+            return index >= 0 && index < pageVersions.length ? pageVersions[(int) index] : 0;
+        }
     }
 
     // ------------------------------------------------------------------ stream lifecycle
@@ -178,6 +211,7 @@ final class Standby {
         skippingEpoch = 0;
         resyncOutstanding = false;
         committedOnThisConnection = false;
+        feedback.reset(); // a new stream may be a new agent, which knows no verdicts yet
         LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} attached; standby at epoch {2}", vm, agentId,
                 store.manifest().committedEpoch());
         return Welcome.newBuilder()
@@ -187,6 +221,7 @@ final class Standby {
                 .setCollectorId(collectorId)
                 .setLineage(store.manifest().lineage())
                 .setCommittedOutputEnd(store.manifest().outputs().end())
+                .setPageVersionsAfter(pageVersionsAfter)
                 .build();
     }
 
@@ -347,15 +382,27 @@ final class Standby {
                     throw invalid("epoch " + open.epoch + " carries more than the " + open.declaredPages
                             + " pages it announced");
                 }
+                PageEncoding encoding;
                 try {
-                    decoder.decode(encodingOf(page), page.getData().asReadOnlyByteBuffer(), page.getCrc32C(), scratch);
+                    encoding = encodingOf(page);
+                    if (open.full && (encoding == PageEncoding.DELTA || encoding == PageEncoding.DUPLICATE)) {
+                        throw new CorruptPageException(CorruptPageException.Reason.BASE_NOT_HELD, encoding
+                                + " record in a full checkpoint, which must not depend on what the standby holds");
+                    }
+                    decoder.decode(index, encoding, page.getData().asReadOnlyByteBuffer(), page.getCrc32C(),
+                            page.getBaseVersion(), page.getSourceIndex(), committedPages, scratch);
                 } catch (CorruptPageException e) {
-                    metrics.checksumMismatches.increment();
-                    LOG.log(System.Logger.Level.WARNING, "vm {0}: page {1} of epoch {2} rejected: {3}", vm, index,
-                            open.epoch, e.getMessage());
+                    metrics.pageRejected(e.reason());
+                    LOG.log(System.Logger.Level.WARNING, "vm {0}: page {1} of epoch {2} rejected, asking for it "
+                            + "whole: {3}", vm, index, open.epoch, e.getMessage());
                     abortWithResync(List.of(index), "page " + index + " of epoch " + open.epoch + ": "
                             + e.getMessage());
                     return;
+                }
+                metrics.pageDecoded(encoding);
+                if (!open.full && pageVersions[(int) index] > 0) {
+                    // How this page changed since the version the collector holds says whether a delta of it pays.
+                    feedback.note(index, classifier.classify(committedPages.page(index), scratch));
                 }
                 store.stagePage((int) index, scratch);
                 open.seen.set((int) index);
@@ -420,10 +467,15 @@ final class Standby {
             }
             committed = store.commit(open.epoch);
         } catch (IOException e) {
+            forgetPageVersions(); // the image may be half applied: no delta may rely on it
             throw internal("committing epoch " + open.epoch, e);
         } finally {
             staging = null;
         }
+        for (int page = open.seen.nextSetBit(0); page >= 0; page = open.seen.nextSetBit(page + 1)) {
+            pageVersions[page] = open.epoch;
+        }
+        sendFeedback();
         if (!commit.getDeviceStateSha256().isEmpty()
                 && !Arrays.equals(commit.getDeviceStateSha256().toByteArray(), ImageDigest.sha256(committed.deviceState()))) {
             return corruptCommit(open.epoch, "device state of epoch " + open.epoch + " differs from the primary's");
@@ -594,6 +646,29 @@ final class Standby {
                     + (staging == null ? "no checkpoint is open" : "epoch " + staging.epoch + " is open"));
         }
         return staging;
+    }
+
+    /** Tells the agent what changed in which pages are worth a delta; only news, so a steady guest costs nothing. */
+    private void sendFeedback() {
+        if (owner != null && feedback.hasNews()) {
+            long[] candidates = feedback.drainCandidates();
+            long[] notCandidates = feedback.drainNotCandidates();
+            Feedback.Builder message = Feedback.newBuilder();
+            for (long page : candidates) {
+                message.addDeltaCandidates(page);
+            }
+            for (long page : notCandidates) {
+                message.addNotCandidates(page);
+            }
+            owner.send(CollectorMessage.newBuilder().setFeedback(message).build());
+            metrics.feedbackSent.increment();
+        }
+    }
+
+    /** From now on, deltas are accepted only against versions this collector sees written. */
+    private void forgetPageVersions() {
+        java.util.Arrays.fill(pageVersions, 0);
+        pageVersionsAfter = store.manifest().committedEpoch();
     }
 
     private void abortWithResync(List<Long> pages, String reason) {

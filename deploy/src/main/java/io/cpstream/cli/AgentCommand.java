@@ -4,6 +4,7 @@ import com.codahale.metrics.health.HealthCheck;
 import io.cpstream.agent.Agent;
 import io.cpstream.agent.AgentConfig;
 import io.cpstream.agent.AgentStats;
+import io.cpstream.agent.EncodingMode;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.MemorySources;
 import java.nio.file.Path;
@@ -68,6 +69,14 @@ final class AgentCommand implements Callable<Integer> {
             description = "/health is unhealthy while the newest acknowledged epoch is older than this (default: ${DEFAULT-VALUE})")
     long healthMaxLagMillis;
 
+    @Option(names = "--encoding", defaultValue = "cpstream", description = "How pages travel: cpstream (zero, duplicate, "
+            + "delta, LZ4), lz4 (each page alone) or full (every page whole) (default: ${DEFAULT-VALUE})")
+    String encoding;
+
+    @Option(names = "--delta-cache", defaultValue = "64m", description = "Memory for copies of what the collector "
+            + "holds, to send deltas against, e.g. 256m (default: ${DEFAULT-VALUE})")
+    String deltaCache;
+
     @Option(names = "--json", description = "Print one JSON object when the agent stops")
     boolean json;
 
@@ -77,7 +86,8 @@ final class AgentCommand implements Callable<Integer> {
         Options.require(vm, "--vm");
         AgentConfig settings = AgentConfig.of(target, vm).withEpochInterval(Duration.ofMillis(epochMillis))
                 .withFencingEpoch(fencingEpoch).withVerify(verify).withOutputSink(outputSink)
-                .withMaxPendingOutputBytes(maxPendingOutput);
+                .withMaxPendingOutputBytes(maxPendingOutput).withEncoding(EncodingMode.parse(encoding))
+                .withDeltaCacheBytes(ByteSize.parse(deltaCache, "--delta-cache"));
         try (MemorySource guest = MemorySources.open(source);
              MetricsEndpoint metrics = new MetricsEndpoint(metricsPort);
              Agent agent = new Agent(settings, guest, metrics.registry())) {
