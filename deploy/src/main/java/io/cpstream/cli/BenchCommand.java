@@ -47,11 +47,12 @@ final class BenchCommand implements Callable<Integer> {
             run.start();
             run.run(Duration.ofSeconds(warmupSeconds), true, System.out);
             run.agent.resetStats();
-            run.run(Duration.ofSeconds(seconds), json, System.out);
+            // A replayed trace may end before --seconds: rates are over the time actually measured.
+            double seconds = run.run(Duration.ofSeconds(this.seconds), json, System.out).toNanos() / 1e9;
             AgentStats.Snapshot s = run.agent.stats();
             Map<String, Object> result = new LinkedHashMap<>();
             result.put("source", source);
-            result.put("seconds", seconds);
+            result.put("seconds", DemoCommand.round(seconds));
             result.put("epoch_ms_target", epochMillis);
             result.put("checkpoints_per_s", DemoCommand.round(s.acknowledged() / (double) seconds));
             result.put("pause_ms_p50", DemoCommand.round(s.pauseMsP50()));

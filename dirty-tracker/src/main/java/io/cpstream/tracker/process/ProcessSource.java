@@ -26,8 +26,9 @@ import net.jpountz.xxhash.XXHashFactory;
  *       twice the writable memory at open (at least 64 MiB), since the collector's image size is fixed.</li>
  *   <li>Dirty pages: there is no write tracking for another process here, so each harvest reads every
  *       protected page (with {@code process_vm_readv}) and compares its XXHash64 with the one of the
- *       previous harvest. Pages of mappings that vanished read as zero. The cost is a full read of
- *       writable memory inside every stun.</li>
+ *       previous harvest. Private anonymous pages that {@code /proc/PID/pagemap} shows neither in memory
+ *       nor in swap were never written: they count as zero without being read. Pages of mappings that
+ *       vanished read as zero. The cost is a read of all resident writable memory inside every stun.</li>
  *   <li>Device state: the layout at the stun (which virtual pages are in which guest pages).</li>
  * </ul>
  * Needs ptrace-level access to the process (root, or its user with {@code ptrace_scope} 0). Closing
@@ -44,11 +45,11 @@ public final class ProcessSource implements MemorySource {
     private static final long ZERO_PAGE_HASH = HASH.hash(new byte[PAGE_SIZE], 0, PAGE_SIZE, HASH_SEED);
     private static final long DEVICE_STATE_MAGIC = 0x4350_5350_524F_4331L; // "CPSPROC1"
 
-    /** What one harvest read: how many mappings and bytes, and how long the whole harvest took. */
-    public record Scan(int mappings, long bytes, long nanos, long dirtyPages) {
-        public double megabytesPerSecond() {
-            return nanos == 0 ? 0 : bytes / 1e6 / (nanos / 1e9);
-        }
+    /**
+     * What one harvest did: how many mappings, how many bytes they cover and how many were read (pages
+     * never written are skipped), and how long the whole harvest took.
+     */
+    public record Scan(int mappings, long coveredBytes, long readBytes, long nanos, long dirtyPages) {
     }
 
     private final int pid;
@@ -63,11 +64,17 @@ public final class ProcessSource implements MemorySource {
     private final MemorySegment scanBuffer = arena.allocate((long) SCAN_CHUNK_PAGES * PAGE_SIZE, PAGE_SIZE);
     private final ByteBuffer scanView = scanBuffer.asByteBuffer();
     private final RemoteMemory remote;
+    private final PageMap pageMap;
+    private final boolean[] backed = new boolean[SCAN_CHUNK_PAGES];
+    /** Guest pages found never written at the last harvest: while stunned they read as zero without a read. */
+    private final BitSet neverWritten;
     private final Thread resumeOnExit;
     private volatile boolean stopped;
+    /** Whether {@link #neverWritten} describes the process as it is now: harvested in the current stun. */
+    private volatile boolean neverWrittenCurrent;
     private boolean firstHarvest = true;
     private long stuns;
-    private Scan lastScan = new Scan(0, 0, 0, 0);
+    private Scan lastScan = new Scan(0, 0, 0, 0, 0);
 
     private ProcessSource(SourceSpec spec, int pid, long maxBytes, boolean includeShared, List<Mapping> initial) {
         this.pid = pid;
@@ -79,6 +86,8 @@ public final class ProcessSource implements MemorySource {
         Arrays.fill(hashes, ZERO_PAGE_HASH);
         this.addressOfPage = new long[pageCount];
         this.remote = new RemoteMemory(pid, PAGE_SIZE);
+        this.pageMap = new PageMap(pid);
+        this.neverWritten = new BitSet(pageCount);
         applyLayout(layout.update(initial));
         this.resumeOnExit = new Thread(this::resumeIfStopped, "process-" + pid + "-resume-on-exit");
         Runtime.getRuntime().addShutdownHook(resumeOnExit);
@@ -172,6 +181,7 @@ public final class ProcessSource implements MemorySource {
     @Override
     public Stun stun() {
         long begin = System.nanoTime();
+        neverWrittenCurrent = false;
         stopped = true;
         try {
             ProcessStopper.stop(pid, STOP_TIMEOUT);
@@ -222,7 +232,8 @@ public final class ProcessSource implements MemorySource {
     @Override
     public synchronized void copyPage(int page, MemorySegment dst, long dstOffset) {
         long address = addressOfPage[page];
-        if (address == 0) {
+        // Reading a never-written page would fault in the zero page, and the next scan would read it.
+        if (address == 0 || (neverWrittenCurrent && neverWritten.get(page))) {
             dst.asSlice(dstOffset, PAGE_SIZE).fill((byte) 0);
         } else {
             remote.read(address, dst, dstOffset, PAGE_SIZE);
@@ -242,6 +253,7 @@ public final class ProcessSource implements MemorySource {
             // the JVM is shutting down; the hook runs anyway
         }
         remote.close();
+        pageMap.close();
         arena.close();
     }
 
@@ -258,29 +270,75 @@ public final class ProcessSource implements MemorySource {
                 }
             }
         }
-        long bytes = 0;
-        for (PageLayout.Extent extent : layout.extents()) {
-            int page = extent.firstPage();
-            for (long address = extent.start(); address < extent.end(); ) {
-                long length = Math.min((long) SCAN_CHUNK_PAGES * PAGE_SIZE, extent.end() - address);
-                remote.read(address, scanBuffer, 0, length);
-                for (int offset = 0; offset < length; offset += PAGE_SIZE, page++) {
-                    long hash = HASH.hash(scanView, offset, PAGE_SIZE, HASH_SEED);
-                    if (hash != hashes[page]) {
-                        hashes[page] = hash;
-                        dirty.set(page);
-                    }
+        neverWritten.clear();
+        long bytesRead = 0;
+        // Walk mappings and extents together: chunks never cross either, so each knows its guest pages
+        // and whether it is private anonymous memory (where pages the process never wrote read as zero).
+        List<PageLayout.Extent> extents = layout.extents();
+        int e = 0;
+        for (Mapping mapping : mappings) {
+            boolean anonymous = !mapping.shared() && (mapping.path().isEmpty() || mapping.path().startsWith("[heap]")
+                    || mapping.path().startsWith("[stack"));
+            while (e < extents.size() && extents.get(e).end() <= mapping.start()) {
+                e++;
+            }
+            for (int x = e; x < extents.size() && extents.get(x).start() < mapping.end(); x++) {
+                PageLayout.Extent extent = extents.get(x);
+                long from = Math.max(extent.start(), mapping.start());
+                long to = Math.min(extent.end(), mapping.end());
+                int page = extent.firstPage() + (int) ((from - extent.start()) / PAGE_SIZE);
+                for (long address = from; address < to; ) {
+                    int pages = (int) Math.min(SCAN_CHUNK_PAGES, (to - address) / PAGE_SIZE);
+                    bytesRead += scanChunk(address, pages, page, anonymous, dirty);
+                    address += (long) pages * PAGE_SIZE;
+                    page += pages;
                 }
-                address += length;
-                bytes += length;
             }
         }
+        neverWrittenCurrent = true;
         if (firstHarvest) {
             firstHarvest = false;
             dirty.set(0, pageCount);
         }
-        lastScan = new Scan(mappings.size(), bytes, System.nanoTime() - begin, dirty.cardinality());
+        lastScan = new Scan(mappings.size(), layout.usedPages() * PAGE_SIZE, bytesRead, System.nanoTime() - begin,
+                dirty.cardinality());
         return dirty;
+    }
+
+    /** Hashes {@code pages} pages from {@code address} (guest pages from {@code firstPage}); returns bytes read. */
+    private long scanChunk(long address, int pages, int firstPage, boolean anonymous, BitSet dirty) {
+        long read = 0;
+        if (anonymous) {
+            pageMap.backed(address, pages, PAGE_SIZE, backed);
+        } else {
+            Arrays.fill(backed, 0, pages, true);
+        }
+        for (int i = 0; i < pages; ) {
+            if (!backed[i]) {
+                neverWritten.set(firstPage + i);
+                record(firstPage + i, ZERO_PAGE_HASH, dirty);
+                i++;
+                continue;
+            }
+            int run = i;
+            while (run < pages && backed[run]) {
+                run++;
+            }
+            long length = (long) (run - i) * PAGE_SIZE;
+            remote.read(address + (long) i * PAGE_SIZE, scanBuffer, 0, length);
+            for (int offset = 0; offset < length; offset += PAGE_SIZE, i++) {
+                record(firstPage + i, HASH.hash(scanView, offset, PAGE_SIZE, HASH_SEED), dirty);
+            }
+            read += length;
+        }
+        return read;
+    }
+
+    private void record(int page, long hash, BitSet dirty) {
+        if (hash != hashes[page]) {
+            hashes[page] = hash;
+            dirty.set(page);
+        }
     }
 
     /** Points every guest page at its virtual page after a layout update; returns the runs released. */
@@ -312,6 +370,7 @@ public final class ProcessSource implements MemorySource {
 
     private void resumeIfStopped() {
         if (stopped) {
+            neverWrittenCurrent = false;
             stopped = false;
             ProcessStopper.resume(pid);
         }
