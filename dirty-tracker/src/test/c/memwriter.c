@@ -3,6 +3,7 @@
  * from stdin and answers one line ("ok ..." or "error ...") on stdout:
  *   map PAGES            maps PAGES anonymous read-write pages as the next region; answers its address
  *   fill REGION PAGE B   sets every byte of page PAGE of region REGION to B
+ *   fillall REGION B     sets every byte of region REGION to B
  *   grow REGION PAGES    resizes region REGION to PAGES pages (may move it); answers its address
  *   unmap REGION         unmaps region REGION
  *   spin REGION          starts a thread that increments the first word of region REGION forever
@@ -47,6 +48,9 @@ int main(void) {
             regions[region_count] = p;
             region_pages[region_count] = a;
             printf("ok %d %lx\n", region_count++, (unsigned long) p);
+        } else if (sscanf(line, "fillall %lu %lu", &a, &b) == 2 && a < (unsigned long) region_count && regions[a]) {
+            memset(regions[a], (int) b, region_pages[a] * page_size);
+            printf("ok\n");
         } else if (sscanf(line, "fill %lu %lu %lu", &a, &b, &c) == 3 && a < (unsigned long) region_count
                    && regions[a] && b < region_pages[a]) {
             memset(regions[a] + b * page_size, (int) c, page_size);

@@ -53,6 +53,10 @@ final class MemWriter implements AutoCloseable {
         send("fill " + region + " " + page + " " + value);
     }
 
+    void fillAll(long region, int value) throws IOException {
+        send("fillall " + region + " " + value);
+    }
+
     /** Resizes a region; returns its (possibly new) address. */
     long grow(long region, int pages) throws IOException {
         return Long.parseUnsignedLong(send("grow " + region + " " + pages)[1], 16);
