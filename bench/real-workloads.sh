@@ -4,13 +4,15 @@
 # figures to bench/results.md. Run from anywhere, as root (it installs Debian packages, stops processes
 # with SIGSTOP and reads their memory):
 #
-#   bench/real-workloads.sh                 # EPOCHS=150 EPOCH_MS=50 TRACE_DIR=bench/traces by default
+#   bench/real-workloads.sh                 # EPOCHS=100 EPOCH_MS=50 TRACE_DIR=bench/traces by default
+#   REUSE_TRACES=1 bench/real-workloads.sh  # replay the traces TRACE_DIR already holds, record none
 #
-# Traces are large (a few MB per epoch) and are not committed; TRACE_DIR keeps them for reruns.
+# Traces are large (a few MB per epoch) and are not committed; TRACE_DIR keeps them (and the recorder's
+# summary, NAME.record.json) for reruns.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$here")"
-EPOCHS="${EPOCHS:-150}"
+EPOCHS="${EPOCHS:-100}"
 EPOCH_MS="${EPOCH_MS:-50}"
 TRACE_DIR="${TRACE_DIR:-$here/traces}"
 RESULTS="${RESULTS:-$here/results.md}"
@@ -48,10 +50,12 @@ record() { # name pid extra-args...: records a trace, keeps the recorder's JSON 
     local name="$1" pid="$2"; shift 2
     echo "bench: recording $name (pid $pid), $EPOCHS epochs of $EPOCH_MS ms" >&2
     "$cpstream" trace record --pid "$pid" --epoch-ms "$EPOCH_MS" --epochs "$EPOCHS" --out "$TRACE_DIR/$name.cpt" \
-        "$@" --json | tail -1 > "$work/$name.record.json"
+        "$@" --json | tail -1 > "$TRACE_DIR/$name.record.json"
 }
+recorded() { [[ "${REUSE_TRACES:-}" == 1 && -s "$TRACE_DIR/$1.cpt" && -s "$TRACE_DIR/$1.record.json" ]]; }
 
 # --- redis-server under redis-benchmark -------------------------------------------------------------
+if ! recorded redis; then
 port="$(free_port)"
 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --loglevel warning \
     > "$work/redis.log" 2>&1 &
@@ -62,12 +66,14 @@ pids+=("$!")
 sleep 5 # let the keyspace fill before recording
 record redis "$redis_pid"
 kill "${pids[@]}" 2>/dev/null || true; pids=()
+fi
 
 # --- a PostgreSQL backend under pgbench (its shared buffers included) --------------------------------
+if ! recorded postgres; then
 pgport="$(free_port)"
-mkdir -p "$work/pg" "$work/sock"; chown postgres "$work/pg" "$work/sock"
+mkdir -p "$work/pg" "$work/sock" "$work/pglog"; chown postgres "$work/pg" "$work/sock" "$work/pglog"
 runuser -u postgres -- "$pgbin/initdb" -D "$work/pg" -A trust -U postgres >/dev/null
-runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
+runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pglog/postgres.log" -w \
     -o "-p $pgport -k $work/sock -c listen_addresses='' -c shared_buffers=64MB -c fsync=off" start >/dev/null
 pg() { runuser -u postgres -- "$@" -h "$work/sock" -p "$pgport"; }
 pg "$pgbin/createdb" bench
@@ -84,6 +90,7 @@ sleep 5
 record postgres "$backend" --shared
 kill "${pids[@]}" 2>/dev/null || true; pids=()
 runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -m fast stop >/dev/null
+fi
 
 # --- replay both through agent and collector ---------------------------------------------------------
 compare="--compare-encoders"
@@ -109,13 +116,13 @@ done
     echo
     echo "## Recording (process source: SIGSTOP, scan, hash)"
     echo
-    echo "| workload | guest space MiB | epochs | dirty pages/epoch | scanned MB/epoch | scan MB/s | stop p50 ms | stop p99 ms | pause p50 ms | pause p99 ms | trace MB |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| workload | guest space MiB | epochs | epoch ms (actual) | dirty pages/epoch | scanned MB/epoch | scan MB/s | stop p50 ms | stop p99 ms | pause p50 ms | pause p99 ms | trace MB |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
     for name in redis postgres; do
         pages="$("$cpstream" trace info "$TRACE_DIR/$name.cpt" --json | tail -1 | jq .page_count)"
         jq -r --arg n "$name" --argjson pages "$pages" \
-            '"| \($n) | \($pages * 4096 / 1048576 | floor) | \(.epochs) | \(.dirty_pages_per_epoch) | \(.scanned_mb_per_epoch) | \(.scan_mb_per_s) | \(.stop_ms_p50) | \(.stop_ms_p99) | \(.pause_ms_p50) | \(.pause_ms_p99) | \(.file_bytes / 1e6 | floor) |"' \
-            "$work/$name.record.json"
+            '"| \($n) | \($pages * 4096 / 1048576 | floor) | \(.epochs) | \(.seconds * 1000 / .epochs | floor) | \(.dirty_pages_per_epoch) | \(.scanned_mb_per_epoch) | \(.scan_mb_per_s) | \(.stop_ms_p50) | \(.stop_ms_p99) | \(.pause_ms_p50) | \(.pause_ms_p99) | \(.file_bytes / 1e6 | floor) |"' \
+            "$TRACE_DIR/$name.record.json"
     done
     echo
     echo "## Replay through agent and collector (\`cpstream bench --source trace:file=...\`, max speed)"
