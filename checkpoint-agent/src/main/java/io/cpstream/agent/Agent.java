@@ -2,6 +2,9 @@ package io.cpstream.agent;
 
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CollectorMessage;
+import io.cpstream.agent.output.OutputSink;
+import io.cpstream.agent.output.OutputSinks;
+import io.cpstream.proto.Heartbeat;
 import io.cpstream.proto.Hello;
 import io.cpstream.proto.SourceInfo;
 import io.cpstream.proto.Welcome;
@@ -55,6 +58,11 @@ public final class Agent implements AutoCloseable {
     private final EpochLoop epochLoop;
     private final CheckpointSender sender;
     private final List<LongConsumer> ackListeners = new CopyOnWriteArrayList<>();
+    private final PrimaryLease lease = new PrimaryLease();
+    private final OutputSink outputSink;
+    private final OutputGate outputs;
+    private Thread releaserThread;
+    private Thread heartbeatThread;
     private final CountDownLatch terminated = new CountDownLatch(1);
     private final String agentId;
     private volatile CollectorStream current;
@@ -64,17 +72,30 @@ public final class Agent implements AutoCloseable {
     private Thread loopThread;
     private Thread senderThread;
 
+    /**
+     * An agent releasing output to the sink {@code config.outputSink()} names.
+     *
+     * @throws IllegalArgumentException when the output sink spec is wrong or the sink cannot be opened
+     */
     public Agent(AgentConfig config, MemorySource source, MeterRegistry registry) {
+        this(config, source, registry, openSink(config.outputSink()));
+    }
+
+    /** An agent releasing output to {@code sink}, which it closes when it stops. */
+    public Agent(AgentConfig config, MemorySource source, MeterRegistry registry, OutputSink sink) {
         this.config = config;
         this.source = source;
+        this.outputSink = sink;
+        this.outputs = new OutputGate(config.vmId(), config.fencingEpoch(), sink, lease, config.maxPendingOutputBytes());
         this.state = new ReplicationState(source.pageCount(), UUID.randomUUID().toString());
         this.digests = new DigestLog(config.digestsRetained());
         this.staging = new StagingPool(config.maxInFlight() + 1);
         this.metrics = new AgentMetrics(registry, config.vmId(), state::acked, state::inFlight,
                 () -> state.connected() ? 1 : 0);
         BlockingQueue<CapturedCheckpoint> outbox = new ArrayBlockingQueue<>(config.maxInFlight() + 1);
-        this.epochLoop = new EpochLoop(source, state, staging, outbox, config, metrics, stats, digests);
-        this.sender = new CheckpointSender(outbox, state, source.pageSize(), metrics, stats);
+        OutputMetrics.register(registry, config.vmId(), outputs, lease, config.fencingEpoch());
+        this.epochLoop = new EpochLoop(source, state, staging, outbox, config, metrics, stats, digests, outputs);
+        this.sender = new CheckpointSender(outbox, state, source.pageSize(), metrics, stats, outputs);
         this.channel = NettyChannelBuilder.forTarget(config.collector())
                 .usePlaintext()
                 .keepAliveTime(10, TimeUnit.SECONDS)
@@ -93,6 +114,14 @@ public final class Agent implements AutoCloseable {
         running = true;
         source.start();
         linkThread = Thread.ofPlatform().name("agent-link-" + config.vmId()).start(this::maintainLink);
+        heartbeatThread = Thread.ofPlatform().daemon().name("agent-heartbeat-" + config.vmId()).start(this::heartbeats);
+        releaserThread = Thread.ofPlatform().name("agent-output-" + config.vmId()).start(() -> {
+            outputs.releaseLoop();
+            if (outputs.fenced() != null) {
+                shutdown(Status.FAILED_PRECONDITION.withDescription("fenced by the output sink: "
+                        + outputs.fenced().getMessage()));
+            }
+        });
         loopThread = Thread.ofPlatform().name("agent-epochs-" + config.vmId()).start(epochLoop);
         senderThread = Thread.ofPlatform().name("agent-sender-" + config.vmId()).start(sender);
     }
@@ -108,6 +137,29 @@ public final class Agent implements AutoCloseable {
 
     public boolean connected() {
         return state.connected();
+    }
+
+    /**
+     * Hands a restored guest the outputs its checkpoint holds that its old primary may not have
+     * released (indexes from {@code start}); they are released first. Call before {@link #start()}.
+     */
+    public void seedOutputs(long start, List<byte[]> records) {
+        outputs.seed(start, records);
+    }
+
+    /** Outputs released to the sink so far by this agent. */
+    public long outputsReleased() {
+        return outputs.releasedRecords();
+    }
+
+    /** Index of the next output to release: every output below it has left this agent (or was never its to release). */
+    public long outputReleasedEnd() {
+        return outputs.releasedEnd();
+    }
+
+    /** True while the collector's last grant lets this agent act as the primary. */
+    public boolean holdsLease() {
+        return lease.holds();
     }
 
     public AgentStats.Snapshot stats() {
@@ -137,9 +189,16 @@ public final class Agent implements AutoCloseable {
     @Override
     public void close() {
         shutdown(null);
+        try {
+            outputSink.close(); // unblocks a release waiting on the sink
+        } catch (java.io.IOException e) {
+            LOG.log(System.Logger.Level.WARNING, "closing the output sink: " + e.getMessage());
+        }
         join(linkThread);
         join(loopThread);
         join(senderThread);
+        join(releaserThread);
+        join(heartbeatThread);
         channel.shutdownNow();
         try {
             channel.awaitTermination(5, TimeUnit.SECONDS);
@@ -173,7 +232,8 @@ public final class Agent implements AutoCloseable {
                     backoffMillis = 100;
                     current = stream;
                     long confirmed = state.onWelcome(stream, welcome.getCommittedEpoch(), welcome.getFullSyncRequired(),
-                            welcome.getLineage());
+                            welcome.getLineage(), welcome.getCommittedOutputEnd());
+                    outputs.committed(state.ackedOutputEnd());
                     LOG.log(System.Logger.Level.INFO, "vm {0}: streaming to {1}, standby at epoch {2}{3}",
                             config.vmId(), config.collector(), welcome.getCommittedEpoch(),
                             welcome.getFullSyncRequired() ? " (full sync required)" : "");
@@ -194,6 +254,8 @@ public final class Agent implements AutoCloseable {
                 return;
             }
             current = null;
+            lease.revoke();
+            outputs.leaseChanged();
             state.onDisconnect();
             if (!running) {
                 return;
@@ -221,6 +283,7 @@ public final class Agent implements AutoCloseable {
             case ACK -> {
                 long epoch = message.getAck().getEpoch();
                 long stunNanos = state.onAck(epoch);
+                outputs.committed(state.ackedOutputEnd());
                 if (stunNanos >= 0) {
                     long lag = System.nanoTime() - stunNanos;
                     metrics.lag.record(lag, TimeUnit.NANOSECONDS);
@@ -234,11 +297,45 @@ public final class Agent implements AutoCloseable {
                 LOG.log(System.Logger.Level.WARNING, "vm {0}: collector dropped epoch {1} and asks for a resync from "
                         + "epoch {2}: {3}", config.vmId(), resync.getAbortedEpoch(), resync.getCommittedEpoch(),
                         resync.getReason());
-                state.onResync(resync.getCommittedEpoch(), resync.getPagesList(), resync.getFull());
+                state.onResync(resync.getCommittedEpoch(), resync.getPagesList(), resync.getFull(),
+                        resync.getCommittedOutputEnd());
+            }
+            case LEASE -> {
+                lease.granted(message.getLease().getSequence(), message.getLease().getValidMicros());
+                outputs.leaseChanged();
             }
             case FEEDBACK, BODY_NOT_SET -> {
                 // Delta feedback is consumed by the delta encoder; nothing else to do here.
             }
+        }
+    }
+
+    /** Renews the lease while a stream is up; each grant comes back on the stream. */
+    private void heartbeats() {
+        long interval = config.heartbeatInterval().toNanos();
+        while (running) {
+            CollectorStream stream = current;
+            if (stream != null) {
+                try {
+                    long sequence = lease.heartbeatSent();
+                    stream.send(AgentMessage.newBuilder().setHeartbeat(Heartbeat.newBuilder()
+                            .setSequence(sequence)
+                            .setSentUnixMicros(TimeUnit.MILLISECONDS.toMicros(System.currentTimeMillis()))).build());
+                } catch (CollectorStream.ClosedException e) {
+                    // the link thread notices and reconnects
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(interval);
+        }
+    }
+
+    private static OutputSink openSink(String spec) {
+        try {
+            return OutputSinks.open(spec);
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("cannot open the output sink " + spec + ": " + e.getMessage(), e);
         }
     }
 
@@ -272,6 +369,7 @@ public final class Agent implements AutoCloseable {
         }
         epochLoop.stop();
         sender.stop();
+        outputs.stop();
         CollectorStream stream = current;
         if (stream != null) {
             stream.cancel("agent stopping");
@@ -281,6 +379,12 @@ public final class Agent implements AutoCloseable {
         }
         if (senderThread != null) {
             senderThread.interrupt();
+        }
+        if (releaserThread != null && Thread.currentThread() != releaserThread) {
+            releaserThread.interrupt();
+        }
+        if (heartbeatThread != null) {
+            heartbeatThread.interrupt();
         }
         if (linkThread != null && Thread.currentThread() != linkThread) {
             linkThread.interrupt();

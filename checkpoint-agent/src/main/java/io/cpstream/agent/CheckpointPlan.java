@@ -11,6 +11,9 @@ import java.util.BitSet;
  * @param pages      which pages to send
  * @param generation the connection state it was planned under; checkpoints of an older generation
  *                   are never sent (the collector would discard them)
+ * @param outputStart the first output record the collector lacks (its base holds every output below)
+ * @param outputEnd  outputs the guest had emitted before this stun
  */
-record CheckpointPlan(long epoch, long baseEpoch, boolean full, BitSet pages, long generation) {
+record CheckpointPlan(long epoch, long baseEpoch, boolean full, BitSet pages, long generation, long outputStart,
+                      long outputEnd) {
 }

@@ -31,10 +31,12 @@ final class CheckpointSender implements Runnable {
     private final AgentMetrics metrics;
     private final AgentStats stats;
     private final PageEncoder encoder = new PageEncoder();
+    private final OutputGate outputs;
     private volatile boolean running = true;
 
     CheckpointSender(BlockingQueue<CapturedCheckpoint> outbox, ReplicationState state, int pageSize,
-                     AgentMetrics metrics, AgentStats stats) {
+                     AgentMetrics metrics, AgentStats stats, OutputGate outputs) {
+        this.outputs = outputs;
         this.outbox = outbox;
         this.state = state;
         this.pageSize = pageSize;
@@ -113,6 +115,16 @@ final class CheckpointSender implements Runnable {
                 .setDeviceStateSha256(ByteString.copyFrom(ImageDigest.sha256(checkpoint.deviceState())));
         if (checkpoint.imageSha256() != null) {
             commit.setExpectedImageSha256(ByteString.copyFrom(checkpoint.imageSha256()));
+        }
+        // Output commit: the records this checkpoint makes committable travel with it, so a standby
+        // promoted at this epoch can release whatever this primary never did.
+        long releasedEnd = outputs.releasedEnd();
+        OutputGate.Slice slice = outputs.slice(plan.outputStart(), plan.outputEnd());
+        commit.setOutputStart(slice.start())
+                .setOutputEnd(plan.outputEnd())
+                .setReleasedOutputEnd(releasedEnd);
+        for (byte[] record : slice.records()) {
+            commit.addOutputs(UnsafeByteOperations.unsafeWrap(record));
         }
         stream.send(AgentMessage.newBuilder().setCommit(commit).build());
         metrics.pagesSent.increment(checkpoint.pageCount());

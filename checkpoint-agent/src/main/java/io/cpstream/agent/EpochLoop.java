@@ -9,6 +9,7 @@ import java.security.MessageDigest;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.BitSet;
+import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
 
@@ -30,10 +31,12 @@ final class EpochLoop implements Runnable {
     private final AgentMetrics metrics;
     private final AgentStats stats;
     private final DigestLog digests;
+    private final OutputGate outputs;
     private volatile boolean running = true;
 
     EpochLoop(MemorySource source, ReplicationState state, StagingPool staging, BlockingQueue<CapturedCheckpoint> outbox,
-              AgentConfig config, AgentMetrics metrics, AgentStats stats, DigestLog digests) {
+              AgentConfig config, AgentMetrics metrics, AgentStats stats, DigestLog digests, OutputGate outputs) {
+        this.outputs = outputs;
         this.source = source;
         this.state = state;
         this.staging = staging;
@@ -90,7 +93,10 @@ final class EpochLoop implements Runnable {
             stunUnixMicros = ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now());
             BitSet dirty = stun.harvestDirty();
             dirtyCount = dirty.cardinality();
-            plan = state.plan(dirty, stunNanos);
+            // Taken while stunned: exactly the outputs whose cause this checkpoint contains. With too much
+            // output pending they stay in the guest and belong to a later epoch.
+            long outputEnd = outputs.capture(outputs.full() ? List.of() : source.pollOutputs());
+            plan = state.plan(dirty, stunNanos, outputEnd);
             lease = staging.take((long) plan.pages().cardinality() * pageSize);
             MemorySegment into = lease.segment();
             long offset = 0;

@@ -17,14 +17,17 @@ import java.util.TreeMap;
 final class ReplicationState {
 
     /** Pages each unacknowledged epoch carried, and whether it was full. */
-    private record Sent(BitSet pages, boolean full, long stunNanos) {
+    private record Sent(BitSet pages, boolean full, long stunNanos, long outputEnd) {
     }
 
     private final int pageCount;
     private final String lineage;
     private final TreeMap<Long, Sent> unacked = new TreeMap<>();
     private long lastPlanned;
+    private long lastPlannedOutputEnd;
     private long acked;
+    /** Outputs the acknowledged epoch holds: every output below may be released. */
+    private long ackedOutputEnd;
     private long generation;
     private boolean connected;
     /** The stream checkpoints of the current generation go to; null while disconnected. */
@@ -32,7 +35,7 @@ final class ReplicationState {
     /** Set when the next checkpoint must restart from what the collector holds. */
     private Restart restart;
 
-    private record Restart(long base, boolean full, BitSet extraPages) {
+    private record Restart(long base, boolean full, BitSet extraPages, long baseOutputEnd) {
     }
 
     ReplicationState(int pageCount, String lineage) {
@@ -56,6 +59,10 @@ final class ReplicationState {
         return connected;
     }
 
+    synchronized long ackedOutputEnd() {
+        return ackedOutputEnd;
+    }
+
     synchronized int inFlight() {
         return unacked.size();
     }
@@ -65,17 +72,18 @@ final class ReplicationState {
      * Returns the epochs this confirms as committed (to release), or 0.
      */
     synchronized long onWelcome(CollectorStream welcomed, long committed, boolean fullSyncRequired,
-                                String standbyLineage) {
+                                String standbyLineage, long committedOutputEnd) {
         generation++;
         connected = true;
         stream = welcomed;
         boolean ours = lineage.equals(standbyLineage) && committed > 0 && committed <= lastPlanned;
         boolean bridgeable = ours && !fullSyncRequired && committed >= acked;
         lastPlanned = Math.max(lastPlanned, committed);
-        restart = new Restart(committed, !bridgeable, new BitSet());
+        restart = new Restart(committed, !bridgeable, new BitSet(), committedOutputEnd);
         notifyAll();
         if (ours && committed > acked) {
             acked = committed;
+            ackedOutputEnd = Math.max(ackedOutputEnd, committedOutputEnd);
             unacked.headMap(committed, true).clear();
             return committed;
         }
@@ -83,7 +91,7 @@ final class ReplicationState {
     }
 
     /** The collector dropped a checkpoint: restart from its committed epoch, resending {@code pages} whole. */
-    synchronized void onResync(long committed, Iterable<Long> pages, boolean full) {
+    synchronized void onResync(long committed, Iterable<Long> pages, boolean full, long committedOutputEnd) {
         generation++;
         BitSet extra = restart == null ? new BitSet() : restart.extraPages();
         for (long page : pages) {
@@ -92,7 +100,7 @@ final class ReplicationState {
             }
         }
         boolean bridgeable = !full && committed >= acked && committed <= lastPlanned;
-        restart = new Restart(committed, !bridgeable || (restart != null && restart.full()), extra);
+        restart = new Restart(committed, !bridgeable || (restart != null && restart.full()), extra, committedOutputEnd);
         notifyAll();
     }
 
@@ -103,6 +111,9 @@ final class ReplicationState {
         }
         Sent sent = unacked.get(epoch);
         acked = epoch;
+        if (sent != null) {
+            ackedOutputEnd = Math.max(ackedOutputEnd, sent.outputEnd());
+        }
         unacked.headMap(epoch, true).clear();
         notifyAll();
         return sent == null ? -1 : sent.stunNanos();
@@ -137,13 +148,16 @@ final class ReplicationState {
     }
 
     /** Plans the checkpoint of the stun that harvested {@code dirty}. Call while the guest is stunned. */
-    synchronized CheckpointPlan plan(BitSet dirty, long stunNanos) {
+    synchronized CheckpointPlan plan(BitSet dirty, long stunNanos, long outputEnd) {
         long epoch = lastPlanned + 1;
         long base;
+        long outputStart;
         boolean full = false;
         BitSet pages = (BitSet) dirty.clone();
         if (restart != null) {
             base = restart.base();
+            // A full checkpoint starts the collector's outputs over at whatever this agent still holds.
+            outputStart = restart.full() ? 0 : restart.baseOutputEnd();
             if (restart.full()) {
                 full = true;
                 pages.set(0, pageCount);
@@ -158,9 +172,11 @@ final class ReplicationState {
             restart = null;
         } else {
             base = lastPlanned;
+            outputStart = lastPlannedOutputEnd;
         }
         lastPlanned = epoch;
-        unacked.put(epoch, new Sent(pages, full, stunNanos));
-        return new CheckpointPlan(epoch, base, full, pages, generation);
+        lastPlannedOutputEnd = outputEnd;
+        unacked.put(epoch, new Sent(pages, full, stunNanos, outputEnd));
+        return new CheckpointPlan(epoch, base, full, pages, generation, outputStart, outputEnd);
     }
 }

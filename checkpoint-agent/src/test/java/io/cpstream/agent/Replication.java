@@ -70,8 +70,14 @@ final class Replication {
         return tree.get("committed_epoch").asLong();
     }
 
-    /** The standby on disk equals the primary's memory at the stun of the epoch it says it holds (I1). */
+    /**
+     * The standby on disk equals the primary's memory at the stun of the epoch it says it holds (I1),
+     * once opened the way a restarted collector opens it (a stop can cut a commit short between seal
+     * and manifest; opening replays the sealed journal).
+     */
     static void assertImageIsCommittedEpoch(Path dataDir, String vm, Agent agent) throws IOException {
+        io.cpstream.collector.store.ImageStore.open(dataDir.resolve("vms").resolve(vm),
+                io.cpstream.collector.store.Durability.NONE).close();
         long epoch = committedEpochOnDisk(dataDir, vm);
         byte[] expected = agent.digestAt(epoch);
         assertNotNull(expected, "the agent kept no digest for epoch " + epoch);

@@ -40,7 +40,7 @@ final class AdminService extends AdminGrpc.AdminImplBase {
     @Override
     public void promote(PromoteRequest request, StreamObserver<PromoteResponse> responses) {
         try {
-            responses.onNext(registry.promote(request.getVmId()));
+            responses.onNext(registry.promote(request.getVmId(), request.getForce()));
             responses.onCompleted();
         } catch (StatusException e) {
             responses.onError(e);

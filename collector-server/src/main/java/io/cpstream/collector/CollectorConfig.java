@@ -13,22 +13,52 @@ import java.time.Duration;
  * @param durability    what an acknowledged epoch survives
  * @param maxGuestBytes largest guest this collector accepts, so a hello cannot make it map absurd files
  * @param drain         how long a stop waits for streams to finish before cutting them
+ * @param lease         how long one heartbeat lets a primary act (release output); promotion without
+ *                      force waits until the primary's lease has run out
+ * @param autoPromoteAfter promote a VM on its own once its primary has been silent this long and its
+ *                      lease has run out; null: only an operator promotes
+ * @param zookeeper     ZooKeeper connect string ({@code host:port[,host:port...]}) when several collectors
+ *                      share leases and fencing epochs; null: this collector alone decides
  */
 public record CollectorConfig(String host, int port, Path dataDirectory, Durability durability, long maxGuestBytes,
-                              Duration drain) {
+                              Duration drain, Duration lease, Duration autoPromoteAfter, String zookeeper) {
 
     public static final long DEFAULT_MAX_GUEST_BYTES = 1L << 40;
+    public static final Duration DEFAULT_LEASE = Duration.ofSeconds(2);
+
+    public CollectorConfig {
+        if (lease.isNegative() || lease.isZero()) {
+            throw new IllegalArgumentException("the lease must be positive");
+        }
+        if (autoPromoteAfter != null && autoPromoteAfter.compareTo(lease) < 0) {
+            throw new IllegalArgumentException("automatic promotion needs a silence of at least one lease ("
+                    + lease.toMillis() + " ms)");
+        }
+    }
 
     public static CollectorConfig of(String host, int port, Path dataDirectory) {
         return new CollectorConfig(host, port, dataDirectory, Durability.NONE, DEFAULT_MAX_GUEST_BYTES,
-                Duration.ofSeconds(5));
+                Duration.ofSeconds(5), DEFAULT_LEASE, null, null);
     }
 
     public CollectorConfig withDurability(Durability value) {
-        return new CollectorConfig(host, port, dataDirectory, value, maxGuestBytes, drain);
+        return new CollectorConfig(host, port, dataDirectory, value, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper);
     }
 
     public CollectorConfig withPort(int value) {
-        return new CollectorConfig(host, value, dataDirectory, durability, maxGuestBytes, drain);
+        return new CollectorConfig(host, value, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper);
+    }
+
+    public CollectorConfig withLease(Duration value) {
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, value, autoPromoteAfter, zookeeper);
+    }
+
+    public CollectorConfig withAutoPromoteAfter(Duration value) {
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, value, zookeeper);
+    }
+
+    public CollectorConfig withZooKeeper(String value) {
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter,
+                value);
     }
 }

@@ -1,5 +1,8 @@
 package io.cpstream.collector;
 
+import io.cpstream.collector.lease.LeaseAuthority;
+import io.cpstream.collector.lease.LocalLeases;
+import io.cpstream.collector.lease.ZooKeeperLeases;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -22,20 +25,32 @@ public final class CollectorServer implements AutoCloseable {
     private final StandbyRegistry registry;
     private final ExecutorService executor;
     private final Server server;
+    private final AutoPromoter autoPromoter;
     private boolean closed;
 
+    private final LeaseAuthority leases;
+
     private CollectorServer(CollectorConfig config, StandbyRegistry registry, ExecutorService executor,
-                            Server server) {
+                            Server server, LeaseAuthority leases) {
+        this.leases = leases;
         this.config = config;
         this.registry = registry;
         this.executor = executor;
         this.server = server;
+        this.autoPromoter = config.autoPromoteAfter() == null ? null
+                : new AutoPromoter(registry, config.autoPromoteAfter());
     }
 
     public static CollectorServer start(CollectorConfig config, MeterRegistry meters) throws IOException {
         String collectorId = config.host() + ":" + config.port() + "/" + ProcessHandle.current().pid();
-        StandbyRegistry registry = new StandbyRegistry(config.dataDirectory(), config.durability(),
-                config.maxGuestBytes(), collectorId, meters);
+        LeaseAuthority leases = leaseAuthority(config, collectorId);
+        StandbyRegistry registry;
+        try {
+            registry = new StandbyRegistry(config, collectorId, meters, leases);
+        } catch (IOException | RuntimeException e) {
+            leases.close();
+            throw e;
+        }
         ExecutorService executor = Executors.newCachedThreadPool(Thread.ofPlatform().daemon().name("collector-", 0)
                 .factory());
         Server server = NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), config.port()))
@@ -53,12 +68,25 @@ public final class CollectorServer implements AutoCloseable {
             server.start();
         } catch (IOException e) {
             registry.close();
+            leases.close();
             executor.shutdownNow();
             throw new IOException("cannot listen on " + config.host() + ":" + config.port() + ": " + e.getMessage(), e);
         }
         LOG.log(System.Logger.Level.INFO, "collector listening on {0}:{1,number,#}, data in {2}, durability {3}",
                 config.host(), server.getPort(), config.dataDirectory(), config.durability());
-        return new CollectorServer(config, registry, executor, server);
+        return new CollectorServer(config, registry, executor, server, leases);
+    }
+
+    private static LeaseAuthority leaseAuthority(CollectorConfig config, String collectorId) throws IOException {
+        if (config.zookeeper() == null) {
+            return new LocalLeases();
+        }
+        int session = (int) Math.max(4000, config.lease().toMillis() * 2);
+        try {
+            return new ZooKeeperLeases(config.zookeeper(), "cpstream", collectorId, session, 15_000);
+        } catch (LeaseAuthority.LeaseException e) {
+            throw new IOException(e.getMessage(), e);
+        }
     }
 
     public int port() {
@@ -80,6 +108,9 @@ public final class CollectorServer implements AutoCloseable {
             return;
         }
         closed = true;
+        if (autoPromoter != null) {
+            autoPromoter.close();
+        }
         server.shutdown();
         try {
             if (!server.awaitTermination(config.drain().toMillis(), TimeUnit.MILLISECONDS)) {
@@ -90,8 +121,17 @@ public final class CollectorServer implements AutoCloseable {
             server.shutdownNow();
             Thread.currentThread().interrupt();
         } finally {
+            // Let a commit that is running finish: interrupting it would close its files mid-apply (safe,
+            // since the next open replays the sealed journal, but needlessly so).
+            executor.shutdown();
+            try {
+                executor.awaitTermination(config.drain().toMillis(), TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             executor.shutdownNow();
             registry.close();
+            leases.close();
         }
     }
 }

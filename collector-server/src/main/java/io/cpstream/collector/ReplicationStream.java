@@ -49,6 +49,7 @@ final class ReplicationStream implements StreamObserver<AgentMessage> {
                 if (!standby.isOwner(this)) {
                     return; // replaced or fenced: its status was already sent
                 }
+                standby.heard();
                 dispatch(message);
             }
             responses.request(1);
@@ -83,7 +84,10 @@ final class ReplicationStream implements StreamObserver<AgentMessage> {
                 }
             }
             case HEARTBEAT -> {
-                // Arrival alone proves the agent is alive; nothing to apply.
+                CollectorMessage grant = standby.heartbeat(this, message.getHeartbeat());
+                if (grant != null) {
+                    send(grant);
+                }
             }
             case HELLO, BODY_NOT_SET -> throw Status.INVALID_ARGUMENT
                     .withDescription("message with no known body (" + message.getBodyCase() + ")").asException();

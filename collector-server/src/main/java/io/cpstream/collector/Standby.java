@@ -1,6 +1,8 @@
 package io.cpstream.collector;
 
 import com.google.protobuf.ByteString;
+import io.cpstream.collector.lease.LeaseAuthority;
+import io.cpstream.collector.store.CommittedOutputs;
 import io.cpstream.collector.store.ImageStore;
 import io.cpstream.collector.store.Snapshots;
 import io.cpstream.collector.store.StandbyManifest;
@@ -13,7 +15,9 @@ import io.cpstream.proto.CheckpointBegin;
 import io.cpstream.proto.CheckpointCommit;
 import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.DeviceState;
+import io.cpstream.proto.Heartbeat;
 import io.cpstream.proto.Hello;
+import io.cpstream.proto.LeaseGrant;
 import io.cpstream.proto.Page;
 import io.cpstream.proto.PageBatch;
 import io.cpstream.proto.PromoteResponse;
@@ -28,6 +32,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.BitSet;
 import java.util.HashMap;
@@ -52,6 +57,8 @@ final class Standby {
     private final CollectorMetrics metrics;
     private final PageDecoder decoder;
     private final MemorySegment scratch;
+    private final long leaseNanos;
+    private final LeaseAuthority leases;
 
     private ReplicationStream owner;
     private String agentId = "";
@@ -71,6 +78,11 @@ final class Standby {
     /** The primary's image digest for {@link #primaryDigestEpoch}, as its agent sent it (verify mode). */
     private byte[] primaryDigest;
     private long primaryDigestEpoch;
+    /** Until when (System.nanoTime) the last grant lets the primary act; it counts from the send, we from receipt. */
+    private long leaseUntilNanos;
+    private boolean leaseGranted;
+    private long lastHeardNanos;
+    private boolean heardAny;
 
     /** What has arrived of the checkpoint being staged. */
     private static final class Staging {
@@ -90,8 +102,12 @@ final class Standby {
         }
     }
 
-    Standby(String vm, ImageStore store, String collectorId, MeterRegistry registry) {
+    Standby(String vm, ImageStore store, String collectorId, Duration lease, LeaseAuthority leases,
+            MeterRegistry registry) {
         this.vm = vm;
+        this.leases = leases;
+        leases.watch(vm, this::raisedElsewhere);
+        this.leaseNanos = lease.toNanos();
         this.store = store;
         this.collectorId = collectorId;
         this.decoder = new PageDecoder(store.manifest().pageSize());
@@ -114,8 +130,15 @@ final class Standby {
                     vm, manifest.pageCount(), manifest.pageSize(), hello.getPageCount(), hello.getPageSize(),
                     store.directory())).asException();
         }
-        if (hello.getFencingEpoch() < manifest.fencingEpoch()) {
-            throw fenced("has fencing epoch " + manifest.fencingEpoch() + " and the agent presented "
+        long authoritative;
+        try {
+            authoritative = leases.fencingEpoch(vm, Math.max(manifest.fencingEpoch(), hello.getFencingEpoch()));
+        } catch (LeaseAuthority.LeaseException e) {
+            throw Status.UNAVAILABLE.withDescription("vm " + vm + ": cannot consult the lease authority ("
+                    + leases + "): " + e.getMessage()).asException();
+        }
+        if (hello.getFencingEpoch() < authoritative) {
+            throw fenced("has fencing epoch " + authoritative + " and the agent presented "
                     + hello.getFencingEpoch());
         }
         try {
@@ -151,7 +174,83 @@ final class Standby {
                 .setFullSyncRequired(store.manifest().fullSyncRequired())
                 .setCollectorId(collectorId)
                 .setLineage(store.manifest().lineage())
+                .setCommittedOutputEnd(store.manifest().outputs().end())
                 .build();
+    }
+
+    /** Something arrived from the owning stream: the primary is alive. */
+    synchronized void heard() {
+        lastHeardNanos = System.nanoTime();
+        heardAny = true;
+    }
+
+    /**
+     * Renews the primary's lease, unless this standby was promoted (the owner is then already closed)
+     * or {@code stream} no longer owns it. The primary times the grant from its send, which is earlier
+     * than our receipt, so our view of the lease always outlasts its own.
+     */
+    synchronized CollectorMessage heartbeat(ReplicationStream stream, Heartbeat heartbeat) {
+        StandbyManifest manifest = store.manifest();
+        if (owner != stream || manifest.promoted() || !leases.mayGrant(vm, manifest.fencingEpoch(), agentId)) {
+            return null;
+        }
+        leaseUntilNanos = System.nanoTime() + leaseNanos;
+        leaseGranted = true;
+        return CollectorMessage.newBuilder().setLease(LeaseGrant.newBuilder()
+                .setSequence(heartbeat.getSequence())
+                .setFencingEpoch(manifest.fencingEpoch())
+                .setValidMicros(TimeUnit.NANOSECONDS.toMicros(leaseNanos))).build();
+    }
+
+    /** Once the primary's lease has run out, tell the authority, so that others may promote without force. */
+    synchronized void expireLease() {
+        if (leaseGranted && leaseRemainingNanos() == 0) {
+            leaseGranted = false;
+            leases.released(vm);
+        }
+    }
+
+    /**
+     * Another collector promoted this VM: refuse its old primary here too. The manifest keeps the epoch
+     * of the primary that fed this standby, so promoting this (now stale) standby later fails: it
+     * would fork the VM's history.
+     */
+    private synchronized void raisedElsewhere(long epoch) {
+        if (epoch <= store.manifest().fencingEpoch()) {
+            return;
+        }
+        leaseGranted = false;
+        if (owner != null) {
+            LOG.log(System.Logger.Level.WARNING, "vm {0}: promoted elsewhere (fencing epoch {1}); fencing the primary "
+                    + "streaming here", vm, epoch);
+            owner.close(fencedStatus("was promoted by another collector (fencing epoch " + epoch + ")"));
+            owner = null;
+            dropStaging();
+        }
+    }
+
+    /** How long the primary's last grant still lets it act; 0 when it holds none. */
+    synchronized long leaseRemainingNanos() {
+        return leaseGranted ? Math.max(0, leaseUntilNanos - System.nanoTime()) : 0;
+    }
+
+    String vm() {
+        return vm;
+    }
+
+    /**
+     * True when the automatic policy may promote: the primary was heard since this collector started,
+     * has been silent at least {@code silenceNanos}, holds no lease, and a complete epoch is committed.
+     */
+    synchronized boolean dueForAutomaticPromotion(long silenceNanos) {
+        StandbyManifest manifest = store.manifest();
+        return heardAny && !manifest.promoted() && !manifest.fullSyncRequired() && manifest.committedEpoch() > 0
+                && silentNanos() >= silenceNanos && leaseRemainingNanos() == 0;
+    }
+
+    /** How long the primary has been silent, or -1 if it never spoke since this collector started. */
+    synchronized long silentNanos() {
+        return heardAny ? System.nanoTime() - lastHeardNanos : -1;
     }
 
     synchronized void detach(ReplicationStream stream) {
@@ -290,9 +389,19 @@ final class Standby {
             throw invalid("full checkpoint " + open.epoch + " carries " + received + " of "
                     + store.manifest().pageCount() + " pages");
         }
+        CommittedOutputs outputs;
+        try {
+            outputs = store.manifest().outputs().advance(commit.getOutputStart(), commit.getOutputEnd(),
+                    commit.getOutputsList().stream().map(ByteString::toByteArray).toList(),
+                    commit.getReleasedOutputEnd(), open.full);
+        } catch (IllegalArgumentException e) {
+            dropStaging();
+            throw invalid("commit of epoch " + open.epoch + ": " + e.getMessage());
+        }
         long started = System.nanoTime();
         StandbyManifest committed;
         try {
+            store.stageOutputs(outputs);
             committed = store.commit(open.epoch);
         } catch (IOException e) {
             throw internal("committing epoch " + open.epoch, e);
@@ -333,7 +442,7 @@ final class Standby {
 
     // ------------------------------------------------------------------ promotion and status
 
-    synchronized PromoteResponse promote(Path snapshots) throws StatusException {
+    synchronized PromoteResponse promote(Path snapshots, boolean force) throws StatusException {
         StandbyManifest manifest = store.manifest();
         if (manifest.promoted()) {
             throw Status.ALREADY_EXISTS.withDescription("vm " + vm + " was already promoted at epoch "
@@ -343,8 +452,31 @@ final class Standby {
             throw Status.FAILED_PRECONDITION.withDescription("vm " + vm
                     + " has no complete committed epoch to promote yet").asException();
         }
+        long leaseLeft = leaseRemainingNanos();
+        if (!force && leaseLeft == 0 && leases.heldElsewhere(vm)) {
+            throw Status.FAILED_PRECONDITION.withDescription("vm " + vm + ": its primary holds a lease granted by "
+                    + "another collector (" + leases + "); promoting now would make two primaries. Stop it, or use "
+                    + "--force if you know it is dead").asException();
+        }
+        if (leaseLeft > 0 && !force) {
+            throw Status.FAILED_PRECONDITION.withDescription("vm " + vm + ": its primary (agent " + agentId
+                    + ") still holds its lease for " + TimeUnit.NANOSECONDS.toMillis(leaseLeft) + " ms"
+                    + (owner != null ? " and is streaming" : "") + "; promoting now would make two primaries. "
+                    + "Stop the primary, or wait for its lease to run out, or use --force if you know it is dead")
+                    .asException();
+        }
+        long fencing;
+        try {
+            // From the epoch of the primary that fed this standby: if anyone raised it since, this
+            // standby is from an older reign, and promoting it would fork the VM's history.
+            fencing = leases.raise(vm, manifest.fencingEpoch());
+        } catch (LeaseAuthority.LeaseException.Lost e) {
+            throw Status.ABORTED.withDescription(e.getMessage()).asException();
+        } catch (LeaseAuthority.LeaseException e) {
+            throw Status.UNAVAILABLE.withDescription("vm " + vm + ": cannot raise its fencing epoch ("
+                    + leases + "): " + e.getMessage()).asException();
+        }
         dropStaging();
-        long fencing = manifest.fencingEpoch() + 1;
         Path target = snapshots.resolve("epoch-" + manifest.committedEpoch());
         Snapshots.SnapshotManifest snapshot;
         try {
@@ -370,6 +502,8 @@ final class Standby {
                 .setSnapshotPath(target.toString())
                 .setImageSha256(ByteString.fromHex(snapshot.memorySha256()))
                 .setDeviceStateSha256(ByteString.fromHex(snapshot.deviceStateSha256()))
+                .setOutputEnd(manifest.outputs().end())
+                .setLeaseExpiresInMicros(TimeUnit.NANOSECONDS.toMicros(leaseLeft))
                 .build();
     }
 
@@ -395,7 +529,10 @@ final class Standby {
                 .setLastCommitUnixMicros(lastCommitUnixMicros)
                 .setEpochsCommitted(epochsCommitted)
                 .setPagesReceived(pagesReceived)
-                .setWireBytesReceived(wireBytesReceived);
+                .setWireBytesReceived(wireBytesReceived)
+                .setOutputEnd(manifest.outputs().end())
+                .setLeaseRemainingMs(TimeUnit.NANOSECONDS.toMillis(leaseRemainingNanos()))
+                .setSilentMs(heardAny ? TimeUnit.NANOSECONDS.toMillis(silentNanos()) : -1);
         if (manifest.snapshotPath() != null) {
             status.setSnapshotPath(manifest.snapshotPath());
         }
@@ -471,7 +608,8 @@ final class Standby {
                     .setAbortedEpoch(abortedEpoch)
                     .addAllPages(pages)
                     .setFull(full)
-                    .setReason(reason)).build());
+                    .setReason(reason)
+                    .setCommittedOutputEnd(store.manifest().outputs().end())).build());
         }
     }
 

@@ -1,5 +1,6 @@
 package io.cpstream.collector;
 
+import io.cpstream.collector.lease.LeaseAuthority;
 import io.cpstream.collector.store.Durability;
 import io.cpstream.collector.store.ImageStore;
 import io.cpstream.collector.store.StandbyManifest;
@@ -11,6 +12,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
@@ -33,15 +35,20 @@ final class StandbyRegistry implements AutoCloseable {
     private final Path vmsDirectory;
     private final Durability durability;
     private final long maxGuestBytes;
+    private final Duration lease;
+    private final LeaseAuthority leases;
+    private final Thread leaseKeeper;
     private final String collectorId;
     private final MeterRegistry meters;
     private final ConcurrentHashMap<String, Standby> standbys = new ConcurrentHashMap<>();
 
-    StandbyRegistry(Path dataDirectory, Durability durability, long maxGuestBytes, String collectorId,
-                    MeterRegistry meters) throws IOException {
-        this.vmsDirectory = dataDirectory.resolve("vms");
-        this.durability = durability;
-        this.maxGuestBytes = maxGuestBytes;
+    StandbyRegistry(CollectorConfig config, String collectorId, MeterRegistry meters, LeaseAuthority leases)
+            throws IOException {
+        this.leases = leases;
+        this.vmsDirectory = config.dataDirectory().resolve("vms");
+        this.durability = config.durability();
+        this.maxGuestBytes = config.maxGuestBytes();
+        this.lease = config.lease();
         this.collectorId = collectorId;
         this.meters = meters;
         Files.createDirectories(vmsDirectory);
@@ -49,8 +56,21 @@ final class StandbyRegistry implements AutoCloseable {
             for (Path dir : dirs.sorted().toList()) {
                 String vm = dir.getFileName().toString();
                 if (VM_ID.matcher(vm).matches() && ImageStore.exists(dir)) {
-                    standbys.put(vm, new Standby(vm, ImageStore.open(dir, durability), collectorId, meters));
+                    standbys.put(vm, new Standby(vm, ImageStore.open(dir, durability), collectorId, lease, leases, meters));
                 }
+            }
+        }
+        this.leaseKeeper = Thread.ofPlatform().daemon().name("lease-keeper").start(this::expireLeases);
+    }
+
+    /** Tells the authority about leases that ran out, so other collectors may promote without force. */
+    private void expireLeases() {
+        while (!Thread.currentThread().isInterrupted()) {
+            standbys.values().forEach(Standby::expireLease);
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                return;
             }
         }
     }
@@ -80,7 +100,7 @@ final class StandbyRegistry implements AutoCloseable {
                             hello.getFencingEpoch(), hello.getSource().getKind(),
                             new HashMap<>(hello.getSource().getParamsMap()));
                     return new Standby(id, ImageStore.create(vmsDirectory.resolve(id), fresh, durability),
-                            collectorId, meters);
+                            collectorId, lease, leases, meters);
                 } catch (IOException e) {
                     throw new java.io.UncheckedIOException(e);
                 }
@@ -100,8 +120,8 @@ final class StandbyRegistry implements AutoCloseable {
         return standby;
     }
 
-    PromoteResponse promote(String vm) throws StatusException {
-        return existing(vm).promote(vmsDirectory.resolve(vm).resolve("snapshots"));
+    PromoteResponse promote(String vm, boolean force) throws StatusException {
+        return existing(vm).promote(vmsDirectory.resolve(vm).resolve("snapshots"), force);
     }
 
     Collection<Standby> all() {
@@ -112,6 +132,7 @@ final class StandbyRegistry implements AutoCloseable {
 
     @Override
     public void close() {
+        leaseKeeper.interrupt();
         standbys.values().forEach(Standby::close);
         standbys.clear();
     }

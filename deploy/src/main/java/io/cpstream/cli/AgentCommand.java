@@ -38,6 +38,14 @@ final class AgentCommand implements Callable<Integer> {
     @Option(names = "--verify", description = "Have the collector check its image against the guest's SHA-256 at every epoch (slow)")
     boolean verify;
 
+    @Option(names = "--output-sink", defaultValue = "none",
+            description = "Where committed guest output is released: none, file:PATH or tcp://HOST:PORT (default: ${DEFAULT-VALUE})")
+    String outputSink;
+
+    @Option(names = "--max-pending-output", defaultValue = "1048576",
+            description = "Bytes of guest output held until committed, at most; beyond it the guest waits (default: ${DEFAULT-VALUE})")
+    long maxPendingOutput;
+
     @Option(names = "--json", description = "Print one JSON object when the agent stops")
     boolean json;
 
@@ -45,7 +53,8 @@ final class AgentCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         String target = HostPort.parse(collector, "--collector").target();
         AgentConfig config = AgentConfig.of(target, vm).withEpochInterval(Duration.ofMillis(epochMillis))
-                .withFencingEpoch(fencingEpoch).withVerify(verify);
+                .withFencingEpoch(fencingEpoch).withVerify(verify).withOutputSink(outputSink)
+                .withMaxPendingOutputBytes(maxPendingOutput);
         try (MemorySource guest = MemorySources.open(source)) {
             Agent[] holder = new Agent[1];
             try (MetricsEndpoint metrics = new MetricsEndpoint(metricsPort,
@@ -65,6 +74,7 @@ final class AgentCommand implements Callable<Integer> {
                     Map<String, Object> result = new LinkedHashMap<>();
                     result.put("vm", vm);
                     result.put("acked_epoch", agent.acknowledgedEpoch());
+                    result.put("outputs_released", agent.outputsReleased());
                     result.put("failure", agent.failure() == null ? null : Errors.describe(agent.failure()));
                     Json.print(System.out, result);
                 }

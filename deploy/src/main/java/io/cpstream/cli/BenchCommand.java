@@ -68,6 +68,9 @@ final class BenchCommand implements Callable<Integer> {
             result.put("pause_ms_p50", DemoCommand.round(s.pauseMsP50()));
             result.put("pause_ms_p99", DemoCommand.round(s.pauseMsP99()));
             result.put("pause_ms_max", DemoCommand.round(s.pauseMsMax()));
+            // The same stun figures in whole microseconds (the histogram keeps 3 significant digits).
+            result.put("pause_us_p50", Math.round(s.pauseMsP50() * 1000));
+            result.put("pause_us_p99", Math.round(s.pauseMsP99() * 1000));
             result.put("lag_ms_p50", DemoCommand.round(s.lagMsP50()));
             result.put("lag_ms_p99", DemoCommand.round(s.lagMsP99()));
             result.put("dirty_pages_per_epoch", DemoCommand.round(s.checkpoints() == 0 ? 0 : s.dirtyPages() / (double) s.checkpoints()));

@@ -31,6 +31,18 @@ final class CollectorCommand implements Callable<Integer> {
     @Option(names = "--max-guest-bytes", defaultValue = "1099511627776", description = "Largest guest accepted (default: 1 TiB)")
     long maxGuestBytes;
 
+    @Option(names = "--lease-ms", defaultValue = "2000",
+            description = "How long one heartbeat lets a primary release output; promotion without --force waits it out (default: ${DEFAULT-VALUE})")
+    long leaseMillis;
+
+    @Option(names = "--auto-promote-after-ms", defaultValue = "0",
+            description = "Promote a VM by itself once its primary was silent this long and its lease ran out; 0: never (default)")
+    long autoPromoteAfterMillis;
+
+    @Option(names = "--zookeeper",
+            description = "ZooKeeper connect string (host:port[,...]) for leases and fencing epochs shared with other collectors")
+    String zookeeper;
+
     @Option(names = "--json", description = "Print one JSON object when the collector has stopped")
     boolean json;
 
@@ -38,7 +50,8 @@ final class CollectorCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         HostPort address = HostPort.parse(listen, "--listen");
         CollectorConfig config = new CollectorConfig(address.host(), address.port(), dataDir,
-                Durability.parse(durability), maxGuestBytes, Duration.ofSeconds(5));
+                Durability.parse(durability), maxGuestBytes, Duration.ofSeconds(5), Duration.ofMillis(leaseMillis),
+                autoPromoteAfterMillis > 0 ? Duration.ofMillis(autoPromoteAfterMillis) : null, zookeeper);
         try (MetricsEndpoint metrics = new MetricsEndpoint(metricsPort, () -> null);
              CollectorServer server = CollectorServer.start(config, metrics.registry())) {
             System.out.printf("cpstream collector listening on %s:%d, data in %s, metrics on :%d%n", address.host(),

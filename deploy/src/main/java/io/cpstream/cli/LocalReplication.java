@@ -27,11 +27,19 @@ final class LocalReplication implements AutoCloseable {
     final CollectorServer collector;
     final Agent agent;
     private final boolean deleteDataDir;
+    private boolean primaryStopped;
 
+    /** Replicates {@code sourceSpec}; the agent holds its outputs until committed and releases them to its sink. */
     LocalReplication(String sourceSpec, Path dataDirOrNull, AgentConfig template) throws IOException {
+        this(sourceSpec, dataDirOrNull, template, (epoch, outputs) -> { });
+    }
+
+    /** @param outputs sees the guest's outputs as the agent takes them at each stun, each with its epoch */
+    LocalReplication(String sourceSpec, Path dataDirOrNull, AgentConfig template, OutputTap.Listener outputs)
+            throws IOException {
         this.deleteDataDir = dataDirOrNull == null;
         this.dataDir = dataDirOrNull == null ? Files.createTempDirectory("cpstream-") : dataDirOrNull;
-        this.guest = MemorySources.open(sourceSpec);
+        this.guest = new OutputTap(MemorySources.open(sourceSpec), outputs);
         try {
             this.collector = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dataDir), new SimpleMeterRegistry());
         } catch (IOException | RuntimeException e) {
@@ -43,6 +51,20 @@ final class LocalReplication implements AutoCloseable {
 
     void start() {
         agent.start();
+    }
+
+    /** Waits until the collector has committed a first epoch; fails if the agent stops or it takes too long. */
+    void awaitFirstCommit(Duration patience) throws InterruptedException {
+        long end = System.nanoTime() + patience.toNanos();
+        while (agent.acknowledgedEpoch() == 0) {
+            if (agent.awaitTermination(Duration.ofMillis(20))) {
+                throw new Errors.UserError("the agent stopped: " + (agent.failure() == null ? "closed"
+                        : Errors.describe(agent.failure())));
+            }
+            if (System.nanoTime() > end) {
+                throw new Errors.UserError("no epoch was committed within " + patience.toSeconds() + " s");
+            }
+        }
     }
 
     /**
@@ -72,15 +94,27 @@ final class LocalReplication implements AutoCloseable {
         return Duration.ofNanos(System.nanoTime() - started);
     }
 
+    /** Takes the primary down, agent and guest, as a failed host would; the collector keeps running. */
+    void stopPrimary() {
+        if (primaryStopped) {
+            return;
+        }
+        primaryStopped = true;
+        try {
+            agent.close();
+        } finally {
+            guest.close();
+        }
+    }
+
     @Override
     public void close() throws IOException {
         try {
-            agent.close();
+            stopPrimary();
         } finally {
             try {
                 collector.close();
             } finally {
-                guest.close();
                 if (deleteDataDir) {
                     try (Stream<Path> walk = Files.walk(dataDir)) {
                         for (Path path : walk.sorted(Comparator.reverseOrder()).toList()) {

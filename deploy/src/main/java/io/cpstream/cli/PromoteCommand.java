@@ -18,7 +18,8 @@ final class PromoteCommand implements Callable<Integer> {
     @Option(names = "--vm", required = true, description = "The VM to promote")
     String vm;
 
-    @Option(names = "--force", description = "Promote even if the primary may still be alive")
+    @Option(names = "--force", description = "Promote even though the primary still holds its lease: you know it is dead "
+            + "(its output stays fenced either way)")
     boolean force;
 
     @Option(names = "--json", description = "Print one JSON object")
@@ -47,6 +48,8 @@ final class PromoteCommand implements Callable<Integer> {
         result.put("snapshot", promoted.getSnapshotPath());
         result.put("image_digest", ImageDigest.hex(promoted.getImageSha256().toByteArray()));
         result.put("device_state_digest", ImageDigest.hex(promoted.getDeviceStateSha256().toByteArray()));
+        result.put("output_end", promoted.getOutputEnd());
+        result.put("old_lease_remaining_ms", promoted.getLeaseExpiresInMicros() / 1000);
         if (!promoted.getPrimaryImageSha256().isEmpty()) {
             // Present when the agent runs with --verify: the primary's own digest at this epoch.
             result.put("primary_digest", ImageDigest.hex(promoted.getPrimaryImageSha256().toByteArray()));

@@ -61,7 +61,12 @@ class CliTwoProcessTest {
         assertEquals("vm-1", vm.get("vm").asText());
         assertTrue(vm.get("lag_ms").asLong() >= 0, "lag is reported: " + vm);
 
-        Result promote = cli("promote", "--collector", collector, "--vm", "vm-1", "--json");
+        // While the primary streams and renews its lease, the safe default refuses to make a second primary.
+        Result refused = cli("promote", "--collector", collector, "--vm", "vm-1", "--json");
+        assertEquals(1, refused.code, refused.out);
+        assertTrue(refused.err.contains("still holds its lease") && refused.err.contains("--force"), refused.err);
+
+        Result promote = cli("promote", "--collector", collector, "--vm", "vm-1", "--force", "--json");
         assertEquals(0, promote.code, promote.err);
         JsonNode promoted = promote.json();
         assertTrue(promoted.get("verified").asBoolean(), "snapshot equals the primary at the promoted epoch: " + promoted);

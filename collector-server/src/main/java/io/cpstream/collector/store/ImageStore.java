@@ -107,6 +107,12 @@ public final class ImageStore implements AutoCloseable {
         journal.appendDeviceState(state);
     }
 
+    /** Stages the outputs the standby holds once this epoch commits (replacing the committed ones). */
+    public void stageOutputs(CommittedOutputs outputs) throws IOException {
+        requireStaging();
+        journal.appendOutputs(outputs);
+    }
+
     /** Forgets the staged epoch; the committed standby is untouched. */
     public void abort() {
         stagingEpoch = -1;
@@ -161,6 +167,8 @@ public final class ImageStore implements AutoCloseable {
         int pageSize = manifest.pageSize();
         long pageCount = manifest.pageCount();
         byte[][] deviceState = {new byte[0]};
+        // A journal without an outputs record (no output channel) keeps what the standby held.
+        CommittedOutputs[] outputs = {manifest.outputs()};
         journal.read(new Journal.Visitor() {
             @Override
             public void page(int page, MemorySegment content) throws IOException {
@@ -174,11 +182,16 @@ public final class ImageStore implements AutoCloseable {
             public void deviceState(byte[] state) {
                 deviceState[0] = state;
             }
+
+            @Override
+            public void outputs(CommittedOutputs committed) {
+                outputs[0] = committed;
+            }
         });
         if (durable()) {
             image.force();
         }
-        StandbyManifest next = manifest.withCommit(sealed.epoch(), sealed.stunUnixMicros(), deviceState[0]);
+        StandbyManifest next = manifest.withCommit(sealed.epoch(), sealed.stunUnixMicros(), deviceState[0], outputs[0]);
         next.write(directory.resolve(MANIFEST), durable());
         manifest = next;
     }

@@ -15,7 +15,8 @@ import java.util.zip.CRC32C;
  * idempotent, so a crash at any point leaves either the old epoch (no seal) or the new one (replay).
  *
  * <p>Layout, little-endian: header {magic, epoch, base, flags, stun time}, then records:
- * {@code 'P' u32 page, page bytes} · {@code 'D' u32 length, bytes} · {@code 'C' u64 epoch, u64 pages,
+ * {@code 'P' u32 page, page bytes} · {@code 'D' u32 length, bytes} · {@code 'O' u32 length, committed
+ * outputs as {@link CommittedOutputs#encode()}} · {@code 'C' u64 epoch, u64 pages,
  * u32 crc32c of every byte before this record}.
  */
 final class Journal implements AutoCloseable {
@@ -24,6 +25,7 @@ final class Journal implements AutoCloseable {
     private static final int HEADER_BYTES = 8 + 8 + 8 + 4 + 8;
     private static final byte PAGE = 'P';
     private static final byte DEVICE = 'D';
+    private static final byte OUTPUTS = 'O';
     private static final byte COMMIT = 'C';
     private static final int BUFFER_BYTES = 1 << 20;
 
@@ -57,8 +59,16 @@ final class Journal implements AutoCloseable {
     }
 
     void appendDeviceState(byte[] state) throws IOException {
+        appendBlob(DEVICE, state);
+    }
+
+    void appendOutputs(CommittedOutputs outputs) throws IOException {
+        appendBlob(OUTPUTS, outputs.encode());
+    }
+
+    private void appendBlob(byte type, byte[] state) throws IOException {
         ensureRoom(1 + 4);
-        buffer.put(DEVICE).putInt(state.length);
+        buffer.put(type).putInt(state.length);
         for (int offset = 0; offset < state.length; ) {
             ensureRoom(1);
             int chunk = Math.min(buffer.remaining(), state.length - offset);
@@ -103,6 +113,8 @@ final class Journal implements AutoCloseable {
         void page(int page, MemorySegment content) throws IOException;
 
         void deviceState(byte[] state) throws IOException;
+
+        void outputs(CommittedOutputs outputs) throws IOException;
     }
 
     /** The header of a sealed journal. */
@@ -144,7 +156,7 @@ final class Journal implements AutoCloseable {
                         visitor.page(index, page);
                     }
                 }
-                case DEVICE -> {
+                case DEVICE, OUTPUTS -> {
                     if (in.remaining() < 4) {
                         return null;
                     }
@@ -152,10 +164,12 @@ final class Journal implements AutoCloseable {
                     if (length < 0 || length > in.remaining()) {
                         return null;
                     }
-                    byte[] state = new byte[length];
-                    in.get(MemorySegment.ofArray(state));
-                    if (visitor != null) {
-                        visitor.deviceState(state);
+                    byte[] blob = new byte[length];
+                    in.get(MemorySegment.ofArray(blob));
+                    if (visitor != null && type == DEVICE) {
+                        visitor.deviceState(blob);
+                    } else if (visitor != null) {
+                        visitor.outputs(CommittedOutputs.decode(blob));
                     }
                 }
                 case COMMIT -> {

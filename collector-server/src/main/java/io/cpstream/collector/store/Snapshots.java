@@ -18,7 +18,8 @@ import java.util.stream.Stream;
 
 /**
  * Self-describing snapshots of a standby: {@code memory.img} (sparse, {@code sha256sum} equals
- * {@code memory_sha256}), {@code device-state.bin}, and {@code manifest.json} saying what they are.
+ * {@code memory_sha256}), {@code device-state.bin}, and {@code manifest.json} saying what they are,
+ * including the guest outputs of the epoch that its old primary may not have released.
  */
 public final class Snapshots {
 
@@ -45,7 +46,12 @@ public final class Snapshots {
             long stunUnixMicros,
             String createdAt,
             String sourceKind,
-            Map<String, String> sourceParams) {
+            Map<String, String> sourceParams,
+            CommittedOutputs outputs) {
+
+        public SnapshotManifest {
+            outputs = outputs == null ? CommittedOutputs.NONE : outputs;
+        }
     }
 
     /**
@@ -65,7 +71,7 @@ public final class Snapshots {
         SnapshotManifest manifest = new SnapshotManifest(1, standby.vm(), standby.committedEpoch(), fencingEpoch,
                 standby.pageSize(), standby.pageCount(), MEMORY, memorySha, DEVICE_STATE,
                 ImageDigest.hex(ImageDigest.sha256(standby.deviceState())), standby.stunUnixMicros(),
-                Instant.now().toString(), standby.sourceKind(), standby.sourceParams());
+                Instant.now().toString(), standby.sourceKind(), standby.sourceParams(), standby.outputs());
         Files.write(temp.resolve(MANIFEST), StandbyManifest.JSON.writeValueAsBytes(manifest));
         StandbyManifest.forceDirectory(temp);
         Files.move(temp, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);

@@ -34,9 +34,15 @@ public record StandbyManifest(
         String snapshotPath,
         String sourceKind,
         Map<String, String> sourceParams,
-        String lineage) {
+        String lineage,
+        CommittedOutputs outputs) {
 
     public static final int FORMAT = 1;
+
+    public StandbyManifest {
+        // Manifests written before output commit existed hold no outputs.
+        outputs = outputs == null ? CommittedOutputs.NONE : outputs;
+    }
     static final ObjectMapper JSON = new ObjectMapper()
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
             .enable(SerializationFeature.INDENT_OUTPUT)
@@ -45,12 +51,12 @@ public record StandbyManifest(
     public static StandbyManifest fresh(String vm, int pageSize, long pageCount, long fencingEpoch,
                                         String sourceKind, Map<String, String> sourceParams) {
         return new StandbyManifest(FORMAT, vm, pageSize, pageCount, 0, fencingEpoch, 0, new byte[0], true, false,
-                null, sourceKind, sourceParams, "");
+                null, sourceKind, sourceParams, "", CommittedOutputs.NONE);
     }
 
-    public StandbyManifest withCommit(long epoch, long stunMicros, byte[] state) {
+    public StandbyManifest withCommit(long epoch, long stunMicros, byte[] state, CommittedOutputs committedOutputs) {
         return new StandbyManifest(format, vm, pageSize, pageCount, epoch, fencingEpoch, stunMicros, state, false,
-                promoted, snapshotPath, sourceKind, sourceParams, lineage);
+                promoted, snapshotPath, sourceKind, sourceParams, lineage, committedOutputs);
     }
 
     /**
@@ -59,27 +65,27 @@ public record StandbyManifest(
      */
     public StandbyManifest withNewLineage(String next) {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
-                deviceState, true, promoted, snapshotPath, sourceKind, sourceParams, next);
+                deviceState, true, promoted, snapshotPath, sourceKind, sourceParams, next, outputs);
     }
 
     public StandbyManifest withFullSyncRequired() {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
-                deviceState, true, promoted, snapshotPath, sourceKind, sourceParams, lineage);
+                deviceState, true, promoted, snapshotPath, sourceKind, sourceParams, lineage, outputs);
     }
 
     public StandbyManifest withFencingEpoch(long fencing) {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencing, stunUnixMicros,
-                deviceState, fullSyncRequired, promoted, snapshotPath, sourceKind, sourceParams, lineage);
+                deviceState, fullSyncRequired, promoted, snapshotPath, sourceKind, sourceParams, lineage, outputs);
     }
 
     public StandbyManifest withSource(String kind, Map<String, String> params) {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
-                deviceState, fullSyncRequired, promoted, snapshotPath, kind, params, lineage);
+                deviceState, fullSyncRequired, promoted, snapshotPath, kind, params, lineage, outputs);
     }
 
     public StandbyManifest withPromotion(long fencing, String snapshot) {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencing, stunUnixMicros,
-                deviceState, fullSyncRequired, true, snapshot, sourceKind, sourceParams, lineage);
+                deviceState, fullSyncRequired, true, snapshot, sourceKind, sourceParams, lineage, outputs);
     }
 
     static StandbyManifest read(Path file) throws IOException {

@@ -76,11 +76,40 @@ public final class SimSource implements MemorySource {
         this.outputsPerSecond = outputsPerSecond;
         this.memory = arena.allocate((long) pageCount * PAGE_SIZE, PAGE_SIZE);
         this.dirtyWords = new long[(pageCount + 63) / 64];
-        fillInitialContent();
         markAllDirty();
     }
 
     public static SimSource open(SourceSpec spec) {
+        SimSource source = create(spec);
+        source.fillInitialContent();
+        return source;
+    }
+
+    /**
+     * A sim guest that starts from a checkpoint instead of fresh content: its memory is {@code memory}
+     * (as long as the spec's {@code mem}) and its counters come from {@link Stun#deviceState()} of the same
+     * checkpoint. Its writers then carry on with the spec's workload, on a random stream of their own
+     * (derived from the seed and the checkpoint), so the restored guest does not replay its past writes.
+     */
+    public static SimSource restore(SourceSpec spec, MemorySegment memory, byte[] deviceState) {
+        DeviceState state = DeviceState.parse(deviceState);
+        SimSource source = create(spec, mixSeed(state.seed(), state.stuns()));
+        if (memory.byteSize() != source.memoryBytes()) {
+            source.close();
+            throw new IllegalArgumentException("memory image has " + memory.byteSize() + " bytes; the spec says mem="
+                    + source.memoryBytes());
+        }
+        MemorySegment.copy(memory, 0, source.memory, 0, memory.byteSize());
+        source.operations.set(state.operations());
+        source.stuns = state.stuns();
+        return source;
+    }
+
+    private static SimSource create(SourceSpec spec) {
+        return create(spec, null);
+    }
+
+    private static SimSource create(SourceSpec spec, Long seedOverride) {
         SourceSpec.Reader reader = spec.reader();
         long pages;
         if (reader.has("pages")) {
@@ -101,7 +130,42 @@ public final class SimSource implements MemorySource {
             throw new IllegalArgumentException("sim source: needs at least 2 pages (the last one holds the output counter)");
         }
         reader.requireAllUsed();
-        return new SimSource(spec, (int) pages, workload, writers, rate, seed, outputs);
+        return new SimSource(spec, (int) pages, workload, writers, rate, seedOverride == null ? seed : seedOverride,
+                outputs);
+    }
+
+    /** A fresh, deterministic seed for the writers of a guest restored from the checkpoint of stun {@code stuns}. */
+    private static long mixSeed(long seed, long stuns) {
+        long z = seed + (stuns + 1) * 0x9E37_79B9_7F4A_7C15L;
+        z = (z ^ (z >>> 30)) * 0xBF58_476D_1CE4_E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D0_49BB_1331_11EBL;
+        return z ^ (z >>> 31);
+    }
+
+    /** What a sim guest's device state blob holds: magic, write operations so far, stuns so far, seed. */
+    private record DeviceState(long operations, long stuns, long seed) {
+        static final long MAGIC = 0x4350_5349_4D44_4556L; // "CPSIMDEV"
+        static final int BYTES = 32;
+
+        byte[] toBytes() {
+            return ByteBuffer.allocate(BYTES).putLong(MAGIC).putLong(operations).putLong(stuns).putLong(seed).array();
+        }
+
+        static DeviceState parse(byte[] blob) {
+            if (blob == null || blob.length != BYTES) {
+                throw new IllegalArgumentException("not a sim device state: expected " + BYTES + " bytes, got "
+                        + (blob == null ? "none" : blob.length));
+            }
+            ByteBuffer buffer = ByteBuffer.wrap(blob);
+            if (buffer.getLong() != MAGIC) {
+                throw new IllegalArgumentException("not a sim device state: bad magic");
+            }
+            DeviceState state = new DeviceState(buffer.getLong(), buffer.getLong(), buffer.getLong());
+            if (state.operations() < 0 || state.stuns() < 0) {
+                throw new IllegalArgumentException("corrupt sim device state: negative counters");
+            }
+            return state;
+        }
     }
 
     @Override
@@ -188,12 +252,7 @@ public final class SimSource implements MemorySource {
             public byte[] deviceState() {
                 requireOpen();
                 // Stands in for vCPU and device state: small, changes every epoch, must arrive intact.
-                return ByteBuffer.allocate(32)
-                        .putLong(0x4350_5349_4D44_4556L) // "CPSIMDEV"
-                        .putLong(operations.get())
-                        .putLong(stuns)
-                        .putLong(seed)
-                        .array();
+                return new DeviceState(operations.get(), stuns, seed).toBytes();
             }
 
             @Override

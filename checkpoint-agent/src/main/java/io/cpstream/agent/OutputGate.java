@@ -1,0 +1,254 @@
+package io.cpstream.agent;
+
+import io.cpstream.agent.output.OutputSink;
+import io.cpstream.tracker.GuestOutput;
+import java.io.IOException;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Output commit: holds what the guest emitted until the checkpoint that contains its cause is
+ * acknowledged, then releases it to the sink, and only while the agent holds its lease.
+ *
+ * <p>Records are numbered by their index in the VM's output stream. The epoch loop hands in the outputs
+ * taken at each stun ({@link #capture}); checkpoints carry the records they cover to the collector, so
+ * a promoted standby holds whatever this agent had not released yet; acknowledgements move the commit
+ * point ({@link #committed}); a releaser thread drains to the sink. When more than the bound is held,
+ * the epoch loop stops taking outputs, so they wait in the guest and the guest slows down instead of
+ * the agent growing without limit.
+ */
+final class OutputGate {
+
+    private static final System.Logger LOG = System.getLogger(OutputGate.class.getName());
+    private static final int MAX_RECORDS_PER_WRITE = 4096;
+
+    private final String vm;
+    private final long fencingEpoch;
+    private final OutputSink sink;
+    private final PrimaryLease lease;
+    private final long maxPendingBytes;
+    private final ArrayDeque<byte[]> held = new ArrayDeque<>();
+    /** Index of the first held record; everything below was released (or was never ours to release). */
+    private long heldStart = -1;
+    private long emittedEnd = -1;
+    private long heldBytes;
+    private long committedEnd;
+    private long released;
+    private boolean stopped;
+    private volatile IOException fenced;
+
+    /** The records a checkpoint carries: indexes {@code [start, start + records.size())}. */
+    record Slice(long start, List<byte[]> records) {
+    }
+
+    OutputGate(String vm, long fencingEpoch, OutputSink sink, PrimaryLease lease, long maxPendingBytes) {
+        this.vm = vm;
+        this.fencingEpoch = fencingEpoch;
+        this.sink = sink;
+        this.lease = lease;
+        this.maxPendingBytes = maxPendingBytes;
+    }
+
+    /** True when the epoch loop should leave outputs in the guest for now. */
+    synchronized boolean full() {
+        return heldBytes >= maxPendingBytes;
+    }
+
+    /**
+     * Takes the outputs of one stun; returns the output end of that stun (how many records the guest
+     * had emitted before it). The first output ever seen fixes where this guest's stream starts (a
+     * restored guest continues its predecessor's numbering).
+     */
+    synchronized long capture(List<GuestOutput> outputs) {
+        for (GuestOutput output : outputs) {
+            if (emittedEnd < 0) {
+                emittedEnd = output.index();
+                heldStart = output.index();
+                committedEnd = Math.max(committedEnd, output.index());
+            }
+            if (output.index() != emittedEnd) {
+                throw new IllegalStateException("the guest's output " + output.index() + " follows output "
+                        + (emittedEnd - 1) + ": the output channel lost or repeated records");
+            }
+            byte[] payload = output.payload();
+            held.addLast(payload);
+            heldBytes += payload.length;
+            emittedEnd++;
+        }
+        return Math.max(emittedEnd, 0);
+    }
+
+    /**
+     * Starts a restored guest's stream: {@code records} (indexes from {@code start}) are outputs its
+     * checkpoint holds that the old primary may not have released. They are committed already.
+     */
+    synchronized void seed(long start, List<byte[]> records) {
+        if (emittedEnd >= 0) {
+            throw new IllegalStateException("outputs were already captured");
+        }
+        heldStart = start;
+        for (byte[] record : records) {
+            held.addLast(record.clone());
+            heldBytes += record.length;
+        }
+        emittedEnd = start + records.size();
+        committedEnd = emittedEnd;
+        notifyAll();
+    }
+
+    /** The held records with index in {@code [from, to)}; {@code from} below what is held starts at the held start. */
+    synchronized Slice slice(long from, long to) {
+        long start = Math.max(from, Math.max(heldStart, 0));
+        List<byte[]> records = new ArrayList<>();
+        if (heldStart >= 0) {
+            long index = heldStart;
+            for (byte[] record : held) {
+                if (index >= to) {
+                    break;
+                }
+                if (index >= start) {
+                    records.add(record);
+                }
+                index++;
+            }
+        }
+        return new Slice(Math.min(start, to), records);
+    }
+
+    /** Every output below {@code end} is in a committed checkpoint and may be released. */
+    synchronized void committed(long end) {
+        if (end > committedEnd) {
+            committedEnd = end;
+            notifyAll();
+        }
+    }
+
+    /** The lease changed; the releaser re-checks. */
+    synchronized void leaseChanged() {
+        notifyAll();
+    }
+
+    /** Index of the next record to release: everything below left the agent. */
+    synchronized long releasedEnd() {
+        return Math.max(heldStart, 0);
+    }
+
+    synchronized long pendingBytes() {
+        return heldBytes;
+    }
+
+    synchronized long releasedRecords() {
+        return released;
+    }
+
+    /** Set when a primary of a higher fencing epoch took over the sink: this agent must stop. */
+    IOException fenced() {
+        return fenced;
+    }
+
+    synchronized void stop() {
+        stopped = true;
+        notifyAll();
+    }
+
+    /** The releaser: runs until {@link #stop()} or until fenced. */
+    void releaseLoop() {
+        long backoff = 50;
+        boolean open = false;
+        while (true) {
+            try {
+                synchronized (this) {
+                    if (stopped) {
+                        return;
+                    }
+                }
+                if (!open) {
+                    adoptSinkPosition(sink.open(vm, fencingEpoch));
+                    open = true;
+                }
+                List<byte[]> batch;
+                long first;
+                synchronized (this) {
+                    while (!stopped && !(committedEnd > heldStart && heldStart >= 0 && lease.holds())) {
+                        // A grant or an ack wakes us; the lease also runs out on its own, so look again soon.
+                        wait(lease.holds() ? 0 : 20);
+                    }
+                    if (stopped) {
+                        return;
+                    }
+                    first = heldStart;
+                    int count = (int) Math.min(MAX_RECORDS_PER_WRITE, committedEnd - heldStart);
+                    batch = new ArrayList<>(count);
+                    for (byte[] record : held) {
+                        if (batch.size() == count) {
+                            break;
+                        }
+                        batch.add(record);
+                    }
+                }
+                if (!lease.holds()) {
+                    continue;
+                }
+                sink.write(first, batch);
+                synchronized (this) {
+                    drop(batch.size());
+                    released += batch.size();
+                }
+                backoff = 50;
+            } catch (OutputSink.FencedException e) {
+                LOG.log(System.Logger.Level.ERROR, "vm {0}: output sink refuses this primary: {1}", vm, e.getMessage());
+                fenced = e;
+                return;
+            } catch (OutputSink.OutputGapException e) {
+                open = false; // re-read where the sink stands
+                LOG.log(System.Logger.Level.WARNING, "vm {0}: {1}", vm, e.getMessage());
+                if (!sleep(backoff)) {
+                    return;
+                }
+            } catch (IOException e) {
+                open = false;
+                LOG.log(System.Logger.Level.WARNING, "vm {0}: releasing output to {1} failed ({2}); retrying in {3} ms",
+                        vm, sink, e.getMessage(), backoff);
+                if (!sleep(backoff)) {
+                    return;
+                }
+                backoff = Math.min(backoff * 2, 2000);
+            } catch (InterruptedException e) {
+                return;
+            }
+        }
+    }
+
+    /**
+     * The sink already holds records up to {@code next} (released by this agent before a reconnect,
+     * or by a predecessor): never release them again.
+     */
+    private synchronized void adoptSinkPosition(long next) {
+        if (next == OutputSink.NO_HISTORY || heldStart < 0 || next <= heldStart) {
+            if (next != OutputSink.NO_HISTORY && heldStart >= 0 && next < heldStart) {
+                LOG.log(System.Logger.Level.ERROR, "vm {0}: the sink holds output up to {1} but this primary "
+                        + "starts at {2}: records in between were never released", vm, next, heldStart);
+            }
+            return;
+        }
+        long skip = Math.min(next - heldStart, Math.min(held.size(), committedEnd - heldStart));
+        drop((int) skip);
+    }
+
+    private void drop(int count) {
+        for (int i = 0; i < count; i++) {
+            heldBytes -= held.removeFirst().length;
+        }
+        heldStart += count;
+    }
+
+    private static boolean sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+            return true;
+        } catch (InterruptedException e) {
+            return false;
+        }
+    }
+}

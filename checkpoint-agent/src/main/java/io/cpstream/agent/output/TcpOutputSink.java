@@ -1,0 +1,113 @@
+package io.cpstream.agent.output;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.HexFormat;
+import java.util.List;
+
+/**
+ * {@code tcp://HOST:PORT}: releases to an output receiver over TCP, in the line protocol
+ * {@link OutputReceiver} serves. A write returns once the receiver has stored the records.
+ */
+public final class TcpOutputSink implements OutputSink {
+
+    private static final int CONNECT_TIMEOUT_MILLIS = 5_000;
+    private static final int ANSWER_TIMEOUT_MILLIS = 30_000;
+
+    private final String host;
+    private final int port;
+    private Socket socket;
+    private BufferedReader in;
+    private OutputStream out;
+    private String vm;
+    private long fencingEpoch;
+
+    public TcpOutputSink(String host, int port) {
+        this.host = host;
+        this.port = port;
+    }
+
+    @Override
+    public long open(String vm, long fencingEpoch) throws IOException {
+        this.vm = vm;
+        this.fencingEpoch = fencingEpoch;
+        connect();
+        return exchange("open " + vm + " " + fencingEpoch + "\n", -1);
+    }
+
+    @Override
+    public void write(long first, List<byte[]> records) throws IOException {
+        if (records.isEmpty()) {
+            return;
+        }
+        if (socket == null) {
+            connect();
+        }
+        StringBuilder request = new StringBuilder("write ").append(vm).append(' ').append(fencingEpoch).append(' ')
+                .append(first).append(' ').append(records.size()).append('\n');
+        HexFormat hex = HexFormat.of();
+        for (byte[] record : records) {
+            request.append(hex.formatHex(record)).append('\n');
+        }
+        exchange(request.toString(), first);
+    }
+
+    private void connect() throws IOException {
+        closeQuietly();
+        Socket s = new Socket();
+        s.connect(new InetSocketAddress(host, port), CONNECT_TIMEOUT_MILLIS);
+        s.setSoTimeout(ANSWER_TIMEOUT_MILLIS);
+        s.setTcpNoDelay(true);
+        socket = s;
+        in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII));
+        out = s.getOutputStream();
+    }
+
+    /** Sends a request and reads the one-line answer; any failure drops the connection. */
+    private long exchange(String request, long first) throws IOException {
+        try {
+            out.write(request.getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            String answer = in.readLine();
+            if (answer == null) {
+                throw new IOException("the output receiver at " + host + ":" + port + " closed the connection");
+            }
+            String[] fields = answer.split(" ", 2);
+            return switch (fields[0]) {
+                case "ok" -> Long.parseLong(fields[1]);
+                case "fenced" -> throw new FencedException(fields.length > 1 ? fields[1] : "fenced");
+                case "gap" -> throw new OutputGapException(Long.parseLong(fields[1]), first);
+                default -> throw new IOException("the output receiver answered '" + answer + "'");
+            };
+        } catch (IOException | RuntimeException e) {
+            closeQuietly();
+            throw e instanceof IOException io ? io : new IOException(e);
+        }
+    }
+
+    private void closeQuietly() {
+        if (socket != null) {
+            try {
+                socket.close();
+            } catch (IOException ignored) {
+                // nothing left to release on it
+            }
+            socket = null;
+        }
+    }
+
+    @Override
+    public void close() {
+        closeQuietly();
+    }
+
+    @Override
+    public String toString() {
+        return "tcp://" + host + ":" + port;
+    }
+}

@@ -1,0 +1,98 @@
+package io.cpstream.cli;
+
+import io.cpstream.agent.Agent;
+import io.cpstream.agent.AgentConfig;
+import io.cpstream.tracker.kvm.KvmSource;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.io.IOException;
+import java.io.PrintStream;
+
+/**
+ * A promoted snapshot running as a VM again: restored, started, its outputs logged, and optionally
+ * protected once more by an agent streaming it to a collector. What {@code run} does, and what
+ * {@code demo} does after promotion.
+ */
+final class SnapshotRun implements AutoCloseable {
+
+    final PromotedSnapshot snapshot;
+    final OutputLog outputs;
+    private final OutputTap guest;
+    private final Agent agent;
+    private boolean closed;
+
+    /**
+     * @param echo    where to print each output, or null
+     * @param protect how to protect the restored VM (collector, vm, fencing epoch), or null to just run it
+     */
+    SnapshotRun(PromotedSnapshot snapshot, PrintStream echo, AgentConfig protect, MeterRegistry registry)
+            throws IOException {
+        this.snapshot = snapshot;
+        this.outputs = new OutputLog(echo);
+        this.guest = new OutputTap(snapshot.restore(), outputs);
+        Agent protector = null;
+        try {
+            if (protect != null) {
+                protector = new Agent(protect, guest, registry);
+                var inherited = snapshot.manifest.outputs();
+                if (inherited.end() > 0) {
+                    // Committed outputs the old primary may never have released: the new primary releases them first.
+                    protector.seedOutputs(inherited.start(), inherited.records());
+                }
+            }
+        } catch (RuntimeException e) {
+            if (protector != null) {
+                protector.close();
+            }
+            guest.close();
+            throw e;
+        }
+        this.agent = protector;
+    }
+
+    /** Resumes the VM where the snapshot's epoch left it (and starts protecting it). */
+    void start() {
+        if (agent != null) {
+            agent.start();
+        } else {
+            guest.start();
+        }
+    }
+
+    /** The agent protecting the restored VM, or null. */
+    Agent agent() {
+        return agent;
+    }
+
+    /**
+     * Takes the outputs emitted since the last call (with an agent, its stuns take them at each epoch) and
+     * fails with the reason if the guest stopped on an error or the agent was refused.
+     */
+    void check() {
+        if (agent == null) {
+            guest.pollOutputs();
+        } else if (agent.failure() != null) {
+            throw new Errors.UserError("protecting the restored VM failed: " + Errors.describe(agent.failure()));
+        }
+        if (guest.guest() instanceof KvmSource kvm) {
+            kvm.fault().ifPresent(reason -> {
+                throw new Errors.UserError("the restored VM stopped: " + reason);
+            });
+        }
+    }
+
+    /** Stops the agent and the VM; safe to call more than once (a shutdown hook may race the normal end). */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            if (agent != null) {
+                agent.close();
+            }
+        } finally {
+            guest.close();
+        }
+    }
+}
