@@ -45,7 +45,7 @@ final class TraceCommand implements Runnable {
         String source;
 
         @Option(names = "--max", description = "Guest page space for a process: the most writable memory it may reach "
-                + "(default: twice its writable memory now, at least 64m)")
+                + "(default: twice its writable memory now, at least 256m)")
         String max;
 
         @Option(names = "--shared", description = "Also record the process's shared writable mappings (e.g. PostgreSQL's "

@@ -23,7 +23,7 @@ import net.jpountz.xxhash.XXHashFactory;
  *   <li>Memory: the readable, writable private mappings of {@code /proc/PID/maps} (and shared ones
  *       with {@code shared=true}), laid out on a fixed guest page space of {@code max} bytes by a
  *       {@link PageLayout} that keeps every page where it was across epochs. {@code max} defaults to
- *       twice the writable memory at open (at least 64 MiB), since the collector's image size is fixed.</li>
+ *       twice the writable memory at open, at least 256 MiB (a fresh process grows fast), since the collector's image size is fixed.</li>
  *   <li>Dirty pages: there is no write tracking for another process here, so each harvest reads every
  *       protected page (with {@code process_vm_readv}) and compares its XXHash64 with the one of the
  *       previous harvest. Private anonymous pages that {@code /proc/PID/pagemap} shows neither in memory
@@ -37,7 +37,7 @@ import net.jpountz.xxhash.XXHashFactory;
 public final class ProcessSource implements MemorySource {
 
     public static final int PAGE_SIZE = 4096;
-    static final long DEFAULT_MIN_BYTES = 64L << 20;
+    static final long DEFAULT_MIN_BYTES = 256L << 20;
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(10);
     private static final int SCAN_CHUNK_PAGES = 256;
     private static final long HASH_SEED = 0x6370_7374_7265_616DL; // "cpstream"
