@@ -38,6 +38,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--warmup-seconds", defaultValue = "2", description = "Unmeasured start, covering the full sync (default: ${DEFAULT-VALUE})")
     int warmupSeconds;
 
+    @Option(names = "--warmup-epochs", defaultValue = "0", description = "Instead of --warmup-seconds, warm up until this "
+            + "many checkpoints are acknowledged (a replayed trace: 1 covers the full sync without using up the trace)")
+    long warmupEpochs;
+
     @Option(names = "--source", defaultValue = DEFAULT_SOURCE, description = "Guest to protect (default: ${DEFAULT-VALUE})")
     String source;
 
@@ -110,11 +114,19 @@ final class BenchCommand implements Callable<Integer> {
                     + "measured%n", source, run.guest.memoryBytes() >> 20, config.encoding().label(), epochMillis,
                     warmupSeconds, seconds);
             run.start();
-            run.run(Duration.ofSeconds(warmupSeconds), true, System.out);
+            if (warmupEpochs > 0) {
+                while (run.agent.acknowledgedEpoch() < warmupEpochs && !run.guest.finished()) {
+                    run.run(Duration.ofMillis(20), true, System.out);
+                }
+            } else {
+                run.run(Duration.ofSeconds(warmupSeconds), true, System.out);
+            }
             run.agent.resetStats();
-            run.run(Duration.ofSeconds(seconds), json, System.out);
+            // A replayed trace may end before --seconds: rates are over the time actually measured.
+            double seconds = run.run(Duration.ofSeconds(this.seconds), json, System.out).toNanos() / 1e9;
             AgentStats.Snapshot s = run.agent.stats();
             Map<String, Object> result = new LinkedHashMap<>();
+            result.put("seconds_measured", DemoCommand.round(seconds));
             result.put("checkpoints_per_s", DemoCommand.round(s.acknowledged() / (double) seconds));
             result.put("pause_ms_p50", DemoCommand.round(s.pauseMsP50()));
             result.put("pause_ms_p99", DemoCommand.round(s.pauseMsP99()));

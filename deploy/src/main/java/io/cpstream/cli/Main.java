@@ -6,8 +6,9 @@ import picocli.CommandLine.Command;
 /** {@code ./cpstream}: one launcher for the daemons, the operator's commands, the demo and the benchmarks. */
 @Command(name = "cpstream", mixinStandardHelpOptions = true, version = "cpstream 0.1.0",
         description = "Checkpoint streaming for fault-tolerant virtual machines.",
-        subcommands = {DemoCommand.class, CollectorCommand.class, AgentCommand.class, StatusCommand.class, ChaosCommand.class, SinkCommand.class,
-                PromoteCommand.class, BenchCommand.class, RunCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, CollectorCommand.class, AgentCommand.class, StatusCommand.class,
+                PromoteCommand.class, RunCommand.class, SinkCommand.class, ChaosCommand.class, BenchCommand.class,
+                TraceCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec
