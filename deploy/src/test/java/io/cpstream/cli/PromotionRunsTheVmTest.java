@@ -198,7 +198,7 @@ class PromotionRunsTheVmTest {
 
     private static void assumeKvm() {
         Optional<String> reason = KvmSource.unavailableReason();
-        reason.ifPresent(r -> System.out().println("skipping KVM test: " + r));
+        reason.ifPresent(r -> System.out.println("skipping KVM test: " + r));
         Assumptions.assumeTrue(reason.isEmpty(), () -> "KVM unavailable: " + reason.orElse(""));
     }
 
