@@ -138,4 +138,42 @@ class CheapPathTest {
         hash.hash(arena.allocate(64));
         assertNotEquals(zeros48, hash.low(), "the size enters the hash of padded pages");
     }
+
+    @Test
+    void aDeltaIsJudgedByItsSizeAndAPageRewrittenWholesaleIsComparedOnlyNowAndThen() throws CorruptPageException {
+        PageEncoder encoder = new PageEncoder(PAGE);
+        PageDecoder decoder = new PageDecoder(PAGE);
+        DeltaCandidateClassifier classifier = new DeltaCandidateClassifier(PAGE);
+        MemorySegment old = randomPage();
+        for (int changed : new int[] {8, 256, 2048, 3000}) {
+            MemorySegment page = arena.allocate(PAGE);
+            page.copyFrom(old);
+            for (int i = 0; i < changed; i++) {
+                page.set(ValueLayout.JAVA_BYTE, 100 + i, (byte) ~old.get(ValueLayout.JAVA_BYTE, 100 + i));
+            }
+            EncodedPage record = encoder.encode(page, old, 3);
+            MemorySegment dst = arena.allocate(PAGE);
+            decoder.decode(1, record, RoundTripTest.receiverHolding(old, 3), dst);
+            assertEquals(PageEncoding.DELTA, record.encoding());
+            DeltaCandidateClassifier.Decision compared = classifier.classify(old, dst);
+            int comparedBytes = classifier.lastDeltaBytes();
+            assertEquals(compared, classifier.classifyDelta(decoder.lastDeltaRunBytes()), changed + " bytes changed");
+            assertEquals(comparedBytes, classifier.lastDeltaBytes(), changed + " bytes changed");
+        }
+        decoder.decode(PageEncoding.FULL, old.asByteBuffer(), PageChecksums.crc32c(old), arena.allocate(PAGE));
+        assertEquals(-1, decoder.lastDeltaRunBytes(), "not after a FULL record");
+
+        DeltaFeedback feedback = new DeltaFeedback(8);
+        assertTrue(feedback.worthClassifying(5), "no verdict yet");
+        feedback.note(5, DeltaCandidateClassifier.Decision.CANDIDATE);
+        assertTrue(feedback.worthClassifying(5), "candidates are always judged again");
+        feedback.note(5, DeltaCandidateClassifier.Decision.NOT_CANDIDATE);
+        int classified = 0;
+        for (int i = 0; i < 4 * DeltaFeedback.NOT_CANDIDATE_RECHECK; i++) {
+            classified += feedback.worthClassifying(5) ? 1 : 0;
+        }
+        assertEquals(4, classified, "one receipt in NOT_CANDIDATE_RECHECK");
+        feedback.reset();
+        assertTrue(feedback.worthClassifying(5), "a new agent: every page judged afresh");
+    }
 }

@@ -35,6 +35,8 @@ public final class CpstreamCodec implements StreamCodec {
     private final PageDecoder decoder;
     private final DeltaCandidateClassifier classifier;
     private final DeltaFeedback feedback;
+    /** Per page: bytes of runs of the DELTA it arrived as in the checkpoint being applied, or -1. */
+    private final int[] deltaRunBytes;
 
     public CpstreamCodec(int pageSize, long pageCount) {
         this(pageSize, pageCount, DeltaBaseCache.DEFAULT_BUDGET_BYTES);
@@ -48,6 +50,7 @@ public final class CpstreamCodec implements StreamCodec {
         decoder = new PageDecoder(pageSize);
         classifier = new DeltaCandidateClassifier(pageSize);
         feedback = new DeltaFeedback(pageCount);
+        deltaRunBytes = new int[(int) pageCount];
     }
 
     @Override
@@ -72,14 +75,22 @@ public final class CpstreamCodec implements StreamCodec {
     public void decode(long epoch, long page, EncodedPage record, ReceiverPages receiver, MemorySegment dst)
             throws CorruptPageException {
         decoder.decode(page, record, receiver, dst);
+        deltaRunBytes[(int) page] = decoder.lastDeltaRunBytes();
     }
 
     @Override
     public void applied(long page, MemorySegment held, long heldVersion, MemorySegment decoded) {
         // A copy of unknown history (before the receiver started, or what a full sync replaces) says nothing
         // about how this page changes between checkpoints: no verdict, the sender keeps it on probation.
+        // As the collector does: a DELTA says how much the page changed; a page known not to be a candidate is
+        // compared again only now and then.
         if (heldVersion > 0) {
-            feedback.note(page, classifier.classify(held, decoded));
+            int runBytes = deltaRunBytes[(int) page];
+            if (runBytes >= 0) {
+                feedback.note(page, classifier.classifyDelta(runBytes));
+            } else if (feedback.worthClassifying(page)) {
+                feedback.note(page, classifier.classify(held, decoded));
+            }
         }
     }
 
