@@ -47,12 +47,15 @@ public final class DuplicateIndex {
     static final int SAMPLE_STRIDE = 16;
     /** Looking up every page pays while at least one lookup in this many hits. */
     static final int MIN_HIT_RATE_INVERSE = 128;
+    private boolean adaptive = true;
     private boolean sampling;
     private int skippedSinceSample;
     private int windowLookups;
     private int windowHits;
     private long lookups;
     private long hits;
+    /** Whether anything was published since construction or the last clear: a lookup in an empty index says nothing. */
+    private boolean holdsSources;
 
     /**
      * @param pageCount pages of guest memory (at most 2^31 - 1)
@@ -93,12 +96,19 @@ public final class DuplicateIndex {
         return true;
     }
 
+    /** Turns the sampling off: every page is looked up whatever the hit rate (benchmarks of the full path). */
+    DuplicateIndex lookingUpEveryPage() {
+        adaptive = false;
+        sampling = false;
+        return this;
+    }
+
     /** True while only one page in {@value #SAMPLE_STRIDE} is looked up. */
     public boolean sampling() {
         return sampling;
     }
 
-    /** Lookups since construction. */
+    /** Lookups since construction, not counting those made while the index held no source (a full sync). */
     public long lookups() {
         return lookups;
     }
@@ -111,13 +121,16 @@ public final class DuplicateIndex {
     /** A page the receiver holds with this content hash, or -1. */
     public long find(long high, long low) {
         long source = lookUp(high, low);
+        if (!holdsSources) {
+            return source;  // a full sync: every lookup misses, which says nothing about how often pages repeat
+        }
         lookups++;
         windowLookups++;
         if (source >= 0) {
             hits++;
             windowHits++;
         }
-        if (windowLookups == (sampling ? WINDOW / SAMPLE_STRIDE : WINDOW)) {
+        if (adaptive && windowLookups == (sampling ? WINDOW / SAMPLE_STRIDE : WINDOW)) {
             sampling = (long) windowHits * MIN_HIT_RATE_INVERSE < windowLookups;
             windowLookups = 0;
             windowHits = 0;
@@ -136,6 +149,7 @@ public final class DuplicateIndex {
 
     /** Page {@code page} now holds (on the receiver, once this checkpoint commits) content with this hash. */
     public void record(long page, long high, long low) {
+        holdsSources = true;
         int p = checkedPage(page);
         int generation = ++generationOfPage[p];
         int slot = slot(low);
@@ -180,6 +194,7 @@ public final class DuplicateIndex {
     /** Drops every entry and anything pending: the receiver's content is no longer what this index believes. */
     public void clear() {
         pendingCount = 0;
+        holdsSources = false;
         java.util.Arrays.fill(generationOfSlot, -1);
         java.util.Arrays.fill(hashHigh, 0);
         java.util.Arrays.fill(hashLow, 0);
