@@ -182,4 +182,16 @@ class CheapPathTest {
         feedback.reset();
         assertTrue(feedback.worthClassifying(5), "a new agent: every page judged afresh");
     }
+
+    @Test
+    void zeroDetectionLooksAtEveryByteWhenTheEndsAreZero() {
+        MemorySegment page = arena.allocate(PAGE);
+        assertTrue(ZeroPages.isZero(page));
+        for (int at : new int[] {0, 7, 8, 2048, PAGE - 9, PAGE - 8, PAGE - 1}) {
+            page.fill((byte) 0);
+            page.set(ValueLayout.JAVA_BYTE, at, (byte) 0x40);
+            assertFalse(ZeroPages.isZero(page), "byte " + at);
+        }
+        assertTrue(ZeroPages.isZero(arena.allocate(4)), "a page shorter than a word");
+    }
 }
