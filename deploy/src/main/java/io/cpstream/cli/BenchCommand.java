@@ -157,7 +157,8 @@ final class BenchCommand implements Callable<Integer> {
                      new CpstreamCodec(guest.pageSize(), guest.pageCount(), cacheBytes)))) {
             System.out.printf("cpstream bench: comparing encoders over a full sync and %d checkpoints of %s%n",
                     checkpoints, source);
-            for (int i = 0; i <= checkpoints; i++) {
+            // A replayed trace ends when its recording does, whatever --seconds says.
+            for (int i = 0; i <= checkpoints && !guest.finished(); i++) {
                 comparison.run(capture.next());
             }
             Map<String, Object> encoders = new LinkedHashMap<>();
