@@ -18,10 +18,13 @@ import java.time.Duration;
  *                        {@code tcp://HOST:PORT}
  * @param maxPendingOutputBytes output held (not yet committed or released) at most; beyond it the guest waits
  * @param heartbeatInterval how often the agent renews its lease with the collector
+ * @param stun            what is copied inside the stun (history split or copy-all), and the stun and
+ *                        bandwidth targets epochs adapt to
  */
 public record AgentConfig(String collector, String vmId, long fencingEpoch, Duration epochInterval,
                           int maxInFlight, boolean verify, int digestsRetained, String outputSink,
-                          long maxPendingOutputBytes, Duration heartbeatInterval) {
+                          long maxPendingOutputBytes, Duration heartbeatInterval,
+                          StunConfig stun) {
 
     public static final long DEFAULT_MAX_PENDING_OUTPUT_BYTES = 1 << 20;
     public static final Duration DEFAULT_HEARTBEAT = Duration.ofMillis(200);
@@ -39,50 +42,58 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
         if (heartbeatInterval.isNegative() || heartbeatInterval.isZero()) {
             throw new IllegalArgumentException("the heartbeat interval must be positive");
         }
+        if (stun == null) {
+            throw new IllegalArgumentException("stun config missing");
+        }
     }
 
     public static AgentConfig of(String collector, String vmId) {
         return new AgentConfig(collector, vmId, 0, Duration.ofMillis(10), 4, false, 8192, "none",
-                DEFAULT_MAX_PENDING_OUTPUT_BYTES, DEFAULT_HEARTBEAT);
+                DEFAULT_MAX_PENDING_OUTPUT_BYTES, DEFAULT_HEARTBEAT, StunConfig.DEFAULT);
     }
 
     public AgentConfig withCollector(String value) {
         return new AgentConfig(value, vmId, fencingEpoch, epochInterval, maxInFlight, verify, digestsRetained, outputSink,
-                maxPendingOutputBytes, heartbeatInterval);
+                maxPendingOutputBytes, heartbeatInterval, stun);
     }
 
     public AgentConfig withVerify(boolean value) {
         return new AgentConfig(collector, vmId, fencingEpoch, epochInterval, maxInFlight, value, digestsRetained, outputSink,
-                maxPendingOutputBytes, heartbeatInterval);
+                maxPendingOutputBytes, heartbeatInterval, stun);
     }
 
     public AgentConfig withEpochInterval(Duration value) {
         return new AgentConfig(collector, vmId, fencingEpoch, value, maxInFlight, verify, digestsRetained, outputSink,
-                maxPendingOutputBytes, heartbeatInterval);
+                maxPendingOutputBytes, heartbeatInterval, stun);
     }
 
     public AgentConfig withFencingEpoch(long value) {
         return new AgentConfig(collector, vmId, value, epochInterval, maxInFlight, verify, digestsRetained, outputSink,
-                maxPendingOutputBytes, heartbeatInterval);
+                maxPendingOutputBytes, heartbeatInterval, stun);
     }
 
     public AgentConfig withMaxInFlight(int value) {
         return new AgentConfig(collector, vmId, fencingEpoch, epochInterval, value, verify, digestsRetained, outputSink,
-                maxPendingOutputBytes, heartbeatInterval);
+                maxPendingOutputBytes, heartbeatInterval, stun);
     }
 
     public AgentConfig withOutputSink(String value) {
         return new AgentConfig(collector, vmId, fencingEpoch, epochInterval, maxInFlight, verify, digestsRetained, value,
-                maxPendingOutputBytes, heartbeatInterval);
+                maxPendingOutputBytes, heartbeatInterval, stun);
     }
 
     public AgentConfig withMaxPendingOutputBytes(long value) {
         return new AgentConfig(collector, vmId, fencingEpoch, epochInterval, maxInFlight, verify, digestsRetained,
-                outputSink, value, heartbeatInterval);
+                outputSink, value, heartbeatInterval, stun);
     }
 
     public AgentConfig withHeartbeatInterval(Duration value) {
         return new AgentConfig(collector, vmId, fencingEpoch, epochInterval, maxInFlight, verify, digestsRetained,
-                outputSink, maxPendingOutputBytes, value);
+                outputSink, maxPendingOutputBytes, value, stun);
+    }
+
+    public AgentConfig withStun(StunConfig value) {
+        return new AgentConfig(collector, vmId, fencingEpoch, epochInterval, maxInFlight, verify, digestsRetained,
+                outputSink, maxPendingOutputBytes, heartbeatInterval, value);
     }
 }

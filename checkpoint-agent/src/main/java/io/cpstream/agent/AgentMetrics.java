@@ -22,6 +22,12 @@ final class AgentMetrics {
     final Counter zeroPages;
     final Counter resyncs;
     final Counter reconnects;
+    // Short stuns: what moved out of the stun, and how epochs adapt.
+    final Counter deferredPages;
+    final Counter cowFaults;
+    final Counter stunTargetMisses;
+    final Counter bandwidthExceeded;
+    final java.util.concurrent.atomic.AtomicLong epochIntervalMicros = new java.util.concurrent.atomic.AtomicLong();
 
     AgentMetrics(MeterRegistry registry, String vm, Supplier<Number> committedEpoch, Supplier<Number> inFlight,
                  Supplier<Number> connected) {
@@ -44,6 +50,17 @@ final class AgentMetrics {
         zeroPages = counter(registry, "cpstream.agent.zero.pages", "Pages sent as zero pages", vm);
         resyncs = counter(registry, "cpstream.agent.resyncs", "Resyncs requested by the collector", vm);
         reconnects = counter(registry, "cpstream.agent.reconnects", "Streams opened after the first", vm);
+        deferredPages = counter(registry, "cpstream.agent.deferred.pages",
+                "Stable pages write-protected at the stun and copied after the guest resumed", vm);
+        cowFaults = counter(registry, "cpstream.agent.cow.faults",
+                "Protected pages the guest wrote before they were copied (saved first, copy-before-write)", vm);
+        stunTargetMisses = counter(registry, "cpstream.agent.stun.target.misses",
+                "Epoch decisions that could not bring the stun under its target", vm);
+        bandwidthExceeded = counter(registry, "cpstream.agent.bandwidth.exceeded",
+                "Epoch decisions that could not bring the stream under its bandwidth budget", vm);
+        Gauge.builder("cpstream.agent.epoch.interval", epochIntervalMicros, v -> v.get() / 1e6)
+                .description("Epoch length the agent chose (it adapts to the stun target and bandwidth budget)")
+                .baseUnit("seconds").tag("vm", vm).register(registry);
         Gauge.builder("cpstream.agent.committed.epoch", committedEpoch).description("Newest acknowledged epoch")
                 .tag("vm", vm).register(registry);
         Gauge.builder("cpstream.agent.inflight.epochs", inFlight).description("Checkpoints captured, not yet acknowledged")
