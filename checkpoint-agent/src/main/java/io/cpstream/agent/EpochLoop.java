@@ -122,6 +122,7 @@ final class EpochLoop implements Runnable {
         BitSet stable = new BitSet();
         ProtectedPages deferred = null;
         long verifyNanos = 0;
+        long resumed;
         try {
             try (Stun stun = source.stun()) {
                 stunNanos = System.nanoTime();
@@ -148,6 +149,7 @@ final class EpochLoop implements Runnable {
                     verifyNanos = System.nanoTime() - verifyStart;
                 }
             }
+            resumed = System.nanoTime();
             if (deferred != null) {
                 // The guest runs again: copy the stable pages as they were at the stun, lifting protection.
                 copyPages(plan.pages(), stable, true, lease.segment(), pageSize, deferred);
@@ -158,7 +160,7 @@ final class EpochLoop implements Runnable {
             }
         }
         // The verification scan (verify mode only) is not part of what a stun costs in production.
-        long pause = System.nanoTime() - begin - verifyNanos;
+        long pause = resumed - begin - verifyNanos;
         history.record(dirty);
         if (deferred != null) {
             long faults = deferred.cowFaults();

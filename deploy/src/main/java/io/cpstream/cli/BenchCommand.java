@@ -2,6 +2,7 @@ package io.cpstream.cli;
 
 import io.cpstream.agent.AgentConfig;
 import io.cpstream.agent.AgentStats;
+import io.cpstream.agent.StunConfig;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -12,13 +13,22 @@ import picocli.CommandLine.Option;
 /**
  * End-to-end pipeline figures over loopback: checkpoints per second, stun (pause) and lag
  * percentiles, dirty pages per epoch and wire bytes per dirty page, measured after a warm-up that
- * covers the initial full sync.
+ * covers the initial full sync. {@code --compare-stun} runs the same workload twice, copying every
+ * dirty page inside the stun and with the history split, with the collector verifying its image
+ * against the primary's digest at every epoch of both.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure checkpoint rate, pause, lag and wire bytes for a guest over loopback.")
 final class BenchCommand implements Callable<Integer> {
 
     static final String DEFAULT_SOURCE = "sim:mem=64m,workload=mixed";
+    /**
+     * What {@code --compare-stun} runs unless told otherwise: a dirty set of mostly stable pages (a hot set
+     * of 64 pages takes 10% of the writes; the rest append to a log sweeping 32 MiB, so a page is written
+     * in one burst and then not for about 8 epochs), about 1000 dirty pages per 25 ms epoch.
+     */
+    static final String COMPARE_STUN_SOURCE = "sim:mem=32m,workload=stable,hot-pages=64,hot-share=10,rate=160000,outputs=100";
+    static final long COMPARE_STUN_EPOCH_MS = 25;
 
     @Option(names = "--seconds", defaultValue = "20", description = "Measured duration (default: ${DEFAULT-VALUE})")
     int seconds;
@@ -26,11 +36,29 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--warmup-seconds", defaultValue = "2", description = "Unmeasured start, covering the full sync (default: ${DEFAULT-VALUE})")
     int warmupSeconds;
 
-    @Option(names = "--source", defaultValue = DEFAULT_SOURCE, description = "Guest to protect (default: ${DEFAULT-VALUE})")
+    @Option(names = "--source", description = "Guest to protect (default: " + DEFAULT_SOURCE + "; with --compare-stun "
+            + COMPARE_STUN_SOURCE + ")")
     String source;
 
-    @Option(names = "--epoch-ms", defaultValue = "10", description = "Target time between checkpoints (default: ${DEFAULT-VALUE})")
-    long epochMillis;
+    @Option(names = "--epoch-ms", description = "Target time between checkpoints (default: 10; with --compare-stun "
+            + COMPARE_STUN_EPOCH_MS + ")")
+    Long epochMillis;
+
+    @Option(names = "--split", defaultValue = "history", description = "What the stun copies: history (hot pages; stable "
+            + "ones after the resume, copy-before-write) or copy-all (default: ${DEFAULT-VALUE})")
+    String split;
+
+    @Option(names = "--max-stun-ms", description = "Target maximum stun; epochs shorten to meet it")
+    Double maxStunMillis;
+
+    @Option(names = "--max-mbps", defaultValue = "0", description = "Bandwidth budget of the checkpoint stream in Mbit/s; epochs lengthen to meet it (0: none)")
+    double maxMbps;
+
+    @Option(names = "--verify", description = "Have the collector check its image against the primary's digest at every epoch (always on with --compare-stun)")
+    boolean verify;
+
+    @Option(names = "--compare-stun", description = "Run the workload with copy-all and with the history split, one after the other, digests verified at every epoch")
+    boolean compareStun;
 
     @Option(names = "--json", description = "Print one JSON object as the last line")
     boolean json;
@@ -40,19 +68,65 @@ final class BenchCommand implements Callable<Integer> {
         if (seconds < 1 || warmupSeconds < 0) {
             throw new Errors.UserError("--seconds must be at least 1 and --warmup-seconds at least 0");
         }
-        AgentConfig config = AgentConfig.of("unused", "bench-vm").withEpochInterval(Duration.ofMillis(epochMillis));
-        try (LocalReplication run = new LocalReplication(source, null, config)) {
-            System.out.printf("cpstream bench: %s (%d MiB), epoch target %d ms, %d s warm-up + %d s measured%n", source,
-                    run.guest.memoryBytes() >> 20, epochMillis, warmupSeconds, seconds);
+        String spec = source != null ? source : compareStun ? COMPARE_STUN_SOURCE : DEFAULT_SOURCE;
+        long epochMs = epochMillis != null ? epochMillis : compareStun ? COMPARE_STUN_EPOCH_MS : 10;
+        if (epochMs < 1) {
+            throw new Errors.UserError("--epoch-ms must be at least 1");
+        }
+        StunConfig stun = StunConfig.DEFAULT.withSplit(parseSplit(split)).withMaxMbps(maxMbps);
+        if (maxStunMillis != null) {
+            if (maxStunMillis <= 0) {
+                throw new Errors.UserError("--max-stun-ms must be positive");
+            }
+            stun = stun.withMaxStun(Duration.ofNanos((long) (maxStunMillis * 1e6)));
+        }
+        if (maxMbps < 0) {
+            throw new Errors.UserError("--max-mbps must not be negative");
+        }
+        AgentConfig config = AgentConfig.of("unused", "bench-vm").withEpochInterval(Duration.ofMillis(epochMs))
+                .withVerify(verify || compareStun);
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("source", spec);
+        result.put("seconds", seconds);
+        result.put("epoch_ms_target", epochMs);
+        if (compareStun) {
+            Map<String, Object> copyAll = measure(spec, config.withStun(stun.withSplit(StunConfig.Split.COPY_ALL)), epochMs);
+            Map<String, Object> history = measure(spec, config.withStun(stun.withSplit(StunConfig.Split.HISTORY)), epochMs);
+            result.put("copy_all", copyAll);
+            result.put("history", history);
+            double allP99 = (double) copyAll.get("pause_ms_p99");
+            result.put("pause_p99_ratio", allP99 == 0 ? 0 : DemoCommand.round((double) history.get("pause_ms_p99") / allP99));
+            result.put("digests_verified_every_epoch", (boolean) copyAll.get("digests_verified_every_epoch")
+                    && (boolean) history.get("digests_verified_every_epoch"));
+        } else {
+            result.putAll(measure(spec, config.withStun(stun), epochMs));
+        }
+        if (json) {
+            Json.print(System.out, result);
+        } else {
+            result.forEach((k, v) -> System.out.printf("%-30s %s%n", k, v));
+        }
+        return 0;
+    }
+
+    private Map<String, Object> measure(String spec, AgentConfig config, long epochMs) throws Exception {
+        StunConfig stun = config.stun();
+        Map<String, Object> result = new LinkedHashMap<>();
+        LocalReplication replication;
+        try (LocalReplication run = new LocalReplication(spec, null, config)) {
+            replication = run;
+            System.out.printf("cpstream bench: %s (%d MiB), epoch target %d ms, split %s%s%s, %d s warm-up + %d s measured%n",
+                    spec, run.guest.memoryBytes() >> 20, epochMs, splitName(stun.split()),
+                    stun.maxStun() == null ? "" : ", max stun " + stun.maxStun().toNanos() / 1e6 + " ms",
+                    stun.maxMbps() == 0 ? "" : ", max " + stun.maxMbps() + " Mbit/s", warmupSeconds, seconds);
             run.start();
             run.run(Duration.ofSeconds(warmupSeconds), true, System.out);
             run.agent.resetStats();
             run.run(Duration.ofSeconds(seconds), json, System.out);
             AgentStats.Snapshot s = run.agent.stats();
-            Map<String, Object> result = new LinkedHashMap<>();
-            result.put("source", source);
-            result.put("seconds", seconds);
-            result.put("epoch_ms_target", epochMillis);
+            run.stopPrimary();
+            result.put("split", splitName(stun.split()));
+            result.put("copies_after_resume", run.agent.defersStablePages());
             result.put("checkpoints_per_s", DemoCommand.round(s.acknowledged() / (double) seconds));
             result.put("pause_ms_p50", DemoCommand.round(s.pauseMsP50()));
             result.put("pause_ms_p99", DemoCommand.round(s.pauseMsP99()));
@@ -62,15 +136,48 @@ final class BenchCommand implements Callable<Integer> {
             result.put("pause_us_p99", Math.round(s.pauseMsP99() * 1000));
             result.put("lag_ms_p50", DemoCommand.round(s.lagMsP50()));
             result.put("lag_ms_p99", DemoCommand.round(s.lagMsP99()));
-            result.put("dirty_pages_per_epoch", DemoCommand.round(s.checkpoints() == 0 ? 0 : s.dirtyPages() / (double) s.checkpoints()));
+            result.put("dirty_pages_per_epoch", perEpoch(s.dirtyPages(), s));
+            result.put("deferred_pages_per_epoch", perEpoch(s.deferredPages(), s));
+            result.put("cow_faults", s.cowFaults());
             result.put("wire_bytes_per_dirty_page", DemoCommand.round(s.pagesSent() == 0 ? 0 : s.wireBytes() / (double) s.pagesSent()));
             result.put("wire_mb_per_s", DemoCommand.round(s.wireBytes() / 1e6 / seconds));
-            if (json) {
-                Json.print(System.out, result);
-            } else {
-                result.forEach((k, v) -> System.out.printf("%-26s %s%n", k, v));
+            result.put("epoch_ms_last", DemoCommand.round(s.epochMsLast()));
+            result.put("epoch_ms_min", DemoCommand.round(s.epochMsMin()));
+            result.put("epoch_ms_max", DemoCommand.round(s.epochMsMax()));
+            if (stun.maxStun() != null || stun.maxMbps() > 0) {
+                result.put("stun_target_misses", s.stunTargetMisses());
+                result.put("bandwidth_budget_misses", s.bandwidthExceeded());
+                result.put("targets_met", s.stunTargetMisses() == 0 && s.bandwidthExceeded() == 0);
             }
         }
-        return 0;
+        if (config.verify()) {
+            // Read once the collector has stopped (no commit half counted), over the whole run, warm-up
+            // included: every committed epoch was checked against the primary's digest at its stun.
+            long committed = Math.round(replication.collectorCount("cpstream.collector.epochs.committed"));
+            long verified = Math.round(replication.collectorCount("cpstream.collector.digests.verified"));
+            long mismatches = Math.round(replication.collectorCount("cpstream.collector.digest.mismatches"));
+            result.put("epochs_committed", committed);
+            result.put("digests_verified", verified);
+            result.put("digest_mismatches", mismatches);
+            result.put("digests_verified_every_epoch", committed > 0 && verified == committed && mismatches == 0);
+            result.put("pause_excludes_verify_scan", true);
+        }
+        return result;
+    }
+
+    private static double perEpoch(long total, AgentStats.Snapshot s) {
+        return DemoCommand.round(s.checkpoints() == 0 ? 0 : total / (double) s.checkpoints());
+    }
+
+    private static StunConfig.Split parseSplit(String text) {
+        return switch (text) {
+            case "history" -> StunConfig.Split.HISTORY;
+            case "copy-all" -> StunConfig.Split.COPY_ALL;
+            default -> throw new Errors.UserError("--split must be history or copy-all, not " + text);
+        };
+    }
+
+    private static String splitName(StunConfig.Split split) {
+        return split == StunConfig.Split.HISTORY ? "history" : "copy-all";
     }
 }
