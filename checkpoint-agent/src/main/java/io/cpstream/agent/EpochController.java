@@ -11,8 +11,9 @@ import java.time.Duration;
  * When the two pull in opposite directions, or the epoch is already at its bound, the target is
  * reported as missed; the bandwidth budget wins (it protects a shared link), the stun target yields.
  *
- * <p>Decisions use smoothed figures (an exponential average over a few epochs), so one stun stretched
- * by the scheduler does not halve the epoch. Not thread-safe: the epoch loop alone drives it.
+ * <p>Decisions use smoothed figures, so one stun stretched by the scheduler does not halve the epoch:
+ * the stun is the median of the last {@value #STUN_WINDOW} (a preempted stun is an outlier, not a
+ * trend), the stream rate an exponential average. Not thread-safe: the epoch loop alone drives it.
  */
 final class EpochController {
 
@@ -29,6 +30,7 @@ final class EpochController {
     static final Duration MIN_INTERVAL = Duration.ofMillis(1);
     static final Duration MAX_INTERVAL = Duration.ofSeconds(2);
     private static final double SMOOTHING = 0.3;
+    static final int STUN_WINDOW = 5;
     private static final double SHRINK = 0.75;
     private static final double GROW = 1.25;
     /** Comfortably under a target: below this share of it the epoch may move back towards the configured one. */
@@ -39,6 +41,8 @@ final class EpochController {
     private final double maxBytesPerSecond;
     private long intervalNanos;
     private double smoothedStunNanos = -1;
+    private final long[] recentStuns = new long[STUN_WINDOW];
+    private int stunsSeen;
     private double smoothedBytesPerSecond = -1;
     private Verdict verdict = Verdict.MET;
 
@@ -84,7 +88,10 @@ final class EpochController {
      * @return the verdict of this decision
      */
     Verdict observe(long stunNanos, long streamBytes, long elapsedNanos) {
-        smoothedStunNanos = smooth(smoothedStunNanos, stunNanos);
+        recentStuns[stunsSeen++ % STUN_WINDOW] = stunNanos;
+        long[] window = java.util.Arrays.copyOf(recentStuns, Math.min(stunsSeen, STUN_WINDOW));
+        java.util.Arrays.sort(window);
+        smoothedStunNanos = window[window.length / 2];
         if (elapsedNanos > 0) {
             smoothedBytesPerSecond = smooth(smoothedBytesPerSecond, streamBytes * 1e9 / elapsedNanos);
         }
