@@ -86,6 +86,7 @@ struct cps_vm {
     uint64_t *prot_bits;         /* protected and not yet copied or saved */
     uint64_t *saved_bits;        /* saved by a fault, not yet copied */
     uint64_t cow_faults;
+    uint64_t lift_first, lift_count; /* copied pages whose protection is still to be lifted, one run */
     char prot_fault_err[CPS_ERR_MAX];
 
     /* State save/restore. */

@@ -7,6 +7,10 @@
  * either from RAM (still protected, so unchanged since the stun; protection lifted after the copy) or
  * from the shadow. prot_lock makes "who copies first" one decision per page.
  *
+ * The copier lifts protection lazily, one UFFDIO_WRITEPROTECT per run of consecutive copied pages
+ * rather than per page: a copied page is no longer owed (its bit is clear), so a write that faults on
+ * it meanwhile is simply let through by the fault thread.
+ *
  * The shadow is a MAP_NORESERVE anonymous mapping as large as RAM: a saved page lives at its own
  * offset, and only saved pages take memory (given back with MADV_DONTNEED on release).
  */
@@ -249,6 +253,17 @@ int cps_vm_protect(struct cps_vm *vm, const uint64_t *bitmap, uint64_t words, ch
     return rc;
 }
 
+/* Lifts the protection of the pending run of copied pages. Caller holds prot_lock. */
+static int lift_pending(struct cps_vm *vm, char *err, size_t errlen)
+{
+    if (vm->lift_count == 0) {
+        return 0;
+    }
+    int rc = cps_uffd_wp(vm->uffd, vm->mem, vm->lift_first, vm->lift_count, false, err, errlen);
+    vm->lift_count = 0;
+    return rc;
+}
+
 int cps_vm_protected_copy(struct cps_vm *vm, uint64_t page, void *dst, char *err, size_t errlen)
 {
     if (page >= vm->pages) {
@@ -262,7 +277,13 @@ int cps_vm_protected_copy(struct cps_vm *vm, uint64_t page, void *dst, char *err
         /* Still protected: nothing wrote it since the stun. Copy, then let writes through. */
         memcpy(dst, vm->mem + page * CPS_PAGE_SIZE, CPS_PAGE_SIZE);
         set_bit(vm->prot_bits, page, false);
-        rc = cps_uffd_wp(vm->uffd, vm->mem, page, 1, false, err, errlen);
+        if (vm->lift_count > 0 && page == vm->lift_first + vm->lift_count && vm->lift_count < 1024) {
+            vm->lift_count++;
+        } else {
+            rc = lift_pending(vm, err, errlen);
+            vm->lift_first = page;
+            vm->lift_count = 1;
+        }
     } else if (vm->prot_ready && test_bit(vm->saved_bits, page)) {
         memcpy(dst, vm->shadow + page * CPS_PAGE_SIZE, CPS_PAGE_SIZE);
         set_bit(vm->saved_bits, page, false);
@@ -286,6 +307,7 @@ int cps_vm_protect_release(struct cps_vm *vm, char *err, size_t errlen)
     pthread_mutex_lock(&vm->prot_lock);
     int rc = 0;
     if (vm->prot_ready) {
+        rc = lift_pending(vm, err, errlen);
         for (uint64_t page = 0; page < vm->pages;) {
             if (!test_bit(vm->prot_bits, page) && !test_bit(vm->saved_bits, page)) {
                 page++;

@@ -93,6 +93,25 @@ public final class PageHistory {
         return stable;
     }
 
+    /**
+     * As {@link #stable(BitSet)}, keeping only runs of at least {@code minRun} consecutive stable pages (the
+     * rest are cheaper to copy than to protect on sources where protection costs per run).
+     */
+    public BitSet stable(BitSet pages, int minRun) {
+        BitSet stable = stable(pages);
+        if (minRun <= 1) {
+            return stable;
+        }
+        for (int start = stable.nextSetBit(0); start >= 0; ) {
+            int end = stable.nextClearBit(start);
+            if (end - start < minRun) {
+                stable.clear(start, end);
+            }
+            start = stable.nextSetBit(end);
+        }
+        return stable;
+    }
+
     /** Appends one epoch: the pages in {@code dirty} were written in it. */
     public void record(BitSet dirty) {
         for (int i = 0; i < registers.length; i++) {

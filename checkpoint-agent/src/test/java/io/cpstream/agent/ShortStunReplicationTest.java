@@ -40,6 +40,8 @@ class ShortStunReplicationTest {
              Agent agent = Replication.agent(collector.port(), "vm-cow", guest)) {
             assertTrue(agent.defersStablePages(), "the sim source can protect pages");
             awaitAcked(agent, 30);
+            // How often a writer beats the copier is up to the scheduler: keep going until it has happened.
+            org.awaitility.Awaitility.await().atMost(Replication.PATIENCE).until(() -> agent.stats().cowFaults() > 0);
             AgentStats.Snapshot stats = agent.stats();
             agent.close();
             collector.close();

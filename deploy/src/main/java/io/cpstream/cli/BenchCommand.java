@@ -24,11 +24,12 @@ final class BenchCommand implements Callable<Integer> {
     static final String DEFAULT_SOURCE = "sim:mem=64m,workload=mixed";
     /**
      * What {@code --compare-stun} runs unless told otherwise: a dirty set of mostly stable pages (a hot set
-     * of 64 pages takes 10% of the writes; the rest append to a log sweeping 32 MiB, so a page is written
-     * in one burst and then not for about 8 epochs), about 1000 dirty pages per 25 ms epoch.
+     * of 64 pages takes 10% of the writes; the rest append 1 KiB chunks to a log sweeping 16 MiB, so a
+     * page is written in one burst and then not for about 7 epochs), about 600 dirty pages per 50 ms
+     * epoch: what this pipeline sustains with the collector verifying a digest at every epoch.
      */
-    static final String COMPARE_STUN_SOURCE = "sim:mem=32m,workload=stable,hot-pages=64,hot-share=10,rate=160000,outputs=100";
-    static final long COMPARE_STUN_EPOCH_MS = 25;
+    static final String COMPARE_STUN_SOURCE = "sim:mem=16m,workload=stable,hot-pages=64,hot-share=10,rate=70000,outputs=100";
+    static final long COMPARE_STUN_EPOCH_MS = 50;
 
     @Option(names = "--seconds", defaultValue = "20", description = "Measured duration (default: ${DEFAULT-VALUE})")
     int seconds;
@@ -60,6 +61,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--compare-stun", description = "Run the workload with copy-all and with the history split, one after the other, digests verified at every epoch")
     boolean compareStun;
 
+    @Option(names = "--compare-dirty", description = "Run a kvm source with dirty=bitmap, ring and pagemap, one after the "
+            + "other (pagemap is reported as skipped where the kernel lacks it)")
+    boolean compareDirty;
+
     @Option(names = "--json", description = "Print one JSON object as the last line")
     boolean json;
 
@@ -73,23 +78,35 @@ final class BenchCommand implements Callable<Integer> {
         if (epochMs < 1) {
             throw new Errors.UserError("--epoch-ms must be at least 1");
         }
-        StunConfig stun = StunConfig.DEFAULT.withSplit(parseSplit(split)).withMaxMbps(maxMbps);
-        if (maxStunMillis != null) {
-            if (maxStunMillis <= 0) {
-                throw new Errors.UserError("--max-stun-ms must be positive");
-            }
-            stun = stun.withMaxStun(Duration.ofNanos((long) (maxStunMillis * 1e6)));
-        }
-        if (maxMbps < 0) {
-            throw new Errors.UserError("--max-mbps must not be negative");
-        }
+        StunConfig stun = AgentCommand.stunConfig(split, maxStunMillis, maxMbps);
         AgentConfig config = AgentConfig.of("unused", "bench-vm").withEpochInterval(Duration.ofMillis(epochMs))
                 .withVerify(verify || compareStun);
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("source", spec);
         result.put("seconds", seconds);
         result.put("epoch_ms_target", epochMs);
-        if (compareStun) {
+        if (compareStun && compareDirty) {
+            throw new Errors.UserError("--compare-stun and --compare-dirty are separate runs; pick one");
+        }
+        if (compareDirty) {
+            if (source == null || !source.startsWith("kvm:")) {
+                throw new Errors.UserError("--compare-dirty needs a kvm source, e.g. --source kvm:guest=memtouch,mem=64m");
+            }
+            for (String mode : new String[] {"bitmap", "ring", "pagemap"}) {
+                String modeSpec = withDirtyMode(spec, mode);
+                java.util.Optional<String> missing = mode.equals("pagemap")
+                        ? io.cpstream.tracker.kvm.KvmSource.pagemapUnavailableReason() : java.util.Optional.empty();
+                if (missing.isPresent()) {
+                    System.out.println("cpstream bench: skipping dirty=pagemap: " + missing.get());
+                    result.put(mode, Map.of("skipped", missing.get()));
+                } else {
+                    Map<String, Object> figures = new LinkedHashMap<>();
+                    figures.put("source", modeSpec);
+                    figures.putAll(measure(modeSpec, config.withStun(stun), epochMs));
+                    result.put(mode, figures);
+                }
+            }
+        } else if (compareStun) {
             Map<String, Object> copyAll = measure(spec, config.withStun(stun.withSplit(StunConfig.Split.COPY_ALL)), epochMs);
             Map<String, Object> history = measure(spec, config.withStun(stun.withSplit(StunConfig.Split.HISTORY)), epochMs);
             result.put("copy_all", copyAll);
@@ -165,16 +182,16 @@ final class BenchCommand implements Callable<Integer> {
         return result;
     }
 
-    private static double perEpoch(long total, AgentStats.Snapshot s) {
-        return DemoCommand.round(s.checkpoints() == 0 ? 0 : total / (double) s.checkpoints());
+    /** The spec with its {@code dirty=} parameter set to {@code mode}. */
+    static String withDirtyMode(String spec, String mode) {
+        io.cpstream.tracker.SourceSpec parsed = io.cpstream.tracker.SourceSpec.parse(spec);
+        Map<String, String> params = new LinkedHashMap<>(parsed.params());
+        params.put("dirty", mode);
+        return new io.cpstream.tracker.SourceSpec(parsed.kind(), params).toString();
     }
 
-    private static StunConfig.Split parseSplit(String text) {
-        return switch (text) {
-            case "history" -> StunConfig.Split.HISTORY;
-            case "copy-all" -> StunConfig.Split.COPY_ALL;
-            default -> throw new Errors.UserError("--split must be history or copy-all, not " + text);
-        };
+    private static double perEpoch(long total, AgentStats.Snapshot s) {
+        return DemoCommand.round(s.checkpoints() == 0 ? 0 : total / (double) s.checkpoints());
     }
 
     private static String splitName(StunConfig.Split split) {

@@ -121,6 +121,11 @@ final class OutputTap implements MemorySource {
     }
 
     @Override
+    public int protectionMinRun() {
+        return guest.protectionMinRun();
+    }
+
+    @Override
     public List<GuestOutput> pollOutputs() {
         synchronized (lock) {
             List<GuestOutput> outputs = guest.pollOutputs();

@@ -62,6 +62,14 @@ public interface MemorySource extends AutoCloseable {
         return Optional.of(kind() + " sources cannot write-protect pages");
     }
 
+    /**
+     * The shortest run of consecutive pages worth write-protecting instead of copying inside the stun:
+     * where protecting costs a system call and a TLB shootdown per run, a lone page is cheaper to copy.
+     */
+    default int protectionMinRun() {
+        return 1;
+    }
+
     /** Stops the guest and releases its memory. */
     @Override
     void close();

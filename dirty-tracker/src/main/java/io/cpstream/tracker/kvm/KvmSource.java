@@ -227,6 +227,16 @@ public final class KvmSource implements MemorySource {
         }
     }
 
+    /**
+     * One UFFDIO_WRITEPROTECT per run, each a page-table walk, a TLB shootdown and an MMU-notifier call into
+     * KVM (expensive on a nested host), against about a microsecond to copy a page: runs shorter than this
+     * are copied inside the stun.
+     */
+    @Override
+    public int protectionMinRun() {
+        return 16;
+    }
+
     @Override
     public List<GuestOutput> pollOutputs() {
         return withVm(vm::drainOutput);
