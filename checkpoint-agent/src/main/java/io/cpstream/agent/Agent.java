@@ -67,6 +67,8 @@ public final class Agent implements AutoCloseable {
     private final String agentId;
     private volatile CollectorStream current;
     private volatile Status failure;
+    /** System.nanoTime() of the stun of the newest acknowledged epoch; 0 until the first ack. */
+    private volatile long ackedStunNanos;
     private volatile boolean running;
     private Thread linkThread;
     private Thread loopThread;
@@ -95,7 +97,8 @@ public final class Agent implements AutoCloseable {
         BlockingQueue<CapturedCheckpoint> outbox = new ArrayBlockingQueue<>(config.maxInFlight() + 1);
         OutputMetrics.register(registry, config.vmId(), outputs, lease, config.fencingEpoch());
         this.epochLoop = new EpochLoop(source, state, staging, outbox, config, metrics, stats, digests, outputs);
-        this.sender = new CheckpointSender(outbox, state, source.pageSize(), metrics, stats, outputs);
+        this.sender = new CheckpointSender(outbox, state, source.pageSize(), source.pageCount(), config, metrics, stats,
+                outputs);
         this.channel = NettyChannelBuilder.forTarget(config.collector())
                 .usePlaintext()
                 .keepAliveTime(10, TimeUnit.SECONDS)
@@ -162,6 +165,20 @@ public final class Agent implements AutoCloseable {
         return lease.holds();
     }
 
+    /**
+     * How old the standby is as far as this agent knows: now minus the stun of the newest acknowledged
+     * epoch. Grows while nothing is acknowledged, unlike a lag sample. Null before the first ack.
+     */
+    public Duration acknowledgedAge() {
+        long stun = ackedStunNanos;
+        return stun == 0 ? null : Duration.ofNanos(System.nanoTime() - stun);
+    }
+
+    /** The fencing epoch this agent presents. */
+    public long fencingEpoch() {
+        return config.fencingEpoch();
+    }
+
     public AgentStats.Snapshot stats() {
         return stats.snapshot();
     }
@@ -184,6 +201,11 @@ public final class Agent implements AutoCloseable {
     /** SHA-256 of guest memory at the stun of {@code epoch}, if it was computed (verify mode) and retained. */
     public byte[] digestAt(long epoch) {
         return digests.get(epoch);
+    }
+
+    /** Fault injection for tests: the next {@code count} delta records go out corrupted. */
+    void corruptNextDeltas(int count) {
+        sender.encoder().corruptNextDeltas(count);
     }
 
     /** Why the agent stopped on its own (fenced, refused), or null while it runs or after a clean stop. */
@@ -209,6 +231,7 @@ public final class Agent implements AutoCloseable {
         join(senderThread);
         join(releaserThread);
         join(heartbeatThread);
+        sender.close();
         channel.shutdownNow();
         try {
             channel.awaitTermination(5, TimeUnit.SECONDS);
@@ -241,6 +264,7 @@ public final class Agent implements AutoCloseable {
                 if (welcome != null) {
                     backoffMillis = 100;
                     current = stream;
+                    sender.encoder().onWelcome(welcome.getPageVersionsAfter());
                     long confirmed = state.onWelcome(stream, welcome.getCommittedEpoch(), welcome.getFullSyncRequired(),
                             welcome.getLineage(), welcome.getCommittedOutputEnd());
                     outputs.committed(state.ackedOutputEnd());
@@ -297,6 +321,7 @@ public final class Agent implements AutoCloseable {
                 if (stunNanos >= 0) {
                     long lag = System.nanoTime() - stunNanos;
                     metrics.lag.record(lag, TimeUnit.NANOSECONDS);
+                    ackedStunNanos = stunNanos;
                     stats.recordAck(epoch, lag);
                     notifyAck(epoch);
                 }
@@ -304,9 +329,11 @@ public final class Agent implements AutoCloseable {
             case RESYNC -> {
                 var resync = message.getResync();
                 metrics.resyncs.increment();
+                metrics.checksumResends.increment(resync.getPagesCount());
                 LOG.log(System.Logger.Level.WARNING, "vm {0}: collector dropped epoch {1} and asks for a resync from "
                         + "epoch {2}: {3}", config.vmId(), resync.getAbortedEpoch(), resync.getCommittedEpoch(),
                         resync.getReason());
+                sender.encoder().onResync(resync.getPagesList());
                 state.onResync(resync.getCommittedEpoch(), resync.getPagesList(), resync.getFull(),
                         resync.getCommittedOutputEnd());
             }
@@ -314,8 +341,8 @@ public final class Agent implements AutoCloseable {
                 lease.granted(message.getLease().getSequence(), message.getLease().getValidMicros());
                 outputs.leaseChanged();
             }
-            case FEEDBACK, BODY_NOT_SET -> {
-                // Delta feedback is consumed by the delta encoder; nothing else to do here.
+            case FEEDBACK -> sender.encoder().onFeedback(message.getFeedback());
+            case BODY_NOT_SET -> {
             }
         }
     }

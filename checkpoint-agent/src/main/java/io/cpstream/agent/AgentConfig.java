@@ -1,6 +1,8 @@
 package io.cpstream.agent;
 
 import java.time.Duration;
+import java.util.Objects;
+import java.util.function.Consumer;
 
 /**
  * How an agent protects its guest.
@@ -10,10 +12,13 @@ import java.time.Duration;
  * @param fencingEpoch    presented in every hello; a collector that has seen a higher one refuses it
  * @param epochInterval   target time between two stuns
  * @param maxInFlight     checkpoints captured but not yet acknowledged, at most; the epoch loop waits
- *                        beyond that, so epochs stretch instead of queueing without bound
+ *                        beyond that, so epochs stretch instead of queueing
  * @param verify          compute the guest's SHA-256 at every stun and have the collector check its image
  *                        against it after each commit (costs a full memory scan inside every stun)
  * @param digestsRetained how many per-epoch digests to keep for callers (in verify mode)
+ * @param encoding        how pages are encoded ({@link EncodingMode#CPSTREAM} unless comparing)
+ * @param deltaCacheBytes memory for copies of what the collector holds, to delta-encode against
+ *                        (cpstream encoding; default 64 MiB, never more than the guest)
  * @param outputSink      where committed guest output is released: {@code none}, {@code file:PATH},
  *                        {@code tcp://HOST:PORT}
  * @param maxPendingOutputBytes output held (not yet committed or released) at most; beyond it the guest waits
@@ -22,78 +27,126 @@ import java.time.Duration;
  *                        bandwidth targets epochs adapt to
  */
 public record AgentConfig(String collector, String vmId, long fencingEpoch, Duration epochInterval,
-                          int maxInFlight, boolean verify, int digestsRetained, String outputSink,
-                          long maxPendingOutputBytes, Duration heartbeatInterval,
-                          StunConfig stun) {
+                          int maxInFlight, boolean verify, int digestsRetained, EncodingMode encoding,
+                          long deltaCacheBytes, String outputSink, long maxPendingOutputBytes,
+                          Duration heartbeatInterval, StunConfig stun) {
 
+    public static final long DEFAULT_DELTA_CACHE_BYTES = 64L << 20;
     public static final long DEFAULT_MAX_PENDING_OUTPUT_BYTES = 1 << 20;
     public static final Duration DEFAULT_HEARTBEAT = Duration.ofMillis(200);
 
     public AgentConfig {
+        Objects.requireNonNull(encoding, "encoding");
+        Objects.requireNonNull(outputSink, "outputSink");
+        Objects.requireNonNull(stun, "stun");
         if (maxInFlight < 1) {
             throw new IllegalArgumentException("maxInFlight must be at least 1");
         }
-        if (epochInterval.isNegative() || epochInterval.isZero()) {
-            throw new IllegalArgumentException("the epoch interval must be positive");
+        requirePositive(epochInterval, "the epoch interval");
+        requirePositive(heartbeatInterval, "the heartbeat interval");
+        if (deltaCacheBytes < 0) {
+            throw new IllegalArgumentException("the delta cache size must not be negative");
         }
         if (maxPendingOutputBytes < 1) {
             throw new IllegalArgumentException("maxPendingOutputBytes must be positive");
         }
-        if (heartbeatInterval.isNegative() || heartbeatInterval.isZero()) {
-            throw new IllegalArgumentException("the heartbeat interval must be positive");
-        }
-        if (stun == null) {
-            throw new IllegalArgumentException("stun config missing");
-        }
     }
 
     public static AgentConfig of(String collector, String vmId) {
-        return new AgentConfig(collector, vmId, 0, Duration.ofMillis(10), 4, false, 8192, "none",
-                DEFAULT_MAX_PENDING_OUTPUT_BYTES, DEFAULT_HEARTBEAT, StunConfig.DEFAULT);
+        return new AgentConfig(collector, vmId, 0, Duration.ofMillis(10), 4, false, 8192, EncodingMode.CPSTREAM,
+                DEFAULT_DELTA_CACHE_BYTES, "none", DEFAULT_MAX_PENDING_OUTPUT_BYTES, DEFAULT_HEARTBEAT,
+                StunConfig.DEFAULT);
     }
 
     public AgentConfig withCollector(String value) {
-        return new AgentConfig(value, vmId, fencingEpoch, epochInterval, maxInFlight, verify, digestsRetained, outputSink,
-                maxPendingOutputBytes, heartbeatInterval, stun);
+        return with(b -> b.collector = value);
     }
 
     public AgentConfig withVerify(boolean value) {
-        return new AgentConfig(collector, vmId, fencingEpoch, epochInterval, maxInFlight, value, digestsRetained, outputSink,
-                maxPendingOutputBytes, heartbeatInterval, stun);
+        return with(b -> b.verify = value);
     }
 
     public AgentConfig withEpochInterval(Duration value) {
-        return new AgentConfig(collector, vmId, fencingEpoch, value, maxInFlight, verify, digestsRetained, outputSink,
-                maxPendingOutputBytes, heartbeatInterval, stun);
+        return with(b -> b.epochInterval = value);
     }
 
     public AgentConfig withFencingEpoch(long value) {
-        return new AgentConfig(collector, vmId, value, epochInterval, maxInFlight, verify, digestsRetained, outputSink,
-                maxPendingOutputBytes, heartbeatInterval, stun);
+        return with(b -> b.fencingEpoch = value);
     }
 
     public AgentConfig withMaxInFlight(int value) {
-        return new AgentConfig(collector, vmId, fencingEpoch, epochInterval, value, verify, digestsRetained, outputSink,
-                maxPendingOutputBytes, heartbeatInterval, stun);
+        return with(b -> b.maxInFlight = value);
+    }
+
+    public AgentConfig withEncoding(EncodingMode value) {
+        return with(b -> b.encoding = value);
+    }
+
+    public AgentConfig withDeltaCacheBytes(long value) {
+        return with(b -> b.deltaCacheBytes = value);
     }
 
     public AgentConfig withOutputSink(String value) {
-        return new AgentConfig(collector, vmId, fencingEpoch, epochInterval, maxInFlight, verify, digestsRetained, value,
-                maxPendingOutputBytes, heartbeatInterval, stun);
+        return with(b -> b.outputSink = value);
     }
 
     public AgentConfig withMaxPendingOutputBytes(long value) {
-        return new AgentConfig(collector, vmId, fencingEpoch, epochInterval, maxInFlight, verify, digestsRetained,
-                outputSink, value, heartbeatInterval, stun);
+        return with(b -> b.maxPendingOutputBytes = value);
     }
 
     public AgentConfig withHeartbeatInterval(Duration value) {
-        return new AgentConfig(collector, vmId, fencingEpoch, epochInterval, maxInFlight, verify, digestsRetained,
-                outputSink, maxPendingOutputBytes, value, stun);
+        return with(b -> b.heartbeatInterval = value);
     }
 
     public AgentConfig withStun(StunConfig value) {
-        return new AgentConfig(collector, vmId, fencingEpoch, epochInterval, maxInFlight, verify, digestsRetained,
-                outputSink, maxPendingOutputBytes, heartbeatInterval, value);
+        return with(b -> b.stun = value);
+    }
+
+    /** A copy with {@code change} applied to its fields: one place that lists them all. */
+    private AgentConfig with(Consumer<Fields> change) {
+        Fields f = new Fields(this);
+        change.accept(f);
+        return new AgentConfig(f.collector, f.vmId, f.fencingEpoch, f.epochInterval, f.maxInFlight, f.verify,
+                f.digestsRetained, f.encoding, f.deltaCacheBytes, f.outputSink, f.maxPendingOutputBytes,
+                f.heartbeatInterval, f.stun);
+    }
+
+    private static void requirePositive(Duration value, String what) {
+        if (value.isNegative() || value.isZero()) {
+            throw new IllegalArgumentException(what + " must be positive");
+        }
+    }
+
+    /** The fields of a config being changed. */
+    private static final class Fields {
+        String collector;
+        String vmId;
+        long fencingEpoch;
+        Duration epochInterval;
+        int maxInFlight;
+        boolean verify;
+        int digestsRetained;
+        EncodingMode encoding;
+        long deltaCacheBytes;
+        String outputSink;
+        long maxPendingOutputBytes;
+        Duration heartbeatInterval;
+        StunConfig stun;
+
+        Fields(AgentConfig c) {
+            collector = c.collector;
+            vmId = c.vmId;
+            fencingEpoch = c.fencingEpoch;
+            epochInterval = c.epochInterval;
+            maxInFlight = c.maxInFlight;
+            verify = c.verify;
+            digestsRetained = c.digestsRetained;
+            encoding = c.encoding;
+            deltaCacheBytes = c.deltaCacheBytes;
+            outputSink = c.outputSink;
+            maxPendingOutputBytes = c.maxPendingOutputBytes;
+            heartbeatInterval = c.heartbeatInterval;
+            stun = c.stun;
+        }
     }
 }

@@ -1,17 +1,30 @@
 package io.cpstream.agent;
 
+import io.cpstream.encoder.PageEncoding;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
+import java.util.EnumMap;
+import java.util.Locale;
+import java.util.Map;
 import java.util.function.Supplier;
 
-/** The agent's meters, named {@code cpstream_agent_*} once exported to Prometheus. */
+/**
+ * The agent's meters, all tagged with the VM, named {@code cpstream_agent_*} once exported to
+ * Prometheus. The catalogue (name, meaning, who updates it) is in grafana/README.md.
+ *
+ * <p>Every meter is registered here, up front, even when the feature that updates it is not wired yet:
+ * a dashboard then shows 0 rather than "no data", and the code that implements the feature only has to
+ * call the meter.
+ */
 final class AgentMetrics {
 
+    /** Stun: how long the guest was stopped for one checkpoint. */
     final Timer pause;
+    /** From the stun of an epoch to the collector's acknowledgement of it. */
     final Timer lag;
     final Counter checkpoints;
     final Counter fullCheckpoints;
@@ -28,10 +41,19 @@ final class AgentMetrics {
     final Counter stunTargetMisses;
     final Counter bandwidthExceeded;
     final java.util.concurrent.atomic.AtomicLong epochIntervalMicros = new java.util.concurrent.atomic.AtomicLong();
+    /** Page records sent, by the encoding chosen for them; see {@link #pagesEncoded(PageEncoding)}. */
+    private final Map<PageEncoding, Counter> pagesEncoded = new EnumMap<>(PageEncoding.class);
+    /** Dirty pages the collector's feedback had marked as delta candidates (the encoder increments it). */
+    final Counter deltaCandidatePages;
+    /** Of {@link #deltaCandidatePages}, those actually sent as a delta (the encoder increments it). */
+    final Counter deltaCandidateHits;
+    /** Pages the collector asked to have resent whole because their checksum did not match (I4). */
+    final Counter checksumResends;
 
     AgentMetrics(MeterRegistry registry, String vm, Supplier<Number> committedEpoch, Supplier<Number> inFlight,
                  Supplier<Number> connected) {
-        pause = Timer.builder("cpstream.agent.pause").description("How long the guest was stopped for a checkpoint")
+        pause = Timer.builder("cpstream.agent.pause")
+                .description("Stun: how long the guest was stopped for a checkpoint")
                 .tag("vm", vm).publishPercentileHistogram()
                 .minimumExpectedValue(Duration.ofNanos(10_000)).maximumExpectedValue(Duration.ofSeconds(2))
                 .register(registry);
@@ -61,12 +83,33 @@ final class AgentMetrics {
         Gauge.builder("cpstream.agent.epoch.interval", epochIntervalMicros, v -> v.get() / 1e6)
                 .description("Epoch length the agent chose (it adapts to the stun target and bandwidth budget)")
                 .baseUnit("seconds").tag("vm", vm).register(registry);
+        for (PageEncoding encoding : PageEncoding.values()) {
+            pagesEncoded.put(encoding, Counter.builder("cpstream.agent.pages.encoded")
+                    .description("Page records sent, by encoding").tag("vm", vm)
+                    .tag("encoding", encoding.name().toLowerCase(Locale.ROOT)).register(registry));
+        }
+        deltaCandidatePages = counter(registry, "cpstream.agent.delta.candidates",
+                "Dirty pages the collector had marked as delta candidates", vm);
+        deltaCandidateHits = counter(registry, "cpstream.agent.delta.candidate.hits",
+                "Delta-candidate pages that were sent as a delta", vm);
+        checksumResends = counter(registry, "cpstream.agent.checksum.resends",
+                "Pages resent whole because the collector found a checksum mismatch", vm);
         Gauge.builder("cpstream.agent.committed.epoch", committedEpoch).description("Newest acknowledged epoch")
                 .tag("vm", vm).register(registry);
         Gauge.builder("cpstream.agent.inflight.epochs", inFlight).description("Checkpoints captured, not yet acknowledged")
                 .tag("vm", vm).register(registry);
         Gauge.builder("cpstream.agent.connected", connected).description("1 while streaming to the collector")
                 .tag("vm", vm).register(registry);
+        // Output, lease and fencing meters: OutputMetrics, next to what they measure.
+    }
+
+    /** The counter of page records sent with {@code encoding}. */
+    Counter pagesEncoded(PageEncoding encoding) {
+        Counter counter = pagesEncoded.get(encoding);
+        if (counter == null) {
+            throw new IllegalArgumentException("no page encoding " + encoding);
+        }
+        return counter;
     }
 
     private static Counter counter(MeterRegistry registry, String name, String description, String vm) {

@@ -4,7 +4,6 @@ import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import io.cpstream.encoder.EncodedPage;
 import io.cpstream.encoder.ImageDigest;
-import io.cpstream.encoder.PageEncoder;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CheckpointBegin;
 import io.cpstream.proto.CheckpointCommit;
@@ -18,8 +17,9 @@ import java.util.concurrent.BlockingQueue;
 /**
  * Streams captured checkpoints in order: Begin, page batches of at most about 1 MiB, device state,
  * Commit. Drops checkpoints planned under an older connection state; the next plan covers their pages.
+ * Each page's encoding is the {@link CheckpointEncoder}'s choice.
  */
-final class CheckpointSender implements Runnable {
+final class CheckpointSender implements Runnable, AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger(CheckpointSender.class.getName());
     /** Page payload per batch message; keeps any one message from monopolising the stream. */
@@ -30,18 +30,30 @@ final class CheckpointSender implements Runnable {
     private final int pageSize;
     private final AgentMetrics metrics;
     private final AgentStats stats;
-    private final PageEncoder encoder = new PageEncoder();
+    private final CheckpointEncoder encoder;
     private final OutputGate outputs;
     private volatile boolean running = true;
 
-    CheckpointSender(BlockingQueue<CapturedCheckpoint> outbox, ReplicationState state, int pageSize,
-                     AgentMetrics metrics, AgentStats stats, OutputGate outputs) {
+    CheckpointSender(BlockingQueue<CapturedCheckpoint> outbox, ReplicationState state, int pageSize, int pageCount,
+                     AgentConfig config, AgentMetrics metrics, AgentStats stats, OutputGate outputs) {
         this.outputs = outputs;
         this.outbox = outbox;
         this.state = state;
         this.pageSize = pageSize;
         this.metrics = metrics;
         this.stats = stats;
+        this.encoder = new CheckpointEncoder(config.encoding(), pageSize, pageCount, config.deltaCacheBytes(), metrics);
+    }
+
+    /** Where Welcome, Resync and Feedback go to keep the encoder's view of the collector right. */
+    CheckpointEncoder encoder() {
+        return encoder;
+    }
+
+    /** Frees the delta base cache; call once the sender's thread has ended. */
+    @Override
+    public void close() {
+        encoder.close();
     }
 
     void stop() {
@@ -77,6 +89,7 @@ final class CheckpointSender implements Runnable {
                 .setBaseEpoch(plan.baseEpoch())
                 .setFull(plan.full())
                 .setStunUnixMicros(checkpoint.stunUnixMicros())
+                .setStunMicros(checkpoint.pauseNanos() / 1000)
                 .setPageCount(checkpoint.pageCount())).build());
         PageBatch.Builder batch = PageBatch.newBuilder().setEpoch(plan.epoch());
         long batchBytes = 0;
@@ -84,8 +97,9 @@ final class CheckpointSender implements Runnable {
         long zeroPages = 0;
         BitSet pages = plan.pages();
         int ordinal = 0;
+        encoder.begin(plan);
         for (int page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1), ordinal++) {
-            EncodedPage encoded = encoder.encode(checkpoint.page(ordinal, pageSize));
+            EncodedPage encoded = encoder.encode(page, checkpoint.page(ordinal, pageSize));
             int payload = encoded.payloadBytes();
             if (batchBytes + payload > BATCH_PAYLOAD_BYTES && batch.getPagesCount() > 0) {
                 stream.send(AgentMessage.newBuilder().setPages(batch).build());
@@ -95,8 +109,10 @@ final class CheckpointSender implements Runnable {
             batch.addPages(Page.newBuilder()
                     .setIndex(page)
                     .setEncoding(wireEncoding(encoded))
-                    .setData(payload == 0 ? ByteString.EMPTY : UnsafeByteOperations.unsafeWrap(encoded.payload()))
-                    .setCrc32C(encoded.crc32c()));
+                    .setData(wireData(encoded))
+                    .setCrc32C(encoded.crc32c())
+                    .setBaseVersion(encoded.baseVersion())
+                    .setSourceIndex(encoded.sourceIndex()));
             batchBytes += payload;
             wireBytes += payload;
             if (payload == 0) {
@@ -106,6 +122,7 @@ final class CheckpointSender implements Runnable {
         if (batch.getPagesCount() > 0) {
             stream.send(AgentMessage.newBuilder().setPages(batch).build());
         }
+        encoder.end();
         stream.send(AgentMessage.newBuilder().setDeviceState(DeviceState.newBuilder()
                 .setEpoch(plan.epoch())
                 .setState(ByteString.copyFrom(checkpoint.deviceState()))).build());
@@ -132,6 +149,19 @@ final class CheckpointSender implements Runnable {
         metrics.rawBytes.increment((double) checkpoint.pageCount() * pageSize);
         metrics.zeroPages.increment(zeroPages);
         stats.recordSent(checkpoint.pageCount(), wireBytes);
+    }
+
+    /**
+     * A FULL payload is a view of the staging buffer, which outlives the checkpoint's messages, so it is wrapped
+     * without a copy; every other payload is a view of the encoder's scratch space, reused by the next page of
+     * the same batch, so it is copied.
+     */
+    private static ByteString wireData(EncodedPage encoded) {
+        if (encoded.payloadBytes() == 0) {
+            return ByteString.EMPTY;
+        }
+        return encoded.encoding() == io.cpstream.encoder.PageEncoding.FULL
+                ? UnsafeByteOperations.unsafeWrap(encoded.payload()) : ByteString.copyFrom(encoded.payload());
     }
 
     private static PageEncoding wireEncoding(EncodedPage page) {

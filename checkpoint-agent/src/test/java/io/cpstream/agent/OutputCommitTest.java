@@ -170,6 +170,24 @@ class OutputCommitTest {
     }
 
     @Test
+    void theAutomaticPolicyPromotesOnlyAfterSilenceAndTheLeaseRunningOut() throws Exception {
+        try (CollectorServer collector = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dataDir)
+                .withLease(Duration.ofMillis(500)).withAutoPromoteAfter(Duration.ofMillis(1500)), new SimpleMeterRegistry());
+             MemorySource guest = Replication.sim(GUEST);
+             Admin admin = new Admin(collector.port())) {
+            try (Agent agent = agent(collector, "vm", guest, "none")) {
+                awaitAcked(agent, 10);
+                Thread.sleep(2000); // longer than the silence threshold, but the primary keeps talking
+                assertEquals(io.cpstream.proto.VmState.VM_REPLICATING, admin.status("vm").getState());
+            }
+            // The primary is gone: after the silence (and its lease) the standby is promoted without an operator.
+            await().atMost(Replication.PATIENCE).until(() -> admin.status("vm").getState()
+                    == io.cpstream.proto.VmState.VM_PROMOTED);
+            assertTrue(admin.status("vm").getSilentMs() >= 1500, admin.status("vm").toString());
+        }
+    }
+
+    @Test
     void aSinkRefusesPrimariesBelowTheHighestFencingEpochAndRecordsOutOfOrder() throws Exception {
         Path file = dataDir.resolve("out.log");
         try (FileOutputSink first = new FileOutputSink(file); FileOutputSink second = new FileOutputSink(file)) {

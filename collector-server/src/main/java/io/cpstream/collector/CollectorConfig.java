@@ -45,6 +45,11 @@ public record CollectorConfig(String host, int port, Path dataDirectory, Durabil
         return new CollectorConfig(host, port, dataDirectory, value, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper);
     }
 
+    public CollectorConfig withDrain(Duration value) {
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, value, lease, autoPromoteAfter,
+                zookeeper);
+    }
+
     public CollectorConfig withPort(int value) {
         return new CollectorConfig(host, value, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper);
     }

@@ -5,10 +5,18 @@ import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.cpstream.encoder.CorruptPageException;
+import io.cpstream.encoder.PageEncoding;
 import java.time.Duration;
+import java.util.EnumMap;
+import java.util.Locale;
+import java.util.Map;
 import java.util.function.ToDoubleFunction;
 
-/** The collector's meters for one VM, named {@code cpstream_collector_*} once exported to Prometheus. */
+/**
+ * The collector's meters for one VM, tagged with the VM, named {@code cpstream_collector_*} once exported
+ * to Prometheus. The catalogue (name, meaning, who updates it) is in grafana/README.md.
+ */
 final class CollectorMetrics {
 
     final Timer apply;
@@ -22,6 +30,11 @@ final class CollectorMetrics {
     final Counter digestsVerified;
     final Counter resyncsRequested;
     final Counter protocolErrors;
+    final Counter promotions;
+    final Counter feedbackSent;
+    private final Map<PageEncoding, Counter> pagesDecoded = new EnumMap<>(PageEncoding.class);
+    private final Map<CorruptPageException.Reason, Counter> pagesRejected =
+            new EnumMap<>(CorruptPageException.Reason.class);
 
     CollectorMetrics(MeterRegistry registry, String vm, Standby standby) {
         apply = Timer.builder("cpstream.collector.apply")
@@ -42,6 +55,18 @@ final class CollectorMetrics {
                 .description("Page records in each committed epoch").tag("vm", vm).register(registry);
         checksumMismatches = counter(registry, "cpstream.collector.checksum.mismatches",
                 "Pages whose decoded content did not match their checksum", vm);
+        for (PageEncoding encoding : PageEncoding.values()) {
+            pagesDecoded.put(encoding, Counter.builder("cpstream.collector.pages.decoded")
+                    .description("Page records decoded and verified, by encoding")
+                    .tag("vm", vm).tag("encoding", encoding.name().toLowerCase(Locale.ROOT)).register(registry));
+        }
+        for (CorruptPageException.Reason reason : CorruptPageException.Reason.values()) {
+            pagesRejected.put(reason, Counter.builder("cpstream.collector.pages.rejected")
+                    .description("Page records refused and asked for whole (the checkpoint is dropped), by reason")
+                    .tag("vm", vm).tag("reason", reason.name().toLowerCase(Locale.ROOT)).register(registry));
+        }
+        feedbackSent = counter(registry, "cpstream.collector.feedback.sent",
+                "Feedback messages (delta candidate verdicts) sent to the agent", vm);
         digestMismatches = counter(registry, "cpstream.collector.digest.mismatches",
                 "Committed images whose digest differed from the primary's", vm);
         digestsVerified = counter(registry, "cpstream.collector.digests.verified",
@@ -49,6 +74,7 @@ final class CollectorMetrics {
         resyncsRequested = counter(registry, "cpstream.collector.resyncs", "Resync requests sent to the agent", vm);
         protocolErrors = counter(registry, "cpstream.collector.protocol.errors",
                 "Streams closed for a malformed or unauthorised message", vm);
+        promotions = counter(registry, "cpstream.collector.promotions", "Promotions of this VM's standby", vm);
         gauge(registry, "cpstream.collector.committed.epoch", "Newest committed epoch", vm, standby,
                 s -> s.committedEpoch());
         gauge(registry, "cpstream.collector.fencing.epoch", "Fencing epoch of the VM", vm, standby,
@@ -57,6 +83,17 @@ final class CollectorMetrics {
                 "Now minus the primary's stun time of the committed epoch", vm, standby, s -> s.lagMillis() / 1000.0);
         gauge(registry, "cpstream.collector.connected", "1 while an agent streams this VM", vm, standby,
                 s -> s.connected() ? 1 : 0);
+    }
+
+    void pageDecoded(PageEncoding encoding) {
+        pagesDecoded.get(encoding).increment();
+    }
+
+    void pageRejected(CorruptPageException.Reason reason) {
+        pagesRejected.get(reason).increment();
+        if (reason == CorruptPageException.Reason.CHECKSUM_MISMATCH) {
+            checksumMismatches.increment();
+        }
     }
 
     private static Counter counter(MeterRegistry registry, String name, String description, String vm) {

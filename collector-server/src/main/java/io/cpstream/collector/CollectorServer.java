@@ -7,7 +7,9 @@ import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
+import io.cpstream.proto.VmStatus;
 import java.net.InetSocketAddress;
+import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -91,6 +93,11 @@ public final class CollectorServer implements AutoCloseable {
 
     public int port() {
         return server.getPort();
+    }
+
+    /** Where every VM this collector protects stands, by name (what the admin API's ListVms returns). */
+    public List<VmStatus> vms() {
+        return registry.all().stream().map(Standby::status).toList();
     }
 
     public CollectorConfig config() {

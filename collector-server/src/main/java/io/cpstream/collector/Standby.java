@@ -7,15 +7,19 @@ import io.cpstream.collector.store.ImageStore;
 import io.cpstream.collector.store.Snapshots;
 import io.cpstream.collector.store.StandbyManifest;
 import io.cpstream.encoder.CorruptPageException;
+import io.cpstream.encoder.DeltaCandidateClassifier;
+import io.cpstream.encoder.DeltaFeedback;
 import io.cpstream.encoder.ImageDigest;
 import io.cpstream.encoder.PageDecoder;
 import io.cpstream.encoder.PageEncoding;
+import io.cpstream.encoder.ReceiverPages;
 import io.cpstream.proto.Ack;
 import io.cpstream.proto.CheckpointBegin;
 import io.cpstream.proto.CheckpointCommit;
 import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.DeviceState;
 import io.cpstream.proto.Heartbeat;
+import io.cpstream.proto.Feedback;
 import io.cpstream.proto.Hello;
 import io.cpstream.proto.LeaseGrant;
 import io.cpstream.proto.Page;
@@ -59,6 +63,16 @@ final class Standby {
     private final MemorySegment scratch;
     private final long leaseNanos;
     private final LeaseAuthority leases;
+    /**
+     * The epoch that last wrote each page of the committed image, as far as this collector process saw it; 0 when
+     * it does not know (written before it started). A DELTA applies only against exactly the version named.
+     */
+    private final long[] pageVersions;
+    /** Versions are known only for pages written after this epoch (Welcome.page_versions_after). */
+    private long pageVersionsAfter;
+    private final CommittedPages committedPages = new CommittedPages();
+    private final DeltaCandidateClassifier classifier;
+    private final DeltaFeedback feedback;
 
     private ReplicationStream owner;
     private String agentId = "";
@@ -75,14 +89,13 @@ final class Standby {
     private long pagesReceived;
     private long wireBytesReceived;
     private long lastCommitUnixMicros;
-    /** The primary's image digest for {@link #primaryDigestEpoch}, as its agent sent it (verify mode). */
-    private byte[] primaryDigest;
-    private long primaryDigestEpoch;
     /** Until when (System.nanoTime) the last grant lets the primary act; it counts from the send, we from receipt. */
     private long leaseUntilNanos;
     private boolean leaseGranted;
     private long lastHeardNanos;
     private boolean heardAny;
+    /** How long the primary was stunned for the newest epoch committed here; 0 if unknown. */
+    private long lastStunMicros;
 
     /** What has arrived of the checkpoint being staged. */
     private static final class Staging {
@@ -90,6 +103,7 @@ final class Standby {
         final boolean full;
         final long declaredPages;
         final long stunUnixMicros;
+        long stunMicros;
         final BitSet seen;
         long received;
 
@@ -112,7 +126,26 @@ final class Standby {
         this.collectorId = collectorId;
         this.decoder = new PageDecoder(store.manifest().pageSize());
         this.scratch = MemorySegment.ofArray(new byte[store.manifest().pageSize()]);
+        this.pageVersions = new long[Math.toIntExact(store.manifest().pageCount())];
+        this.pageVersionsAfter = store.manifest().committedEpoch();
+        this.classifier = new DeltaCandidateClassifier(store.manifest().pageSize());
+        this.feedback = new DeltaFeedback(store.manifest().pageCount());
         this.metrics = new CollectorMetrics(registry, vm, this);
+    }
+
+    /** What DELTA and DUPLICATE records refer to: the committed image (a checkpoint applies only at commit). */
+    private final class CommittedPages implements ReceiverPages {
+        @Override
+        public MemorySegment page(long index) {
+            int pageSize = store.manifest().pageSize();
+            return index >= 0 && index < pageVersions.length
+                    ? store.image().asSlice(index * pageSize, pageSize) : null;
+        }
+
+        @Override
+        public long version(long index) {
+            return index >= 0 && index < pageVersions.length ? pageVersions[(int) index] : 0;
+        }
     }
 
     // ------------------------------------------------------------------ stream lifecycle
@@ -121,7 +154,19 @@ final class Standby {
     synchronized Welcome attach(Hello hello, ReplicationStream stream) throws StatusException {
         StandbyManifest manifest = store.manifest();
         if (manifest.promoted()) {
-            throw fenced("was promoted at epoch " + manifest.committedEpoch());
+            if (hello.getFencingEpoch() < manifest.fencingEpoch()) {
+                throw fenced("was promoted at epoch " + manifest.committedEpoch());
+            }
+            // The promoted VM's new primary (it presents the promotion's fencing epoch) asks to be
+            // protected here again: a new reign starts with a full sync; the snapshot stays on disk.
+            try {
+                manifest = manifest.withReprotection();
+                store.updateManifest(manifest);
+            } catch (IOException e) {
+                throw internal("re-protecting vm " + vm, e);
+            }
+            LOG.log(System.Logger.Level.INFO, "vm {0}: re-protecting its promoted primary (fencing epoch {1})", vm,
+                    hello.getFencingEpoch());
         }
         if (hello.getPageSize() != manifest.pageSize() || hello.getPageCount() != manifest.pageCount()) {
             throw Status.FAILED_PRECONDITION.withDescription(String.format(
@@ -166,6 +211,7 @@ final class Standby {
         skippingEpoch = 0;
         resyncOutstanding = false;
         committedOnThisConnection = false;
+        feedback.reset(); // a new stream may be a new agent, which knows no verdicts yet
         LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} attached; standby at epoch {2}", vm, agentId,
                 store.manifest().committedEpoch());
         return Welcome.newBuilder()
@@ -175,6 +221,7 @@ final class Standby {
                 .setCollectorId(collectorId)
                 .setLineage(store.manifest().lineage())
                 .setCommittedOutputEnd(store.manifest().outputs().end())
+                .setPageVersionsAfter(pageVersionsAfter)
                 .build();
     }
 
@@ -312,6 +359,7 @@ final class Standby {
         }
         staging = new Staging(begin.getEpoch(), begin.getFull(), begin.getPageCount(), begin.getStunUnixMicros(),
                 (int) manifest.pageCount());
+        staging.stunMicros = begin.getStunMicros();
     }
 
     synchronized void pages(PageBatch batch) throws StatusException {
@@ -334,15 +382,27 @@ final class Standby {
                     throw invalid("epoch " + open.epoch + " carries more than the " + open.declaredPages
                             + " pages it announced");
                 }
+                PageEncoding encoding;
                 try {
-                    decoder.decode(encodingOf(page), page.getData().asReadOnlyByteBuffer(), page.getCrc32C(), scratch);
+                    encoding = encodingOf(page);
+                    if (open.full && (encoding == PageEncoding.DELTA || encoding == PageEncoding.DUPLICATE)) {
+                        throw new CorruptPageException(CorruptPageException.Reason.BASE_NOT_HELD, encoding
+                                + " record in a full checkpoint, which must not depend on what the standby holds");
+                    }
+                    decoder.decode(index, encoding, page.getData().asReadOnlyByteBuffer(), page.getCrc32C(),
+                            page.getBaseVersion(), page.getSourceIndex(), committedPages, scratch);
                 } catch (CorruptPageException e) {
-                    metrics.checksumMismatches.increment();
-                    LOG.log(System.Logger.Level.WARNING, "vm {0}: page {1} of epoch {2} rejected: {3}", vm, index,
-                            open.epoch, e.getMessage());
+                    metrics.pageRejected(e.reason());
+                    LOG.log(System.Logger.Level.WARNING, "vm {0}: page {1} of epoch {2} rejected, asking for it "
+                            + "whole: {3}", vm, index, open.epoch, e.getMessage());
                     abortWithResync(List.of(index), "page " + index + " of epoch " + open.epoch + ": "
                             + e.getMessage());
                     return;
+                }
+                metrics.pageDecoded(encoding);
+                if (!open.full && pageVersions[(int) index] > 0) {
+                    // How this page changed since the version the collector holds says whether a delta of it pays.
+                    feedback.note(index, classifier.classify(committedPages.page(index), scratch));
                 }
                 store.stagePage((int) index, scratch);
                 open.seen.set((int) index);
@@ -402,12 +462,20 @@ final class Standby {
         StandbyManifest committed;
         try {
             store.stageOutputs(outputs);
+            if (!commit.getExpectedImageSha256().isEmpty()) {
+                store.stagePrimaryDigest(commit.getExpectedImageSha256().toByteArray());
+            }
             committed = store.commit(open.epoch);
         } catch (IOException e) {
+            forgetPageVersions(); // the image may be half applied: no delta may rely on it
             throw internal("committing epoch " + open.epoch, e);
         } finally {
             staging = null;
         }
+        for (int page = open.seen.nextSetBit(0); page >= 0; page = open.seen.nextSetBit(page + 1)) {
+            pageVersions[page] = open.epoch;
+        }
+        sendFeedback();
         if (!commit.getDeviceStateSha256().isEmpty()
                 && !Arrays.equals(commit.getDeviceStateSha256().toByteArray(), ImageDigest.sha256(committed.deviceState()))) {
             return corruptCommit(open.epoch, "device state of epoch " + open.epoch + " differs from the primary's");
@@ -415,9 +483,7 @@ final class Standby {
         if (!commit.getExpectedImageSha256().isEmpty()) {
             byte[] actual = ImageDigest.sha256(store.image());
             metrics.digestsVerified.increment();
-            primaryDigest = commit.getExpectedImageSha256().toByteArray();
-            primaryDigestEpoch = open.epoch;
-            if (!Arrays.equals(actual, primaryDigest)) {
+            if (!Arrays.equals(actual, commit.getExpectedImageSha256().toByteArray())) {
                 return corruptCommit(open.epoch, "image digest after epoch " + open.epoch + " is "
                         + ImageDigest.hex(actual) + ", the primary's is "
                         + ImageDigest.hex(commit.getExpectedImageSha256().toByteArray()));
@@ -428,6 +494,7 @@ final class Standby {
         epochsCommitted++;
         committedOnThisConnection = true;
         lastCommitUnixMicros = now;
+        lastStunMicros = open.stunMicros;
         metrics.apply.record(applyNanos, TimeUnit.NANOSECONDS);
         metrics.epochsCommitted.increment();
         metrics.pagesPerEpoch.record(received);
@@ -489,11 +556,12 @@ final class Standby {
             owner.close(fencedStatus("was promoted at epoch " + manifest.committedEpoch()));
             owner = null;
         }
+        metrics.promotions.increment();
         LOG.log(System.Logger.Level.INFO, "vm {0}: promoted at epoch {1}, fencing epoch {2}, snapshot {3}", vm,
                 manifest.committedEpoch(), fencing, target);
         PromoteResponse.Builder response = PromoteResponse.newBuilder();
-        if (primaryDigest != null && primaryDigestEpoch == manifest.committedEpoch()) {
-            response.setPrimaryImageSha256(ByteString.copyFrom(primaryDigest));
+        if (manifest.primarySha256() != null) {
+            response.setPrimaryImageSha256(ByteString.copyFrom(manifest.primarySha256()));
         }
         return response
                 .setVmId(vm)
@@ -532,7 +600,8 @@ final class Standby {
                 .setWireBytesReceived(wireBytesReceived)
                 .setOutputEnd(manifest.outputs().end())
                 .setLeaseRemainingMs(TimeUnit.NANOSECONDS.toMillis(leaseRemainingNanos()))
-                .setSilentMs(heardAny ? TimeUnit.NANOSECONDS.toMillis(silentNanos()) : -1);
+                .setSilentMs(heardAny ? TimeUnit.NANOSECONDS.toMillis(silentNanos()) : -1)
+                .setLastStunMicros(lastStunMicros);
         if (manifest.snapshotPath() != null) {
             status.setSnapshotPath(manifest.snapshotPath());
         }
@@ -577,6 +646,29 @@ final class Standby {
                     + (staging == null ? "no checkpoint is open" : "epoch " + staging.epoch + " is open"));
         }
         return staging;
+    }
+
+    /** Tells the agent what changed in which pages are worth a delta; only news, so a steady guest costs nothing. */
+    private void sendFeedback() {
+        if (owner != null && feedback.hasNews()) {
+            long[] candidates = feedback.drainCandidates();
+            long[] notCandidates = feedback.drainNotCandidates();
+            Feedback.Builder message = Feedback.newBuilder();
+            for (long page : candidates) {
+                message.addDeltaCandidates(page);
+            }
+            for (long page : notCandidates) {
+                message.addNotCandidates(page);
+            }
+            owner.send(CollectorMessage.newBuilder().setFeedback(message).build());
+            metrics.feedbackSent.increment();
+        }
+    }
+
+    /** From now on, deltas are accepted only against versions this collector sees written. */
+    private void forgetPageVersions() {
+        java.util.Arrays.fill(pageVersions, 0);
+        pageVersionsAfter = store.manifest().committedEpoch();
     }
 
     private void abortWithResync(List<Long> pages, String reason) {

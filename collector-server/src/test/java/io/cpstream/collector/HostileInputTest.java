@@ -5,7 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
+import io.cpstream.encoder.EncodedPage;
 import io.cpstream.encoder.PageChecksums;
+import io.cpstream.encoder.PageEncoder;
 import io.cpstream.proto.AdminGrpc;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CheckpointBegin;
@@ -192,5 +194,122 @@ class HostileInputTest {
         stream.send(AgentMessage.newBuilder().setBegin(CheckpointBegin.newBuilder().setEpoch(3).setBaseEpoch(1)
                 .setPageCount(1)).build()).send(batch(3, page(3, (byte) 5))).send(commit(3, 1));
         await().atMost(Duration.ofSeconds(30)).until(() -> committedEpoch("vm") == 3);
+    }
+
+    private static byte[] filled(byte fill) {
+        byte[] bytes = new byte[4096];
+        java.util.Arrays.fill(bytes, fill);
+        return bytes;
+    }
+
+    /** A DELTA record turning a page of {@code from} bytes into one of {@code from} with byte 100 set to {@code to}. */
+    private static Page delta(long index, byte from, byte to, long baseVersion) {
+        byte[] target = filled(from);
+        target[100] = to;
+        EncodedPage record = new PageEncoder().encode(MemorySegment.ofArray(target), MemorySegment.ofArray(filled(from)),
+                baseVersion);
+        assertEquals(io.cpstream.encoder.PageEncoding.DELTA, record.encoding());
+        return Page.newBuilder().setIndex(index).setEncoding(PageEncoding.PAGE_DELTA)
+                .setData(ByteString.copyFrom(record.payload())).setCrc32C(record.crc32c())
+                .setBaseVersion(record.baseVersion()).build();
+    }
+
+    private static AgentMessage incremental(long epoch, long base, long pages) {
+        return AgentMessage.newBuilder().setBegin(CheckpointBegin.newBuilder().setEpoch(epoch).setBaseEpoch(base)
+                .setPageCount(pages)).build();
+    }
+
+    private static CollectorMessage awaitResync(RawStream stream) {
+        await().atMost(Duration.ofSeconds(30)).until(() -> stream.received.stream().anyMatch(CollectorMessage::hasResync));
+        CollectorMessage resync = stream.received.stream().filter(CollectorMessage::hasResync).findFirst().orElseThrow();
+        stream.received.clear();
+        return resync;
+    }
+
+    private byte[] imageFile() throws Exception {
+        return java.nio.file.Files.readAllBytes(dataDir.resolve("vms/vm/image.mem"));
+    }
+
+    @Test
+    void deltasApplyOnlyAgainstTheExactVersionTheCollectorHolds() throws Exception {
+        RawStream stream = commitFullEpoch("vm", 1, (byte) 1);
+        byte[] before = imageFile();
+
+        // Against a version the page does not have: refused, asked for whole, nothing applied.
+        stream.send(incremental(2, 1, 1)).send(batch(2, delta(3, (byte) 1, (byte) 9, 7))).send(commit(2, 1));
+        CollectorMessage refused = awaitResync(stream);
+        assertEquals(List.of(3L), refused.getResync().getPagesList());
+        assertTrue(refused.getResync().getReason().contains("version 7"), refused.getResync().getReason());
+        assertEquals(1, committedEpoch("vm"));
+        assertTrue(java.util.Arrays.equals(before, imageFile()), "the committed image is untouched");
+
+        // Against the version it has: applies.
+        stream.send(incremental(3, 1, 1)).send(batch(3, delta(3, (byte) 1, (byte) 9, 1))).send(commit(3, 1));
+        await().atMost(Duration.ofSeconds(30)).until(() -> committedEpoch("vm") == 3);
+        assertEquals(9, imageFile()[3 * 4096 + 100]);
+
+        // Page 3 is now version 3: a delta against version 1 is stale.
+        stream.send(incremental(4, 3, 1)).send(batch(4, delta(3, (byte) 1, (byte) 8, 1))).send(commit(4, 1));
+        assertEquals(List.of(3L), awaitResync(stream).getResync().getPagesList());
+        assertEquals(3, committedEpoch("vm"));
+    }
+
+    @Test
+    void afterARestartTheCollectorRefusesDeltasAgainstVersionsItCannotVouchFor() throws Exception {
+        commitFullEpoch("vm", 1, (byte) 1).out.onCompleted();
+        channel.shutdownNow();
+        server.close();
+        server = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dataDir), new SimpleMeterRegistry());
+        channel = NettyChannelBuilder.forTarget("127.0.0.1:" + server.port()).usePlaintext().build();
+
+        RawStream stream = new RawStream().send(hello("vm", PAGES));
+        await().atMost(Duration.ofSeconds(30)).until(() -> stream.received.stream().anyMatch(CollectorMessage::hasWelcome));
+        CollectorMessage welcome = stream.received.stream().filter(CollectorMessage::hasWelcome).findFirst().orElseThrow();
+        assertEquals(1, welcome.getWelcome().getPageVersionsAfter(), "the agent must drop its bases of epoch 1");
+        stream.received.clear();
+
+        byte[] before = imageFile();
+        stream.send(incremental(2, 1, 1)).send(batch(2, delta(5, (byte) 1, (byte) 9, 1))).send(commit(2, 1));
+        CollectorMessage refused = awaitResync(stream);
+        assertEquals(List.of(5L), refused.getResync().getPagesList());
+        assertTrue(java.util.Arrays.equals(before, imageFile()), "the committed image is untouched");
+
+        // Whole, it commits; from then on the collector knows page 5 is version 3 and a delta against it applies.
+        stream.send(incremental(3, 1, 1)).send(batch(3, page(5, (byte) 1))).send(commit(3, 1));
+        await().atMost(Duration.ofSeconds(30)).until(() -> committedEpoch("vm") == 3);
+        stream.send(incremental(4, 3, 1)).send(batch(4, delta(5, (byte) 1, (byte) 9, 3))).send(commit(4, 1));
+        await().atMost(Duration.ofSeconds(30)).until(() -> committedEpoch("vm") == 4);
+        assertEquals(9, imageFile()[5 * 4096 + 100]);
+    }
+
+    @Test
+    void duplicatesReferToTheCommittedImageAndMustMatchTheirChecksum() throws Exception {
+        RawStream stream = commitFullEpoch("vm", 1, (byte) 1);
+        // Page 2 is rewritten in this checkpoint, yet page 6 duplicates page 2 as committed (all ones).
+        Page duplicate = Page.newBuilder().setIndex(6).setEncoding(PageEncoding.PAGE_DUPLICATE).setSourceIndex(2)
+                .setCrc32C(PageChecksums.crc32c(MemorySegment.ofArray(filled((byte) 1)))).build();
+        stream.send(incremental(2, 1, 2)).send(batch(2, page(2, (byte) 4), duplicate)).send(commit(2, 2));
+        await().atMost(Duration.ofSeconds(30)).until(() -> committedEpoch("vm") == 2);
+        assertEquals(1, imageFile()[6 * 4096]);
+        assertEquals(4, imageFile()[2 * 4096]);
+
+        // A duplicate whose source does not hold the bytes its checksum describes is refused.
+        Page wrong = duplicate.toBuilder().setSourceIndex(2).build(); // page 2 now holds fours
+        stream.send(incremental(3, 2, 1)).send(batch(3, wrong)).send(commit(3, 1));
+        assertEquals(List.of(6L), awaitResync(stream).getResync().getPagesList());
+        Page outOfRange = duplicate.toBuilder().setSourceIndex(PAGES + 5).build();
+        stream.send(incremental(4, 2, 1)).send(batch(4, outOfRange)).send(commit(4, 1));
+        assertEquals(List.of(6L), awaitResync(stream).getResync().getPagesList());
+        assertEquals(2, committedEpoch("vm"));
+    }
+
+    @Test
+    void aFullCheckpointMustNotDependOnTheStandby() throws Exception {
+        RawStream stream = commitFullEpoch("vm", 1, (byte) 1);
+        stream.send(begin(2, true, PAGES)).send(batch(2, delta(0, (byte) 1, (byte) 9, 1)));
+        CollectorMessage refused = awaitResync(stream);
+        assertEquals(List.of(0L), refused.getResync().getPagesList());
+        assertTrue(refused.getResync().getReason().contains("full checkpoint"), refused.getResync().getReason());
+        assertEquals(1, committedEpoch("vm"));
     }
 }

@@ -25,6 +25,19 @@ final class AdminClient implements AutoCloseable {
         return stub.withDeadlineAfter(10, TimeUnit.SECONDS).listVms(ListVmsRequest.getDefaultInstance()).getVmsList();
     }
 
+    /** The VM's status, or null when the collector has no such VM. */
+    VmStatus get(String vm) {
+        try {
+            return stub.withDeadlineAfter(10, TimeUnit.SECONDS)
+                    .getVm(io.cpstream.proto.GetVmRequest.newBuilder().setVmId(vm).build());
+        } catch (io.grpc.StatusRuntimeException e) {
+            if (e.getStatus().getCode() == io.grpc.Status.Code.NOT_FOUND) {
+                return null;
+            }
+            throw e;
+        }
+    }
+
     PromoteResponse promote(String vm, boolean force) {
         // Writing the snapshot reads the whole image: allow for large guests.
         return stub.withDeadlineAfter(10, TimeUnit.MINUTES)

@@ -1,10 +1,13 @@
 package io.cpstream.cli;
 
+import com.codahale.metrics.health.HealthCheck;
 import io.cpstream.agent.Agent;
 import io.cpstream.agent.AgentConfig;
 import io.cpstream.agent.AgentStats;
+import io.cpstream.agent.EncodingMode;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.MemorySources;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -12,39 +15,67 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+/**
+ * The agent daemon, one per protected guest. Every long option is also a key of its {@code --config}
+ * file (see {@link ConfigFile}); deploy/config/agent.yaml documents them all.
+ */
 @Command(name = "agent", mixinStandardHelpOptions = true,
         description = "Run the checkpoint agent: protects one guest by streaming its checkpoints to a collector.")
 final class AgentCommand implements Callable<Integer> {
 
-    @Option(names = "--collector", required = true, description = "HOST:PORT of the collector")
-    String collector;
+    @Option(names = ConfigFile.OPTION, paramLabel = "FILE",
+            description = "YAML file whose keys are this command's long options; flags override it")
+    Path config;
 
-    @Option(names = "--vm", required = true, description = "Name of this VM on the collector")
+    // --collector and --vm are not required=true: they may come from the config file; checked in call().
+    @Option(names = "--collector", converter = Converters.Address.class, description = "HOST:PORT of the collector (required)")
+    HostPort collector;
+
+    @Option(names = "--vm", description = "Name of this VM on the collector (required)")
     String vm;
 
     @Option(names = "--source", defaultValue = MemorySources.DEFAULT_SPEC,
             description = "What to protect, e.g. sim:mem=64m,workload=zipf (default: ${DEFAULT-VALUE})")
     String source;
 
-    @Option(names = "--metrics-port", defaultValue = "9464", description = "Port for /metrics and /health; 0 turns it off (default: ${DEFAULT-VALUE})")
+    @Option(names = "--metrics-port", defaultValue = "9464", converter = Converters.Port.class,
+            description = "Port for /metrics and /health; 0 turns it off (default: ${DEFAULT-VALUE})")
     int metricsPort;
 
-    @Option(names = "--epoch-ms", defaultValue = "10", description = "Target time between checkpoints (default: ${DEFAULT-VALUE})")
+    @Option(names = "--epoch-ms", defaultValue = "10", converter = Converters.Positive.class,
+            description = "Target time between checkpoints (default: ${DEFAULT-VALUE})")
     long epochMillis;
 
-    @Option(names = "--fencing-epoch", defaultValue = "0", description = "Fencing epoch to present to the collector")
+    @Option(names = "--fencing-epoch", defaultValue = "0", converter = Converters.NonNegative.class,
+            description = "Fencing epoch to present to the collector (default: ${DEFAULT-VALUE})")
     long fencingEpoch;
 
-    @Option(names = "--verify", description = "Have the collector check its image against the guest's SHA-256 at every epoch (slow)")
+    // arity 0..1 rather than negatable: picocli inverts a negatable flag whose default (here maybe from
+    // the config file) is true, so --verify=false is how a flag turns off what the file turned on.
+    @Option(names = "--verify", arity = "0..1", fallbackValue = "true",
+            description = "Have the collector check its image against the guest's SHA-256 at every epoch (slow); "
+                    + "--verify=false turns it off")
     boolean verify;
 
     @Option(names = "--output-sink", defaultValue = "none",
             description = "Where committed guest output is released: none, file:PATH or tcp://HOST:PORT (default: ${DEFAULT-VALUE})")
     String outputSink;
 
-    @Option(names = "--max-pending-output", defaultValue = "1048576",
+    @Option(names = "--max-pending-output", defaultValue = "1048576", converter = Converters.Positive.class,
             description = "Bytes of guest output held until committed, at most; beyond it the guest waits (default: ${DEFAULT-VALUE})")
     long maxPendingOutput;
+
+    @Option(names = "--health-max-lag-ms", defaultValue = "5000", converter = Converters.Positive.class,
+            description = "/health is unhealthy while the newest acknowledged epoch is older than this (default: ${DEFAULT-VALUE})")
+    long healthMaxLagMillis;
+
+    @Option(names = "--encoding", defaultValue = "cpstream", description = "How pages travel: cpstream (zero, duplicate, "
+            + "delta, LZ4), lz4 (each page alone) or full (every page whole) (default: ${DEFAULT-VALUE})")
+    String encoding;
+
+    @Option(names = "--delta-cache", defaultValue = "64m", description = "Memory for copies of what the collector "
+            + "holds, to send deltas against, e.g. 256m (default: ${DEFAULT-VALUE})")
+    String deltaCache;
 
     @Option(names = "--split", defaultValue = "history", description = "What the stun copies: history (hot pages; stable "
             + "ones after the resume, copy-before-write) or copy-all (default: ${DEFAULT-VALUE})")
@@ -79,39 +110,73 @@ final class AgentCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        String target = HostPort.parse(collector, "--collector").target();
-        AgentConfig config = AgentConfig.of(target, vm).withEpochInterval(Duration.ofMillis(epochMillis))
+        String target = Options.require(collector, "--collector").target();
+        Options.require(vm, "--vm");
+        AgentConfig settings = AgentConfig.of(target, vm).withEpochInterval(Duration.ofMillis(epochMillis))
                 .withFencingEpoch(fencingEpoch).withVerify(verify).withOutputSink(outputSink)
-                .withMaxPendingOutputBytes(maxPendingOutput).withStun(stunConfig(split, maxStunMillis, maxMbps));
-        try (MemorySource guest = MemorySources.open(source)) {
-            Agent[] holder = new Agent[1];
-            try (MetricsEndpoint metrics = new MetricsEndpoint(metricsPort,
-                    () -> holder[0] != null && holder[0].connected() ? null : "not connected to the collector");
-                 Agent agent = new Agent(config, guest, metrics.registry())) {
-                holder[0] = agent;
-                Runtime.getRuntime().addShutdownHook(new Thread(agent::close, "agent-shutdown"));
-                agent.start();
-                System.out.printf("cpstream agent protecting %s (%s, %d MiB) via %s, metrics on :%d%n", vm, source,
-                        guest.memoryBytes() >> 20, target, metrics.port());
-                while (!agent.awaitTermination(Duration.ofSeconds(10))) {
-                    AgentStats.Snapshot s = agent.stats();
-                    System.out.printf("epoch %d acked, %d checkpoints, pause p50 %.2f ms p99 %.2f ms, lag p50 %.1f ms%n",
-                            agent.acknowledgedEpoch(), s.checkpoints(), s.pauseMsP50(), s.pauseMsP99(), s.lagMsP50());
-                }
-                if (json) {
-                    Map<String, Object> result = new LinkedHashMap<>();
-                    result.put("vm", vm);
-                    result.put("acked_epoch", agent.acknowledgedEpoch());
-                    result.put("outputs_released", agent.outputsReleased());
-                    result.put("failure", agent.failure() == null ? null : Errors.describe(agent.failure()));
-                    Json.print(System.out, result);
-                }
-                if (agent.failure() != null) {
-                    System.err.println("cpstream agent: stopped: " + Errors.describe(agent.failure()));
-                    return 1;
-                }
+                .withMaxPendingOutputBytes(maxPendingOutput).withEncoding(EncodingMode.parse(encoding))
+                .withDeltaCacheBytes(ByteSize.parse(deltaCache, "--delta-cache"))
+                .withStun(stunConfig(split, maxStunMillis, maxMbps));
+        try (MemorySource guest = MemorySources.open(source);
+             MetricsEndpoint metrics = new MetricsEndpoint(metricsPort);
+             Agent agent = new Agent(settings, guest, metrics.registry())) {
+            metrics.check("connected", () -> connected(agent, target));
+            metrics.check("lag", () -> lag(agent, healthMaxLagMillis));
+            metrics.check("lease", () -> lease(agent));
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                SdNotify.stopping("stopping replication of " + vm);
+                agent.close();
+            }, "agent-shutdown"));
+            agent.start();
+            String ready = String.format("protecting %s (%s, %d MiB) via %s, metrics on :%d", vm, source,
+                    guest.memoryBytes() >> 20, target, metrics.port());
+            System.out.println("cpstream agent " + ready);
+            SdNotify.ready(ready);
+            while (!agent.awaitTermination(Duration.ofSeconds(10))) {
+                AgentStats.Snapshot s = agent.stats();
+                System.out.printf("epoch %d acked, %d checkpoints, pause p50 %.2f ms p99 %.2f ms, lag p50 %.1f ms%n",
+                        agent.acknowledgedEpoch(), s.checkpoints(), s.pauseMsP50(), s.pauseMsP99(), s.lagMsP50());
+            }
+            if (json) {
+                Map<String, Object> result = new LinkedHashMap<>();
+                result.put("vm", vm);
+                result.put("acked_epoch", agent.acknowledgedEpoch());
+                result.put("outputs_released", agent.outputsReleased());
+                result.put("failure", agent.failure() == null ? null : Errors.describe(agent.failure()));
+                Json.print(System.out, result);
+            }
+            if (agent.failure() != null) {
+                System.err.println("cpstream agent: stopped: " + Errors.describe(agent.failure()));
+                return 1;
             }
         }
         return 0;
+    }
+
+    static HealthCheck.Result connected(Agent agent, String target) {
+        if (agent.failure() != null) {
+            return HealthCheck.Result.unhealthy("stopped: " + Errors.describe(agent.failure()));
+        }
+        return agent.connected() ? HealthCheck.Result.healthy("streaming to " + target)
+                : HealthCheck.Result.unhealthy("not connected to the collector at " + target);
+    }
+
+    static HealthCheck.Result lag(Agent agent, long maxMillis) {
+        Duration age = agent.acknowledgedAge();
+        if (age == null) {
+            return HealthCheck.Result.unhealthy("no epoch acknowledged yet");
+        }
+        String text = "newest acknowledged epoch " + agent.acknowledgedEpoch() + " is " + age.toMillis() + " ms old";
+        return age.toMillis() <= maxMillis ? HealthCheck.Result.healthy(text)
+                : HealthCheck.Result.unhealthy(text + " (limit " + maxMillis + " ms)");
+    }
+
+    static HealthCheck.Result lease(Agent agent) {
+        if (agent.holdsLease()) {
+            return HealthCheck.Result.healthy("holds its lease at fencing epoch " + agent.fencingEpoch());
+        }
+        return HealthCheck.Result.unhealthy(agent.failure() != null
+                ? "stopped: " + Errors.describe(agent.failure()) + "; this agent must not release output"
+                : "no lease: the collector has not renewed it (not connected, or it cannot vouch for this primary)");
     }
 }

@@ -2,10 +2,23 @@ package io.cpstream.cli;
 
 import io.cpstream.agent.AgentConfig;
 import io.cpstream.agent.AgentStats;
+import io.cpstream.agent.EncodingMode;
 import io.cpstream.agent.StunConfig;
+import io.cpstream.encoder.compare.CodecComparison;
+import io.cpstream.encoder.compare.CodecReport;
+import io.cpstream.encoder.compare.CpstreamCodec;
+import io.cpstream.encoder.compare.Lz4Codec;
+import io.cpstream.encoder.compare.RawCodec;
+import io.cpstream.encoder.compare.XbzrleCodec;
+import io.cpstream.tracker.MemorySource;
+import io.cpstream.tracker.MemorySources;
+import io.cpstream.tracker.SourceSpec;
+import io.cpstream.tracker.kvm.KvmSource;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -13,9 +26,12 @@ import picocli.CommandLine.Option;
 /**
  * End-to-end pipeline figures over loopback: checkpoints per second, stun (pause) and lag
  * percentiles, dirty pages per epoch and wire bytes per dirty page, measured after a warm-up that
- * covers the initial full sync. {@code --compare-stun} runs the same workload twice, copying every
- * dirty page inside the stun and with the history split, with the collector verifying its image
- * against the primary's digest at every epoch of both.
+ * covers the initial full sync. Optionally the same pipeline in full-page mode side by side
+ * ({@code --compare-modes}), and the page encoders against their baselines over one captured sequence of
+ * checkpoints ({@code --compare-encoders}). {@code --compare-stun} runs one workload copying every dirty
+ * page inside the stun and with the history split, the collector verifying its image against the
+ * primary's digest at every epoch of both; {@code --compare-dirty} runs a kvm source with each dirty
+ * tracker (KVM's bitmap and ring, userfaultfd's PAGEMAP_SCAN).
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure checkpoint rate, pause, lag and wire bytes for a guest over loopback.")
@@ -36,6 +52,10 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--warmup-seconds", defaultValue = "2", description = "Unmeasured start, covering the full sync (default: ${DEFAULT-VALUE})")
     int warmupSeconds;
+
+    @Option(names = "--warmup-epochs", defaultValue = "0", description = "Instead of --warmup-seconds, warm up until this "
+            + "many checkpoints are acknowledged (a replayed trace: 1 covers the full sync without using up the trace)")
+    long warmupEpochs;
 
     @Option(names = "--source", description = "Guest to protect (default: " + DEFAULT_SOURCE + "; with --compare-stun "
             + COMPARE_STUN_SOURCE + ")")
@@ -58,12 +78,24 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--verify", description = "Have the collector check its image against the primary's digest at every epoch (always on with --compare-stun)")
     boolean verify;
 
-    @Option(names = "--compare-stun", description = "Run the workload with copy-all and with the history split, one after the other, digests verified at every epoch")
+    @Option(names = "--compare-stun", description = "Run the workload with copy-all and with the history split, one after the other, digests verified at every epoch (`copy_all`, `history`)")
     boolean compareStun;
 
-    @Option(names = "--compare-dirty", description = "Run a kvm source with dirty=bitmap, ring and pagemap, one after the "
+    @Option(names = "--compare-dirty", description = "Run a kvm --source with dirty=bitmap, ring and pagemap, one after the "
             + "other (pagemap is reported as skipped where the kernel lacks it)")
     boolean compareDirty;
+
+    @Option(names = "--encoding", defaultValue = "cpstream", description = "How the agent encodes pages: cpstream, lz4 or full (default: ${DEFAULT-VALUE})")
+    String encoding;
+
+    @Option(names = "--delta-cache", defaultValue = "64m", description = "The agent's delta base cache, and the XBZRLE cache of --compare-encoders (default: ${DEFAULT-VALUE})")
+    String deltaCache;
+
+    @Option(names = "--compare-modes", description = "Also run the pipeline in full-page mode and in cpstream mode, one after the other, and report both (`modes`)")
+    boolean compareModes;
+
+    @Option(names = "--compare-encoders", description = "Also capture --seconds of checkpoints from a fresh --source and run raw, lz4, xbzrle and cpstream over exactly that sequence (`encoders`)")
+    boolean compareEncoders;
 
     @Option(names = "--json", description = "Print one JSON object as the last line")
     boolean json;
@@ -73,77 +105,125 @@ final class BenchCommand implements Callable<Integer> {
         if (seconds < 1 || warmupSeconds < 0) {
             throw new Errors.UserError("--seconds must be at least 1 and --warmup-seconds at least 0");
         }
-        String spec = source != null ? source : compareStun ? COMPARE_STUN_SOURCE : DEFAULT_SOURCE;
-        long epochMs = epochMillis != null ? epochMillis : compareStun ? COMPARE_STUN_EPOCH_MS : 10;
-        if (epochMs < 1) {
+        if (source == null) {
+            source = compareStun ? COMPARE_STUN_SOURCE : DEFAULT_SOURCE;
+        }
+        if (epochMillis == null) {
+            epochMillis = compareStun ? COMPARE_STUN_EPOCH_MS : 10;
+        }
+        if (epochMillis < 1) {
             throw new Errors.UserError("--epoch-ms must be at least 1");
         }
-        StunConfig stun = AgentCommand.stunConfig(split, maxStunMillis, maxMbps);
-        AgentConfig config = AgentConfig.of("unused", "bench-vm").withEpochInterval(Duration.ofMillis(epochMs))
-                .withVerify(verify || compareStun);
-        Map<String, Object> result = new LinkedHashMap<>();
-        result.put("source", spec);
-        result.put("seconds", seconds);
-        result.put("epoch_ms_target", epochMs);
-        if (compareStun && compareDirty) {
-            throw new Errors.UserError("--compare-stun and --compare-dirty are separate runs; pick one");
+        if ((compareStun ? 1 : 0) + (compareDirty ? 1 : 0) + (compareModes ? 1 : 0) > 1) {
+            throw new Errors.UserError("--compare-stun, --compare-dirty and --compare-modes are separate runs; pick one");
         }
-        if (compareDirty) {
-            if (source == null || !source.startsWith("kvm:")) {
-                throw new Errors.UserError("--compare-dirty needs a kvm source, e.g. --source kvm:guest=memtouch,mem=64m");
-            }
-            for (String mode : new String[] {"bitmap", "ring", "pagemap"}) {
-                String modeSpec = withDirtyMode(spec, mode);
-                java.util.Optional<String> missing = mode.equals("pagemap")
-                        ? io.cpstream.tracker.kvm.KvmSource.pagemapUnavailableReason() : java.util.Optional.empty();
-                if (missing.isPresent()) {
-                    System.out.println("cpstream bench: skipping dirty=pagemap: " + missing.get());
-                    result.put(mode, Map.of("skipped", missing.get()));
-                } else {
-                    Map<String, Object> figures = new LinkedHashMap<>();
-                    figures.put("source", modeSpec);
-                    figures.putAll(measure(modeSpec, config.withStun(stun), epochMs));
-                    result.put(mode, figures);
-                }
-            }
-        } else if (compareStun) {
-            Map<String, Object> copyAll = measure(spec, config.withStun(stun.withSplit(StunConfig.Split.COPY_ALL)), epochMs);
-            Map<String, Object> history = measure(spec, config.withStun(stun.withSplit(StunConfig.Split.HISTORY)), epochMs);
+        if (compareDirty && !source.startsWith("kvm:")) {
+            throw new Errors.UserError("--compare-dirty needs a kvm --source, e.g. kvm:guest=memtouch,mem=64m");
+        }
+        StunConfig stun = AgentCommand.stunConfig(split, maxStunMillis, maxMbps);
+        EncodingMode mode = EncodingMode.parse(encoding);
+        long cacheBytes = ByteSize.parse(deltaCache, "--delta-cache");
+        AgentConfig config = AgentConfig.of("unused", "bench-vm").withEpochInterval(Duration.ofMillis(epochMillis))
+                .withEncoding(mode).withDeltaCacheBytes(cacheBytes).withVerify(verify || compareStun).withStun(stun);
+
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("source", source);
+        result.put("seconds", seconds);
+        result.put("epoch_ms_target", epochMillis);
+        result.put("encoding", mode.label());
+        if (compareStun) {
+            Map<String, Object> copyAll = pipeline(source, config.withStun(stun.withSplit(StunConfig.Split.COPY_ALL)));
+            Map<String, Object> history = pipeline(source, config.withStun(stun.withSplit(StunConfig.Split.HISTORY)));
             result.put("copy_all", copyAll);
             result.put("history", history);
-            double allP99 = (double) copyAll.get("pause_ms_p99");
-            result.put("pause_p99_ratio", allP99 == 0 ? 0 : DemoCommand.round((double) history.get("pause_ms_p99") / allP99));
+            result.put("pause_p99_ratio", ratio(history.get("pause_ms_p99"), copyAll.get("pause_ms_p99")));
             result.put("digests_verified_every_epoch", (boolean) copyAll.get("digests_verified_every_epoch")
                     && (boolean) history.get("digests_verified_every_epoch"));
-        } else {
-            result.putAll(measure(spec, config.withStun(stun), epochMs));
+            print(result);
+            return 0;
         }
-        if (json) {
-            Json.print(System.out, result);
-        } else {
-            result.forEach((k, v) -> System.out.printf("%-30s %s%n", k, v));
+        if (compareDirty) {
+            for (String tracker : List.of("bitmap", "ring", "pagemap")) {
+                String spec = withDirtyMode(source, tracker);
+                Optional<String> missing = tracker.equals("pagemap") ? KvmSource.pagemapUnavailableReason() : Optional.empty();
+                if (missing.isPresent()) {
+                    System.out.println("cpstream bench: skipping dirty=pagemap: " + missing.get());
+                    result.put(tracker, Map.of("skipped", missing.get()));
+                } else {
+                    Map<String, Object> figures = new LinkedHashMap<>();
+                    figures.put("source", spec);
+                    figures.putAll(pipeline(spec, config));
+                    result.put(tracker, figures);
+                }
+            }
+            print(result);
+            return 0;
         }
+        Map<String, Object> main = pipeline(source, config);
+        result.putAll(main);
+        if (compareModes) {
+            Map<String, Object> modes = new LinkedHashMap<>();
+            for (EncodingMode each : List.of(EncodingMode.FULL, EncodingMode.CPSTREAM)) {
+                modes.put(each.label(), each == mode ? main : pipeline(source, config.withEncoding(each)));
+            }
+            Map<?, ?> full = (Map<?, ?>) modes.get("full");
+            Map<?, ?> cpstream = (Map<?, ?>) modes.get("cpstream");
+            modes.put("cpstream_vs_full_checkpoints_per_s", ratio(cpstream.get("checkpoints_per_s"),
+                    full.get("checkpoints_per_s")));
+            modes.put("cpstream_vs_full_wire_bytes_per_dirty_page", ratio(cpstream.get("wire_bytes_per_dirty_page"),
+                    full.get("wire_bytes_per_dirty_page")));
+            result.put("modes", modes);
+        }
+        if (compareEncoders) {
+            result.putAll(compareEncoders(cacheBytes));
+        }
+        print(result);
         return 0;
     }
 
-    private Map<String, Object> measure(String spec, AgentConfig config, long epochMs) throws Exception {
+    private void print(Map<String, Object> result) {
+        if (json) {
+            Json.print(System.out, result);
+        } else {
+            result.forEach((k, v) -> System.out.printf("%-26s %s%n", k, v));
+        }
+    }
+
+    /** The spec with its {@code dirty=} parameter set to {@code tracker}. */
+    static String withDirtyMode(String spec, String tracker) {
+        SourceSpec parsed = SourceSpec.parse(spec);
+        Map<String, String> params = new LinkedHashMap<>(parsed.params());
+        params.put("dirty", tracker);
+        return new SourceSpec(parsed.kind(), params).toString();
+    }
+
+    /** Runs agent and collector over loopback with {@code config}; the figures of the measured window. */
+    private Map<String, Object> pipeline(String spec, AgentConfig config) throws Exception {
         StunConfig stun = config.stun();
         Map<String, Object> result = new LinkedHashMap<>();
         LocalReplication replication;
         try (LocalReplication run = new LocalReplication(spec, null, config)) {
             replication = run;
-            System.out.printf("cpstream bench: %s (%d MiB), epoch target %d ms, split %s%s%s, %d s warm-up + %d s measured%n",
-                    spec, run.guest.memoryBytes() >> 20, epochMs, splitName(stun.split()),
-                    stun.maxStun() == null ? "" : ", max stun " + stun.maxStun().toNanos() / 1e6 + " ms",
+            System.out.printf("cpstream bench: %s (%d MiB), %s encoding, epoch target %d ms, split %s%s%s, %d s warm-up + "
+                    + "%d s measured%n", spec, run.guest.memoryBytes() >> 20, config.encoding().label(), epochMillis,
+                    splitName(stun.split()), stun.maxStun() == null ? "" : ", max stun " + stun.maxStun().toNanos() / 1e6 + " ms",
                     stun.maxMbps() == 0 ? "" : ", max " + stun.maxMbps() + " Mbit/s", warmupSeconds, seconds);
             run.start();
-            run.run(Duration.ofSeconds(warmupSeconds), true, System.out);
+            if (warmupEpochs > 0) {
+                while (run.agent.acknowledgedEpoch() < warmupEpochs && !run.guest.finished()) {
+                    run.run(Duration.ofMillis(20), true, System.out);
+                }
+            } else {
+                run.run(Duration.ofSeconds(warmupSeconds), true, System.out);
+            }
             run.agent.resetStats();
-            run.run(Duration.ofSeconds(seconds), json, System.out);
+            // A replayed trace may end before --seconds: rates are over the time actually measured.
+            double seconds = run.run(Duration.ofSeconds(this.seconds), json, System.out).toNanos() / 1e9;
             AgentStats.Snapshot s = run.agent.stats();
             run.stopPrimary();
             result.put("split", splitName(stun.split()));
             result.put("copies_after_resume", run.agent.defersStablePages());
+            result.put("seconds_measured", DemoCommand.round(seconds));
             result.put("checkpoints_per_s", DemoCommand.round(s.acknowledged() / (double) seconds));
             result.put("pause_ms_p50", DemoCommand.round(s.pauseMsP50()));
             result.put("pause_ms_p99", DemoCommand.round(s.pauseMsP99()));
@@ -153,11 +233,11 @@ final class BenchCommand implements Callable<Integer> {
             result.put("pause_us_p99", Math.round(s.pauseMsP99() * 1000));
             result.put("lag_ms_p50", DemoCommand.round(s.lagMsP50()));
             result.put("lag_ms_p99", DemoCommand.round(s.lagMsP99()));
-            result.put("dirty_pages_per_epoch", perEpoch(s.dirtyPages(), s));
-            result.put("deferred_pages_per_epoch", perEpoch(s.deferredPages(), s));
-            result.put("cow_faults", s.cowFaults());
+            result.put("dirty_pages_per_epoch", DemoCommand.round(s.checkpoints() == 0 ? 0 : s.dirtyPages() / (double) s.checkpoints()));
             result.put("wire_bytes_per_dirty_page", DemoCommand.round(s.pagesSent() == 0 ? 0 : s.wireBytes() / (double) s.pagesSent()));
             result.put("wire_mb_per_s", DemoCommand.round(s.wireBytes() / 1e6 / seconds));
+            result.put("deferred_pages_per_epoch", DemoCommand.round(s.checkpoints() == 0 ? 0 : s.deferredPages() / (double) s.checkpoints()));
+            result.put("cow_faults", s.cowFaults());
             result.put("epoch_ms_last", DemoCommand.round(s.epochMsLast()));
             result.put("epoch_ms_min", DemoCommand.round(s.epochMsMin()));
             result.put("epoch_ms_max", DemoCommand.round(s.epochMsMax()));
@@ -182,19 +262,63 @@ final class BenchCommand implements Callable<Integer> {
         return result;
     }
 
-    /** The spec with its {@code dirty=} parameter set to {@code mode}. */
-    static String withDirtyMode(String spec, String mode) {
-        io.cpstream.tracker.SourceSpec parsed = io.cpstream.tracker.SourceSpec.parse(spec);
-        Map<String, String> params = new LinkedHashMap<>(parsed.params());
-        params.put("dirty", mode);
-        return new io.cpstream.tracker.SourceSpec(parsed.kind(), params).toString();
-    }
-
-    private static double perEpoch(long total, AgentStats.Snapshot s) {
-        return DemoCommand.round(s.checkpoints() == 0 ? 0 : total / (double) s.checkpoints());
-    }
-
     private static String splitName(StunConfig.Split split) {
         return split == StunConfig.Split.HISTORY ? "history" : "copy-all";
+    }
+
+    /**
+     * Captures checkpoints from a fresh guest of the same spec, one epoch of guest activity each, and runs every
+     * codec over exactly that sequence, starting with the full sync (reported apart).
+     */
+    private Map<String, Object> compareEncoders(long cacheBytes) throws Exception {
+        int checkpoints = (int) Math.max(1, seconds * 1000L / epochMillis);
+        try (MemorySource guest = MemorySources.open(source);
+             SourceCheckpoints capture = new SourceCheckpoints(guest, epochMillis);
+             CodecComparison comparison = new CodecComparison(guest.pageSize(), guest.pageCount(), List.of(
+                     new RawCodec(guest.pageSize()), new Lz4Codec(guest.pageSize()),
+                     new XbzrleCodec(guest.pageSize(), cacheBytes),
+                     new CpstreamCodec(guest.pageSize(), guest.pageCount(), cacheBytes)))) {
+            System.out.printf("cpstream bench: comparing encoders over a full sync and %d checkpoints of %s%n",
+                    checkpoints, source);
+            for (int i = 0; i <= checkpoints; i++) {
+                comparison.run(capture.next());
+            }
+            Map<String, Object> encoders = new LinkedHashMap<>();
+            long dirtyPages = 0;
+            for (CodecReport report : comparison.reports()) {
+                Map<String, Object> figures = new LinkedHashMap<>();
+                figures.put("wire_bytes", report.wireBytes());
+                figures.put("bytes_per_dirty_page", DemoCommand.round(report.bytesPerDirtyPage()));
+                figures.put("encode_mb_per_s", DemoCommand.round(report.encodeMBps()));
+                figures.put("decode_mb_per_s", DemoCommand.round(report.decodeMBps()));
+                figures.put("full_sync_wire_bytes", report.fullSyncWireBytes());
+                Map<String, Long> records = new LinkedHashMap<>();
+                report.records().forEach((encoding, count) -> records.put(encoding.name().toLowerCase(), count));
+                figures.put("records", records);
+                encoders.put(report.name(), figures);
+                dirtyPages = report.dirtyPages();
+                if (!json) {
+                    System.out.println(report);
+                }
+            }
+            Map<String, Object> result = new LinkedHashMap<>();
+            result.put("encoders_checkpoints", checkpoints);
+            result.put("encoders_dirty_pages", dirtyPages);
+            result.put("encoders_changed_bytes", comparison.changedBytes());
+            result.put("encoders", encoders);
+            result.put("cpstream_vs_xbzrle_wire_bytes", ratio(wire(encoders, "cpstream"), wire(encoders, "xbzrle")));
+            result.put("cpstream_vs_lz4_wire_bytes", ratio(wire(encoders, "cpstream"), wire(encoders, "lz4")));
+            result.put("cpstream_vs_changed_bytes", ratio(wire(encoders, "cpstream"), comparison.changedBytes()));
+            return result;
+        }
+    }
+
+    private static Object wire(Map<String, Object> encoders, String name) {
+        return ((Map<?, ?>) encoders.get(name)).get("wire_bytes");
+    }
+
+    private static double ratio(Object numerator, Object denominator) {
+        double d = ((Number) denominator).doubleValue();
+        return d == 0 ? 0 : Math.round(((Number) numerator).doubleValue() / d * 1000) / 1000.0;
     }
 }

@@ -1,41 +1,59 @@
 package io.cpstream.cli;
 
+import com.codahale.metrics.health.HealthCheck;
 import io.cpstream.collector.CollectorConfig;
 import io.cpstream.collector.CollectorServer;
 import io.cpstream.collector.store.Durability;
+import io.cpstream.proto.VmState;
+import io.cpstream.proto.VmStatus;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+/**
+ * The collector daemon. Every long option is also a key of its {@code --config} file (see
+ * {@link ConfigFile}); deploy/config/collector.yaml documents them all.
+ */
 @Command(name = "collector", mixinStandardHelpOptions = true,
         description = "Run the collector daemon: receives checkpoint streams and keeps hot-standby images.")
 final class CollectorCommand implements Callable<Integer> {
 
-    @Option(names = "--listen", defaultValue = "0.0.0.0:7700", description = "HOST:PORT to serve agents and admin on (default: ${DEFAULT-VALUE})")
-    String listen;
+    @Option(names = ConfigFile.OPTION, paramLabel = "FILE",
+            description = "YAML file whose keys are this command's long options; flags override it")
+    Path config;
 
-    @Option(names = "--data-dir", required = true, description = "Directory for standby images and snapshots")
+    @Option(names = "--listen", defaultValue = "0.0.0.0:7700", converter = Converters.Address.class,
+            description = "HOST:PORT to serve agents and admin on (default: ${DEFAULT-VALUE})")
+    HostPort listen;
+
+    // Not required=true: it may come from the config file; checked in call().
+    @Option(names = "--data-dir", description = "Directory for standby images and snapshots (required)")
     Path dataDir;
 
-    @Option(names = "--metrics-port", defaultValue = "9465", description = "Port for /metrics and /health; 0 turns it off (default: ${DEFAULT-VALUE})")
+    @Option(names = "--metrics-port", defaultValue = "9465", converter = Converters.Port.class,
+            description = "Port for /metrics and /health; 0 turns it off (default: ${DEFAULT-VALUE})")
     int metricsPort;
 
-    @Option(names = "--durability", defaultValue = "none",
+    @Option(names = "--durability", defaultValue = "none", converter = Converters.DurabilityLevel.class,
             description = "none: an acked epoch survives a collector crash; fsync: also a power loss (default: ${DEFAULT-VALUE})")
-    String durability;
+    Durability durability;
 
-    @Option(names = "--max-guest-bytes", defaultValue = "1099511627776", description = "Largest guest accepted (default: 1 TiB)")
+    @Option(names = "--max-guest-bytes", defaultValue = "1099511627776", converter = Converters.Positive.class,
+            description = "Largest guest accepted (default: 1 TiB)")
     long maxGuestBytes;
 
-    @Option(names = "--lease-ms", defaultValue = "2000",
+    @Option(names = "--lease-ms", defaultValue = "2000", converter = Converters.Positive.class,
             description = "How long one heartbeat lets a primary release output; promotion without --force waits it out (default: ${DEFAULT-VALUE})")
     long leaseMillis;
 
-    @Option(names = "--auto-promote-after-ms", defaultValue = "0",
+    @Option(names = "--auto-promote-after-ms", defaultValue = "0", converter = Converters.NonNegative.class,
             description = "Promote a VM by itself once its primary was silent this long and its lease ran out; 0: never (default)")
     long autoPromoteAfterMillis;
 
@@ -43,20 +61,37 @@ final class CollectorCommand implements Callable<Integer> {
             description = "ZooKeeper connect string (host:port[,...]) for leases and fencing epochs shared with other collectors")
     String zookeeper;
 
+    @Option(names = "--drain-seconds", defaultValue = "5", converter = Converters.NonNegative.class,
+            description = "On stop, how long open streams may finish before they are cut; keep the unit's "
+                    + "TimeoutStopSec above it (default: ${DEFAULT-VALUE})")
+    long drainSeconds;
+
+    @Option(names = "--health-max-lag-ms", defaultValue = "5000", converter = Converters.Positive.class,
+            description = "/health is unhealthy while a replicating VM's standby is older than this (default: ${DEFAULT-VALUE})")
+    long healthMaxLagMillis;
+
     @Option(names = "--json", description = "Print one JSON object when the collector has stopped")
     boolean json;
 
     @Override
     public Integer call() throws Exception {
-        HostPort address = HostPort.parse(listen, "--listen");
-        CollectorConfig config = new CollectorConfig(address.host(), address.port(), dataDir,
-                Durability.parse(durability), maxGuestBytes, Duration.ofSeconds(5), Duration.ofMillis(leaseMillis),
+        Options.require(dataDir, "--data-dir");
+        CollectorConfig settings = new CollectorConfig(listen.host(), listen.port(), dataDir, durability, maxGuestBytes,
+                Duration.ofSeconds(drainSeconds), Duration.ofMillis(leaseMillis),
                 autoPromoteAfterMillis > 0 ? Duration.ofMillis(autoPromoteAfterMillis) : null, zookeeper);
-        try (MetricsEndpoint metrics = new MetricsEndpoint(metricsPort, () -> null);
-             CollectorServer server = CollectorServer.start(config, metrics.registry())) {
-            System.out.printf("cpstream collector listening on %s:%d, data in %s, metrics on :%d%n", address.host(),
-                    server.port(), dataDir.toAbsolutePath(), metrics.port());
-            Runtime.getRuntime().addShutdownHook(new Thread(server::close, "collector-shutdown"));
+        try (MetricsEndpoint metrics = new MetricsEndpoint(metricsPort);
+             CollectorServer server = CollectorServer.start(settings, metrics.registry())) {
+            metrics.check("connected", () -> connected(server.vms()));
+            metrics.check("lag", () -> lag(server.vms(), healthMaxLagMillis));
+            metrics.check("data-dir", () -> dataDirectory(dataDir));
+            String ready = String.format("listening on %s:%d, data in %s, metrics on :%d", listen.host(), server.port(),
+                    dataDir.toAbsolutePath(), metrics.port());
+            System.out.println("cpstream collector " + ready);
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                SdNotify.stopping("draining streams for up to " + drainSeconds + " s");
+                server.close();
+            }, "collector-shutdown"));
+            SdNotify.ready(ready);
             server.awaitTermination();
             if (json) {
                 Map<String, Object> result = new LinkedHashMap<>();
@@ -66,5 +101,38 @@ final class CollectorCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** Every VM that is not promoted has its agent streaming. */
+    static HealthCheck.Result connected(List<VmStatus> vms) {
+        List<String> without = vms.stream().filter(vm -> vm.getState() == VmState.VM_DISCONNECTED)
+                .map(VmStatus::getVmId).toList();
+        if (!without.isEmpty()) {
+            return HealthCheck.Result.unhealthy("no agent streaming for " + without);
+        }
+        return HealthCheck.Result.healthy(vms.size() + " VM(s), none without its agent");
+    }
+
+    /** Every replicating VM's standby is at most {@code maxMillis} behind its primary. */
+    static HealthCheck.Result lag(List<VmStatus> vms, long maxMillis) {
+        List<String> late = vms.stream()
+                .filter(vm -> vm.getState() == VmState.VM_REPLICATING && vm.getLagMs() > maxMillis)
+                .map(vm -> vm.getVmId() + " (" + vm.getLagMs() + " ms)").toList();
+        if (!late.isEmpty()) {
+            return HealthCheck.Result.unhealthy("standby older than " + maxMillis + " ms: " + late);
+        }
+        return HealthCheck.Result.healthy("every replicating standby within " + maxMillis + " ms");
+    }
+
+    static HealthCheck.Result dataDirectory(Path dir) {
+        if (!Files.isDirectory(dir) || !Files.isWritable(dir)) {
+            return HealthCheck.Result.unhealthy(dir + " is not a writable directory");
+        }
+        try {
+            long free = Files.getFileStore(dir).getUsableSpace();
+            return HealthCheck.Result.healthy(dir + " writable, " + (free >> 20) + " MiB free");
+        } catch (IOException e) {
+            return HealthCheck.Result.unhealthy("cannot read the free space of " + dir + ": " + e.getMessage());
+        }
     }
 }

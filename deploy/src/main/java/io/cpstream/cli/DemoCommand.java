@@ -63,7 +63,7 @@ final class DemoCommand implements Callable<Integer> {
         }
         AgentConfig config = AgentConfig.of("unused", VM).withVerify(true)
                 .withEpochInterval(Duration.ofMillis(epochMillis));
-        OutputLog primaryOutputs = new OutputLog(null);
+        ObservedOutputs primaryOutputs = new ObservedOutputs(null);
         try (LocalReplication run = new LocalReplication(spec, dataDir, config, primaryOutputs)) {
             System.out.printf("cpstream demo: protecting %s (%d MiB) for %d s, collector on 127.0.0.1:%d%n", spec,
                     run.guest.memoryBytes() >> 20, seconds, run.collector.port());
@@ -92,10 +92,10 @@ final class DemoCommand implements Callable<Integer> {
             }
             boolean primaryHadOutputs = primaryOutputs.count() > 0;
             PromotedSnapshot promotedSnapshot = PromotedSnapshot.open(snapshot);
-            OutputLog promotedOutputs = runPromoted(promotedSnapshot, primaryHadOutputs);
+            ObservedOutputs promotedOutputs = runPromoted(promotedSnapshot, primaryHadOutputs);
             GuestOutput lastOfEpoch = primaryOutputs.lastUpTo(epoch);
             GuestOutput firstPromoted = promotedOutputs.first();
-            Boolean continuous = primaryHadOutputs ? OutputLog.continues(lastOfEpoch, firstPromoted) : null;
+            Boolean continuous = primaryHadOutputs ? ObservedOutputs.continues(lastOfEpoch, firstPromoted) : null;
 
             Map<String, Object> result = new LinkedHashMap<>();
             result.put("verified", verified);
@@ -108,8 +108,8 @@ final class DemoCommand implements Callable<Integer> {
             result.put("image_digest", ImageDigest.hex(fromFile));
             result.put("primary_digest", primary == null ? null : ImageDigest.hex(primary));
             result.put("primary_outputs", primaryOutputs.count());
-            result.put("primary_last_output_of_epoch", OutputLog.describe(lastOfEpoch));
-            result.put("promoted_first_output", OutputLog.describe(firstPromoted));
+            result.put("primary_last_output_of_epoch", ObservedOutputs.describe(lastOfEpoch));
+            result.put("promoted_first_output", ObservedOutputs.describe(firstPromoted));
             result.put("promoted_outputs", promotedOutputs.count());
             // The collector's own record: outputs the guest had emitted before the promoted epoch's stun.
             result.put("snapshot_output_end", promotedSnapshot.manifest.outputs().end());
@@ -142,7 +142,7 @@ final class DemoCommand implements Callable<Integer> {
      * Restores the promoted VM from its snapshot and runs it until it has emitted its first outputs (if
      * the primary emitted any) or for a moment (if not), failing if it stops on an error.
      */
-    private static OutputLog runPromoted(PromotedSnapshot snapshot, boolean expectOutputs) throws Exception {
+    private static ObservedOutputs runPromoted(PromotedSnapshot snapshot, boolean expectOutputs) throws Exception {
         try (SnapshotRun promoted = new SnapshotRun(snapshot, null, null, null)) {
             promoted.start();
             long deadline = System.nanoTime() + (expectOutputs ? PROMOTED_PATIENCE : Duration.ofSeconds(1)).toNanos();
@@ -155,7 +155,7 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     private static String describe(GuestOutput output) {
-        return output == null ? "none" : "#" + output.index() + " = " + OutputLog.render(output);
+        return output == null ? "none" : "#" + output.index() + " = " + ObservedOutputs.render(output);
     }
 
     static double round(double value) {

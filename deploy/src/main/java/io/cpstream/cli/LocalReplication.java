@@ -76,18 +76,22 @@ final class LocalReplication implements AutoCloseable {
     }
 
     /**
-     * Lets replication run for {@code duration}, printing a progress line a second unless {@code quiet}.
-     * Fails early if the agent stops on its own.
+     * Lets replication run for {@code duration}, or until the guest finishes (a replayed trace at its
+     * end), printing a progress line a second unless {@code quiet}; returns how long it ran. Fails early
+     * if the agent stops on its own.
      */
-    void run(Duration duration, boolean quiet, PrintStream out) throws InterruptedException {
+    Duration run(Duration duration, boolean quiet, PrintStream out) throws InterruptedException {
         long end = System.nanoTime() + duration.toNanos();
         long started = System.nanoTime();
-        while (System.nanoTime() < end) {
-            if (agent.awaitTermination(Duration.ofMillis(Math.min(1000, (end - System.nanoTime()) / 1_000_000 + 1)))) {
+        long nextReport = started + 1_000_000_000L;
+        while (System.nanoTime() < end && !guest.finished()) {
+            long wait = Math.min(Math.min(end, nextReport) - System.nanoTime(), 100_000_000L); // finished() is polled
+            if (agent.awaitTermination(Duration.ofNanos(Math.max(wait, 1_000_000)))) {
                 throw new Errors.UserError("the agent stopped: " + (agent.failure() == null ? "closed"
                         : Errors.describe(agent.failure())));
             }
-            if (!quiet) {
+            if (!quiet && System.nanoTime() >= nextReport) {
+                nextReport += 1_000_000_000L;
                 AgentStats.Snapshot s = agent.stats();
                 double seconds = (System.nanoTime() - started) / 1e9;
                 out.printf("%5.1fs  epoch %-6d %6.1f ckpt/s  pause p50 %6.2f ms p99 %6.2f ms  lag p50 %6.1f ms  %7.1f MB/s%n",
@@ -95,6 +99,7 @@ final class LocalReplication implements AutoCloseable {
                         s.lagMsP50(), s.wireBytes() / seconds / 1e6);
             }
         }
+        return Duration.ofNanos(System.nanoTime() - started);
     }
 
     /** Takes the primary down, agent and guest, as a failed host would; the collector keeps running. */

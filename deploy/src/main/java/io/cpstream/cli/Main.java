@@ -7,7 +7,8 @@ import picocli.CommandLine.Command;
 @Command(name = "cpstream", mixinStandardHelpOptions = true, version = "cpstream 0.1.0",
         description = "Checkpoint streaming for fault-tolerant virtual machines.",
         subcommands = {DemoCommand.class, CollectorCommand.class, AgentCommand.class, StatusCommand.class,
-                PromoteCommand.class, BenchCommand.class, RunCommand.class, CommandLine.HelpCommand.class})
+                PromoteCommand.class, RunCommand.class, SinkCommand.class, ChaosCommand.class, BenchCommand.class,
+                TraceCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec
@@ -24,6 +25,13 @@ public final class Main implements Runnable {
             line.getErr().println("cpstream " + line.getCommandName() + ": " + Errors.describe(exception));
             return 1;
         });
+        try {
+            ConfigFile.install(commandLine, new CommandLine(new Main()), args);
+        } catch (ConfigFile.InvalidConfig e) {
+            // Exit 2 like any usage error; the units keep systemd from restarting on it.
+            commandLine.getErr().println("cpstream " + (args.length > 0 ? args[0] : "") + ": " + e.getMessage());
+            return 2;
+        }
         return commandLine.execute(args);
     }
 

@@ -73,6 +73,11 @@ final class OutputTap implements MemorySource {
     }
 
     @Override
+    public boolean finished() {
+        return guest.finished();
+    }
+
+    @Override
     public Stun stun() {
         Stun inner = guest.stun();
         synchronized (lock) {

@@ -100,8 +100,8 @@ final class RunCommand implements Callable<Integer> {
             result.put("restored_epoch", snapshot.manifest.epoch());
             result.put("seconds", seconds);
             result.put("outputs", run.outputs.count());
-            result.put("first_output", OutputLog.describe(run.outputs.first()));
-            result.put("last_output", OutputLog.describe(run.outputs.last()));
+            result.put("first_output", ObservedOutputs.describe(run.outputs.first()));
+            result.put("last_output", ObservedOutputs.describe(run.outputs.last()));
             if (run.agent() != null) {
                 result.put("protected_as", vm);
                 result.put("collector", protect.collector());
@@ -119,7 +119,7 @@ final class RunCommand implements Callable<Integer> {
     }
 
     private static String describe(io.cpstream.tracker.GuestOutput output) {
-        return output == null ? "none" : "#" + output.index() + " = " + OutputLog.render(output);
+        return output == null ? "none" : "#" + output.index() + " = " + ObservedOutputs.render(output);
     }
 
     private static String progress(Agent agent) {

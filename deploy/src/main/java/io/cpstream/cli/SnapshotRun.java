@@ -15,7 +15,7 @@ import java.io.PrintStream;
 final class SnapshotRun implements AutoCloseable {
 
     final PromotedSnapshot snapshot;
-    final OutputLog outputs;
+    final ObservedOutputs outputs;
     private final OutputTap guest;
     private final Agent agent;
     private boolean closed;
@@ -27,7 +27,7 @@ final class SnapshotRun implements AutoCloseable {
     SnapshotRun(PromotedSnapshot snapshot, PrintStream echo, AgentConfig protect, MeterRegistry registry)
             throws IOException {
         this.snapshot = snapshot;
-        this.outputs = new OutputLog(echo);
+        this.outputs = new ObservedOutputs(echo);
         this.guest = new OutputTap(snapshot.restore(), outputs);
         Agent protector = null;
         try {

@@ -8,10 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.cpstream.encoder.ImageDigest;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -50,8 +47,8 @@ class CliTwoProcessTest {
                 "--metrics-port", "0", "--verify");
 
         JsonNode vm = await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(300)).until(() -> {
-            Result status = cli("status", "--collector", collector, "--json");
-            if (status.code != 0) {
+            CliRun status = CliRun.of("status", "--collector", collector, "--json");
+            if (status.code() != 0) {
                 return null;
             }
             JsonNode vms = status.json().get("vms");
@@ -62,12 +59,12 @@ class CliTwoProcessTest {
         assertTrue(vm.get("lag_ms").asLong() >= 0, "lag is reported: " + vm);
 
         // While the primary streams and renews its lease, the safe default refuses to make a second primary.
-        Result refused = cli("promote", "--collector", collector, "--vm", "vm-1", "--json");
-        assertEquals(1, refused.code, refused.out);
-        assertTrue(refused.err.contains("still holds its lease") && refused.err.contains("--force"), refused.err);
+        CliRun refused = CliRun.of("promote", "--collector", collector, "--vm", "vm-1", "--json");
+        assertEquals(1, refused.code(), refused.out());
+        assertTrue(refused.err().contains("still holds its lease") && refused.err().contains("--force"), refused.err());
 
-        Result promote = cli("promote", "--collector", collector, "--vm", "vm-1", "--force", "--json");
-        assertEquals(0, promote.code, promote.err);
+        CliRun promote = CliRun.of("promote", "--collector", collector, "--vm", "vm-1", "--force", "--json");
+        assertEquals(0, promote.code(), promote.err());
         JsonNode promoted = promote.json();
         assertTrue(promoted.get("verified").asBoolean(), "snapshot equals the primary at the promoted epoch: " + promoted);
         assertEquals(promoted.get("primary_digest").asText(), promoted.get("image_digest").asText());
@@ -79,27 +76,27 @@ class CliTwoProcessTest {
         assertTrue(agent.waitFor(60, TimeUnit.SECONDS), "fenced agent exits");
         assertNotEquals(0, agent.exitValue());
 
-        Result again = cli("promote", "--collector", collector, "--vm", "vm-1", "--json");
-        assertEquals(1, again.code);
-        assertTrue(again.err.contains("already promoted"), again.err);
-        Result status = cli("status", "--collector", collector, "--json");
+        CliRun again = CliRun.of("promote", "--collector", collector, "--vm", "vm-1", "--json");
+        assertEquals(1, again.code());
+        assertTrue(again.err().contains("already promoted"), again.err());
+        CliRun status = CliRun.of("status", "--collector", collector, "--json");
         assertEquals("promoted", status.json().get("vms").get(0).get("state").asText());
     }
 
     @Test
     void errorsAreOneActionableLineOnStderr() throws Exception {
-        Result unreachable = cli("status", "--collector", "127.0.0.1:" + freePort(), "--json");
-        assertEquals(1, unreachable.code);
-        assertTrue(unreachable.err.contains("cannot reach the collector"), unreachable.err);
-        assertEquals("", unreachable.out);
+        CliRun unreachable = CliRun.of("status", "--collector", "127.0.0.1:" + freePort(), "--json");
+        assertEquals(1, unreachable.code());
+        assertTrue(unreachable.err().contains("cannot reach the collector"), unreachable.err());
+        assertEquals("", unreachable.out());
 
-        Result badSource = cli("agent", "--collector", "127.0.0.1:1", "--vm", "x", "--source", "sim:mem=4m,colour=red");
-        assertEquals(1, badSource.code);
-        assertTrue(badSource.err.contains("does not know parameter(s) [colour]"), badSource.err);
+        CliRun badSource = CliRun.of("agent", "--collector", "127.0.0.1:1", "--vm", "x", "--source", "sim:mem=4m,colour=red");
+        assertEquals(1, badSource.code());
+        assertTrue(badSource.err().contains("does not know parameter(s) [colour]"), badSource.err());
 
-        Result usage = cli("promote", "--json");
-        assertEquals(2, usage.code);
-        assertTrue(usage.err.contains("--vm"), usage.err);
+        CliRun usage = CliRun.of("promote", "--json");
+        assertEquals(2, usage.code());
+        assertTrue(usage.err().contains("--vm"), usage.err());
     }
 
     private Process spawn(String... args) throws Exception {
@@ -110,29 +107,6 @@ class CliTwoProcessTest {
                 .redirectOutput(dataDir.resolve(args[0] + ".log").toFile()).start();
         processes.add(process);
         return process;
-    }
-
-    record Result(int code, String out, String err) {
-        JsonNode json() throws Exception {
-            String[] lines = out.strip().split("\n");
-            return JSON.readTree(lines[lines.length - 1]);
-        }
-    }
-
-    private static synchronized Result cli(String... args) {
-        PrintStream stdout = System.out;
-        PrintStream stderr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = Main.run(args);
-            return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(stdout);
-            System.setErr(stderr);
-        }
     }
 
     private static int freePort() throws Exception {

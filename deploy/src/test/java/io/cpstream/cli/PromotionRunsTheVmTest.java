@@ -16,8 +16,6 @@ import io.cpstream.tracker.GuestOutput;
 import io.cpstream.tracker.kvm.KvProtocol;
 import io.cpstream.tracker.kvm.KvmSource;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -114,7 +112,7 @@ class PromotionRunsTheVmTest {
     void kvmPromotedKvStoreAnswersWithTheValuesCommittedBeforePromotion() throws Exception {
         assumeKvm();
         int keys = 12;
-        OutputLog responses = new OutputLog(null);
+        ObservedOutputs responses = new ObservedOutputs(null);
         AgentConfig config = AgentConfig.of("unused", "kv").withVerify(true);
         try (LocalReplication primary = new LocalReplication("kvm:guest=kv,mem=8m,slots=64", dir, config, responses)) {
             KvmSource kv = (KvmSource) ((OutputTap) primary.guest).guest();
@@ -148,28 +146,28 @@ class PromotionRunsTheVmTest {
 
     @Test
     void runRefusesWhatIsNotAnIntactSnapshot() throws Exception {
-        Result missing = cli("run", "--snapshot", dir.resolve("nothing").toString(), "--json");
-        assertEquals(1, missing.code);
-        assertTrue(missing.err.contains("is not a snapshot"), missing.err);
-        assertEquals("", missing.out);
+        CliRun missing = CliRun.of("run", "--snapshot", dir.resolve("nothing").toString(), "--json");
+        assertEquals(1, missing.code());
+        assertTrue(missing.err().contains("is not a snapshot"), missing.err());
+        assertEquals("", missing.out());
 
         JsonNode demo = cliJson(0, "demo", "--source", "sim:mem=1m,rate=5000", "--seconds", "1",
                 "--data-dir", dir.resolve("data").toString(), "--json");
         Path snapshot = Path.of(demo.get("snapshot").asText());
-        Result halfFlags = cli("run", "--snapshot", snapshot.toString(), "--collector", "127.0.0.1:1");
-        assertEquals(1, halfFlags.code);
-        assertTrue(halfFlags.err.contains("--collector and --vm go together"), halfFlags.err);
+        CliRun halfFlags = CliRun.of("run", "--snapshot", snapshot.toString(), "--collector", "127.0.0.1:1");
+        assertEquals(1, halfFlags.code());
+        assertTrue(halfFlags.err().contains("--collector and --vm go together"), halfFlags.err());
 
         try (var channel = java.nio.channels.FileChannel.open(snapshot.resolve(Snapshots.MEMORY), StandardOpenOption.WRITE)) {
             channel.write(java.nio.ByteBuffer.wrap(new byte[] {42}), 4096 * 3 + 17);
         }
-        Result corrupt = cli("run", "--snapshot", snapshot.toString(), "--json");
-        assertEquals(1, corrupt.code);
-        assertTrue(corrupt.err.contains("is corrupt"), corrupt.err);
+        CliRun corrupt = CliRun.of("run", "--snapshot", snapshot.toString(), "--json");
+        assertEquals(1, corrupt.code());
+        assertTrue(corrupt.err().contains("is corrupt"), corrupt.err());
 
-        Result reused = cli("demo", "--seconds", "1", "--data-dir", dir.resolve("data").toString());
-        assertEquals(1, reused.code);
-        assertTrue(reused.err.contains("already holds demo-vm"), reused.err);
+        CliRun reused = CliRun.of("demo", "--seconds", "1", "--data-dir", dir.resolve("data").toString());
+        assertEquals(1, reused.code());
+        assertTrue(reused.err().contains("already holds demo-vm"), reused.err());
         assertTrue(Files.exists(snapshot.resolve(Snapshots.MANIFEST)));
     }
 
@@ -204,30 +202,11 @@ class PromotionRunsTheVmTest {
         Assumptions.assumeTrue(reason.isEmpty(), () -> "KVM unavailable: " + reason.orElse(""));
     }
 
-    record Result(int code, String out, String err) {
-    }
-
     private static JsonNode cliJson(int expectedCode, String... args) throws Exception {
-        Result result = cli(args);
-        assertEquals(expectedCode, result.code, "exit code of " + String.join(" ", args) + "; stderr: " + result.err
-                + "; stdout: " + result.out);
-        String[] lines = result.out.strip().split("\n");
+        CliRun result = CliRun.of(args);
+        assertEquals(expectedCode, result.code(), "exit code of " + String.join(" ", args) + "; stderr: " + result.err()
+                + "; stdout: " + result.out());
+        String[] lines = result.out().strip().split("\n");
         return JSON.readTree(lines[lines.length - 1]);
-    }
-
-    private static synchronized Result cli(String... args) {
-        PrintStream stdout = System.out;
-        PrintStream stderr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = Main.run(args);
-            return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(stdout);
-            System.setErr(stderr);
-        }
     }
 }

@@ -44,6 +44,8 @@ public class EncoderBenchmarks {
     private final PageEncoder encoder = new PageEncoder(PAGE);
     private final PageDecoder decoder = new PageDecoder(PAGE);
     private final PageHash128 hash = new PageHash128();
+    private final DuplicateIndex duplicates = new DuplicateIndex(1024, 2048);
+    private final MemorySegment baseCopy = Arena.ofAuto().allocate(PAGE, PAGE);
     private ByteBuffer deltaPayload;
     private int deltaCrc;
 
@@ -133,6 +135,18 @@ public class EncoderBenchmarks {
     @Benchmark
     public EncodedPage encodeWithBase() {
         return encoder.encode(page, base, 1);
+    }
+
+    /**
+     * The agent's whole per-page path for a delta candidate: CRC-32C, zero check, 128-bit hash and duplicate lookup,
+     * delta (LZ4 over it when large), and refreshing the base copy with the page.
+     */
+    @Benchmark
+    public EncodedPage encodeAsAgent() {
+        EncodedPage record = encoder.encode(7, page, base, 1, duplicates);
+        duplicates.discardPending(); // a lookup miss every time, as for a page with new content
+        MemorySegment.copy(page, 0, baseCopy, 0, PAGE);
+        return record;
     }
 
     /** What the collector pays per DELTA record: parse, copy the base, XOR the runs, verify the CRC. */

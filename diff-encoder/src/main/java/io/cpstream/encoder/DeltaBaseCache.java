@@ -185,6 +185,19 @@ public final class DeltaBaseCache implements AutoCloseable {
         }
     }
 
+    /**
+     * The collector no longer knows which epoch wrote its copies of versions up to {@code version} (it
+     * restarted then): deltas against them would be refused, so the copies are worthless.
+     */
+    public void discardVersionsUpTo(long version) {
+        for (int slot = 0; slot < slotCopies.length; slot++) {
+            long page = slotPage[slot];
+            if (slotOfPage[(int) page] == slot && slotVersion[slot] <= version) {
+                remove(page);
+            }
+        }
+    }
+
     /** Forgets every copy (e.g. after a full resync); verdicts stay. */
     public void clear() {
         for (int slot = 0; slot < slotCopies.length; slot++) {

@@ -37,7 +37,7 @@ public final class DeltaCandidateClassifier {
     private long candidateDeltaBytes;
 
     public DeltaCandidateClassifier(int pageSize) {
-        this(pageSize, pageSize / 8);
+        this(pageSize, pageSize * 3 / 4);
     }
 
     public DeltaCandidateClassifier(int pageSize, int maxDeltaBytes) {

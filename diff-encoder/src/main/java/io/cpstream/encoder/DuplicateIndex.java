@@ -6,13 +6,16 @@ package io.cpstream.encoder;
  *
  * <p>A direct-mapped table of {@code slots} entries (hash, page, generation): lossy by design, so its
  * memory is fixed whatever the guest does. An entry is valid only while the page's generation is the
- * one it was recorded with; {@link #forget} and {@link #record} bump the generation, which is how a
- * page's old content drops out without searching for it.
+ * one it was recorded with; recording or forgetting a page bumps its generation, which is how a page's
+ * old content drops out without searching for it.
  *
- * <p>The wire says a DUPLICATE repeats page {@code source_index} of this checkpoint's <em>result</em>.
- * To keep that true, the agent calls {@link #forget} for every dirty page of a checkpoint before it
- * encodes any of them; then every hit is a page that is either untouched by this checkpoint or already
- * sent in it with exactly these bytes. After an aborted checkpoint (Resync), call {@link #clear}.
+ * <p>The wire says a DUPLICATE repeats page {@code source_index} as the receiver holds it at the
+ * checkpoint's base epoch (its committed image). To keep that true while a checkpoint is encoded, what
+ * this checkpoint sends is only <em>pending</em> ({@link #recordPending}, {@link #forgetPending}) and becomes
+ * a source at {@link #publish()}, once the whole checkpoint is encoded: a checkpoint that applies at all
+ * applies on top of the previous one, so from the next checkpoint on the receiver holds it. A page dirty in
+ * this checkpoint still serves as a source with its old content, which is exactly what the receiver's
+ * committed image holds. After an aborted checkpoint (Resync, reconnect), call {@link #clear}.
  *
  * <p>Not thread-safe: one per stream, used by the thread that encodes it.
  */
@@ -24,6 +27,12 @@ public final class DuplicateIndex {
     private final int[] generationOfSlot;
     private final int[] generationOfPage;
     private final int slotMask;
+    /** What the checkpoint being encoded sends, applied at {@link #publish()}: page, hash, or -1 for forget. */
+    private int[] pendingPage = new int[64];
+    private long[] pendingHigh = new long[64];
+    private long[] pendingLow = new long[64];
+    private boolean[] pendingForget = new boolean[64];
+    private int pendingCount;
 
     /**
      * @param pageCount pages of guest memory (at most 2^31 - 1)
@@ -75,11 +84,54 @@ public final class DuplicateIndex {
         generationOfPage[checkedPage(page)]++;
     }
 
-    /** Drops every entry: the receiver's content is no longer what this index believes. */
+    /** This checkpoint sends page {@code page} with content of this hash; a source from {@link #publish()} on. */
+    public void recordPending(long page, long high, long low) {
+        addPending(checkedPage(page), high, low, false);
+    }
+
+    /** This checkpoint sends page {@code page} in a form not worth a source (a zero page); forgotten at publish. */
+    public void forgetPending(long page) {
+        addPending(checkedPage(page), 0, 0, true);
+    }
+
+    /** The checkpoint being encoded is complete: what it sent becomes what the receiver holds. */
+    public void publish() {
+        for (int i = 0; i < pendingCount; i++) {
+            if (pendingForget[i]) {
+                forget(pendingPage[i]);
+            } else {
+                record(pendingPage[i], pendingHigh[i], pendingLow[i]);
+            }
+        }
+        pendingCount = 0;
+    }
+
+    /** Forgets what is pending: the checkpoint being encoded will not be sent. */
+    public void discardPending() {
+        pendingCount = 0;
+    }
+
+    /** Drops every entry and anything pending: the receiver's content is no longer what this index believes. */
     public void clear() {
+        pendingCount = 0;
         java.util.Arrays.fill(generationOfSlot, -1);
         java.util.Arrays.fill(hashHigh, 0);
         java.util.Arrays.fill(hashLow, 0);
+    }
+
+    private void addPending(int page, long high, long low, boolean forget) {
+        if (pendingCount == pendingPage.length) {
+            int size = pendingCount * 2;
+            pendingPage = java.util.Arrays.copyOf(pendingPage, size);
+            pendingHigh = java.util.Arrays.copyOf(pendingHigh, size);
+            pendingLow = java.util.Arrays.copyOf(pendingLow, size);
+            pendingForget = java.util.Arrays.copyOf(pendingForget, size);
+        }
+        pendingPage[pendingCount] = page;
+        pendingHigh[pendingCount] = high;
+        pendingLow[pendingCount] = low;
+        pendingForget[pendingCount] = forget;
+        pendingCount++;
     }
 
     private int slot(long low) {

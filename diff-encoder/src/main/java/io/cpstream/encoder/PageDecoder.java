@@ -1,5 +1,6 @@
 package io.cpstream.encoder;
 
+import io.cpstream.encoder.CorruptPageException.Reason;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.zip.CRC32C;
@@ -82,14 +83,15 @@ public final class PageDecoder {
             case DELTA -> {
                 MemorySegment held = receiver.page(pageIndex);
                 if (held == null) {
-                    throw new CorruptPageException("delta for page " + pageIndex + ", which the receiver does not hold");
+                    throw new CorruptPageException(Reason.BASE_NOT_HELD,
+                            "delta for page " + pageIndex + ", which the receiver does not hold");
                 }
                 decodeDelta(payload, expectedCrc, baseVersion, held, receiver.version(pageIndex), dst);
             }
             case DUPLICATE -> {
                 MemorySegment source = receiver.page(sourceIndex);
                 if (source == null) {
-                    throw new CorruptPageException("page " + pageIndex + " duplicates page " + sourceIndex
+                    throw new CorruptPageException(Reason.BASE_NOT_HELD, "page " + pageIndex + " duplicates page " + sourceIndex
                             + ", which the receiver does not hold");
                 }
                 decodeDuplicate(payload, expectedCrc, source, dst);
@@ -110,7 +112,8 @@ public final class PageDecoder {
      *
      * @param baseVersion the version the sender made the delta against
      * @param held        the receiver's current copy of the page; read, never written
-     * @param heldVersion the version of {@code held}; a delta against any other version is refused
+     * @param heldVersion the version of {@code held}, or 0 (or less) when unknown; a delta against any other
+     *                    version, or against an unknown one, is refused
      * @param dst         scratch page for the result; must not overlap {@code held}
      */
     public void decodeDelta(ByteBuffer payload, int expectedCrc, long baseVersion, MemorySegment held, long heldVersion,
@@ -122,8 +125,13 @@ public final class PageDecoder {
         if (dst.asOverlappingSlice(held).isPresent()) {
             throw new IllegalArgumentException("delta destination overlaps the held copy; decode into scratch");
         }
+        if (heldVersion <= 0) {
+            throw new CorruptPageException(Reason.BASE_NOT_HELD, "delta against version " + baseVersion
+                    + ", but the receiver does not know which version of the page it holds");
+        }
         if (baseVersion != heldVersion) {
-            throw new CorruptPageException("delta against version " + baseVersion + ", but the receiver holds version "
+            throw new CorruptPageException(Reason.BASE_NOT_HELD,
+                    "delta against version " + baseVersion + ", but the receiver holds version "
                     + heldVersion);
         }
         int length = copyPayload(payload, "delta");
@@ -196,7 +204,7 @@ public final class PageDecoder {
         crc.update(dst.asByteBuffer());
         int actual = (int) crc.getValue();
         if (actual != expectedCrc) {
-            throw new CorruptPageException(String.format(
+            throw new CorruptPageException(Reason.CHECKSUM_MISMATCH, String.format(
                     "checksum mismatch: page decodes to crc32c %08x, record says %08x", actual, expectedCrc));
         }
     }

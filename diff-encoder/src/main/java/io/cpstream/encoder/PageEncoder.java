@@ -8,7 +8,8 @@ import java.util.zip.CRC32C;
  * Picks the smallest encoding of each dirty page within a bounded CPU cost:
  * <ol>
  * <li>ZERO when the page is all zero bytes (one vectorised compare);</li>
- * <li>DUPLICATE when a {@link DuplicateIndex} says the receiver holds the same content (one 128-bit hash);</li>
+ * <li>DUPLICATE when a {@link DuplicateIndex} says the receiver holds the same content (one 128-bit hash),
+ *     possibly as this same page (rewritten with the bytes it had);</li>
  * <li>DELTA against the base the caller holds, when it is smaller than a page (one pass, abandoned as soon as
  *     it would not fit; LZ4 over the runs when that pays);</li>
  * <li>LZ4 of the whole page when there is no useful delta and it saves at least {@link #MIN_LZ4_SAVING} bytes;</li>
@@ -91,34 +92,45 @@ public final class PageEncoder {
         if (ZeroPages.isZero(page)) {
             return new EncodedPage(PageEncoding.ZERO, EMPTY, pageCrc);
         }
-        return encodeNonZero(page, base, baseVersion, pageCrc);
+        return encodeNonZero(page, base, baseVersion, pageCrc, true);
     }
 
     /**
-     * Encodes page {@code pageIndex}, also looking for a page the receiver holds with the same content, and
-     * records the page in {@code duplicates} as sent. See {@link DuplicateIndex} for what the caller must
-     * {@link DuplicateIndex#forget forget} before a checkpoint.
+     * Encodes page {@code pageIndex}, also looking for a page the receiver holds (at the checkpoint's base) with
+     * the same content, possibly this very page, and records the page in {@code duplicates} as pending: the
+     * caller {@link DuplicateIndex#publish publishes} once the whole checkpoint is encoded.
      */
     public EncodedPage encode(long pageIndex, MemorySegment page, MemorySegment base, long baseVersion,
             DuplicateIndex duplicates) {
+        return encode(pageIndex, page, base, baseVersion, duplicates, true);
+    }
+
+    /**
+     * As {@link #encode(long, MemorySegment, MemorySegment, long, DuplicateIndex)}, but with {@code tryLz4} false
+     * the whole page is not offered to LZ4 (the caller knows it did not compress lately): a page with no useful
+     * delta then goes FULL without spending an LZ4 attempt on it.
+     */
+    public EncodedPage encode(long pageIndex, MemorySegment page, MemorySegment base, long baseVersion,
+            DuplicateIndex duplicates, boolean tryLz4) {
         checkPage(page);
         int pageCrc = crc32c(page);
         if (ZeroPages.isZero(page)) {
-            duplicates.forget(pageIndex);
+            duplicates.forgetPending(pageIndex);
             return new EncodedPage(PageEncoding.ZERO, EMPTY, pageCrc);
         }
         hasher.hash(page);
         long high = hasher.high();
         long low = hasher.low();
         long source = duplicates.find(high, low);
-        duplicates.record(pageIndex, high, low);
-        if (source >= 0 && source != pageIndex) {
+        duplicates.recordPending(pageIndex, high, low);
+        if (source >= 0) {
             return new EncodedPage(PageEncoding.DUPLICATE, EMPTY, pageCrc, 0, source);
         }
-        return encodeNonZero(page, base, baseVersion, pageCrc);
+        return encodeNonZero(page, base, baseVersion, pageCrc, tryLz4);
     }
 
-    private EncodedPage encodeNonZero(MemorySegment page, MemorySegment base, long baseVersion, int pageCrc) {
+    private EncodedPage encodeNonZero(MemorySegment page, MemorySegment base, long baseVersion, int pageCrc,
+            boolean tryLz4) {
         EncodedPage best = null;
         int bestBytes = pageSize;
         if (base != null) {
@@ -130,7 +142,7 @@ public final class PageEncoder {
                 bestBytes = best.payloadBytes();
             }
         }
-        if (bestBytes > deltaGoodEnough) {
+        if (tryLz4 && bestBytes > deltaGoodEnough) {
             MemorySegment.copy(page, 0, MemorySegment.ofArray(pageBytes), 0, pageSize);
             int compressed = Lz4Pages.compress(pageBytes, 0, pageSize, lz4Page, 0);
             if (compressed + MIN_LZ4_SAVING <= pageSize && compressed < bestBytes) {

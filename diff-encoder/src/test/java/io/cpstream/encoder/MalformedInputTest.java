@@ -66,6 +66,13 @@ class MalformedInputTest {
     }
 
     @Test
+    void deltaAgainstACopyOfUnknownVersionIsRefused() {
+        CorruptPageException e = rejectsDelta(bytes(DeltaFormat.PLAIN), 0, 0);
+        assertTrue(e.getMessage().contains("does not know"), e.getMessage());
+        rejectsDelta(bytes(DeltaFormat.PLAIN), -1, -1);      // base_version 2^64-1 off the wire
+    }
+
+    @Test
     void deltaFormatErrorsAreRefused() {
         rejectsDelta(new byte[0], 1, 1);                                        // no format byte
         rejectsDelta(bytes(9), 1, 1);                                           // unknown format

@@ -139,22 +139,50 @@ class RoundTripTest {
     }
 
     @Test
-    void duplicatesReferToThePageTheReceiverHolds() throws CorruptPageException {
+    void duplicatesReferToWhatTheReceiverHoldsAtTheBaseNotToThisCheckpoint() throws CorruptPageException {
         DuplicateIndex index = new DuplicateIndex(16, 64);
         MemorySegment content = basePage(3);
-        EncodedPage first = encoder.encode(5, content, null, 0, index);
-        assertEquals(PageEncoding.FULL, first.encoding());
-        EncodedPage second = encoder.encode(9, content, null, 0, index);
-        assertEquals(PageEncoding.DUPLICATE, second.encoding());
-        assertEquals(5, second.sourceIndex());
-        MemorySegment dst = arena.allocate(PAGE);
-        decoder.decode(9, second, receiverHolding(content, 1), dst);
-        assertEquals(-1, dst.mismatch(content));
+        MemorySegment zero = arena.allocate(PAGE);
+        assertEquals(PageEncoding.FULL, encoder.encode(5, content, null, 0, index).encoding());
+        assertEquals(PageEncoding.FULL, encoder.encode(9, content, null, 0, index).encoding(),
+                "page 5 is only sent in this checkpoint: the receiver's base does not hold it yet");
+        index.publish();
 
-        index.forget(5);
-        index.forget(9);
-        assertEquals(PageEncoding.FULL, encoder.encode(11, content, null, 0, index).encoding(),
-                "a forgotten page must not serve as a source");
+        EncodedPage repeat = encoder.encode(11, content, null, 0, index);
+        assertEquals(PageEncoding.DUPLICATE, repeat.encoding());
+        MemorySegment dst = arena.allocate(PAGE);
+        decoder.decode(11, repeat, receiverHolding(content, 1), dst);
+        assertEquals(-1, dst.mismatch(content));
+        // Pages 5 and 9 are cleared in this same checkpoint: at its base they still hold the content.
+        encoder.encode(5, zero, null, 0, index);
+        encoder.encode(9, zero, null, 0, index);
+        assertEquals(PageEncoding.DUPLICATE, encoder.encode(12, content, null, 0, index).encoding());
+        index.publish();
+
+        // Page 11 and 12 still hold it; once they too are cleared, nothing does.
+        encoder.encode(11, zero, null, 0, index);
+        encoder.encode(12, zero, null, 0, index);
+        index.publish();
+        assertEquals(PageEncoding.FULL, encoder.encode(13, content, null, 0, index).encoding(),
+                "a page cleared since must not serve as a source");
+        index.clear();
+        index.publish();
+        assertEquals(PageEncoding.FULL, encoder.encode(14, content, null, 0, index).encoding(),
+                "clear drops what was pending too");
+    }
+
+    @Test
+    void aPageRewrittenWithItsOwnContentIsADuplicateOfItself() throws CorruptPageException {
+        DuplicateIndex index = new DuplicateIndex(16, 64);
+        MemorySegment content = basePage(2);
+        encoder.encode(4, content, null, 0, index);
+        index.publish();
+        EncodedPage same = encoder.encode(4, content, null, 0, index);
+        assertEquals(PageEncoding.DUPLICATE, same.encoding());
+        assertEquals(4, same.sourceIndex());
+        MemorySegment dst = arena.allocate(PAGE);
+        decoder.decode(4, same, receiverHolding(content, 1), dst);
+        assertEquals(-1, dst.mismatch(content));
     }
 
     @Test

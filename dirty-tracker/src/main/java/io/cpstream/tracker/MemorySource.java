@@ -70,6 +70,14 @@ public interface MemorySource extends AutoCloseable {
         return 1;
     }
 
+    /**
+     * True once the guest has nothing more to do, as a replayed recording after its last epoch does;
+     * benchmarks stop there. Live guests never finish.
+     */
+    default boolean finished() {
+        return false;
+    }
+
     /** Stops the guest and releases its memory. */
     @Override
     void close();

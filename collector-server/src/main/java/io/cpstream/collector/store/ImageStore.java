@@ -113,6 +113,12 @@ public final class ImageStore implements AutoCloseable {
         journal.appendOutputs(outputs);
     }
 
+    /** Stages the primary's SHA-256 of its memory at this epoch's stun, kept with the commit for promotion. */
+    public void stagePrimaryDigest(byte[] sha256) throws IOException {
+        requireStaging();
+        journal.appendPrimaryDigest(sha256);
+    }
+
     /** Forgets the staged epoch; the committed standby is untouched. */
     public void abort() {
         stagingEpoch = -1;
@@ -169,6 +175,7 @@ public final class ImageStore implements AutoCloseable {
         byte[][] deviceState = {new byte[0]};
         // A journal without an outputs record (no output channel) keeps what the standby held.
         CommittedOutputs[] outputs = {manifest.outputs()};
+        byte[][] primaryDigest = {null};
         journal.read(new Journal.Visitor() {
             @Override
             public void page(int page, MemorySegment content) throws IOException {
@@ -187,11 +194,17 @@ public final class ImageStore implements AutoCloseable {
             public void outputs(CommittedOutputs committed) {
                 outputs[0] = committed;
             }
+
+            @Override
+            public void primaryDigest(byte[] sha256) {
+                primaryDigest[0] = sha256;
+            }
         });
         if (durable()) {
             image.force();
         }
-        StandbyManifest next = manifest.withCommit(sealed.epoch(), sealed.stunUnixMicros(), deviceState[0], outputs[0]);
+        StandbyManifest next = manifest.withCommit(sealed.epoch(), sealed.stunUnixMicros(), deviceState[0], outputs[0],
+                primaryDigest[0]);
         next.write(directory.resolve(MANIFEST), durable());
         manifest = next;
     }

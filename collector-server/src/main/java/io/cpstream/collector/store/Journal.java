@@ -16,7 +16,8 @@ import java.util.zip.CRC32C;
  *
  * <p>Layout, little-endian: header {magic, epoch, base, flags, stun time}, then records:
  * {@code 'P' u32 page, page bytes} · {@code 'D' u32 length, bytes} · {@code 'O' u32 length, committed
- * outputs as {@link CommittedOutputs#encode()}} · {@code 'C' u64 epoch, u64 pages,
+ * outputs as {@link CommittedOutputs#encode()}} · {@code 'H' u32 length, the primary's image SHA-256} ·
+ * {@code 'C' u64 epoch, u64 pages,
  * u32 crc32c of every byte before this record}.
  */
 final class Journal implements AutoCloseable {
@@ -26,6 +27,7 @@ final class Journal implements AutoCloseable {
     private static final byte PAGE = 'P';
     private static final byte DEVICE = 'D';
     private static final byte OUTPUTS = 'O';
+    private static final byte PRIMARY_DIGEST = 'H';
     private static final byte COMMIT = 'C';
     private static final int BUFFER_BYTES = 1 << 20;
 
@@ -64,6 +66,10 @@ final class Journal implements AutoCloseable {
 
     void appendOutputs(CommittedOutputs outputs) throws IOException {
         appendBlob(OUTPUTS, outputs.encode());
+    }
+
+    void appendPrimaryDigest(byte[] sha256) throws IOException {
+        appendBlob(PRIMARY_DIGEST, sha256);
     }
 
     private void appendBlob(byte type, byte[] state) throws IOException {
@@ -115,6 +121,8 @@ final class Journal implements AutoCloseable {
         void deviceState(byte[] state) throws IOException;
 
         void outputs(CommittedOutputs outputs) throws IOException;
+
+        void primaryDigest(byte[] sha256) throws IOException;
     }
 
     /** The header of a sealed journal. */
@@ -156,7 +164,7 @@ final class Journal implements AutoCloseable {
                         visitor.page(index, page);
                     }
                 }
-                case DEVICE, OUTPUTS -> {
+                case DEVICE, OUTPUTS, PRIMARY_DIGEST -> {
                     if (in.remaining() < 4) {
                         return null;
                     }
@@ -166,10 +174,12 @@ final class Journal implements AutoCloseable {
                     }
                     byte[] blob = new byte[length];
                     in.get(MemorySegment.ofArray(blob));
-                    if (visitor != null && type == DEVICE) {
-                        visitor.deviceState(blob);
-                    } else if (visitor != null) {
-                        visitor.outputs(CommittedOutputs.decode(blob));
+                    if (visitor != null) {
+                        switch (type) {
+                            case DEVICE -> visitor.deviceState(blob);
+                            case OUTPUTS -> visitor.outputs(CommittedOutputs.decode(blob));
+                            default -> visitor.primaryDigest(blob);
+                        }
                     }
                 }
                 case COMMIT -> {

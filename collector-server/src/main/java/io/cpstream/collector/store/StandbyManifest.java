@@ -35,7 +35,8 @@ public record StandbyManifest(
         String sourceKind,
         Map<String, String> sourceParams,
         String lineage,
-        CommittedOutputs outputs) {
+        CommittedOutputs outputs,
+        byte[] primarySha256) {
 
     public static final int FORMAT = 1;
 
@@ -51,12 +52,14 @@ public record StandbyManifest(
     public static StandbyManifest fresh(String vm, int pageSize, long pageCount, long fencingEpoch,
                                         String sourceKind, Map<String, String> sourceParams) {
         return new StandbyManifest(FORMAT, vm, pageSize, pageCount, 0, fencingEpoch, 0, new byte[0], true, false,
-                null, sourceKind, sourceParams, "", CommittedOutputs.NONE);
+                null, sourceKind, sourceParams, "", CommittedOutputs.NONE, null);
     }
 
-    public StandbyManifest withCommit(long epoch, long stunMicros, byte[] state, CommittedOutputs committedOutputs) {
+    /** @param primaryDigest the primary's SHA-256 of its memory at the epoch's stun, when its agent sent one */
+    public StandbyManifest withCommit(long epoch, long stunMicros, byte[] state, CommittedOutputs committedOutputs,
+                                      byte[] primaryDigest) {
         return new StandbyManifest(format, vm, pageSize, pageCount, epoch, fencingEpoch, stunMicros, state, false,
-                promoted, snapshotPath, sourceKind, sourceParams, lineage, committedOutputs);
+                promoted, snapshotPath, sourceKind, sourceParams, lineage, committedOutputs, primaryDigest);
     }
 
     /**
@@ -65,27 +68,36 @@ public record StandbyManifest(
      */
     public StandbyManifest withNewLineage(String next) {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
-                deviceState, true, promoted, snapshotPath, sourceKind, sourceParams, next, outputs);
+                deviceState, true, promoted, snapshotPath, sourceKind, sourceParams, next, outputs, primarySha256);
     }
 
     public StandbyManifest withFullSyncRequired() {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
-                deviceState, true, promoted, snapshotPath, sourceKind, sourceParams, lineage, outputs);
+                deviceState, true, promoted, snapshotPath, sourceKind, sourceParams, lineage, outputs, primarySha256);
     }
 
     public StandbyManifest withFencingEpoch(long fencing) {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencing, stunUnixMicros,
-                deviceState, fullSyncRequired, promoted, snapshotPath, sourceKind, sourceParams, lineage, outputs);
+                deviceState, fullSyncRequired, promoted, snapshotPath, sourceKind, sourceParams, lineage, outputs, primarySha256);
     }
 
     public StandbyManifest withSource(String kind, Map<String, String> params) {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
-                deviceState, fullSyncRequired, promoted, snapshotPath, kind, params, lineage, outputs);
+                deviceState, fullSyncRequired, promoted, snapshotPath, kind, params, lineage, outputs, primarySha256);
     }
 
     public StandbyManifest withPromotion(long fencing, String snapshot) {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencing, stunUnixMicros,
-                deviceState, fullSyncRequired, true, snapshot, sourceKind, sourceParams, lineage, outputs);
+                deviceState, fullSyncRequired, true, snapshot, sourceKind, sourceParams, lineage, outputs, primarySha256);
+    }
+
+    /**
+     * The promoted VM's new primary protects itself here again: the standby must be rebuilt by a full
+     * checkpoint, and promotion is possible again once it is.
+     */
+    public StandbyManifest withReprotection() {
+        return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
+                deviceState, true, false, snapshotPath, sourceKind, sourceParams, lineage, outputs, primarySha256);
     }
 
     static StandbyManifest read(Path file) throws IOException {

@@ -21,7 +21,8 @@ import java.util.Map;
  * win by being wrong.
  *
  * <p>Per checkpoint and codec: encode every dirty page, copying payloads into a wire buffer (timed as
- * encode); then decode, verify and apply them in order (timed as decode); then compare the image.
+ * encode); then decode and verify them against the receiver's image of the previous checkpoint, and apply
+ * them all at commit, as the collector does (timed as decode); then compare the image.
  * Pure: no I/O; the CLI prints the reports.
  */
 public final class CodecComparison implements AutoCloseable {
@@ -29,32 +30,86 @@ public final class CodecComparison implements AutoCloseable {
     private final int pageSize;
     private final Arena arena = Arena.ofShared();
     private final List<Lane> lanes = new ArrayList<>();
-    private final MemorySegment scratch;
+    private long changedBytes;
+    private Arena stagingArena;
+    private MemorySegment staging;
 
     /**
      * @param initialImage what sender and receivers hold before the first checkpoint (a full sync)
      */
     public CodecComparison(int pageSize, MemorySegment initialImage, List<StreamCodec> codecs) {
+        this(pageSize, initialImage.byteSize() / pageSize, initialImage, codecs);
         if (initialImage.byteSize() % pageSize != 0) {
             throw new IllegalArgumentException("image is not a whole number of pages");
         }
+    }
+
+    /** Receivers starting from nothing (all zero pages), for sequences that begin with a full sync. */
+    public CodecComparison(int pageSize, long pageCount, List<StreamCodec> codecs) {
+        this(pageSize, pageCount, null, codecs);
+    }
+
+    private CodecComparison(int pageSize, long pageCount, MemorySegment initialImage, List<StreamCodec> codecs) {
         this.pageSize = pageSize;
-        this.scratch = arena.allocate(pageSize, pageSize);
         for (StreamCodec codec : codecs) {
-            MemorySegment image = arena.allocate(initialImage.byteSize(), pageSize);
-            image.copyFrom(initialImage);
-            lanes.add(new Lane(codec, image, new long[(int) (initialImage.byteSize() / pageSize)]));
+            MemorySegment image = arena.allocate(pageCount * pageSize, pageSize);
+            if (initialImage != null) {
+                image.copyFrom(initialImage.asSlice(0, pageCount * pageSize));
+            }
+            lanes.add(new Lane(codec, image, new long[(int) pageCount]));
         }
     }
 
     /** Feeds every checkpoint to every codec. */
     public void run(Iterator<Checkpoint> checkpoints) throws CorruptPageException {
         while (checkpoints.hasNext()) {
-            Checkpoint checkpoint = checkpoints.next();
-            for (Lane lane : lanes) {
-                lane.run(checkpoint);
+            run(checkpoints.next());
+        }
+    }
+
+    /** Feeds one checkpoint to every codec. */
+    public void run(Checkpoint checkpoint) throws CorruptPageException {
+        if (!checkpoint.fullSync() && !lanes.isEmpty()) {
+            Lane first = lanes.getFirst();
+            for (int i = 0; i < checkpoint.pages().length; i++) {
+                changedBytes += changedBytes(first.page(checkpoint.pages()[i]), checkpoint.content(i));
             }
         }
+        for (Lane lane : lanes) {
+            lane.run(checkpoint);
+        }
+    }
+
+    /** Room for {@code bytes} of decoded pages between decode and commit, shared by the lanes (they run in turn). */
+    private MemorySegment staging(long bytes) {
+        if (staging == null || staging.byteSize() < bytes) {
+            if (stagingArena != null) {
+                stagingArena.close();
+            }
+            stagingArena = Arena.ofConfined();
+            staging = stagingArena.allocate(Math.max(bytes, pageSize), pageSize);
+        }
+        return staging;
+    }
+
+    /**
+     * Bytes of the incremental checkpoints' dirty pages that differ from the version before: what any scheme that
+     * sends changes must convey. When the new bytes are random (incompressible), no encoding goes below it.
+     */
+    public long changedBytes() {
+        return changedBytes;
+    }
+
+    private static long changedBytes(MemorySegment before, MemorySegment after) {
+        long changed = 0;
+        for (long offset = 0; offset < before.byteSize(); offset += 8) {
+            long diff = before.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, offset)
+                    ^ after.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, offset);
+            // Count the non-zero bytes of diff: set bit 7 of each non-zero byte, then count those bits.
+            long nonZero = ((diff & 0x7F7F7F7F7F7F7F7FL) + 0x7F7F7F7F7F7F7F7FL | diff) & 0x8080808080808080L;
+            changed += Long.bitCount(nonZero);
+        }
+        return changed;
     }
 
     public List<CodecReport> reports() {
@@ -65,6 +120,9 @@ public final class CodecComparison implements AutoCloseable {
     public void close() {
         for (Lane lane : lanes) {
             lane.codec.close();
+        }
+        if (stagingArena != null) {
+            stagingArena.close();
         }
         arena.close();
     }
@@ -84,6 +142,7 @@ public final class CodecComparison implements AutoCloseable {
         long checkpoints;
         long dirtyPages;
         long wireBytes;
+        long fullSyncWireBytes;
         long encodeNanos;
         long decodeNanos;
 
@@ -109,7 +168,7 @@ public final class CodecComparison implements AutoCloseable {
             long epoch = checkpoint.epoch();
 
             long start = System.nanoTime();
-            codec.beginCheckpoint(epoch, checkpoint.pages());
+            codec.beginCheckpoint(checkpoint);
             int end = 0;
             for (int i = 0; i < count; i++) {
                 EncodedPage record = codec.encode(epoch, checkpoint.pages()[i], checkpoint.content(i));
@@ -123,23 +182,31 @@ public final class CodecComparison implements AutoCloseable {
                 baseVersions[i] = record.baseVersion();
                 sourceIndexes[i] = record.sourceIndex();
             }
-            encodeNanos += System.nanoTime() - start;
+            codec.endCheckpoint(epoch);
+            long encoded = System.nanoTime() - start;
 
+            // Like the collector: every record decodes against the image of the previous checkpoint into
+            // staging, and the checkpoint applies whole at commit.
             start = System.nanoTime();
+            MemorySegment staged = staging((long) count * pageSize);
             int from = 0;
             for (int i = 0; i < count; i++) {
                 long page = checkpoint.pages()[i];
                 EncodedPage record = new EncodedPage(encodings[i], ByteBuffer.wrap(wire, from, payloadEnds[i] - from),
                         crcs[i], baseVersions[i], sourceIndexes[i]);
-                codec.decode(epoch, page, record, this, scratch);
-                MemorySegment held = page(page);
-                codec.applied(page, held, scratch);
-                held.copyFrom(scratch);
-                versions[(int) page] = epoch;
+                codec.decode(epoch, page, record, this, staged.asSlice((long) i * pageSize, pageSize));
                 from = payloadEnds[i];
             }
+            for (int i = 0; i < count; i++) {
+                long page = checkpoint.pages()[i];
+                MemorySegment held = page(page);
+                MemorySegment decoded = staged.asSlice((long) i * pageSize, pageSize);
+                codec.applied(page, held, versions[(int) page], decoded);
+                held.copyFrom(decoded);
+                versions[(int) page] = epoch;
+            }
             codec.committed(epoch);
-            decodeNanos += System.nanoTime() - start;
+            long decoded = System.nanoTime() - start;
 
             for (int i = 0; i < count; i++) {
                 long page = checkpoint.pages()[i];
@@ -147,8 +214,16 @@ public final class CodecComparison implements AutoCloseable {
                     throw new IllegalStateException(codec.name() + " rebuilt page " + page + " of checkpoint " + epoch
                             + " wrong");
                 }
+            }
+            if (checkpoint.fullSync()) {
+                fullSyncWireBytes += end;
+                return;
+            }
+            for (int i = 0; i < count; i++) {
                 records.merge(encodings[i], 1L, Long::sum);
             }
+            encodeNanos += encoded;
+            decodeNanos += decoded;
             checkpoints++;
             dirtyPages += count;
             wireBytes += end;
@@ -169,7 +244,7 @@ public final class CodecComparison implements AutoCloseable {
             double bytes = (double) dirtyPages * pageSize;
             return new CodecReport(codec.name(), checkpoints, dirtyPages, wireBytes,
                     encodeNanos == 0 ? 0 : bytes * 1e3 / encodeNanos, decodeNanos == 0 ? 0 : bytes * 1e3 / decodeNanos,
-                    new EnumMap<>(records));
+                    new EnumMap<>(records), fullSyncWireBytes);
         }
     }
 }

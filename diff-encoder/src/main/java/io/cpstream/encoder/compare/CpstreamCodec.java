@@ -16,7 +16,8 @@ import java.lang.foreign.MemorySegment;
  * cpstream end to end, the way the agent and collector are meant to wire this module:
  * <ul>
  * <li>sender: {@link PageEncoder} with a {@link DuplicateIndex} and a {@link DeltaBaseCache} of candidate pages;</li>
- * <li>receiver: {@link PageDecoder}, then {@link DeltaCandidateClassifier} on every page it applies, with
+ * <li>receiver: {@link PageDecoder}, then {@link DeltaCandidateClassifier} on every page it applies over a copy
+ *     of known version, with
  *     {@link DeltaFeedback} turning verdicts into a Feedback message at each commit, which the sender accepts.</li>
  * </ul>
  */
@@ -51,10 +52,8 @@ public final class CpstreamCodec implements StreamCodec {
     }
 
     @Override
-    public void beginCheckpoint(long epoch, long[] dirtyPages) {
-        for (long page : dirtyPages) {
-            duplicates.forget(page);
-        }
+    public void endCheckpoint(long epoch) {
+        duplicates.publish();
     }
 
     @Override
@@ -72,8 +71,12 @@ public final class CpstreamCodec implements StreamCodec {
     }
 
     @Override
-    public void applied(long page, MemorySegment held, MemorySegment decoded) {
-        feedback.note(page, classifier.classify(held, decoded));
+    public void applied(long page, MemorySegment held, long heldVersion, MemorySegment decoded) {
+        // A copy of unknown history (before the receiver started, or what a full sync replaces) says nothing
+        // about how this page changes between checkpoints: no verdict, the sender keeps it on probation.
+        if (heldVersion > 0) {
+            feedback.note(page, classifier.classify(held, decoded));
+        }
     }
 
     @Override

@@ -15,19 +15,29 @@ public interface StreamCodec extends AutoCloseable {
 
     String name();
 
-    /** Sender: checkpoint {@code epoch} is about to send {@code dirtyPages}. */
-    default void beginCheckpoint(long epoch, long[] dirtyPages) {
+    /** Sender: {@code checkpoint} is about to be encoded (its pages, and whether it is the initial full sync). */
+    default void beginCheckpoint(Checkpoint checkpoint) {
     }
 
     /** Sender: encodes the new {@code content} of {@code page}. The record is valid until the next call. */
     EncodedPage encode(long epoch, long page, MemorySegment content);
 
-    /** Receiver: rebuilds {@code page} from {@code record} into the scratch page {@code dst}, verified. */
+    /** Sender: every page of checkpoint {@code epoch} is encoded. */
+    default void endCheckpoint(long epoch) {
+    }
+
+    /**
+     * Receiver: rebuilds {@code page} from {@code record} into the scratch page {@code dst}, verified. What
+     * {@code receiver} holds is the image as of the previous checkpoint: pages apply only at commit.
+     */
     void decode(long epoch, long page, EncodedPage record, ReceiverPages receiver, MemorySegment dst)
             throws CorruptPageException;
 
-    /** Receiver: {@code page} is about to go from {@code held} to {@code decoded} (both verified). */
-    default void applied(long page, MemorySegment held, MemorySegment decoded) {
+    /**
+     * Receiver, at commit: {@code page} is about to go from {@code held}, written in checkpoint {@code heldVersion}
+     * (0: before the receiver started, contents unknown to any sender) to {@code decoded} (verified).
+     */
+    default void applied(long page, MemorySegment held, long heldVersion, MemorySegment decoded) {
     }
 
     /** Checkpoint {@code epoch} is committed on the receiver and acknowledged to the sender. */

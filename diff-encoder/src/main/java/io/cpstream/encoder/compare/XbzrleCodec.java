@@ -19,6 +19,10 @@ import java.nio.ByteBuffer;
  * page number, direct-mapped, where an entry younger than two checkpoints is not displaced; a page found
  * in the cache travels as an {@link XbzrleFormat} delta against it, or whole when that overflows.
  * The DELTA records here carry XBZRLE bytes, which only this codec's receiver understands.
+ *
+ * <p>As in QEMU, the cache starts being used (and filled) only after the first complete pass over guest memory
+ * (QEMU's {@code xbzrle_started}, set when the bulk stage wraps around): the pages of the initial full sync
+ * travel plainly and are not cached.
  */
 public final class XbzrleCodec implements StreamCodec {
 
@@ -60,9 +64,20 @@ public final class XbzrleCodec implements StreamCodec {
         return "xbzrle";
     }
 
+    private boolean bulkStage;
+
+    @Override
+    public void beginCheckpoint(Checkpoint checkpoint) {
+        bulkStage = checkpoint.fullSync();
+    }
+
     @Override
     public EncodedPage encode(long epoch, long page, MemorySegment content) {
         int crc = PageChecksums.crc32c(content);
+        if (bulkStage) {
+            return ZeroPages.isZero(content) ? new EncodedPage(PageEncoding.ZERO, ByteBuffer.allocate(0), crc)
+                    : full(content, crc);
+        }
         int slot = (int) (page % cachedCopy.length);
         boolean cached = cachedPage[slot] == page;
         if (ZeroPages.isZero(content)) {

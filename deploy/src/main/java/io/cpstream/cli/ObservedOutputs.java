@@ -13,7 +13,7 @@ import java.util.TreeMap;
  * epoch, and a count. Enough to say which output ended epoch N and which one a restored VM emitted first.
  * Optionally prints every output as it arrives.
  */
-final class OutputLog implements OutputTap.Listener {
+final class ObservedOutputs implements OutputTap.Listener {
 
     private static final int FIRST_KEPT = 16;
 
@@ -24,7 +24,7 @@ final class OutputLog implements OutputTap.Listener {
     private GuestOutput last;
 
     /** @param echo where to print each output as it arrives, or null */
-    OutputLog(PrintStream echo) {
+    ObservedOutputs(PrintStream echo) {
         this.echo = echo;
     }
 

@@ -1,0 +1,20 @@
+package io.cpstream.cli;
+
+/** Checks on option values that picocli's converters cannot make on their own. */
+final class Options {
+
+    private Options() {
+    }
+
+    /**
+     * A daemon option that must be given, on the command line or in the config file (picocli's
+     * {@code required} would not see the file's value).
+     */
+    static <T> T require(T value, String option) {
+        if (value == null) {
+            throw new Errors.UserError("missing " + option + ": give it on the command line or as '"
+                    + option.substring(2) + ":' in the " + ConfigFile.OPTION + " file");
+        }
+        return value;
+    }
+}
