@@ -3,6 +3,7 @@ package io.cpstream.agent;
 import io.cpstream.encoder.DeltaBaseCache;
 import io.cpstream.encoder.DuplicateIndex;
 import io.cpstream.encoder.EncodedPage;
+import io.cpstream.encoder.Lz4Backoff;
 import io.cpstream.encoder.PageChecksums;
 import io.cpstream.encoder.PageEncoder;
 import io.cpstream.encoder.PageEncoding;
@@ -43,11 +44,6 @@ final class CheckpointEncoder implements AutoCloseable {
 
     /** Direct-mapped duplicate index entries, at most (24 bytes each): two per page of guest memory up to this. */
     private static final int MAX_DUPLICATE_SLOTS = 1 << 21;
-    /**
-     * After LZ4 fails on a page, its next this-many sends skip the attempt (about 7 us a page, the most expensive
-     * step by far): a page of random or encrypted bytes rarely turns compressible, and the cost stays bounded.
-     */
-    static final int LZ4_BACKOFF_SENDS = 8;
 
     private final EncodingMode mode;
     private final int pageCount;
@@ -56,8 +52,8 @@ final class CheckpointEncoder implements AutoCloseable {
     private final PageWriteHistory history;
     private final DeltaBaseCache bases;
     private final DuplicateIndex duplicates;
-    /** Per page: sends left before LZ4 is tried on it again. */
-    private final byte[] lz4Backoff;
+    /** Per page: whether LZ4 is worth trying on it (it is skipped for a while after it did not pay). */
+    private final Lz4Backoff lz4Backoff;
     private final ConcurrentLinkedQueue<Runnable> fromCollector = new ConcurrentLinkedQueue<>();
     private final AtomicInteger deltasToCorrupt = new AtomicInteger();
     private long epoch;
@@ -76,7 +72,7 @@ final class CheckpointEncoder implements AutoCloseable {
             bases = new DeltaBaseCache(pageSize, pageCount, Math.max(pageSize, baseCacheBytes),
                     slots -> new HistoryEviction(history, slots));
             duplicates = new DuplicateIndex(pageCount, (int) Math.min(MAX_DUPLICATE_SLOTS, 2L * pageCount));
-            lz4Backoff = new byte[pageCount];
+            lz4Backoff = new Lz4Backoff(pageCount);
         } else {
             history = null;
             bases = null;
@@ -168,14 +164,8 @@ final class CheckpointEncoder implements AutoCloseable {
         history.written(page);
         MemorySegment base = bases.base(page);
         boolean candidate = bases.isCandidate(page);
-        boolean tryLz4 = lz4Backoff[page] == 0;
         EncodedPage record = encoder.encode(page, content, base, base == null ? 0 : bases.version(page), duplicates,
-                tryLz4);
-        if (!tryLz4) {
-            lz4Backoff[page]--;
-        } else if (record.encoding() == PageEncoding.FULL) {
-            lz4Backoff[page] = LZ4_BACKOFF_SENDS;
-        }
+                lz4Backoff);
         if (candidate) {
             metrics.deltaCandidatePages.increment();
             if (record.encoding() == PageEncoding.DELTA) {

@@ -401,8 +401,14 @@ final class Standby {
                 }
                 metrics.pageDecoded(encoding);
                 if (!open.full && pageVersions[(int) index] > 0) {
-                    // How this page changed since the version the collector holds says whether a delta of it pays.
-                    feedback.note(index, classifier.classify(committedPages.page(index), scratch));
+                    // How this page changed since the version the collector holds says whether a delta of it pays:
+                    // a DELTA record tells without a second pass; a page known to be rewritten wholesale is
+                    // compared again only now and then.
+                    if (encoding == PageEncoding.DELTA) {
+                        feedback.note(index, classifier.classifyDelta(decoder.lastDeltaRunBytes()));
+                    } else if (feedback.worthClassifying(index)) {
+                        feedback.note(index, classifier.classify(committedPages.page(index), scratch));
+                    }
                 }
                 store.stagePage((int) index, scratch);
                 open.seen.set((int) index);

@@ -71,6 +71,27 @@ public final class DeltaCandidateClassifier {
         return Decision.CANDIDATE;
     }
 
+    /**
+     * Classifies a page that arrived as a DELTA of {@code runBytes} bytes of runs against the version the receiver
+     * held: that is the plain delta {@link #classify} would compute (the sender writes runs the same way), so no
+     * second pass over the page is needed. A page that arrives as a delta is never a zero page (the sender sends
+     * those as ZERO).
+     */
+    public Decision classifyDelta(int runBytes) {
+        if (runBytes < 0) {
+            throw new IllegalArgumentException("negative delta size " + runBytes);
+        }
+        pages++;
+        if (runBytes > maxDeltaBytes) {
+            lastDeltaBytes = -1;
+            return Decision.NOT_CANDIDATE;
+        }
+        lastDeltaBytes = runBytes;
+        candidates++;
+        candidateDeltaBytes += runBytes;
+        return Decision.CANDIDATE;
+    }
+
     /** Delta bytes (plain runs) of the last page classified, or -1 when it was too big to count. */
     public int lastDeltaBytes() {
         return lastDeltaBytes;

@@ -14,6 +14,8 @@ public final class DeltaFeedback {
 
     private final long[] candidateBits;
     private final long[] reportedBits;
+    /** Per page reported not a candidate: receipts left before it is classified again. */
+    private final byte[] recheckIn;
     private long[] newCandidates = new long[64];
     private int newCandidateCount;
     private long[] newNotCandidates = new long[64];
@@ -25,6 +27,31 @@ public final class DeltaFeedback {
         }
         candidateBits = new long[(int) ((pageCount + 63) >>> 6)];
         reportedBits = new long[candidateBits.length];
+        recheckIn = new byte[(int) pageCount];
+    }
+
+    /** A page reported not a candidate is classified again only on one receipt in this many. */
+    public static final int NOT_CANDIDATE_RECHECK = 8;
+
+    /**
+     * Whether a page just received is worth classifying: always, unless it was last reported not a candidate, which
+     * a page rewritten wholesale stays for good; such a page is classified again on one receipt in
+     * {@value #NOT_CANDIDATE_RECHECK}, so it still becomes a candidate within a few writes once it changes only a
+     * little. Saves the comparison of every randomly rewritten page with its previous version.
+     */
+    public boolean worthClassifying(long page) {
+        int word = (int) (page >>> 6);
+        long bit = 1L << page;
+        if ((reportedBits[word] & bit) == 0 || (candidateBits[word] & bit) != 0) {
+            return true;
+        }
+        int p = (int) page;
+        if (recheckIn[p] > 0) {
+            recheckIn[p]--;
+            return false;
+        }
+        recheckIn[p] = NOT_CANDIDATE_RECHECK - 1;
+        return true;
     }
 
     /** Records the verdict for {@code page}; it is reported if it is the first or differs from the last one reported. */
@@ -75,6 +102,7 @@ public final class DeltaFeedback {
     public void reset() {
         Arrays.fill(candidateBits, 0);
         Arrays.fill(reportedBits, 0);
+        Arrays.fill(recheckIn, (byte) 0);
         newCandidateCount = 0;
         newNotCandidateCount = 0;
     }

@@ -17,6 +17,13 @@ package io.cpstream.encoder;
  * this checkpoint still serves as a source with its old content, which is exactly what the receiver's
  * committed image holds. After an aborted checkpoint (Resync, reconnect), call {@link #clear}.
  *
+ * <p>Looking up costs a 128-bit hash of the page, which is wasted on a guest whose pages never repeat. So the
+ * index watches its own hit rate ({@link #shouldLookUp}): after a window of {@value #WINDOW} lookups with fewer
+ * than one hit in {@value #MIN_HIT_RATE_INVERSE}, only one page in {@value #SAMPLE_STRIDE} is looked up (and
+ * recorded), until a sampled window shows that rate of hits again. A page not looked up is
+ * {@linkplain #forgetPending forgotten} as a source, so sampling only ever loses duplicates, never names a wrong
+ * one.
+ *
  * <p>Not thread-safe: one per stream, used by the thread that encodes it.
  */
 public final class DuplicateIndex {
@@ -33,6 +40,22 @@ public final class DuplicateIndex {
     private long[] pendingLow = new long[64];
     private boolean[] pendingForget = new boolean[64];
     private int pendingCount;
+
+    /** Lookups per verdict on whether looking up pays, when every page is looked up. */
+    static final int WINDOW = 4096;
+    /** While sampling, one page in this many is looked up. */
+    static final int SAMPLE_STRIDE = 16;
+    /** Looking up every page pays while at least one lookup in this many hits. */
+    static final int MIN_HIT_RATE_INVERSE = 128;
+    private boolean adaptive = true;
+    private boolean sampling;
+    private int skippedSinceSample;
+    private int windowLookups;
+    private int windowHits;
+    private long lookups;
+    private long hits;
+    /** Whether anything was published since construction or the last clear: a lookup in an empty index says nothing. */
+    private boolean holdsSources;
 
     /**
      * @param pageCount pages of guest memory (at most 2^31 - 1)
@@ -58,8 +81,64 @@ public final class DuplicateIndex {
         slotMask = size - 1;
     }
 
+    /**
+     * Whether the next page is worth hashing and looking up (see the class comment). When this says no, the caller
+     * must {@link #forgetPending} the page instead of recording it.
+     */
+    public boolean shouldLookUp() {
+        if (!sampling) {
+            return true;
+        }
+        if (++skippedSinceSample < SAMPLE_STRIDE) {
+            return false;
+        }
+        skippedSinceSample = 0;
+        return true;
+    }
+
+    /** Turns the sampling off: every page is looked up whatever the hit rate (benchmarks of the full path). */
+    DuplicateIndex lookingUpEveryPage() {
+        adaptive = false;
+        sampling = false;
+        return this;
+    }
+
+    /** True while only one page in {@value #SAMPLE_STRIDE} is looked up. */
+    public boolean sampling() {
+        return sampling;
+    }
+
+    /** Lookups since construction, not counting those made while the index held no source (a full sync). */
+    public long lookups() {
+        return lookups;
+    }
+
+    /** Lookups that found a source, since construction. */
+    public long hits() {
+        return hits;
+    }
+
     /** A page the receiver holds with this content hash, or -1. */
     public long find(long high, long low) {
+        long source = lookUp(high, low);
+        if (!holdsSources) {
+            return source;  // a full sync: every lookup misses, which says nothing about how often pages repeat
+        }
+        lookups++;
+        windowLookups++;
+        if (source >= 0) {
+            hits++;
+            windowHits++;
+        }
+        if (adaptive && windowLookups == (sampling ? WINDOW / SAMPLE_STRIDE : WINDOW)) {
+            sampling = (long) windowHits * MIN_HIT_RATE_INVERSE < windowLookups;
+            windowLookups = 0;
+            windowHits = 0;
+        }
+        return source;
+    }
+
+    private long lookUp(long high, long low) {
         int slot = slot(low);
         if (hashHigh[slot] != high || hashLow[slot] != low) {
             return -1;
@@ -70,6 +149,7 @@ public final class DuplicateIndex {
 
     /** Page {@code page} now holds (on the receiver, once this checkpoint commits) content with this hash. */
     public void record(long page, long high, long low) {
+        holdsSources = true;
         int p = checkedPage(page);
         int generation = ++generationOfPage[p];
         int slot = slot(low);
@@ -114,6 +194,7 @@ public final class DuplicateIndex {
     /** Drops every entry and anything pending: the receiver's content is no longer what this index believes. */
     public void clear() {
         pendingCount = 0;
+        holdsSources = false;
         java.util.Arrays.fill(generationOfSlot, -1);
         java.util.Arrays.fill(hashHigh, 0);
         java.util.Arrays.fill(hashLow, 0);

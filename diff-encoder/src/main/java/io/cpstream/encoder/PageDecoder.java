@@ -23,6 +23,8 @@ public final class PageDecoder {
     /** LZ4 output: a whole page, or the runs of a compressed delta. */
     private final byte[] inflated;
     private final MemorySegment inflatedSegment;
+    /** Bytes of runs of the last DELTA decoded, or -1 when the last record decoded was not a DELTA. */
+    private int lastDeltaRunBytes = -1;
 
     public PageDecoder(int pageSize) {
         if (pageSize < 16 || pageSize > 1 << 16) {
@@ -45,6 +47,7 @@ public final class PageDecoder {
     public void decode(PageEncoding encoding, ByteBuffer payload, int expectedCrc, MemorySegment dst)
             throws CorruptPageException {
         checkDestination(dst);
+        lastDeltaRunBytes = -1;
         switch (encoding) {
             case ZERO -> {
                 if (payload.hasRemaining()) {
@@ -79,6 +82,7 @@ public final class PageDecoder {
      */
     public void decode(long pageIndex, PageEncoding encoding, ByteBuffer payload, int expectedCrc, long baseVersion,
             long sourceIndex, ReceiverPages receiver, MemorySegment dst) throws CorruptPageException {
+        lastDeltaRunBytes = -1;
         switch (encoding) {
             case DELTA -> {
                 MemorySegment held = receiver.page(pageIndex);
@@ -119,6 +123,7 @@ public final class PageDecoder {
     public void decodeDelta(ByteBuffer payload, int expectedCrc, long baseVersion, MemorySegment held, long heldVersion,
             MemorySegment dst) throws CorruptPageException {
         checkDestination(dst);
+        lastDeltaRunBytes = -1;
         if (held.byteSize() != pageSize) {
             throw new IllegalArgumentException("held copy is " + held.byteSize() + " bytes, page is " + pageSize);
         }
@@ -167,6 +172,16 @@ public final class PageDecoder {
         MemorySegment.copy(held, 0, dst, 0, pageSize);
         DeltaRunReader.applyRuns(runs, runsSegment, runsFrom, runsTo, dst, pageSize, cursor);
         verify(dst, expectedCrc);
+        lastDeltaRunBytes = runsTo - runsFrom;
+    }
+
+    /**
+     * Bytes of runs (before any LZ4) of the DELTA the last {@code decode} rebuilt, or -1 when that record was not a
+     * DELTA (or failed): what {@link DeltaCandidateClassifier#classifyDelta} needs to judge the page without
+     * comparing it again.
+     */
+    public int lastDeltaRunBytes() {
+        return lastDeltaRunBytes;
     }
 
     /** Decodes a DUPLICATE: {@code dst} becomes a copy of {@code source}, which must match the record's CRC. */

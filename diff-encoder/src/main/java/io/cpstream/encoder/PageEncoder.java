@@ -15,7 +15,9 @@ import java.util.zip.CRC32C;
  * <li>LZ4 of the whole page when there is no useful delta and it saves at least {@link #MIN_LZ4_SAVING} bytes;</li>
  * <li>FULL otherwise.</li>
  * </ol>
- * So a page costs at most one delta pass and two LZ4 compressions, whatever its content.
+ * So a page costs at most one hash, one delta pass and two LZ4 compressions, whatever its content; the agent
+ * skips the hash while duplicates are rare ({@link DuplicateIndex#shouldLookUp}) and LZ4 on bytes that did not
+ * compress lately ({@link Lz4Backoff}).
  *
  * <p>Allocation-aware: scratch space is allocated once per encoder. A payload other than FULL is a view of
  * that scratch space, valid until the next call; a FULL payload is a read-only view of the page itself.
@@ -92,7 +94,7 @@ public final class PageEncoder {
         if (ZeroPages.isZero(page)) {
             return new EncodedPage(PageEncoding.ZERO, EMPTY, pageCrc);
         }
-        return encodeNonZero(page, base, baseVersion, pageCrc, true);
+        return encodeNonZero(-1, page, base, baseVersion, pageCrc, null);
     }
 
     /**
@@ -102,21 +104,28 @@ public final class PageEncoder {
      */
     public EncodedPage encode(long pageIndex, MemorySegment page, MemorySegment base, long baseVersion,
             DuplicateIndex duplicates) {
-        return encode(pageIndex, page, base, baseVersion, duplicates, true);
+        return encode(pageIndex, page, base, baseVersion, duplicates, null);
     }
 
     /**
-     * As {@link #encode(long, MemorySegment, MemorySegment, long, DuplicateIndex)}, but with {@code tryLz4} false
-     * the whole page is not offered to LZ4 (the caller knows it did not compress lately): a page with no useful
-     * delta then goes FULL without spending an LZ4 attempt on it.
+     * As {@link #encode(long, MemorySegment, MemorySegment, long, DuplicateIndex)}, but LZ4 is offered the whole
+     * page, or the runs of its delta, only when {@code lz4} says it is worth trying on this page (it did not
+     * compress lately: the attempt is skipped for a while), and what each attempt came to is reported to it.
+     * The page is hashed and looked up only when {@link DuplicateIndex#shouldLookUp} says that pays.
+     *
+     * @param lz4 per-page LZ4 backoff of the stream, or null to try LZ4 whenever it might pay
      */
     public EncodedPage encode(long pageIndex, MemorySegment page, MemorySegment base, long baseVersion,
-            DuplicateIndex duplicates, boolean tryLz4) {
+            DuplicateIndex duplicates, Lz4Backoff lz4) {
         checkPage(page);
         int pageCrc = crc32c(page);
         if (ZeroPages.isZero(page)) {
             duplicates.forgetPending(pageIndex);
             return new EncodedPage(PageEncoding.ZERO, EMPTY, pageCrc);
+        }
+        if (!duplicates.shouldLookUp()) {
+            duplicates.forgetPending(pageIndex);
+            return encodeNonZero(pageIndex, page, base, baseVersion, pageCrc, lz4);
         }
         hasher.hash(page);
         long high = hasher.high();
@@ -126,26 +135,28 @@ public final class PageEncoder {
         if (source >= 0) {
             return new EncodedPage(PageEncoding.DUPLICATE, EMPTY, pageCrc, 0, source);
         }
-        return encodeNonZero(page, base, baseVersion, pageCrc, tryLz4);
+        return encodeNonZero(pageIndex, page, base, baseVersion, pageCrc, lz4);
     }
 
-    private EncodedPage encodeNonZero(MemorySegment page, MemorySegment base, long baseVersion, int pageCrc,
-            boolean tryLz4) {
+    private EncodedPage encodeNonZero(long pageIndex, MemorySegment page, MemorySegment base, long baseVersion,
+            int pageCrc, Lz4Backoff lz4) {
         EncodedPage best = null;
         int bestBytes = pageSize;
         if (base != null) {
             if (base.byteSize() != pageSize) {
                 throw new IllegalArgumentException("base is " + base.byteSize() + " bytes, page is " + pageSize);
             }
-            best = encodeDelta(page, base, baseVersion, pageCrc);
+            best = encodeDelta(pageIndex, page, base, baseVersion, pageCrc, lz4);
             if (best != null) {
                 bestBytes = best.payloadBytes();
             }
         }
-        if (tryLz4 && bestBytes > deltaGoodEnough) {
+        if (bestBytes > deltaGoodEnough && shouldTry(lz4, Lz4Backoff.Input.PAGE, pageIndex)) {
             MemorySegment.copy(page, 0, MemorySegment.ofArray(pageBytes), 0, pageSize);
             int compressed = Lz4Pages.compress(pageBytes, 0, pageSize, lz4Page, 0);
-            if (compressed + MIN_LZ4_SAVING <= pageSize && compressed < bestBytes) {
+            boolean compresses = compressed + MIN_LZ4_SAVING <= pageSize;
+            tried(lz4, Lz4Backoff.Input.PAGE, pageIndex, compressed < pageSize);
+            if (compresses && compressed < bestBytes) {
                 lz4PageView.clear().limit(compressed);
                 return new EncodedPage(PageEncoding.LZ4, lz4PageView, pageCrc);
             }
@@ -157,17 +168,19 @@ public final class PageEncoder {
     }
 
     /** The delta of {@code page} against {@code base}, or null when it would not be smaller than the page. */
-    private EncodedPage encodeDelta(MemorySegment page, MemorySegment base, long baseVersion, int pageCrc) {
+    private EncodedPage encodeDelta(long pageIndex, MemorySegment page, MemorySegment base, long baseVersion,
+            int pageCrc, Lz4Backoff lz4) {
         deltaPlain[0] = DeltaFormat.PLAIN;
         int end = DeltaRunWriter.writeRuns(page, base, pageSize, deltaPlain, deltaPlainSegment, 1, pageSize - 1);
         if (end < 0) {
             return null;
         }
         int runBytes = end - 1;
-        if (runBytes >= MIN_DELTA_LZ4_INPUT) {
+        if (runBytes >= MIN_DELTA_LZ4_INPUT && shouldTry(lz4, Lz4Backoff.Input.RUNS, pageIndex)) {
             deltaLz4[0] = DeltaFormat.LZ4;
             int header = Varints.write(deltaLz4, 1, runBytes);
             int compressed = Lz4Pages.compress(deltaPlain, 1, runBytes, deltaLz4, header);
+            tried(lz4, Lz4Backoff.Input.RUNS, pageIndex, compressed < runBytes);
             if (header + compressed < end) {
                 deltaLz4View.clear().limit(header + compressed);
                 return new EncodedPage(PageEncoding.DELTA, deltaLz4View, pageCrc, baseVersion, 0);
@@ -175,6 +188,16 @@ public final class PageEncoder {
         }
         deltaPlainView.clear().limit(end);
         return new EncodedPage(PageEncoding.DELTA, deltaPlainView, pageCrc, baseVersion, 0);
+    }
+
+    private static boolean shouldTry(Lz4Backoff lz4, Lz4Backoff.Input input, long pageIndex) {
+        return lz4 == null || lz4.shouldTry(input, (int) pageIndex);
+    }
+
+    private static void tried(Lz4Backoff lz4, Lz4Backoff.Input input, long pageIndex, boolean compressed) {
+        if (lz4 != null) {
+            lz4.tried(input, (int) pageIndex, compressed);
+        }
     }
 
     private int crc32c(MemorySegment page) {

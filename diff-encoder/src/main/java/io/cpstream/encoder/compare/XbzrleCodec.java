@@ -14,10 +14,12 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 
 /**
- * Baseline: QEMU's XBZRLE as its migration documentation describes it. Zero pages are sent as such (QEMU
- * checks for them first); every other page sent is kept in a page cache (64 MiB by default) indexed by
- * page number, direct-mapped, where an entry younger than two checkpoints is not displaced; a page found
- * in the cache travels as an {@link XbzrleFormat} delta against it, or whole when that overflows.
+ * Baseline: QEMU's XBZRLE as its migration documentation describes it and {@code migration/ram.c} implements it
+ * ({@code save_xbzrle_page}, {@code xbzrle_cache_zero_page}, {@code cache_insert}). Zero pages are sent as such
+ * (QEMU checks for them first) and cached as zero pages; every other page sent is kept in a page cache (64 MiB by
+ * default) indexed by page number, direct-mapped, where an entry used in the last two checkpoints is not
+ * displaced; a page found in the cache travels as an {@link XbzrleFormat} delta against it, or whole when that
+ * overflows (and the cache takes the new content either way); a page not found travels whole.
  * The DELTA records here carry XBZRLE bytes, which only this codec's receiver understands.
  *
  * <p>As in QEMU, the cache starts being used (and filled) only after the first complete pass over guest memory
@@ -81,17 +83,13 @@ public final class XbzrleCodec implements StreamCodec {
         int slot = (int) (page % cachedCopy.length);
         boolean cached = cachedPage[slot] == page;
         if (ZeroPages.isZero(content)) {
-            if (cached) {
-                cachedCopy[slot].fill((byte) 0);
-            }
+            // QEMU's xbzrle_cache_zero_page: the zero page goes into the cache like any page sent, so that a later
+            // small write into it travels as a delta.
+            insert(slot, page, epoch, content);
             return new EncodedPage(PageEncoding.ZERO, ByteBuffer.allocate(0), crc);
         }
         if (!cached) {
-            if (cachedPage[slot] < 0 || cachedAge[slot] + CACHED_PAGE_LIFETIME <= epoch) {
-                cachedPage[slot] = page;
-                cachedAge[slot] = epoch;
-                cachedCopy[slot].copyFrom(content);
-            }
+            insert(slot, page, epoch, content);
             return full(content, crc);
         }
         int length = XbzrleFormat.encode(cachedCopy[slot], content, pageSize, encoded);
@@ -101,6 +99,15 @@ public final class XbzrleCodec implements StreamCodec {
             return full(content, crc);
         }
         return new EncodedPage(PageEncoding.DELTA, ByteBuffer.wrap(encoded, 0, length), crc);
+    }
+
+    /** QEMU's cache_insert: takes the slot unless another page holds it and was used in the last two generations. */
+    private void insert(int slot, long page, long epoch, MemorySegment content) {
+        if (cachedPage[slot] == page || cachedPage[slot] < 0 || cachedAge[slot] + CACHED_PAGE_LIFETIME <= epoch) {
+            cachedPage[slot] = page;
+            cachedAge[slot] = epoch;
+            cachedCopy[slot].copyFrom(content);
+        }
     }
 
     private static EncodedPage full(MemorySegment content, int crc) {
