@@ -221,6 +221,10 @@ final class BenchCommand implements Callable<Integer> {
     private static Map<String, Object> meanOf(List<Map<String, Object>> runs) {
         Map<String, Object> mean = new LinkedHashMap<>();
         for (String field : runs.get(0).keySet()) {
+            if (!(runs.get(0).get(field) instanceof Number)) {
+                mean.put(field, runs.get(0).get(field)); // a setting (e.g. the stun split), the same in every run
+                continue;
+            }
             double sum = 0;
             for (Map<String, Object> run : runs) {
                 sum += ((Number) run.get(field)).doubleValue();
