@@ -131,7 +131,7 @@ done
     echo "|---|---|---|---|---|---|---|---|---|---|"
     for name in redis postgres; do
         jq -r --arg n "$name" \
-            '"| \($n) | \(.seconds) | \(.checkpoints_per_s) | \(.pause_ms_p50) | \(.pause_ms_p99) | \(.lag_ms_p50) | \(.lag_ms_p99) | \(.dirty_pages_per_epoch) | \(.wire_bytes_per_dirty_page) | \(.wire_mb_per_s) |"' \
+            '"| \($n) | \(.seconds_measured) | \(.checkpoints_per_s) | \(.pause_ms_p50) | \(.pause_ms_p99) | \(.lag_ms_p50) | \(.lag_ms_p99) | \(.dirty_pages_per_epoch) | \(.wire_bytes_per_dirty_page) | \(.wire_mb_per_s) |"' \
             "$work/$name.bench.json"
     done
     echo

@@ -14,6 +14,7 @@
 
 #define CPS_DIRTY_BITMAP 0u /* KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG (manual protect) */
 #define CPS_DIRTY_RING   1u /* per-vCPU dirty ring */
+#define CPS_DIRTY_PAGEMAP 2u /* userfaultfd async write-protect + PAGEMAP_SCAN (Linux 6.7+), no KVM dirty log */
 
 struct cps_vm;
 
@@ -72,6 +73,21 @@ uint64_t cps_vm_drain_console(struct cps_vm *vm, void *buf, uint64_t cap);
 
 /* 0 while the guest is healthy; -1 with the reason once a vCPU has stopped on an error. */
 int cps_vm_check(struct cps_vm *vm, char *err, size_t errlen);
+
+/*
+ * Copy-before-write (userfaultfd write-protect on guest RAM, set up on first use).
+ * probe: sets it up now; fails with the reason when this kernel, this user or the dirty mode cannot.
+ * protect: while stunned, write-protects the pages set in bitmap; a guest or VMM write to one of them
+ *   first saves the page (a fault thread does it), so protected_copy yields it as it was at the stun.
+ * protected_copy: copies a protected page (as of the stun) into dst and lifts its protection; once a page.
+ * release: lifts every remaining protection and frees saved copies; the next protect may follow.
+ * cow_faults: pages saved by a fault since the last protect.
+ */
+int cps_vm_protect_probe(struct cps_vm *vm, char *err, size_t errlen);
+int cps_vm_protect(struct cps_vm *vm, const uint64_t *bitmap, uint64_t words, char *err, size_t errlen);
+int cps_vm_protected_copy(struct cps_vm *vm, uint64_t page, void *dst, char *err, size_t errlen);
+int cps_vm_protect_release(struct cps_vm *vm, char *err, size_t errlen);
+uint64_t cps_vm_cow_faults(struct cps_vm *vm);
 
 /* Stops the vCPU threads and frees everything. */
 void cps_vm_destroy(struct cps_vm *vm);

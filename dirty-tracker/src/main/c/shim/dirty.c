@@ -41,6 +41,9 @@ int cps_dirty_init_vm(struct cps_vm *vm, char *err, size_t errlen)
         }
         return 0;
     }
+    if (vm->dirty_mode == CPS_DIRTY_PAGEMAP) {
+        return 0; /* set up by cps_pagemap_init once guest RAM is mapped */
+    }
 
     uint32_t n = vm->ring_entries;
     if (n < 64 || (n & (n - 1)) != 0) {
@@ -222,8 +225,9 @@ int cps_dirty_harvest(struct cps_vm *vm, uint64_t *bitmap, uint64_t words, char 
     }
     memset(bitmap, 0, words * sizeof(uint64_t));
     pthread_mutex_lock(&vm->dirty_lock);
-    int rc = vm->dirty_mode == CPS_DIRTY_BITMAP ? harvest_bitmap(vm, bitmap, err, errlen)
-                                                : harvest_ring(vm, bitmap, err, errlen);
+    int rc = vm->dirty_mode == CPS_DIRTY_BITMAP    ? harvest_bitmap(vm, bitmap, err, errlen)
+             : vm->dirty_mode == CPS_DIRTY_PAGEMAP ? cps_pagemap_harvest(vm, bitmap, err, errlen)
+                                                   : harvest_ring(vm, bitmap, err, errlen);
     if (rc == 0) {
         for (uint64_t i = 0; i < vm->bitmap_words; i++) {
             bitmap[i] |= atomic_exchange_explicit(&vm->vmm_dirty[i], 0, memory_order_relaxed);

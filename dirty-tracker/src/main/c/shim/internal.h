@@ -11,6 +11,7 @@
 
 #include "../abi/cpskvm_abi.h"
 #include "cpskvm.h"
+#include "uffd.h"
 
 #define CPS_ERR_MAX 512
 
@@ -68,6 +69,26 @@ struct cps_vm {
     uint64_t bitmap_words;
     pthread_mutex_t dirty_lock;
 
+    /* dirty=pagemap (pagemap.c): asynchronous write-protect userfaultfd, /proc/self/pagemap, scan vector. */
+    int pm_uffd;
+    int pm_fd;
+    void *pm_vec;
+
+    /* Copy-before-write (protect.c); everything below is guarded by prot_lock. */
+    pthread_mutex_t prot_lock;
+    bool prot_ready;             /* uffd registered, shadow mapped, fault thread running */
+    bool prot_open;              /* a protected set awaits release */
+    int uffd;
+    int prot_stop_fd;            /* eventfd that stops the fault thread */
+    pthread_t prot_thread;
+    bool prot_thread_started;
+    uint8_t *shadow;             /* saved stun-time copies, each at its page's offset */
+    uint64_t *prot_bits;         /* protected and not yet copied or saved */
+    uint64_t *saved_bits;        /* saved by a fault, not yet copied */
+    uint64_t cow_faults;
+    uint64_t lift_first, lift_count; /* copied pages whose protection is still to be lifted, one run */
+    char prot_fault_err[CPS_ERR_MAX];
+
     /* State save/restore. */
     struct kvm_msr_list *msrs;   /* MSRs this host can both read and write for this VM */
     uint32_t xsave_size;
@@ -88,6 +109,14 @@ void cps_dirty_free(struct cps_vm *vm);
 void cps_dirty_mark(struct cps_vm *vm, uint64_t gpa, uint64_t len);
 int cps_dirty_ring_full(struct cps_vcpu *c, char *err, size_t errlen);
 int cps_dirty_harvest(struct cps_vm *vm, uint64_t *bitmap, uint64_t words, char *err, size_t errlen);
+
+/* pagemap.c */
+int cps_pagemap_init(struct cps_vm *vm, char *err, size_t errlen);
+int cps_pagemap_harvest(struct cps_vm *vm, uint64_t *bitmap, char *err, size_t errlen);
+void cps_pagemap_free(struct cps_vm *vm);
+
+/* protect.c */
+void cps_protect_free(struct cps_vm *vm);
 
 /* vcpu.c */
 int cps_vcpu_start_threads(struct cps_vm *vm, char *err, size_t errlen);

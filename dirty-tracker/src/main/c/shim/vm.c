@@ -60,7 +60,8 @@ static int create_memory(struct cps_vm *vm, char *err, size_t errlen)
     vm->mem = mem;
     struct kvm_userspace_memory_region region = {
         .slot = 0,
-        .flags = KVM_MEM_LOG_DIRTY_PAGES,
+        /* dirty=pagemap tracks writes in the host page tables instead of KVM's log. */
+        .flags = vm->dirty_mode == CPS_DIRTY_PAGEMAP ? 0 : KVM_MEM_LOG_DIRTY_PAGES,
         .guest_phys_addr = 0,
         .memory_size = vm->mem_bytes,
         .userspace_addr = (uint64_t)(uintptr_t)mem,
@@ -131,7 +132,7 @@ struct cps_vm *cps_vm_create(uint64_t mem_bytes, uint32_t vcpus, uint32_t dirty_
         cps_fail(err, errlen, "vCPU count must be 1..%u, not %u", CPS_MAX_VCPUS, vcpus);
         return NULL;
     }
-    if (dirty_mode != CPS_DIRTY_BITMAP && dirty_mode != CPS_DIRTY_RING) {
+    if (dirty_mode != CPS_DIRTY_BITMAP && dirty_mode != CPS_DIRTY_RING && dirty_mode != CPS_DIRTY_PAGEMAP) {
         cps_fail(err, errlen, "unknown dirty tracking mode %u", dirty_mode);
         return NULL;
     }
@@ -141,6 +142,8 @@ struct cps_vm *cps_vm_create(uint64_t mem_bytes, uint32_t vcpus, uint32_t dirty_
         return NULL;
     }
     vm->kvm_fd = vm->vm_fd = vm->mem_fd = -1;
+    vm->uffd = vm->prot_stop_fd = vm->pm_uffd = vm->pm_fd = -1;
+    pthread_mutex_init(&vm->prot_lock, NULL);
     for (uint32_t i = 0; i < CPS_MAX_VCPUS; i++) {
         vm->vcpus[i].fd = -1;
     }
@@ -185,6 +188,9 @@ struct cps_vm *cps_vm_create(uint64_t mem_bytes, uint32_t vcpus, uint32_t dirty_
         || load_cpuid(vm, err, errlen) != 0) {
         goto fail;
     }
+    if (vm->dirty_mode == CPS_DIRTY_PAGEMAP && cps_pagemap_init(vm, err, errlen) != 0) {
+        goto fail;
+    }
     for (uint32_t i = 0; i < vcpus; i++) {
         if (create_vcpu(vm, i, err, errlen) != 0) {
             goto fail;
@@ -211,6 +217,9 @@ void cps_vm_destroy(struct cps_vm *vm)
         return;
     }
     cps_vcpu_stop_threads(vm);
+    /* After the vCPUs (one may wait on a write-protect fault only the fault thread resolves), before RAM goes. */
+    cps_protect_free(vm);
+    cps_pagemap_free(vm);
     for (uint32_t i = 0; i < CPS_MAX_VCPUS; i++) {
         struct cps_vcpu *c = &vm->vcpus[i];
         if (c->ring != NULL) {

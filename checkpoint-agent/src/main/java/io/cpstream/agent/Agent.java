@@ -183,6 +183,16 @@ public final class Agent implements AutoCloseable {
         return stats.snapshot();
     }
 
+    /** Whether stable pages are copied after the guest resumed (history split on a source that can protect pages). */
+    public boolean defersStablePages() {
+        return epochLoop.defersStablePages();
+    }
+
+    /** The per-page modification history the agent splits stuns by (e.g. for a delta base cache). */
+    public PageHistory pageHistory() {
+        return epochLoop.history();
+    }
+
     /** Starts a new window for {@link #stats()}. */
     public void resetStats() {
         stats.reset();

@@ -23,11 +23,13 @@ import java.util.function.Consumer;
  *                        {@code tcp://HOST:PORT}
  * @param maxPendingOutputBytes output held (not yet committed or released) at most; beyond it the guest waits
  * @param heartbeatInterval how often the agent renews its lease with the collector
+ * @param stun            what is copied inside the stun (history split or copy-all), and the stun and
+ *                        bandwidth targets epochs adapt to
  */
 public record AgentConfig(String collector, String vmId, long fencingEpoch, Duration epochInterval,
                           int maxInFlight, boolean verify, int digestsRetained, EncodingMode encoding,
                           long deltaCacheBytes, String outputSink, long maxPendingOutputBytes,
-                          Duration heartbeatInterval) {
+                          Duration heartbeatInterval, StunConfig stun) {
 
     public static final long DEFAULT_DELTA_CACHE_BYTES = 64L << 20;
     public static final long DEFAULT_MAX_PENDING_OUTPUT_BYTES = 1 << 20;
@@ -36,6 +38,7 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
     public AgentConfig {
         Objects.requireNonNull(encoding, "encoding");
         Objects.requireNonNull(outputSink, "outputSink");
+        Objects.requireNonNull(stun, "stun");
         if (maxInFlight < 1) {
             throw new IllegalArgumentException("maxInFlight must be at least 1");
         }
@@ -51,7 +54,8 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
 
     public static AgentConfig of(String collector, String vmId) {
         return new AgentConfig(collector, vmId, 0, Duration.ofMillis(10), 4, false, 8192, EncodingMode.CPSTREAM,
-                DEFAULT_DELTA_CACHE_BYTES, "none", DEFAULT_MAX_PENDING_OUTPUT_BYTES, DEFAULT_HEARTBEAT);
+                DEFAULT_DELTA_CACHE_BYTES, "none", DEFAULT_MAX_PENDING_OUTPUT_BYTES, DEFAULT_HEARTBEAT,
+                StunConfig.DEFAULT);
     }
 
     public AgentConfig withCollector(String value) {
@@ -94,13 +98,17 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
         return with(b -> b.heartbeatInterval = value);
     }
 
+    public AgentConfig withStun(StunConfig value) {
+        return with(b -> b.stun = value);
+    }
+
     /** A copy with {@code change} applied to its fields: one place that lists them all. */
     private AgentConfig with(Consumer<Fields> change) {
         Fields f = new Fields(this);
         change.accept(f);
         return new AgentConfig(f.collector, f.vmId, f.fencingEpoch, f.epochInterval, f.maxInFlight, f.verify,
                 f.digestsRetained, f.encoding, f.deltaCacheBytes, f.outputSink, f.maxPendingOutputBytes,
-                f.heartbeatInterval);
+                f.heartbeatInterval, f.stun);
     }
 
     private static void requirePositive(Duration value, String what) {
@@ -123,6 +131,7 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
         String outputSink;
         long maxPendingOutputBytes;
         Duration heartbeatInterval;
+        StunConfig stun;
 
         Fields(AgentConfig c) {
             collector = c.collector;
@@ -137,6 +146,7 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
             outputSink = c.outputSink;
             maxPendingOutputBytes = c.maxPendingOutputBytes;
             heartbeatInterval = c.heartbeatInterval;
+            stun = c.stun;
         }
     }
 }

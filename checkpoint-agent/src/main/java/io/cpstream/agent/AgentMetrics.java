@@ -35,6 +35,12 @@ final class AgentMetrics {
     final Counter zeroPages;
     final Counter resyncs;
     final Counter reconnects;
+    // Short stuns: what moved out of the stun, and how epochs adapt.
+    final Counter deferredPages;
+    final Counter cowFaults;
+    final Counter stunTargetMisses;
+    final Counter bandwidthExceeded;
+    final java.util.concurrent.atomic.AtomicLong epochIntervalMicros = new java.util.concurrent.atomic.AtomicLong();
     /** Page records sent, by the encoding chosen for them; see {@link #pagesEncoded(PageEncoding)}. */
     private final Map<PageEncoding, Counter> pagesEncoded = new EnumMap<>(PageEncoding.class);
     /** Dirty pages the collector's feedback had marked as delta candidates (the encoder increments it). */
@@ -66,6 +72,17 @@ final class AgentMetrics {
         zeroPages = counter(registry, "cpstream.agent.zero.pages", "Pages sent as zero pages", vm);
         resyncs = counter(registry, "cpstream.agent.resyncs", "Resyncs requested by the collector", vm);
         reconnects = counter(registry, "cpstream.agent.reconnects", "Streams opened after the first", vm);
+        deferredPages = counter(registry, "cpstream.agent.deferred.pages",
+                "Stable pages write-protected at the stun and copied after the guest resumed", vm);
+        cowFaults = counter(registry, "cpstream.agent.cow.faults",
+                "Protected pages the guest wrote before they were copied (saved first, copy-before-write)", vm);
+        stunTargetMisses = counter(registry, "cpstream.agent.stun.target.misses",
+                "Epoch decisions that could not bring the stun under its target", vm);
+        bandwidthExceeded = counter(registry, "cpstream.agent.bandwidth.exceeded",
+                "Epoch decisions that could not bring the stream under its bandwidth budget", vm);
+        Gauge.builder("cpstream.agent.epoch.interval", epochIntervalMicros, v -> v.get() / 1e6)
+                .description("Epoch length the agent chose (it adapts to the stun target and bandwidth budget)")
+                .baseUnit("seconds").tag("vm", vm).register(registry);
         for (PageEncoding encoding : PageEncoding.values()) {
             pagesEncoded.put(encoding, Counter.builder("cpstream.agent.pages.encoded")
                     .description("Page records sent, by encoding").tag("vm", vm)

@@ -16,11 +16,29 @@ public final class AgentStats {
     private long pagesSent;
     private long wireBytes;
     private long lastAckedEpoch;
+    private long cowFaults;
+    private long deferredPages;
+    private long stunTargetMisses;
+    private long bandwidthExceeded;
+    private double epochMsMin = Double.MAX_VALUE;
+    private double epochMsMax;
+    private double epochMsLast;
+    /** Never reset: what the epoch controller measures the stream's rate with. */
+    private long wireBytesTotal;
 
-    /** A consistent copy of the figures. */
+    /**
+     * A consistent copy of the figures.
+     *
+     * @param cowFaults         protected pages the guest wrote before the agent copied them (saved first by the source)
+     * @param deferredPages     pages copied after the guest resumed instead of inside the stun
+     * @param stunTargetMisses  epoch decisions that could not meet the stun target
+     * @param bandwidthExceeded epoch decisions that could not keep the stream within the bandwidth budget
+     * @param epochMsLast       the epoch length the agent chose last (with adaptive epochs it moves)
+     */
     public record Snapshot(long checkpoints, long acknowledged, long lastAckedEpoch, long dirtyPages, long pagesSent,
                            long wireBytes, double pauseMsP50, double pauseMsP99, double pauseMsMax, double lagMsP50,
-                           double lagMsP99) {
+                           double lagMsP99, long cowFaults, long deferredPages, long stunTargetMisses,
+                           long bandwidthExceeded, double epochMsMin, double epochMsMax, double epochMsLast) {
     }
 
     synchronized void recordCapture(long pause, long dirty) {
@@ -32,6 +50,27 @@ public final class AgentStats {
     synchronized void recordSent(long pages, long bytes) {
         pagesSent += pages;
         wireBytes += bytes;
+        wireBytesTotal += bytes;
+    }
+
+    synchronized void recordDeferred(long pages, long faults) {
+        deferredPages += pages;
+        cowFaults += faults;
+    }
+
+    synchronized void recordEpochDecision(double epochMs, EpochController.Verdict verdict) {
+        epochMsLast = epochMs;
+        epochMsMin = Math.min(epochMsMin, epochMs);
+        epochMsMax = Math.max(epochMsMax, epochMs);
+        switch (verdict) {
+            case STUN_TARGET_MISSED -> stunTargetMisses++;
+            case BANDWIDTH_EXCEEDED -> bandwidthExceeded++;
+            case MET -> { }
+        }
+    }
+
+    synchronized long wireBytesTotal() {
+        return wireBytesTotal;
     }
 
     synchronized void recordAck(long epoch, long lag) {
@@ -51,12 +90,19 @@ public final class AgentStats {
         dirtyPages = 0;
         pagesSent = 0;
         wireBytes = 0;
+        cowFaults = 0;
+        deferredPages = 0;
+        stunTargetMisses = 0;
+        bandwidthExceeded = 0;
+        epochMsMin = Double.MAX_VALUE;
+        epochMsMax = 0;
     }
 
     public synchronized Snapshot snapshot() {
         return new Snapshot(checkpoints, acked, lastAckedEpoch, dirtyPages, pagesSent, wireBytes,
                 ms(pauseNanos, 50), ms(pauseNanos, 99), pauseNanos.getMaxValue() / 1e6, ms(lagNanos, 50),
-                ms(lagNanos, 99));
+                ms(lagNanos, 99), cowFaults, deferredPages, stunTargetMisses, bandwidthExceeded,
+                epochMsMin == Double.MAX_VALUE ? 0 : epochMsMin, epochMsMax, epochMsLast);
     }
 
     private static double ms(Histogram histogram, double percentile) {

@@ -2,6 +2,7 @@ package io.cpstream.agent;
 
 import io.cpstream.encoder.ImageDigest;
 import io.cpstream.tracker.MemorySource;
+import io.cpstream.tracker.ProtectedPages;
 import io.cpstream.tracker.Stun;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -17,6 +18,11 @@ import java.util.concurrent.TimeUnit;
  * Takes checkpoints: waits for the next epoch boundary and for room in the pipeline, stuns the guest,
  * harvests its dirty pages, copies what the plan says into staging, captures the device state, and
  * resumes. Encoding and sending happen on the sender's thread while the guest runs again.
+ *
+ * <p>With the history split, only the planned pages {@link PageHistory} deems hot are copied inside the
+ * stun; the stable ones are write-protected there and copied right after the guest resumed, the source
+ * saving any the guest writes first, so the checkpoint is still exactly the state at the stun. The epoch
+ * length comes from the {@link EpochController} (fixed unless a stun target or bandwidth budget is set).
  */
 final class EpochLoop implements Runnable {
 
@@ -32,6 +38,15 @@ final class EpochLoop implements Runnable {
     private final AgentStats stats;
     private final DigestLog digests;
     private final OutputGate outputs;
+    private final PageHistory history;
+    private final EpochController controller;
+    /** Whether stable pages are copied after the resume (history split on a source that can protect pages). */
+    private final boolean deferStable;
+    private final int minProtectRun;
+    private long previousStunNanos = -1;
+    private long previousWireBytes;
+    /** Verify mode: where the whole-memory digest is computed (see {@link #verifyDigest()}). */
+    private java.util.concurrent.ExecutorService verifier;
     private volatile boolean running = true;
 
     EpochLoop(MemorySource source, ReplicationState state, StagingPool staging, BlockingQueue<CapturedCheckpoint> outbox,
@@ -45,6 +60,26 @@ final class EpochLoop implements Runnable {
         this.metrics = metrics;
         this.stats = stats;
         this.digests = digests;
+        this.history = new PageHistory(source.pageCount(), config.stun().hotEpochs());
+        this.controller = new EpochController(config.epochInterval(), config.stun().maxStun(), config.stun().maxMbps());
+        boolean wantSplit = config.stun().split() == StunConfig.Split.HISTORY;
+        var unavailable = source.protectionUnavailable();
+        this.deferStable = wantSplit && unavailable.isEmpty();
+        this.minProtectRun = source.protectionMinRun();
+        if (wantSplit && unavailable.isPresent()) {
+            LOG.log(System.Logger.Level.INFO, "vm {0}: copying every dirty page inside the stun: {1}", config.vmId(),
+                    unavailable.get());
+        }
+        metrics.epochIntervalMicros.set(controller.intervalNanos() / 1000);
+    }
+
+    /** Per-page modification history the split is decided by (readable from other threads, see its contract). */
+    PageHistory history() {
+        return history;
+    }
+
+    boolean defersStablePages() {
+        return deferStable;
     }
 
     void stop() {
@@ -53,7 +88,6 @@ final class EpochLoop implements Runnable {
 
     @Override
     public void run() {
-        long interval = config.epochInterval().toNanos();
         long next = System.nanoTime();
         try {
             while (running) {
@@ -68,13 +102,20 @@ final class EpochLoop implements Runnable {
                 }
                 long started = System.nanoTime();
                 outbox.put(capture());
-                next = Math.max(started + interval, System.nanoTime());
+                next = Math.max(started + controller.intervalNanos(), System.nanoTime());
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (RuntimeException e) {
+            if (Thread.currentThread().isInterrupted()) {
+                return; // stopping: an interrupted verify digest is not a failure
+            }
             LOG.log(System.Logger.Level.ERROR, "epoch loop failed", e);
             throw e;
+        } finally {
+            if (verifier != null) {
+                verifier.shutdownNow();
+            }
         }
     }
 
@@ -88,29 +129,57 @@ final class EpochLoop implements Runnable {
         long stunNanos;
         long stunUnixMicros;
         long dirtyCount;
-        try (Stun stun = source.stun()) {
-            stunNanos = System.nanoTime();
-            stunUnixMicros = ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now());
-            BitSet dirty = stun.harvestDirty();
-            dirtyCount = dirty.cardinality();
-            // Taken while stunned: exactly the outputs whose cause this checkpoint contains. With too much
-            // output pending they stay in the guest and belong to a later epoch.
-            long outputEnd = outputs.capture(outputs.full() ? List.of() : source.pollOutputs());
-            plan = state.plan(dirty, stunNanos, outputEnd);
-            lease = staging.take((long) plan.pages().cardinality() * pageSize);
-            MemorySegment into = lease.segment();
-            long offset = 0;
-            BitSet pages = plan.pages();
-            for (int page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1)) {
-                source.copyPage(page, into, offset);
-                offset += pageSize;
+        BitSet dirty;
+        BitSet stable = new BitSet();
+        ProtectedPages deferred = null;
+        long verifyNanos = 0;
+        long resumed;
+        try {
+            try (Stun stun = source.stun()) {
+                stunNanos = System.nanoTime();
+                stunUnixMicros = ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now());
+                dirty = stun.harvestDirty();
+                dirtyCount = dirty.cardinality();
+                // Taken while stunned: exactly the outputs whose cause this checkpoint contains. With too much
+                // output pending they stay in the guest and belong to a later epoch.
+                long outputEnd = outputs.capture(outputs.full() ? List.of() : source.pollOutputs());
+                plan = state.plan(dirty, stunNanos, outputEnd);
+                BitSet pages = plan.pages();
+                lease = staging.take((long) pages.cardinality() * pageSize);
+                if (deferStable) {
+                    stable = history.stable(pages, minProtectRun);
+                    if (!stable.isEmpty()) {
+                        deferred = stun.protect(stable);
+                    }
+                }
+                copyPages(pages, stable, false, lease.segment(), pageSize, null);
+                deviceState = stun.deviceState();
+                if (config.verify()) {
+                    long verifyStart = System.nanoTime();
+                    digest = verifyDigest();
+                    verifyNanos = System.nanoTime() - verifyStart;
+                }
             }
-            deviceState = stun.deviceState();
-            if (config.verify()) {
-                digest = guestDigest();
+            resumed = System.nanoTime();
+            if (deferred != null) {
+                // The guest runs again: copy the stable pages as they were at the stun, lifting protection.
+                copyPages(plan.pages(), stable, true, lease.segment(), pageSize, deferred);
+            }
+        } finally {
+            if (deferred != null) {
+                deferred.close();
             }
         }
-        long pause = System.nanoTime() - begin;
+        // The verification scan (verify mode only) is not part of what a stun costs in production.
+        long pause = resumed - begin - verifyNanos;
+        history.record(dirty);
+        if (deferred != null) {
+            long faults = deferred.cowFaults();
+            stats.recordDeferred(stable.cardinality(), faults);
+            metrics.deferredPages.increment(stable.cardinality());
+            metrics.cowFaults.increment(faults);
+        }
+        adaptEpoch(pause, stunNanos);
         metrics.pause.record(pause, TimeUnit.NANOSECONDS);
         metrics.checkpoints.increment();
         metrics.dirtyPages.record(dirtyCount);
@@ -123,6 +192,84 @@ final class EpochLoop implements Runnable {
         }
         return new CapturedCheckpoint(plan, lease, plan.pages().cardinality(), deviceState, stunUnixMicros, stunNanos,
                 pause, digest);
+    }
+
+    /**
+     * Copies the planned pages into their slots of the staging buffer (ascending page order): inside the
+     * stun those not in {@code stable} from the source, after it those in {@code stable} from {@code deferred}.
+     */
+    private void copyPages(BitSet pages, BitSet stable, boolean stableOnes, MemorySegment into, int pageSize,
+                           ProtectedPages deferred) {
+        long offset = 0;
+        for (int page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1), offset += pageSize) {
+            if (stable.get(page) != stableOnes) {
+                continue;
+            }
+            if (stableOnes) {
+                deferred.copyPage(page, into, offset);
+            } else {
+                source.copyPage(page, into, offset);
+            }
+        }
+    }
+
+    /** Feeds the epoch's stun and the stream's rate to the controller; reports when a target cannot be met. */
+    private void adaptEpoch(long pause, long stunNanos) {
+        long wire = stats.wireBytesTotal();
+        if (previousStunNanos >= 0) {
+            EpochController.Verdict before = controller.verdict();
+            EpochController.Verdict verdict = controller.observe(pause, wire - previousWireBytes,
+                    stunNanos - previousStunNanos);
+            long interval = controller.intervalNanos();
+            metrics.epochIntervalMicros.set(interval / 1000);
+            stats.recordEpochDecision(interval / 1e6, verdict);
+            switch (verdict) {
+                case STUN_TARGET_MISSED -> metrics.stunTargetMisses.increment();
+                case BANDWIDTH_EXCEEDED -> metrics.bandwidthExceeded.increment();
+                case MET -> { }
+            }
+            if (verdict != before) {
+                LOG.log(verdict == EpochController.Verdict.MET ? System.Logger.Level.INFO : System.Logger.Level.WARNING,
+                        "vm {0}: {1} (stun {2} ms smoothed, target {3}; stream {4} Mbit/s smoothed, budget {5}; epoch {6} ms)",
+                        config.vmId(), describe(verdict), String.format("%.2f", controller.smoothedStunMillis()),
+                        config.stun().maxStun() == null ? "none" : config.stun().maxStun().toNanos() / 1e6 + " ms",
+                        String.format("%.1f", controller.smoothedMbps()),
+                        config.stun().maxMbps() == 0 ? "none" : config.stun().maxMbps() + " Mbit/s",
+                        String.format("%.2f", interval / 1e6));
+            }
+        }
+        previousStunNanos = stunNanos;
+        previousWireBytes = wire;
+    }
+
+    private static String describe(EpochController.Verdict verdict) {
+        return switch (verdict) {
+            case MET -> "epoch length meets the stun target and bandwidth budget again";
+            case STUN_TARGET_MISSED -> "cannot meet the stun target: the epoch is as short as it may be "
+                    + "(or held long by the bandwidth budget)";
+            case BANDWIDTH_EXCEEDED -> "cannot meet the bandwidth budget: the epoch is as long as it may be";
+        };
+    }
+
+    /**
+     * The guest's digest for verify mode, computed on a helper thread while this one waits (still stunned):
+     * a scan of all memory is a long CPU burst, and had this thread run it, the scheduler would take the
+     * CPU back from it in the next few hundred microseconds, charging that to the part of the stun that
+     * is measured. The scan itself is timed apart from the pause.
+     */
+    private byte[] verifyDigest() {
+        if (verifier == null) {
+            verifier = java.util.concurrent.Executors.newSingleThreadExecutor(
+                    Thread.ofPlatform().daemon().name("agent-verify-" + config.vmId()).factory());
+        }
+        try {
+            return verifier.submit(this::guestDigest).get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while computing the verify digest", e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException("computing the verify digest failed", e.getCause());
+        }
     }
 
     /** SHA-256 of all guest memory, read through the source like every other page. */

@@ -46,14 +46,21 @@ final class StagingPool implements AutoCloseable {
         this.keep = keep;
     }
 
-    /** A buffer of exactly {@code bytes}. */
+    /**
+     * A buffer of exactly {@code bytes}. Called inside the stun, so it never frees memory (closing a shared
+     * arena is a handshake with every thread): buffers too small for this epoch stay in the pool, and
+     * {@link #giveBack} retires the smallest when it holds too many.
+     */
     synchronized Lease take(long bytes) {
-        while (!idle.isEmpty()) {
-            Buffer buffer = idle.poll();
-            if (buffer.whole().byteSize() >= bytes) {
-                return new Lease(buffer, bytes);
+        Buffer fit = null;
+        for (Buffer buffer : idle) {
+            if (buffer.whole().byteSize() >= bytes && (fit == null || buffer.whole().byteSize() < fit.whole().byteSize())) {
+                fit = buffer;
             }
-            buffer.arena().close();
+        }
+        if (fit != null) {
+            idle.remove(fit);
+            return new Lease(fit, bytes);
         }
         Arena arena = Arena.ofShared();
         // Round up so a slightly larger dirty set next epoch still fits.
@@ -62,10 +69,15 @@ final class StagingPool implements AutoCloseable {
     }
 
     private synchronized void giveBack(Buffer buffer) {
-        if (closed || idle.size() >= keep) {
+        if (closed) {
             buffer.arena().close();
-        } else {
-            idle.add(buffer);
+            return;
+        }
+        idle.add(buffer);
+        if (idle.size() > keep) {
+            Buffer smallest = idle.stream().min(java.util.Comparator.comparingLong(b -> b.whole().byteSize())).orElseThrow();
+            idle.remove(smallest);
+            smallest.arena().close();
         }
     }
 

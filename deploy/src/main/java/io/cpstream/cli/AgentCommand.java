@@ -77,8 +77,36 @@ final class AgentCommand implements Callable<Integer> {
             + "holds, to send deltas against, e.g. 256m (default: ${DEFAULT-VALUE})")
     String deltaCache;
 
+    @Option(names = "--split", defaultValue = "history", description = "What the stun copies: history (hot pages; stable "
+            + "ones after the resume, copy-before-write) or copy-all (default: ${DEFAULT-VALUE})")
+    String split;
+
+    @Option(names = "--max-stun-ms", description = "Target maximum stun; epochs shorten to meet it, and the agent reports when they cannot")
+    Double maxStunMillis;
+
+    @Option(names = "--max-mbps", defaultValue = "0", description = "Bandwidth budget of the checkpoint stream in Mbit/s; "
+            + "epochs lengthen to meet it (0: none)")
+    double maxMbps;
+
     @Option(names = "--json", description = "Print one JSON object when the agent stops")
     boolean json;
+
+    /** The stun options of agent and bench, checked. */
+    static io.cpstream.agent.StunConfig stunConfig(String split, Double maxStunMillis, double maxMbps) {
+        io.cpstream.agent.StunConfig.Split mode = switch (split) {
+            case "history" -> io.cpstream.agent.StunConfig.Split.HISTORY;
+            case "copy-all" -> io.cpstream.agent.StunConfig.Split.COPY_ALL;
+            default -> throw new Errors.UserError("--split must be history or copy-all, not " + split);
+        };
+        if (maxStunMillis != null && maxStunMillis <= 0) {
+            throw new Errors.UserError("--max-stun-ms must be positive");
+        }
+        if (maxMbps < 0) {
+            throw new Errors.UserError("--max-mbps must not be negative");
+        }
+        io.cpstream.agent.StunConfig config = io.cpstream.agent.StunConfig.DEFAULT.withSplit(mode).withMaxMbps(maxMbps);
+        return maxStunMillis == null ? config : config.withMaxStun(Duration.ofNanos((long) (maxStunMillis * 1e6)));
+    }
 
     @Override
     public Integer call() throws Exception {
@@ -87,7 +115,8 @@ final class AgentCommand implements Callable<Integer> {
         AgentConfig settings = AgentConfig.of(target, vm).withEpochInterval(Duration.ofMillis(epochMillis))
                 .withFencingEpoch(fencingEpoch).withVerify(verify).withOutputSink(outputSink)
                 .withMaxPendingOutputBytes(maxPendingOutput).withEncoding(EncodingMode.parse(encoding))
-                .withDeltaCacheBytes(ByteSize.parse(deltaCache, "--delta-cache"));
+                .withDeltaCacheBytes(ByteSize.parse(deltaCache, "--delta-cache"))
+                .withStun(stunConfig(split, maxStunMillis, maxMbps));
         try (MemorySource guest = MemorySources.open(source);
              MetricsEndpoint metrics = new MetricsEndpoint(metricsPort);
              Agent agent = new Agent(settings, guest, metrics.registry())) {

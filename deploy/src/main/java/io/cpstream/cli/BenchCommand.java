@@ -3,6 +3,7 @@ package io.cpstream.cli;
 import io.cpstream.agent.AgentConfig;
 import io.cpstream.agent.AgentStats;
 import io.cpstream.agent.EncodingMode;
+import io.cpstream.agent.StunConfig;
 import io.cpstream.encoder.compare.CodecComparison;
 import io.cpstream.encoder.compare.CodecReport;
 import io.cpstream.encoder.compare.CpstreamCodec;
@@ -11,10 +12,13 @@ import io.cpstream.encoder.compare.RawCodec;
 import io.cpstream.encoder.compare.XbzrleCodec;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.MemorySources;
+import io.cpstream.tracker.SourceSpec;
+import io.cpstream.tracker.kvm.KvmSource;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -24,13 +28,24 @@ import picocli.CommandLine.Option;
  * percentiles, dirty pages per epoch and wire bytes per dirty page, measured after a warm-up that
  * covers the initial full sync. Optionally the same pipeline in full-page mode side by side
  * ({@code --compare-modes}), and the page encoders against their baselines over one captured sequence of
- * checkpoints ({@code --compare-encoders}).
+ * checkpoints ({@code --compare-encoders}). {@code --compare-stun} runs one workload copying every dirty
+ * page inside the stun and with the history split, the collector verifying its image against the
+ * primary's digest at every epoch of both; {@code --compare-dirty} runs a kvm source with each dirty
+ * tracker (KVM's bitmap and ring, userfaultfd's PAGEMAP_SCAN).
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure checkpoint rate, pause, lag and wire bytes for a guest over loopback.")
 final class BenchCommand implements Callable<Integer> {
 
     static final String DEFAULT_SOURCE = "sim:mem=64m,workload=mixed";
+    /**
+     * What {@code --compare-stun} runs unless told otherwise: a dirty set of mostly stable pages (a hot set
+     * of 64 pages takes 10% of the writes; the rest append 1 KiB chunks to a log sweeping 16 MiB, so a
+     * page is written in one burst and then not for about 7 epochs), about 600 dirty pages per 50 ms
+     * epoch: what this pipeline sustains with the collector verifying a digest at every epoch.
+     */
+    static final String COMPARE_STUN_SOURCE = "sim:mem=16m,workload=stable,hot-pages=64,hot-share=10,rate=70000,outputs=100";
+    static final long COMPARE_STUN_EPOCH_MS = 50;
 
     @Option(names = "--seconds", defaultValue = "20", description = "Measured duration (default: ${DEFAULT-VALUE})")
     int seconds;
@@ -42,11 +57,33 @@ final class BenchCommand implements Callable<Integer> {
             + "many checkpoints are acknowledged (a replayed trace: 1 covers the full sync without using up the trace)")
     long warmupEpochs;
 
-    @Option(names = "--source", defaultValue = DEFAULT_SOURCE, description = "Guest to protect (default: ${DEFAULT-VALUE})")
+    @Option(names = "--source", description = "Guest to protect (default: " + DEFAULT_SOURCE + "; with --compare-stun "
+            + COMPARE_STUN_SOURCE + ")")
     String source;
 
-    @Option(names = "--epoch-ms", defaultValue = "10", description = "Target time between checkpoints (default: ${DEFAULT-VALUE})")
-    long epochMillis;
+    @Option(names = "--epoch-ms", description = "Target time between checkpoints (default: 10; with --compare-stun "
+            + COMPARE_STUN_EPOCH_MS + ")")
+    Long epochMillis;
+
+    @Option(names = "--split", defaultValue = "history", description = "What the stun copies: history (hot pages; stable "
+            + "ones after the resume, copy-before-write) or copy-all (default: ${DEFAULT-VALUE})")
+    String split;
+
+    @Option(names = "--max-stun-ms", description = "Target maximum stun; epochs shorten to meet it")
+    Double maxStunMillis;
+
+    @Option(names = "--max-mbps", defaultValue = "0", description = "Bandwidth budget of the checkpoint stream in Mbit/s; epochs lengthen to meet it (0: none)")
+    double maxMbps;
+
+    @Option(names = "--verify", description = "Have the collector check its image against the primary's digest at every epoch (always on with --compare-stun)")
+    boolean verify;
+
+    @Option(names = "--compare-stun", description = "Run the workload with copy-all and with the history split, one after the other, digests verified at every epoch (`copy_all`, `history`)")
+    boolean compareStun;
+
+    @Option(names = "--compare-dirty", description = "Run a kvm --source with dirty=bitmap, ring and pagemap, one after the "
+            + "other (pagemap is reported as skipped where the kernel lacks it)")
+    boolean compareDirty;
 
     @Option(names = "--encoding", defaultValue = "cpstream", description = "How the agent encodes pages: cpstream, lz4 or full (default: ${DEFAULT-VALUE})")
     String encoding;
@@ -68,20 +105,61 @@ final class BenchCommand implements Callable<Integer> {
         if (seconds < 1 || warmupSeconds < 0) {
             throw new Errors.UserError("--seconds must be at least 1 and --warmup-seconds at least 0");
         }
+        if (source == null) {
+            source = compareStun ? COMPARE_STUN_SOURCE : DEFAULT_SOURCE;
+        }
+        if (epochMillis == null) {
+            epochMillis = compareStun ? COMPARE_STUN_EPOCH_MS : 10;
+        }
         if (epochMillis < 1) {
             throw new Errors.UserError("--epoch-ms must be at least 1");
         }
+        if ((compareStun ? 1 : 0) + (compareDirty ? 1 : 0) + (compareModes ? 1 : 0) > 1) {
+            throw new Errors.UserError("--compare-stun, --compare-dirty and --compare-modes are separate runs; pick one");
+        }
+        if (compareDirty && !source.startsWith("kvm:")) {
+            throw new Errors.UserError("--compare-dirty needs a kvm --source, e.g. kvm:guest=memtouch,mem=64m");
+        }
+        StunConfig stun = AgentCommand.stunConfig(split, maxStunMillis, maxMbps);
         EncodingMode mode = EncodingMode.parse(encoding);
         long cacheBytes = ByteSize.parse(deltaCache, "--delta-cache");
         AgentConfig config = AgentConfig.of("unused", "bench-vm").withEpochInterval(Duration.ofMillis(epochMillis))
-                .withEncoding(mode).withDeltaCacheBytes(cacheBytes);
+                .withEncoding(mode).withDeltaCacheBytes(cacheBytes).withVerify(verify || compareStun).withStun(stun);
 
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("source", source);
         result.put("seconds", seconds);
         result.put("epoch_ms_target", epochMillis);
         result.put("encoding", mode.label());
-        Map<String, Object> main = pipeline(config);
+        if (compareStun) {
+            Map<String, Object> copyAll = pipeline(source, config.withStun(stun.withSplit(StunConfig.Split.COPY_ALL)));
+            Map<String, Object> history = pipeline(source, config.withStun(stun.withSplit(StunConfig.Split.HISTORY)));
+            result.put("copy_all", copyAll);
+            result.put("history", history);
+            result.put("pause_p99_ratio", ratio(history.get("pause_ms_p99"), copyAll.get("pause_ms_p99")));
+            result.put("digests_verified_every_epoch", (boolean) copyAll.get("digests_verified_every_epoch")
+                    && (boolean) history.get("digests_verified_every_epoch"));
+            print(result);
+            return 0;
+        }
+        if (compareDirty) {
+            for (String tracker : List.of("bitmap", "ring", "pagemap")) {
+                String spec = withDirtyMode(source, tracker);
+                Optional<String> missing = tracker.equals("pagemap") ? KvmSource.pagemapUnavailableReason() : Optional.empty();
+                if (missing.isPresent()) {
+                    System.out.println("cpstream bench: skipping dirty=pagemap: " + missing.get());
+                    result.put(tracker, Map.of("skipped", missing.get()));
+                } else {
+                    Map<String, Object> figures = new LinkedHashMap<>();
+                    figures.put("source", spec);
+                    figures.putAll(pipeline(spec, config));
+                    result.put(tracker, figures);
+                }
+            }
+            print(result);
+            return 0;
+        }
+        Map<String, Object> main = pipeline(source, config);
         result.putAll(main);
         if (compareModes) {
             Map<String, Object> modes = compareModes(config, mode, main);
@@ -96,12 +174,24 @@ final class BenchCommand implements Callable<Integer> {
         if (compareEncoders) {
             result.putAll(compareEncoders(cacheBytes));
         }
+        print(result);
+        return 0;
+    }
+
+    private void print(Map<String, Object> result) {
         if (json) {
             Json.print(System.out, result);
         } else {
             result.forEach((k, v) -> System.out.printf("%-26s %s%n", k, v));
         }
-        return 0;
+    }
+
+    /** The spec with its {@code dirty=} parameter set to {@code tracker}. */
+    static String withDirtyMode(String spec, String tracker) {
+        SourceSpec parsed = SourceSpec.parse(spec);
+        Map<String, String> params = new LinkedHashMap<>(parsed.params());
+        params.put("dirty", tracker);
+        return new SourceSpec(parsed.kind(), params).toString();
     }
 
     /**
@@ -117,7 +207,7 @@ final class BenchCommand implements Callable<Integer> {
         Map<EncodingMode, List<Map<String, Object>>> runs = new LinkedHashMap<>();
         for (EncodingMode each : List.of(first, second, second, first)) {
             Map<String, Object> run = each == mode && !runs.containsKey(each) ? main
-                    : pipeline(config.withEncoding(each));
+                    : pipeline(source, config.withEncoding(each));
             runs.computeIfAbsent(each, m -> new java.util.ArrayList<>()).add(run);
         }
         Map<String, Object> modes = new LinkedHashMap<>();
@@ -131,6 +221,10 @@ final class BenchCommand implements Callable<Integer> {
     private static Map<String, Object> meanOf(List<Map<String, Object>> runs) {
         Map<String, Object> mean = new LinkedHashMap<>();
         for (String field : runs.get(0).keySet()) {
+            if (!(runs.get(0).get(field) instanceof Number)) {
+                mean.put(field, runs.get(0).get(field)); // a setting (e.g. the stun split), the same in every run
+                continue;
+            }
             double sum = 0;
             for (Map<String, Object> run : runs) {
                 sum += ((Number) run.get(field)).doubleValue();
@@ -142,11 +236,16 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** Runs agent and collector over loopback with {@code config}; the figures of the measured window. */
-    private Map<String, Object> pipeline(AgentConfig config) throws Exception {
-        try (LocalReplication run = new LocalReplication(source, null, config)) {
-            System.out.printf("cpstream bench: %s (%d MiB), %s encoding, epoch target %d ms, %d s warm-up + %d s "
-                    + "measured%n", source, run.guest.memoryBytes() >> 20, config.encoding().label(), epochMillis,
-                    warmupSeconds, seconds);
+    private Map<String, Object> pipeline(String spec, AgentConfig config) throws Exception {
+        StunConfig stun = config.stun();
+        Map<String, Object> result = new LinkedHashMap<>();
+        LocalReplication replication;
+        try (LocalReplication run = new LocalReplication(spec, null, config)) {
+            replication = run;
+            System.out.printf("cpstream bench: %s (%d MiB), %s encoding, epoch target %d ms, split %s%s%s, %d s warm-up + "
+                    + "%d s measured%n", spec, run.guest.memoryBytes() >> 20, config.encoding().label(), epochMillis,
+                    splitName(stun.split()), stun.maxStun() == null ? "" : ", max stun " + stun.maxStun().toNanos() / 1e6 + " ms",
+                    stun.maxMbps() == 0 ? "" : ", max " + stun.maxMbps() + " Mbit/s", warmupSeconds, seconds);
             run.start();
             if (warmupEpochs > 0) {
                 while (run.agent.acknowledgedEpoch() < warmupEpochs && !run.guest.finished()) {
@@ -159,7 +258,9 @@ final class BenchCommand implements Callable<Integer> {
             // A replayed trace may end before --seconds: rates are over the time actually measured.
             double seconds = run.run(Duration.ofSeconds(this.seconds), json, System.out).toNanos() / 1e9;
             AgentStats.Snapshot s = run.agent.stats();
-            Map<String, Object> result = new LinkedHashMap<>();
+            run.stopPrimary();
+            result.put("split", splitName(stun.split()));
+            result.put("copies_after_resume", run.agent.defersStablePages());
             result.put("seconds_measured", DemoCommand.round(seconds));
             result.put("checkpoints_per_s", DemoCommand.round(s.acknowledged() / (double) seconds));
             result.put("pause_ms_p50", DemoCommand.round(s.pauseMsP50()));
@@ -173,8 +274,34 @@ final class BenchCommand implements Callable<Integer> {
             result.put("dirty_pages_per_epoch", DemoCommand.round(s.checkpoints() == 0 ? 0 : s.dirtyPages() / (double) s.checkpoints()));
             result.put("wire_bytes_per_dirty_page", DemoCommand.round(s.pagesSent() == 0 ? 0 : s.wireBytes() / (double) s.pagesSent()));
             result.put("wire_mb_per_s", DemoCommand.round(s.wireBytes() / 1e6 / seconds));
-            return result;
+            result.put("deferred_pages_per_epoch", DemoCommand.round(s.checkpoints() == 0 ? 0 : s.deferredPages() / (double) s.checkpoints()));
+            result.put("cow_faults", s.cowFaults());
+            result.put("epoch_ms_last", DemoCommand.round(s.epochMsLast()));
+            result.put("epoch_ms_min", DemoCommand.round(s.epochMsMin()));
+            result.put("epoch_ms_max", DemoCommand.round(s.epochMsMax()));
+            if (stun.maxStun() != null || stun.maxMbps() > 0) {
+                result.put("stun_target_misses", s.stunTargetMisses());
+                result.put("bandwidth_budget_misses", s.bandwidthExceeded());
+                result.put("targets_met", s.stunTargetMisses() == 0 && s.bandwidthExceeded() == 0);
+            }
         }
+        if (config.verify()) {
+            // Read once the collector has stopped (no commit half counted), over the whole run, warm-up
+            // included: every committed epoch was checked against the primary's digest at its stun.
+            long committed = Math.round(replication.collectorCount("cpstream.collector.epochs.committed"));
+            long verified = Math.round(replication.collectorCount("cpstream.collector.digests.verified"));
+            long mismatches = Math.round(replication.collectorCount("cpstream.collector.digest.mismatches"));
+            result.put("epochs_committed", committed);
+            result.put("digests_verified", verified);
+            result.put("digest_mismatches", mismatches);
+            result.put("digests_verified_every_epoch", committed > 0 && verified == committed && mismatches == 0);
+            result.put("pause_excludes_verify_scan", true);
+        }
+        return result;
+    }
+
+    private static String splitName(StunConfig.Split split) {
+        return split == StunConfig.Split.HISTORY ? "history" : "copy-all";
     }
 
     /**
@@ -191,7 +318,8 @@ final class BenchCommand implements Callable<Integer> {
                      new CpstreamCodec(guest.pageSize(), guest.pageCount(), cacheBytes)))) {
             System.out.printf("cpstream bench: comparing encoders over a full sync and %d checkpoints of %s%n",
                     checkpoints, source);
-            for (int i = 0; i <= checkpoints; i++) {
+            // A replayed trace ends when its recording does, whatever --seconds says.
+            for (int i = 0; i <= checkpoints && !guest.finished(); i++) {
                 comparison.run(capture.next());
             }
             Map<String, Object> encoders = new LinkedHashMap<>();

@@ -37,27 +37,35 @@ final class Converters {
         }
     }
 
-    /** A whole number of at least 1. */
-    static final class Positive implements ITypeConverter<Long> {
+    /** A whole number of at least {@code minimum}. */
+    private abstract static class AtLeast implements ITypeConverter<Long> {
+        private final long minimum;
+
+        AtLeast(long minimum) {
+            this.minimum = minimum;
+        }
+
         @Override
         public Long convert(String value) {
             long number = parse(value, "a whole number");
-            if (number < 1) {
-                throw new TypeConversionException("'" + value + "' must be at least 1");
+            if (number < minimum) {
+                throw new TypeConversionException("'" + value + "' must be at least " + minimum);
             }
             return number;
         }
     }
 
+    /** A whole number of at least 1. */
+    static final class Positive extends AtLeast {
+        Positive() {
+            super(1);
+        }
+    }
+
     /** A whole number of at least 0. */
-    static final class NonNegative implements ITypeConverter<Long> {
-        @Override
-        public Long convert(String value) {
-            long number = parse(value, "a whole number");
-            if (number < 0) {
-                throw new TypeConversionException("'" + value + "' must not be negative");
-            }
-            return number;
+    static final class NonNegative extends AtLeast {
+        NonNegative() {
+            super(0);
         }
     }
 

@@ -25,6 +25,8 @@ final class LocalReplication implements AutoCloseable {
     final Path dataDir;
     final MemorySource guest;
     final CollectorServer collector;
+    /** The collector's meters (epochs committed, digests verified, mismatches). */
+    final SimpleMeterRegistry collectorMeters = new SimpleMeterRegistry();
     final Agent agent;
     private final boolean deleteDataDir;
     private boolean primaryStopped;
@@ -41,12 +43,18 @@ final class LocalReplication implements AutoCloseable {
         this.dataDir = dataDirOrNull == null ? Files.createTempDirectory("cpstream-") : dataDirOrNull;
         this.guest = new OutputTap(MemorySources.open(sourceSpec), outputs);
         try {
-            this.collector = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dataDir), new SimpleMeterRegistry());
+            this.collector = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dataDir), collectorMeters);
         } catch (IOException | RuntimeException e) {
             guest.close();
             throw e;
         }
         this.agent = new Agent(template.withCollector("127.0.0.1:" + collector.port()), guest, new SimpleMeterRegistry());
+    }
+
+    /** A counter of the collector's meters, 0 if it was never registered. */
+    double collectorCount(String name) {
+        var counter = collectorMeters.find(name).counter();
+        return counter == null ? 0 : counter.count();
     }
 
     void start() {

@@ -2,11 +2,13 @@ package io.cpstream.cli;
 
 import io.cpstream.tracker.GuestOutput;
 import io.cpstream.tracker.MemorySource;
+import io.cpstream.tracker.ProtectedPages;
 import io.cpstream.tracker.Stun;
 import java.lang.foreign.MemorySegment;
 import java.util.BitSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * A guest as the agent sees it, plus a view of every output record whoever consumes the guest's output
@@ -94,6 +96,11 @@ final class OutputTap implements MemorySource {
             }
 
             @Override
+            public ProtectedPages protect(BitSet pages) {
+                return inner.protect(pages);
+            }
+
+            @Override
             public long stopNanos() {
                 return inner.stopNanos();
             }
@@ -111,6 +118,16 @@ final class OutputTap implements MemorySource {
     @Override
     public void copyPage(int page, MemorySegment dst, long dstOffset) {
         guest.copyPage(page, dst, dstOffset);
+    }
+
+    @Override
+    public Optional<String> protectionUnavailable() {
+        return guest.protectionUnavailable();
+    }
+
+    @Override
+    public int protectionMinRun() {
+        return guest.protectionMinRun();
     }
 
     @Override

@@ -42,7 +42,7 @@ class ConfigFileTest {
                 "metrics-port: 70000\n", "key 'metrics-port': bad value: '70000' is not a port number (0 to 65535)",
                 "durability: sometimes\n", "key 'durability': bad value: 'sometimes' is not a durability; use none or fsync",
                 "listen: nowhere\n", "key 'listen': bad value: 'nowhere' is not HOST:PORT",
-                "drain-seconds: -1\n", "key 'drain-seconds': bad value: '-1' must not be negative",
+                "drain-seconds: -1\n", "key 'drain-seconds': bad value: '-1' must be at least 0",
                 "listen:\n  host: a\n", "key 'listen': must be a single value, not a map",
                 "listen:\n", "key 'listen': has no value");
         for (Map.Entry<String, String> bad : cases.entrySet()) {

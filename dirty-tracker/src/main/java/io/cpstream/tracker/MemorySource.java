@@ -3,6 +3,7 @@ package io.cpstream.tracker;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * A guest whose memory cpstream protects: something that runs, can be stopped for a moment (the stun),
@@ -51,6 +52,22 @@ public interface MemorySource extends AutoCloseable {
      */
     default List<GuestOutput> pollOutputs() {
         return List.of();
+    }
+
+    /**
+     * Why {@link Stun#protect} (copy-before-write of pages after the guest resumed) does not work for this
+     * source, or empty when it does.
+     */
+    default Optional<String> protectionUnavailable() {
+        return Optional.of(kind() + " sources cannot write-protect pages");
+    }
+
+    /**
+     * The shortest run of consecutive pages worth write-protecting instead of copying inside the stun:
+     * where protecting costs a system call and a TLB shootdown per run, a lone page is cheaper to copy.
+     */
+    default int protectionMinRun() {
+        return 1;
     }
 
     /**

@@ -17,6 +17,19 @@ public interface Stun extends AutoCloseable {
     /** The guest's vCPU and device state at this stun, as an opaque blob. */
     byte[] deviceState();
 
+    /**
+     * Write-protects {@code pages} for copy-before-write: after this stun closes the guest runs on, and
+     * the returned set yields each page as it was at this stun. At most one set may be open per source;
+     * close it before protecting at a later stun. Only for sources whose
+     * {@link MemorySource#protectionUnavailable()} is empty.
+     *
+     * @throws UnsupportedOperationException if the source cannot protect pages
+     * @throws IllegalStateException if a set protected at an earlier stun is still open
+     */
+    default ProtectedPages protect(BitSet pages) {
+        throw new UnsupportedOperationException("this source cannot write-protect pages");
+    }
+
     /** How long it took to bring every writer to a stop, in nanoseconds. */
     long stopNanos();
 

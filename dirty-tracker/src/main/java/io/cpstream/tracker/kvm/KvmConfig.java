@@ -7,7 +7,7 @@ import java.util.Locale;
  * The parameters of a {@code kvm:} source spec, validated.
  *
  * <pre>
- * kvm:guest=counter|kv|memtouch, mem=64m, vcpus=1, dirty=bitmap|ring, ring-entries=16384, + guest parameters
+ * kvm:guest=counter|kv|memtouch, mem=64m, vcpus=1, dirty=bitmap|ring|pagemap, ring-entries=16384, + guest parameters
  *   counter:  area=16 (pages the counter writes), spin=0 (pause loops between outputs)
  *   kv:       slots=1024 (512-byte table slots)
  *   memtouch: pages=16 (per step), stride=1 (pages), mode=free|commanded
@@ -20,7 +20,7 @@ record KvmConfig(Guest guest, long memBytes, int vcpus, DirtyMode dirty, int rin
     static final long MEM_ALIGN = 2L << 20;
 
     enum DirtyMode {
-        BITMAP(0), RING(1);
+        BITMAP(0), RING(1), PAGEMAP(2);
 
         final int nativeCode;
 
@@ -40,7 +40,8 @@ record KvmConfig(Guest guest, long memBytes, int vcpus, DirtyMode dirty, int rin
         DirtyMode dirty = switch (r.string("dirty", "bitmap").toLowerCase(Locale.ROOT)) {
             case "bitmap" -> DirtyMode.BITMAP;
             case "ring" -> DirtyMode.RING;
-            default -> throw new IllegalArgumentException("kvm source: dirty must be bitmap or ring");
+            case "pagemap" -> DirtyMode.PAGEMAP;
+            default -> throw new IllegalArgumentException("kvm source: dirty must be bitmap, ring or pagemap");
         };
         long ring = r.integer("ring-entries", 16384, 256, 1 << 16);
         if (Long.bitCount(ring) != 1) {

@@ -42,6 +42,11 @@ final class KvmLibrary {
     final MethodHandle drainOutput;
     final MethodHandle drainConsole;
     final MethodHandle check;
+    final MethodHandle protectProbe;
+    final MethodHandle protect;
+    final MethodHandle protectedCopy;
+    final MethodHandle protectRelease;
+    final MethodHandle cowFaults;
     final MethodHandle destroy;
 
     private KvmLibrary(SymbolLookup lib) {
@@ -64,6 +69,11 @@ final class KvmLibrary {
         drainOutput = b.bind("cps_vm_drain_output", FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG));
         drainConsole = b.bind("cps_vm_drain_console", FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG));
         check = b.bind("cps_vm_check", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
+        protectProbe = b.bind("cps_vm_protect_probe", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
+        protect = b.bind("cps_vm_protect", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG));
+        protectedCopy = b.bind("cps_vm_protected_copy", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG));
+        protectRelease = b.bind("cps_vm_protect_release", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
+        cowFaults = b.bind("cps_vm_cow_faults", FunctionDescriptor.of(JAVA_LONG, ADDRESS));
         destroy = b.bind("cps_vm_destroy", FunctionDescriptor.ofVoid(ADDRESS));
     }
 

@@ -2,6 +2,7 @@ package io.cpstream.tracker.kvm;
 
 import io.cpstream.tracker.GuestOutput;
 import io.cpstream.tracker.MemorySource;
+import io.cpstream.tracker.ProtectedPages;
 import io.cpstream.tracker.SourceSpec;
 import io.cpstream.tracker.Stun;
 import java.io.IOException;
@@ -28,6 +29,11 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * plus the pages the VMM writes itself. A stun stops every vCPU thread out of KVM_RUN with no I/O half
  * done, so memory, dirty set and vCPU state are all as of one instant.
  *
+ * <p>Copy-before-write ({@link Stun#protect}): userfaultfd write-protect on guest RAM (the shim's
+ * protect.c). A vCPU writing a protected page faults; the shim's fault thread saves the page and lets
+ * the write go on. Works with {@code dirty=bitmap} and {@code dirty=ring}; {@code dirty=pagemap} uses the
+ * one userfaultfd a range may have for its own tracking.
+ *
  * <p>Guest output: each record the guest emits is tagged with the epoch it belongs to. Epochs are
  * numbered by stuns: outputs emitted before stun N (and after stun N-1) are in epoch N, so once
  * checkpoint N is committed every output with {@code epoch <= N} may be released. A VM restored from
@@ -46,6 +52,8 @@ public final class KvmSource implements MemorySource {
     private boolean started;
     private boolean closed;
     private KvmStun openStun;
+    /** Why copy-before-write cannot work here (probed once), or "" when it can; null until probed. */
+    private String protectionProblem;
 
     private KvmSource(SourceSpec spec, KvmConfig config, NativeVm vm) {
         this.params = spec.params();
@@ -131,6 +139,22 @@ public final class KvmSource implements MemorySource {
         return Optional.empty();
     }
 
+    /**
+     * Why {@code dirty=pagemap} (userfaultfd asynchronous write-protect and the PAGEMAP_SCAN ioctl, Linux
+     * 6.7+) cannot run here, or empty if it can: tries it on a small VM.
+     */
+    public static Optional<String> pagemapUnavailableReason() {
+        Optional<String> kvm = unavailableReason();
+        if (kvm.isPresent()) {
+            return kvm;
+        }
+        try (KvmSource probe = open("kvm:guest=counter,mem=4m,dirty=pagemap")) {
+            return Optional.empty();
+        } catch (KvmException e) {
+            return Optional.of(e.getMessage() + " (kernel " + System.getProperty("os.version") + ")");
+        }
+    }
+
     private static NativeVm newVm(KvmConfig config) {
         return new NativeVm(config.memBytes(), config.vcpus(), config.dirty().nativeCode, config.ringEntries());
     }
@@ -190,6 +214,27 @@ public final class KvmSource implements MemorySource {
     public void copyPage(int page, MemorySegment dst, long dstOffset) {
         // Guest RAM lives in a shared arena that close() ends: a late copy fails cleanly, never reads freed memory.
         MemorySegment.copy(vm.memory(), (long) page * GuestAbi.PAGE_SIZE, dst, dstOffset, GuestAbi.PAGE_SIZE);
+    }
+
+    @Override
+    public Optional<String> protectionUnavailable() {
+        synchronized (control) {
+            if (protectionProblem == null) {
+                String problem = withVm(vm::protectProbe);
+                protectionProblem = problem == null ? "" : "kvm copy-before-write is unavailable: " + problem;
+            }
+            return protectionProblem.isEmpty() ? Optional.empty() : Optional.of(protectionProblem);
+        }
+    }
+
+    /**
+     * One UFFDIO_WRITEPROTECT per run, each a page-table walk, a TLB shootdown and an MMU-notifier call into
+     * KVM (expensive on a nested host), against about a microsecond to copy a page: runs shorter than this
+     * are copied inside the stun.
+     */
+    @Override
+    public int protectionMinRun() {
+        return 16;
     }
 
     @Override
@@ -261,6 +306,57 @@ public final class KvmSource implements MemorySource {
         }
     }
 
+    /** Pages protected at one stun; the shim decides per page whether the copier or a fault saves it. */
+    private final class KvmProtectedPages implements ProtectedPages {
+        private final BitSet pages;
+        private boolean closed;
+        private long faultsAtClose;
+
+        KvmProtectedPages(BitSet pages) {
+            this.pages = pages;
+        }
+
+        @Override
+        public BitSet pages() {
+            return pages;
+        }
+
+        @Override
+        public synchronized void copyPage(int page, MemorySegment dst, long dstOffset) {
+            if (page < 0 || !pages.get(page)) {
+                throw new IllegalArgumentException("page " + page + " was not protected");
+            }
+            if (closed) {
+                throw new IllegalStateException("the protected pages were released");
+            }
+            MemorySegment target = dst.asSlice(dstOffset, GuestAbi.PAGE_SIZE);
+            if (target.isNative()) {
+                withVm(() -> vm.protectedCopy(page, target));
+                return;
+            }
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment bounce = arena.allocate(GuestAbi.PAGE_SIZE, 8);
+                withVm(() -> vm.protectedCopy(page, bounce));
+                MemorySegment.copy(bounce, 0, target, 0, GuestAbi.PAGE_SIZE);
+            }
+        }
+
+        @Override
+        public synchronized long cowFaults() {
+            return closed ? faultsAtClose : withVm(vm::cowFaults);
+        }
+
+        @Override
+        public synchronized void close() {
+            if (closed) {
+                return;
+            }
+            faultsAtClose = withVm(vm::cowFaults);
+            closed = true;
+            withVm(vm::protectRelease);
+        }
+    }
+
     /** A stunned KVM guest: every vCPU is out of KVM_RUN until {@link #close()}. */
     public final class KvmStun implements Stun {
         private final NativeVm.StunResult result;
@@ -290,6 +386,16 @@ public final class KvmSource implements MemorySource {
         public byte[] deviceState() {
             requireOpen();
             return withVm(vm::saveState);
+        }
+
+        @Override
+        public ProtectedPages protect(BitSet pages) {
+            requireOpen();
+            if (pages.length() > pageCount) {
+                throw new IllegalArgumentException("page " + (pages.length() - 1) + " is outside the guest");
+            }
+            withVm(() -> vm.protect(pages.toLongArray()));
+            return new KvmProtectedPages((BitSet) pages.clone());
         }
 
         @Override

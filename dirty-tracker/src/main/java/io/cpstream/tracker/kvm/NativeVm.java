@@ -225,6 +225,63 @@ final class NativeVm implements AutoCloseable {
         }
     }
 
+    /** Sets up copy-before-write now; returns why it cannot work here, or null when it can. */
+    String protectProbe() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            int rc = (int) lib.protectProbe.invokeExact(handle, err, KvmLibrary.ERR_LEN);
+            return rc == 0 ? null : err.getString(0);
+        } catch (Throwable t) {
+            throw rethrow("setting up copy-before-write", t);
+        }
+    }
+
+    /** While stunned: write-protects the pages of {@code bitmap} (bit n = page n). */
+    void protect(long[] bitmap) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            MemorySegment bits = arena.allocateFrom(JAVA_LONG, bitmap.length == 0 ? new long[1] : bitmap);
+            int rc = (int) lib.protect.invokeExact(handle, bits, (long) bitmap.length, err, KvmLibrary.ERR_LEN);
+            check(rc, err, "write-protecting pages");
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("write-protecting pages", t);
+        }
+    }
+
+    /** Copies a protected page as it was at the stun into {@code dst} (native, one page) and lifts its protection. */
+    void protectedCopy(long page, MemorySegment dst) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            int rc = (int) lib.protectedCopy.invokeExact(handle, page, dst, err, KvmLibrary.ERR_LEN);
+            check(rc, err, "copying protected page " + page);
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("copying a protected page", t);
+        }
+    }
+
+    void protectRelease() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            check((int) lib.protectRelease.invokeExact(handle, err, KvmLibrary.ERR_LEN), err, "releasing protected pages");
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("releasing protected pages", t);
+        }
+    }
+
+    long cowFaults() {
+        try {
+            return (long) lib.cowFaults.invokeExact(handle);
+        } catch (Throwable t) {
+            throw rethrow("reading copy-before-write faults", t);
+        }
+    }
+
     /** Stops the vCPU threads and frees the VM. Guest memory is unreachable from Java before it is unmapped. */
     @Override
     public void close() {

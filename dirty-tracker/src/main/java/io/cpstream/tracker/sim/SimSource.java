@@ -2,6 +2,7 @@ package io.cpstream.tracker.sim;
 
 import io.cpstream.tracker.GuestOutput;
 import io.cpstream.tracker.MemorySource;
+import io.cpstream.tracker.ProtectedPages;
 import io.cpstream.tracker.SourceSpec;
 import io.cpstream.tracker.Stun;
 import java.lang.foreign.Arena;
@@ -16,6 +17,8 @@ import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
@@ -29,6 +32,14 @@ import org.apache.commons.rng.simple.RandomSource;
  * operations per second over all writers (0: as fast as they can). Tracking is exact: a writer marks
  * the page dirty inside the same critical section as the write, and the stun waits for every critical
  * section to end, so a harvest never misses a write and never reports one from after the stun.
+ *
+ * <p>Copy-before-write ({@link Stun#protect}): a writer checks, inside its critical section and before
+ * it writes, whether the page is protected; if so it saves the page first. That is the Java counterpart
+ * of a userfaultfd write-protect fault, with the same guarantee: the protected set always yields the
+ * page as it was at the stun.
+ *
+ * <p>{@code workload=stable} takes {@code hot-pages} (64) and {@code hot-share} (percent, 20);
+ * {@code fill=random|zero} is the initial content of a fresh guest (random, one page in eight zero).
  *
  * <p>The guest also has an output channel, like a VM's network card: an output thread increments a
  * 64-bit counter kept in the last page of guest memory and emits its new value, {@code outputs} times a
@@ -49,8 +60,11 @@ public final class SimSource implements MemorySource {
     private final Map<String, String> params;
     private final int pageCount;
     private final Workload workload;
+    private final Workload.Stable stableShape;
+    private final boolean zeroFill;
     private final int writerCount;
-    private final long opsPerSecond;
+    /** Write operations per second over all writers; 0: unlimited. Changeable while running ({@link #setRate}). */
+    private volatile long opsPerSecond;
     private final long seed;
     private final long outputsPerSecond;
     /** Outputs emitted and not yet taken by {@link #pollOutputs()}; bounded, so output back-pressures the guest. */
@@ -62,14 +76,18 @@ public final class SimSource implements MemorySource {
     private final ReentrantReadWriteLock gate = new ReentrantReadWriteLock();
     private final AtomicLong operations = new AtomicLong();
     private final List<Thread> writers = new ArrayList<>();
+    /** The protected set writers must consult before writing, or null when none is open. */
+    private volatile Protection protection;
     private volatile boolean running;
     private long stuns;
 
-    private SimSource(SourceSpec spec, int pageCount, Workload workload, int writerCount, long opsPerSecond,
-                      long seed, long outputsPerSecond) {
+    private SimSource(SourceSpec spec, int pageCount, Workload workload, Workload.Stable stableShape, boolean zeroFill,
+                      int writerCount, long opsPerSecond, long seed, long outputsPerSecond) {
         this.params = spec.params();
         this.pageCount = pageCount;
         this.workload = workload;
+        this.stableShape = stableShape;
+        this.zeroFill = zeroFill;
         this.writerCount = writerCount;
         this.opsPerSecond = opsPerSecond;
         this.seed = seed;
@@ -126,12 +144,20 @@ public final class SimSource implements MemorySource {
         long rate = reader.integer("rate", 40_000, 0, 1_000_000_000);
         long seed = reader.integer("seed", 1, Long.MIN_VALUE, Long.MAX_VALUE);
         long outputs = reader.integer("outputs", 100, 0, 100_000);
+        Workload.Stable stableShape = new Workload.Stable(
+                (int) reader.integer("hot-pages", Workload.Stable.DEFAULT.hotPages(), 1, Integer.MAX_VALUE),
+                (int) reader.integer("hot-share", Workload.Stable.DEFAULT.hotSharePercent(), 0, 100));
+        boolean zeroFill = switch (reader.string("fill", "random")) {
+            case "random" -> false;
+            case "zero" -> true;
+            default -> throw new IllegalArgumentException("sim source: fill must be random or zero");
+        };
         if (pages < 2) {
             throw new IllegalArgumentException("sim source: needs at least 2 pages (the last one holds the output counter)");
         }
         reader.requireAllUsed();
-        return new SimSource(spec, (int) pages, workload, writers, rate, seedOverride == null ? seed : seedOverride,
-                outputs);
+        return new SimSource(spec, (int) pages, workload, stableShape, zeroFill, writers, rate,
+                seedOverride == null ? seed : seedOverride, outputs);
     }
 
     /** A fresh, deterministic seed for the writers of a guest restored from the checkpoint of stun {@code stuns}. */
@@ -192,6 +218,17 @@ public final class SimSource implements MemorySource {
         return workload;
     }
 
+    /**
+     * Changes the write rate while the guest runs (0: unlimited), e.g. to double the dirty rate midway
+     * through a benchmark.
+     */
+    public void setRate(long operationsPerSecond) {
+        if (operationsPerSecond < 0) {
+            throw new IllegalArgumentException("rate must not be negative");
+        }
+        this.opsPerSecond = operationsPerSecond;
+    }
+
     /** Write operations performed so far, over all writers. */
     public long operations() {
         return operations.get();
@@ -205,9 +242,8 @@ public final class SimSource implements MemorySource {
         running = true;
         for (int i = 0; i < writerCount; i++) {
             Workload.Writer writer = new Workload.Writer(workload, memory, PAGE_SIZE, workloadPages(), seed, i,
-                    writerCount);
-            long perWriterRate = opsPerSecond == 0 ? 0 : Math.max(1, opsPerSecond / writerCount);
-            Thread thread = Thread.ofPlatform().daemon().name("sim-writer-" + i).start(() -> runWriter(writer, perWriterRate));
+                    writerCount, stableShape, this::beforeWrite);
+            Thread thread = Thread.ofPlatform().daemon().name("sim-writer-" + i).start(() -> runWriter(writer));
             writers.add(thread);
         }
         if (outputsPerSecond > 0) {
@@ -256,6 +292,17 @@ public final class SimSource implements MemorySource {
             }
 
             @Override
+            public ProtectedPages protect(BitSet pages) {
+                requireOpen();
+                if (protection != null && !protection.closed) {
+                    throw new IllegalStateException("the pages protected at an earlier stun are still protected");
+                }
+                Protection opened = new Protection(pages);
+                protection = opened;
+                return opened;
+            }
+
+            @Override
             public long stopNanos() {
                 return stopped;
             }
@@ -282,6 +329,121 @@ public final class SimSource implements MemorySource {
     }
 
     @Override
+    public Optional<String> protectionUnavailable() {
+        return Optional.empty();
+    }
+
+    /** Inside a writer's critical section, before it writes {@code page}: the copy-before-write fault path. */
+    private void beforeWrite(int page) {
+        Protection open = protection;
+        if (open != null) {
+            open.beforeWrite(page);
+        }
+    }
+
+    /**
+     * Pages protected at one stun. A page's protection bit is cleared only by whoever copied it first,
+     * the agent ({@link #copyPage}) or a writer about to change it ({@link #beforeWrite}), under the page's
+     * stripe lock; a writer that sees the bit clear may write, since the copy is complete by then.
+     */
+    private final class Protection implements ProtectedPages {
+        private static final int STRIPES = 64;
+        private final BitSet pages;
+        private final long[] stillProtected;
+        private final Object[] stripes = new Object[STRIPES];
+        /** Pages the guest wrote before they were copied: their content at the stun. */
+        private final Map<Integer, byte[]> saved = new ConcurrentHashMap<>();
+        private final BitSet copied = new BitSet();
+        private final AtomicLong faults = new AtomicLong();
+        private volatile boolean closed;
+
+        Protection(BitSet pages) {
+            if (pages.length() > pageCount) {
+                throw new IllegalArgumentException("page " + (pages.length() - 1) + " is outside the guest");
+            }
+            this.pages = (BitSet) pages.clone();
+            this.stillProtected = java.util.Arrays.copyOf(pages.toLongArray(), dirtyWords.length);
+            for (int i = 0; i < STRIPES; i++) {
+                stripes[i] = new Object();
+            }
+        }
+
+        private boolean isProtected(int page) {
+            return ((long) WORDS.getAcquire(stillProtected, page >>> 6) & (1L << (page & 63))) != 0;
+        }
+
+        private void unprotect(int page) {
+            WORDS.getAndBitwiseAndRelease(stillProtected, page >>> 6, ~(1L << (page & 63)));
+        }
+
+        void beforeWrite(int page) {
+            if (!isProtected(page)) {
+                return;
+            }
+            synchronized (stripes[page % STRIPES]) {
+                if (isProtected(page)) {
+                    byte[] copy = new byte[PAGE_SIZE];
+                    MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, (long) page * PAGE_SIZE, copy, 0, PAGE_SIZE);
+                    saved.put(page, copy);
+                    faults.incrementAndGet();
+                    unprotect(page);
+                }
+            }
+        }
+
+        @Override
+        public BitSet pages() {
+            return pages;
+        }
+
+        @Override
+        public void copyPage(int page, MemorySegment dst, long dstOffset) {
+            if (page < 0 || !pages.get(page)) {
+                throw new IllegalArgumentException("page " + page + " was not protected");
+            }
+            synchronized (stripes[page % STRIPES]) {
+                if (closed) {
+                    throw new IllegalStateException("the protected pages were released");
+                }
+                synchronized (copied) {
+                    if (copied.get(page)) {
+                        throw new IllegalStateException("page " + page + " was copied already");
+                    }
+                    copied.set(page);
+                }
+                if (isProtected(page)) {
+                    MemorySegment.copy(memory, (long) page * PAGE_SIZE, dst, dstOffset, PAGE_SIZE);
+                    unprotect(page);
+                } else {
+                    MemorySegment.copy(saved.remove(page), 0, dst, ValueLayout.JAVA_BYTE, dstOffset, PAGE_SIZE);
+                }
+            }
+        }
+
+        @Override
+        public long cowFaults() {
+            return faults.get();
+        }
+
+        @Override
+        public void close() {
+            if (closed) {
+                return;
+            }
+            for (Object stripe : stripes) {
+                synchronized (stripe) {
+                    closed = true;
+                }
+            }
+            java.util.Arrays.fill(stillProtected, 0L);
+            saved.clear();
+            if (protection == this) {
+                protection = null;
+            }
+        }
+    }
+
+    @Override
     public void close() {
         running = false;
         for (Thread writer : writers) {
@@ -298,10 +460,11 @@ public final class SimSource implements MemorySource {
         arena.close();
     }
 
-    private void runWriter(Workload.Writer writer, long rate) {
-        long interval = rate == 0 ? 0 : 1_000_000_000L / rate;
+    private void runWriter(Workload.Writer writer) {
         long next = System.nanoTime();
         while (running) {
+            long rate = opsPerSecond == 0 ? 0 : Math.max(1, opsPerSecond / writerCount);
+            long interval = rate == 0 ? 0 : 1_000_000_000L / rate;
             if (interval > 0) {
                 long now = System.nanoTime();
                 if (next > now) {
@@ -340,6 +503,7 @@ public final class SimSource implements MemorySource {
                         continue; // nobody takes the outputs: the guest waits, as on a full transmit ring
                     }
                     long value = outputCounter() + 1;
+                    beforeWrite(pageCount - 1);
                     memory.set(ValueLayout.JAVA_LONG_UNALIGNED, counterOffset(), value);
                     markDirty(pageCount - 1);
                     byte[] payload = ByteBuffer.allocate(Long.BYTES).order(ByteOrder.LITTLE_ENDIAN).putLong(value).array();
@@ -371,6 +535,9 @@ public final class SimSource implements MemorySource {
 
     /** Mostly random pages, one in eight left zero, so a full sync carries real data and some zeros. */
     private void fillInitialContent() {
+        if (zeroFill) {
+            return;
+        }
         UniformRandomProvider random = RandomSource.XO_SHI_RO_256_PP.create(seed);
         for (int page = 0; page < workloadPages(); page++) {
             if (page % 8 == 7) {

@@ -24,7 +24,27 @@ public enum Workload {
     /** A random page is either cleared to zero or gets a 512-byte run written (freed and reused memory). */
     ZERO,
     /** Every operation picks one of the shapes above at random. */
-    MIXED;
+    MIXED,
+    /**
+     * A dirty set made mostly of stable pages: a small hot set (the first {@code hot-pages} pages) takes
+     * {@code hot-share} percent of the writes as 256-byte runs; every other write appends the next 1 KiB
+     * of a log that sweeps the rest of memory, so each of those pages is written in one burst and then
+     * not again until the log wraps around, many epochs later (an append-only log, a copying collector).
+     */
+    STABLE;
+
+    /** Shape parameters of the {@link #STABLE} workload. */
+    public record Stable(int hotPages, int hotSharePercent) {
+        public static final Stable DEFAULT = new Stable(64, 20);
+    }
+
+    /** Called with the page an operation is about to write, before it writes (copy-before-write hooks in here). */
+    @FunctionalInterface
+    interface PageGuard {
+        void beforeWrite(int page);
+    }
+
+    private static final int LOG_CHUNK = 1024;
 
     private static final ValueLayout.OfLong WORD = ValueLayout.JAVA_LONG_UNALIGNED;
 
@@ -33,7 +53,7 @@ public enum Workload {
             return valueOf(name.toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("unknown sim workload '" + name
-                    + "'; known: uniform, zipf, scan, sparse, zero, mixed");
+                    + "'; known: uniform, zipf, scan, sparse, zero, mixed, stable");
         }
     }
 
@@ -49,20 +69,28 @@ public enum Workload {
         private final int pageCount;
         private final UniformRandomProvider random;
         private final SharedStateDiscreteSampler zipf;
+        private final PageGuard guard;
+        private final Stable stable;
         private int scanCursor;
+        /** STABLE: byte offset of the log's next chunk, within the pages after the hot set. */
+        private long logCursor;
 
         Writer(Workload workload, MemorySegment memory, int pageSize, int pageCount, long seed, int writerIndex,
-               int writerCount) {
+               int writerCount, Stable stable, PageGuard guard) {
             this.workload = workload;
             this.memory = memory;
             this.pageSize = pageSize;
             this.pageCount = pageCount;
+            this.guard = guard;
             this.random = RandomSource.XO_SHI_RO_256_PP.create(seed * 31 + writerIndex);
             this.zipf = RejectionInversionZipfSampler.of(random, pageCount, 1.1);
             this.scanCursor = (int) ((long) pageCount * writerIndex / writerCount);
+            this.stable = new Stable(Math.min(stable.hotPages(), pageCount - 1), stable.hotSharePercent());
+            long logBytes = (long) (pageCount - this.stable.hotPages()) * pageSize;
+            this.logCursor = logBytes * writerIndex / writerCount / LOG_CHUNK * LOG_CHUNK;
         }
 
-        /** Performs one write and returns the page it touched. */
+        /** Performs one write and returns the page it touched; the guard sees the page before the write. */
         int step() {
             Workload shape = workload == MIXED ? values()[random.nextInt(MIXED.ordinal())] : workload;
             return switch (shape) {
@@ -73,8 +101,19 @@ public enum Workload {
                     scanCursor = scanCursor + 1 == pageCount ? 0 : scanCursor + 1;
                     yield fillRandom(page, 0, pageSize);
                 }
+                case STABLE -> {
+                    if (random.nextInt(100) < stable.hotSharePercent()) {
+                        yield fillRandom(random.nextInt(stable.hotPages()), alignedOffset(256), 256);
+                    }
+                    long logBytes = (long) (pageCount - stable.hotPages()) * pageSize;
+                    long at = logCursor;
+                    logCursor = (logCursor + LOG_CHUNK) % logBytes;
+                    int page = stable.hotPages() + (int) (at / pageSize);
+                    yield fillRandom(page, (int) (at % pageSize), LOG_CHUNK);
+                }
                 case SPARSE -> {
                     int page = random.nextInt(pageCount);
+                    guard.beforeWrite(page);
                     int words = 1 + random.nextInt(4);
                     for (int i = 0; i < words; i++) {
                         memory.set(WORD, (long) page * pageSize + alignedOffset(8), random.nextLong());
@@ -84,6 +123,7 @@ public enum Workload {
                 case ZERO -> {
                     int page = random.nextInt(pageCount);
                     if (random.nextBoolean()) {
+                        guard.beforeWrite(page);
                         memory.asSlice((long) page * pageSize, pageSize).fill((byte) 0);
                         yield page;
                     }
@@ -98,6 +138,7 @@ public enum Workload {
         }
 
         private int fillRandom(int page, int offset, int length) {
+            guard.beforeWrite(page);
             long base = (long) page * pageSize + offset;
             for (int i = 0; i < length; i += 8) {
                 memory.set(WORD, base + i, random.nextLong());

@@ -29,6 +29,23 @@ final class KvmTestSupport {
         Assumptions.assumeTrue(reason.isEmpty(), () -> "KVM unavailable: " + reason.orElse(""));
     }
 
+    /** Skips, saying why, when this kernel cannot track dirty pages the way {@code mode} names. */
+    static void assumeDirtyMode(String mode) {
+        if (!mode.equals("pagemap")) {
+            return;
+        }
+        Optional<String> reason = KvmSource.pagemapUnavailableReason();
+        reason.ifPresent(r -> System.out.println("skipping dirty=pagemap test: " + r));
+        Assumptions.assumeTrue(reason.isEmpty(), () -> "dirty=pagemap unavailable: " + reason.orElse(""));
+    }
+
+    /** Skips, saying why, when copy-before-write (userfaultfd write-protect) cannot work for {@code source}. */
+    static void assumeProtection(KvmSource source) {
+        Optional<String> reason = source.protectionUnavailable();
+        reason.ifPresent(r -> System.out.println("skipping copy-before-write test: " + r));
+        Assumptions.assumeTrue(reason.isEmpty(), () -> reason.orElse(""));
+    }
+
     /** Polls outputs into {@code sink} until one matches, failing fast (with the reason) if the guest faults. */
     static GuestOutput awaitOutput(KvmSource source, List<GuestOutput> sink, Predicate<GuestOutput> wanted) {
         GuestOutput[] found = new GuestOutput[1];
