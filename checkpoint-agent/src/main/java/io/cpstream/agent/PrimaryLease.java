@@ -36,33 +36,13 @@ final class PrimaryLease {
             validUntilNanos = until;
         }
         held = true;
-        notifyAll();
     }
 
     synchronized void revoke() {
         held = false;
-        notifyAll();
     }
 
     synchronized boolean holds() {
         return held && System.nanoTime() < validUntilNanos;
-    }
-
-    synchronized long remainingNanos() {
-        return held ? Math.max(0, validUntilNanos - System.nanoTime()) : 0;
-    }
-
-    /** Waits up to {@code timeoutMillis} for the lease to be held. */
-    synchronized boolean awaitHeld(long timeoutMillis) throws InterruptedException {
-        long deadline = System.nanoTime() + timeoutMillis * 1_000_000;
-        while (!holds()) {
-            long left = deadline - System.nanoTime();
-            if (left <= 0) {
-                return false;
-            }
-            long wait = held ? Math.min(left, 1_000_000) : left;
-            wait(Math.max(1, wait / 1_000_000));
-        }
-        return true;
     }
 }

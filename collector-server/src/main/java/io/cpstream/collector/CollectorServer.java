@@ -27,7 +27,6 @@ public final class CollectorServer implements AutoCloseable {
     private final StandbyRegistry registry;
     private final ExecutorService executor;
     private final Server server;
-    private final AutoPromoter autoPromoter;
     private boolean closed;
 
     private final LeaseAuthority leases;
@@ -39,8 +38,6 @@ public final class CollectorServer implements AutoCloseable {
         this.registry = registry;
         this.executor = executor;
         this.server = server;
-        this.autoPromoter = config.autoPromoteAfter() == null ? null
-                : new AutoPromoter(registry, config.autoPromoteAfter());
     }
 
     public static CollectorServer start(CollectorConfig config, MeterRegistry meters) throws IOException {
@@ -115,9 +112,6 @@ public final class CollectorServer implements AutoCloseable {
             return;
         }
         closed = true;
-        if (autoPromoter != null) {
-            autoPromoter.close();
-        }
         server.shutdown();
         try {
             if (!server.awaitTermination(config.drain().toMillis(), TimeUnit.MILLISECONDS)) {

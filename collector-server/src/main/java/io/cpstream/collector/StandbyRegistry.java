@@ -37,7 +37,9 @@ final class StandbyRegistry implements AutoCloseable {
     private final long maxGuestBytes;
     private final Duration lease;
     private final LeaseAuthority leases;
-    private final Thread leaseKeeper;
+    /** The automatic promotion policy, or null when only an operator promotes. */
+    private final AutoPromoter autoPromoter;
+    private final Thread keeper;
     private final String collectorId;
     private final MeterRegistry meters;
     private final ConcurrentHashMap<String, Standby> standbys = new ConcurrentHashMap<>();
@@ -45,6 +47,7 @@ final class StandbyRegistry implements AutoCloseable {
     StandbyRegistry(CollectorConfig config, String collectorId, MeterRegistry meters, LeaseAuthority leases)
             throws IOException {
         this.leases = leases;
+        this.autoPromoter = config.autoPromoteAfter() == null ? null : new AutoPromoter(config.autoPromoteAfter());
         this.vmsDirectory = config.dataDirectory().resolve("vms");
         this.durability = config.durability();
         this.maxGuestBytes = config.maxGuestBytes();
@@ -60,13 +63,21 @@ final class StandbyRegistry implements AutoCloseable {
                 }
             }
         }
-        this.leaseKeeper = Thread.ofPlatform().daemon().name("lease-keeper").start(this::expireLeases);
+        this.keeper = Thread.ofPlatform().daemon().name("standby-keeper").start(this::keepStandbys);
     }
 
-    /** Tells the authority about leases that ran out, so other collectors may promote without force. */
-    private void expireLeases() {
+    /**
+     * Every 100 ms: tells the authority about leases that ran out (so other collectors may promote
+     * without force), and applies the automatic promotion policy if there is one.
+     */
+    private void keepStandbys() {
         while (!Thread.currentThread().isInterrupted()) {
-            standbys.values().forEach(Standby::expireLease);
+            for (Standby standby : standbys.values()) {
+                standby.expireLease();
+                if (autoPromoter != null) {
+                    autoPromoter.consider(this, standby);
+                }
+            }
             try {
                 Thread.sleep(100);
             } catch (InterruptedException e) {
@@ -132,7 +143,7 @@ final class StandbyRegistry implements AutoCloseable {
 
     @Override
     public void close() {
-        leaseKeeper.interrupt();
+        keeper.interrupt();
         standbys.values().forEach(Standby::close);
         standbys.clear();
     }
