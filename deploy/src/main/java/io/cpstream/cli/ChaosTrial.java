@@ -217,20 +217,21 @@ final class ChaosTrial {
     }
 
     private static long committed(AdminClient admin) {
-        try {
-            VmStatus status = admin.get(VM);
-            return status == null ? 0 : status.getCommittedEpoch();
-        } catch (RuntimeException e) {
-            return 0; // the collector is (re)starting
-        }
+        VmStatus status = status(admin);
+        return status == null ? 0 : status.getCommittedEpoch();
     }
 
     private static long leaseRemaining(AdminClient admin) {
+        VmStatus status = status(admin);
+        return status == null ? Long.MAX_VALUE : status.getLeaseRemainingMs();
+    }
+
+    /** The VM's status, or null while the collector does not know it or is (re)starting. */
+    private static VmStatus status(AdminClient admin) {
         try {
-            VmStatus status = admin.get(VM);
-            return status == null ? Long.MAX_VALUE : status.getLeaseRemainingMs();
+            return admin.get(VM);
         } catch (RuntimeException e) {
-            return Long.MAX_VALUE;
+            return null;
         }
     }
 
