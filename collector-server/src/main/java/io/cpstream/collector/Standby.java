@@ -251,10 +251,7 @@ final class Standby {
 
     /** Once the primary's lease has run out, tell the authority, so that others may promote without force. */
     synchronized void expireLease() {
-        if (leaseGranted && leaseRemainingNanos() == 0) {
-            leaseGranted = false;
-            leases.released(vm);
-        }
+        leaseRemainingNanos();
     }
 
     /**
@@ -276,9 +273,22 @@ final class Standby {
         }
     }
 
-    /** How long the primary's last grant still lets it act; 0 when it holds none. */
+    /**
+     * How long the primary's last grant still lets it act; 0 when it holds none. A lease seen to have
+     * run out is released to the authority right here, not at the keeper's next pass: whoever reads 0
+     * (status, promote on another collector) must find the lease free everywhere, not still held.
+     */
     synchronized long leaseRemainingNanos() {
-        return leaseGranted ? Math.max(0, leaseUntilNanos - System.nanoTime()) : 0;
+        if (!leaseGranted) {
+            return 0;
+        }
+        long left = leaseUntilNanos - System.nanoTime();
+        if (left > 0) {
+            return left;
+        }
+        leaseGranted = false;
+        leases.released(vm);
+        return 0;
     }
 
     String vm() {
@@ -605,7 +615,7 @@ final class Standby {
                 .setPagesReceived(pagesReceived)
                 .setWireBytesReceived(wireBytesReceived)
                 .setOutputEnd(manifest.outputs().end())
-                .setLeaseRemainingMs(TimeUnit.NANOSECONDS.toMillis(leaseRemainingNanos()))
+                .setLeaseRemainingMs(ceilMillis(leaseRemainingNanos()))
                 .setSilentMs(heardAny ? TimeUnit.NANOSECONDS.toMillis(silentNanos()) : -1)
                 .setLastStunMicros(lastStunMicros);
         if (manifest.snapshotPath() != null) {
@@ -749,5 +759,10 @@ final class Standby {
 
     private static long nowMicros() {
         return TimeUnit.MILLISECONDS.toMicros(System.currentTimeMillis());
+    }
+
+    /** Rounds up, so that a lease with any time left never reads as 0 ms (which means free). */
+    private static long ceilMillis(long nanos) {
+        return (nanos + 999_999) / 1_000_000;
     }
 }
