@@ -38,6 +38,7 @@ final class AgentMetrics {
     // Short stuns: what moved out of the stun, and how epochs adapt.
     final Counter deferredPages;
     final Counter cowFaults;
+    final Counter stagingAllocations;
     final Counter stunTargetMisses;
     final Counter bandwidthExceeded;
     final java.util.concurrent.atomic.AtomicLong epochIntervalMicros = new java.util.concurrent.atomic.AtomicLong();
@@ -76,6 +77,8 @@ final class AgentMetrics {
                 "Stable pages write-protected at the stun and copied after the guest resumed", vm);
         cowFaults = counter(registry, "cpstream.agent.cow.faults",
                 "Protected pages the guest wrote before they were copied (saved first, copy-before-write)", vm);
+        stagingAllocations = counter(registry, "cpstream.agent.staging.allocations",
+                "Stuns that had to allocate their staging buffer (the dirty set outgrew the one prepared)", vm);
         stunTargetMisses = counter(registry, "cpstream.agent.stun.target.misses",
                 "Epoch decisions that could not bring the stun under its target", vm);
         bandwidthExceeded = counter(registry, "cpstream.agent.bandwidth.exceeded",

@@ -44,6 +44,8 @@ final class EpochLoop implements Runnable {
     private final boolean deferStable;
     private final int minProtectRun;
     private long previousStunNanos = -1;
+    /** Recent peak of the staging a checkpoint needed, decaying: what to have ready before the next stun. */
+    private long stagingPeakBytes;
     private long previousWireBytes;
     /** Verify mode: where the whole-memory digest is computed (see {@link #verifyDigest()}). */
     private java.util.concurrent.ExecutorService verifier;
@@ -101,6 +103,7 @@ final class EpochLoop implements Runnable {
                     continue;
                 }
                 long started = System.nanoTime();
+                staging.prepare(stagingPeakBytes + stagingPeakBytes / 4);
                 outbox.put(capture());
                 next = Math.max(started + controller.intervalNanos(), System.nanoTime());
             }
@@ -172,6 +175,8 @@ final class EpochLoop implements Runnable {
         }
         // The verification scan (verify mode only) is not part of what a stun costs in production.
         long pause = resumed - begin - verifyNanos;
+        long staged = (long) plan.pages().cardinality() * pageSize;
+        stagingPeakBytes = plan.full() ? stagingPeakBytes : Math.max(staged, stagingPeakBytes - stagingPeakBytes / 16);
         history.record(dirty);
         if (deferred != null) {
             long faults = deferred.cowFaults();
@@ -181,6 +186,9 @@ final class EpochLoop implements Runnable {
         }
         adaptEpoch(pause, stunNanos);
         metrics.pause.record(pause, TimeUnit.NANOSECONDS);
+        if (lease.allocated()) {
+            metrics.stagingAllocations.increment();
+        }
         metrics.checkpoints.increment();
         metrics.dirtyPages.record(dirtyCount);
         if (plan.full()) {

@@ -22,15 +22,22 @@ final class StagingPool implements AutoCloseable {
     final class Lease implements AutoCloseable {
         private final Buffer buffer;
         private final MemorySegment segment;
+        private final boolean allocated;
         private boolean returned;
 
-        private Lease(Buffer buffer, long bytes) {
+        private Lease(Buffer buffer, long bytes, boolean allocated) {
             this.buffer = buffer;
             this.segment = buffer.whole().asSlice(0, bytes);
+            this.allocated = allocated;
         }
 
         MemorySegment segment() {
             return segment;
+        }
+
+        /** Whether {@link #take} had to allocate this buffer (inside the stun): {@link #prepare} was told too little. */
+        boolean allocated() {
+            return allocated;
         }
 
         @Override
@@ -47,9 +54,23 @@ final class StagingPool implements AutoCloseable {
     }
 
     /**
+     * Before a stun, outside it: makes sure an idle buffer of at least {@code bytes} is waiting, so that
+     * {@link #take} inside the stun only picks one. Allocating there would zero and fault in a fresh buffer
+     * (milliseconds for a few MiB) while the guest is stopped.
+     */
+    void prepare(long bytes) {
+        synchronized (this) {
+            if (closed || idle.stream().anyMatch(buffer -> buffer.whole().byteSize() >= bytes)) {
+                return;
+            }
+        }
+        Buffer fresh = allocate(bytes);
+        giveBack(fresh);
+    }
+
+    /**
      * A buffer of exactly {@code bytes}. Called inside the stun, so it never frees memory (closing a shared
-     * arena is a handshake with every thread): buffers too small for this epoch stay in the pool, and
-     * {@link #giveBack} retires the smallest when it holds too many.
+     * arena is a handshake with every thread); it allocates only when {@link #prepare} was told too little.
      */
     synchronized Lease take(long bytes) {
         Buffer fit = null;
@@ -60,24 +81,35 @@ final class StagingPool implements AutoCloseable {
         }
         if (fit != null) {
             idle.remove(fit);
-            return new Lease(fit, bytes);
+            return new Lease(fit, bytes, false);
         }
+        return new Lease(allocate(bytes), bytes, true);
+    }
+
+    private static Buffer allocate(long bytes) {
         Arena arena = Arena.ofShared();
         // Round up so a slightly larger dirty set next epoch still fits.
         long capacity = Math.max(4096, Long.highestOneBit(Math.max(bytes, 1) - 1) << 1);
-        return new Lease(new Buffer(arena, arena.allocate(capacity, 4096)), bytes);
+        return new Buffer(arena, arena.allocate(capacity, 4096));
     }
 
-    private synchronized void giveBack(Buffer buffer) {
-        if (closed) {
-            buffer.arena().close();
-            return;
+    /** Back to the pool; past {@code keep} buffers the smallest is freed, outside the lock {@link #take} needs. */
+    private void giveBack(Buffer buffer) {
+        Buffer retired;
+        synchronized (this) {
+            if (closed) {
+                retired = buffer;
+            } else {
+                idle.add(buffer);
+                retired = null;
+                if (idle.size() > keep) {
+                    retired = idle.stream().min(java.util.Comparator.comparingLong(b -> b.whole().byteSize())).orElseThrow();
+                    idle.remove(retired);
+                }
+            }
         }
-        idle.add(buffer);
-        if (idle.size() > keep) {
-            Buffer smallest = idle.stream().min(java.util.Comparator.comparingLong(b -> b.whole().byteSize())).orElseThrow();
-            idle.remove(smallest);
-            smallest.arena().close();
+        if (retired != null) {
+            retired.arena().close();
         }
     }
 
