@@ -78,7 +78,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--verify", description = "Have the collector check its image against the primary's digest at every epoch (always on with --compare-stun)")
     boolean verify;
 
-    @Option(names = "--compare-stun", description = "Run the workload with copy-all and with the history split, one after the other, digests verified at every epoch (`copy_all`, `history`)")
+    @Option(names = "--compare-stun", description = "Run the workload with copy-all and with the history split, in the order copy-all, history, history, copy-all (each reports the mean of its two runs), digests verified at every epoch (`copy_all`, `history`)")
     boolean compareStun;
 
     @Option(names = "--compare-dirty", description = "Run a kvm --source with dirty=bitmap, ring and pagemap, one after the "
@@ -132,8 +132,10 @@ final class BenchCommand implements Callable<Integer> {
         result.put("epoch_ms_target", epochMillis);
         result.put("encoding", mode.label());
         if (compareStun) {
-            Map<String, Object> copyAll = pipeline(source, config.withStun(stun.withSplit(StunConfig.Split.COPY_ALL)));
-            Map<String, Object> history = pipeline(source, config.withStun(stun.withSplit(StunConfig.Split.HISTORY)));
+            List<Map<String, Object>> both = mirrored(config.withStun(stun.withSplit(StunConfig.Split.COPY_ALL)),
+                    config.withStun(stun.withSplit(StunConfig.Split.HISTORY)), null);
+            Map<String, Object> copyAll = both.get(0);
+            Map<String, Object> history = both.get(1);
             result.put("copy_all", copyAll);
             result.put("history", history);
             result.put("pause_p99_ratio", ratio(history.get("pause_ms_p99"), copyAll.get("pause_ms_p99")));
@@ -195,43 +197,60 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /**
-     * Full-page and cpstream mode, each run twice in the order A B B A (A = the mode asked for, or full), each in a
-     * fresh pipeline of this same JVM. A single A-then-B pair measured the first mode with a cold JIT on a loaded
-     * machine and the second with a warm one; the mirrored order gives both modes one early and one late run.
-     * Each mode reports the mean of its two runs for every figure, and {@code checkpoints_per_s_runs}.
+     * Full-page and cpstream mode, each run twice in the order A B B A (A = the mode asked for, or full), see
+     * {@link #mirrored}.
      */
     private Map<String, Object> compareModes(AgentConfig config, EncodingMode mode, Map<String, Object> main)
             throws Exception {
         EncodingMode first = mode == EncodingMode.CPSTREAM ? EncodingMode.CPSTREAM : EncodingMode.FULL;
         EncodingMode second = first == EncodingMode.FULL ? EncodingMode.CPSTREAM : EncodingMode.FULL;
-        Map<EncodingMode, List<Map<String, Object>>> runs = new LinkedHashMap<>();
-        for (EncodingMode each : List.of(first, second, second, first)) {
-            Map<String, Object> run = each == mode && !runs.containsKey(each) ? main
-                    : pipeline(source, config.withEncoding(each));
-            runs.computeIfAbsent(each, m -> new java.util.ArrayList<>()).add(run);
-        }
+        List<Map<String, Object>> both = mirrored(config.withEncoding(first), config.withEncoding(second),
+                first == mode ? main : null);
         Map<String, Object> modes = new LinkedHashMap<>();
-        for (EncodingMode each : List.of(EncodingMode.FULL, EncodingMode.CPSTREAM)) {
-            modes.put(each.label(), meanOf(runs.get(each)));
-        }
+        modes.put(EncodingMode.FULL.label(), both.get(first == EncodingMode.FULL ? 0 : 1));
+        modes.put(EncodingMode.CPSTREAM.label(), both.get(first == EncodingMode.CPSTREAM ? 0 : 1));
         return modes;
     }
 
-    /** Field by field mean of runs with the same numeric fields, plus each run's checkpoint rate. */
+    /**
+     * Runs {@code a} and {@code b} twice each in the order A B B A, each in a fresh pipeline of this same JVM, and
+     * returns the mean figures of A's runs and of B's. A single A-then-B pair measured the first with a cold JIT on
+     * a loaded machine and the second with a warm one, and one quiet or one noisy run decided a tail percentile;
+     * the mirrored order gives both one early and one late run. {@code aDone}, when given, is A's first run.
+     */
+    private List<Map<String, Object>> mirrored(AgentConfig a, AgentConfig b, Map<String, Object> aDone)
+            throws Exception {
+        List<Map<String, Object>> aRuns = new java.util.ArrayList<>();
+        List<Map<String, Object>> bRuns = new java.util.ArrayList<>();
+        aRuns.add(aDone != null ? aDone : pipeline(source, a));
+        bRuns.add(pipeline(source, b));
+        bRuns.add(pipeline(source, b));
+        aRuns.add(pipeline(source, a));
+        return List.of(meanOf(aRuns), meanOf(bRuns));
+    }
+
+    /**
+     * Field by field mean of runs with the same fields: numbers averaged, a yes/no holds only if it held in every
+     * run (digests verified), anything else is a setting the runs share. Plus each run's checkpoint rate and pause p99.
+     */
     private static Map<String, Object> meanOf(List<Map<String, Object>> runs) {
         Map<String, Object> mean = new LinkedHashMap<>();
         for (String field : runs.get(0).keySet()) {
-            if (!(runs.get(0).get(field) instanceof Number)) {
-                mean.put(field, runs.get(0).get(field)); // a setting (e.g. the stun split), the same in every run
-                continue;
+            Object first = runs.get(0).get(field);
+            if (first instanceof Boolean) {
+                mean.put(field, runs.stream().allMatch(run -> Boolean.TRUE.equals(run.get(field))));
+            } else if (first instanceof Number) {
+                double sum = 0;
+                for (Map<String, Object> run : runs) {
+                    sum += ((Number) run.get(field)).doubleValue();
+                }
+                mean.put(field, DemoCommand.round(sum / runs.size()));
+            } else {
+                mean.put(field, first);
             }
-            double sum = 0;
-            for (Map<String, Object> run : runs) {
-                sum += ((Number) run.get(field)).doubleValue();
-            }
-            mean.put(field, DemoCommand.round(sum / runs.size()));
         }
         mean.put("checkpoints_per_s_runs", runs.stream().map(r -> r.get("checkpoints_per_s")).toList());
+        mean.put("pause_ms_p99_runs", runs.stream().map(r -> r.get("pause_ms_p99")).toList());
         return mean;
     }
 

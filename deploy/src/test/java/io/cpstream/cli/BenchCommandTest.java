@@ -4,10 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -19,19 +15,8 @@ class BenchCommandTest {
 
     @Test
     void comparesEncodersAndModesInOneRun() throws Exception {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        PrintStream stdout = System.out;
-        int code;
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            code = Main.run("bench", "--source", "sim:mem=4m,rate=20000,workload=sparse", "--seconds", "2",
-                    "--warmup-seconds", "1", "--compare-encoders", "--compare-modes", "--json");
-        } finally {
-            System.setOut(stdout);
-        }
-        assertEquals(0, code, out.toString(StandardCharsets.UTF_8));
-        String[] lines = out.toString(StandardCharsets.UTF_8).strip().split("\n");
-        JsonNode result = new ObjectMapper().readTree(lines[lines.length - 1]);
+        JsonNode result = bench("--source", "sim:mem=4m,rate=20000,workload=sparse", "--seconds", "2",
+                "--warmup-seconds", "1", "--compare-encoders", "--compare-modes");
 
         for (String field : List.of("checkpoints_per_s", "pause_ms_p99", "lag_ms_p99", "dirty_pages_per_epoch",
                 "wire_bytes_per_dirty_page", "wire_mb_per_s")) {
@@ -55,5 +40,35 @@ class BenchCommandTest {
         // write of each page after the sync is a whole page.
         assertTrue(encoders.get("cpstream").get("wire_bytes").asLong() * 2 < encoders.get("xbzrle").get("wire_bytes")
                 .asLong(), encoders.toString());
+    }
+
+    /** The figures only: how the pauses compare is for a quiet machine and the closing note, not for a test. */
+    @Test
+    void comparesCopyAllWithTheHistorySplitDigestsVerified() throws Exception {
+        JsonNode result = bench("--compare-stun", "--source",
+                "sim:mem=4m,workload=stable,hot-pages=16,hot-share=10,rate=20000", "--epoch-ms", "20", "--seconds", "1",
+                "--warmup-seconds", "1");
+        for (String split : List.of("copy_all", "history")) {
+            JsonNode run = result.get(split);
+            for (String field : List.of("pause_ms_p50", "pause_ms_p99", "cow_faults", "checkpoints_per_s")) {
+                assertTrue(run.has(field), split + " misses " + field);
+            }
+            assertEquals(2, run.get("pause_ms_p99_runs").size(), split + " ran twice (copy-all, history, history, copy-all)");
+            assertTrue(run.get("digests_verified_every_epoch").asBoolean(), split + ": " + run);
+        }
+        assertEquals(0, result.get("copy_all").get("deferred_pages_per_epoch").asDouble());
+        assertTrue(result.get("history").get("deferred_pages_per_epoch").asDouble() > 0, "stable pages were deferred");
+        assertTrue(result.get("digests_verified_every_epoch").asBoolean());
+        assertTrue(result.has("pause_p99_ratio"));
+    }
+
+    private static JsonNode bench(String... args) throws Exception {
+        String[] all = new String[args.length + 2];
+        all[0] = "bench";
+        System.arraycopy(args, 0, all, 1, args.length);
+        all[all.length - 1] = "--json";
+        CliRun run = CliRun.of(all);
+        assertEquals(0, run.code(), run.out() + run.err());
+        return run.json();
     }
 }
