@@ -36,6 +36,11 @@ final class Journal implements AutoCloseable {
     private final ByteBuffer buffer = ByteBuffer.allocateDirect(BUFFER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
     /** The whole of {@link #buffer}, for copying pages in at absolute offsets. */
     private final MemorySegment bufferSegment = MemorySegment.ofBuffer(buffer);
+    /**
+     * The read window, kept across reads: every commit reads the journal back twice (check the seal, then
+     * apply), and a fresh 1 MiB direct buffer each time is zeroed and freed hundreds of times a second.
+     */
+    private final ByteBuffer readWindow = ByteBuffer.allocateDirect(BUFFER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
     private final CRC32C crc = new CRC32C();
 
     Journal(Path file, int pageSize) throws IOException {
@@ -139,7 +144,7 @@ final class Journal implements AutoCloseable {
         if (size < HEADER_BYTES) {
             return null;
         }
-        Reader in = new Reader(channel, size);
+        Reader in = new Reader(channel, size, readWindow);
         if (in.getLong() != MAGIC) {
             return null;
         }
@@ -206,14 +211,15 @@ final class Journal implements AutoCloseable {
     private static final class Reader {
         private final FileChannel channel;
         private final long size;
-        private final ByteBuffer window = ByteBuffer.allocateDirect(BUFFER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        private final ByteBuffer window;
         private final CRC32C crc = new CRC32C();
         private long windowStart;
 
-        Reader(FileChannel channel, long size) {
+        Reader(FileChannel channel, long size, ByteBuffer window) {
             this.channel = channel;
             this.size = size;
-            window.limit(0);
+            this.window = window;
+            window.clear().limit(0);
         }
 
         long remaining() {
