@@ -213,16 +213,23 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /**
-     * Runs {@code a} and {@code b} twice each in the order A B B A, each in a fresh pipeline of this same JVM, and
-     * returns the mean figures of A's runs and of B's. A single A-then-B pair measured the first with a cold JIT on
-     * a loaded machine and the second with a warm one, and one quiet or one noisy run decided a tail percentile;
-     * the mirrored order gives both one early and one late run. {@code aDone}, when given, is A's first run.
+     * Runs {@code a} and {@code b} once each unmeasured, then twice each in the order A B B A, each in a fresh
+     * pipeline of this same JVM, and returns the mean figures of A's runs and of B's. Measured runs with a cold JIT
+     * on a loaded 2-core machine were 2-4 times slower or noisier than warm ones, so an A-then-B pair measured
+     * the order more than A and B; after the warm-up pass the mirrored order still evens out what drifts.
+     * {@code aDone}, when given, is A's unmeasured run (the caller's own pipeline, which served as A's warm-up).
      */
     private List<Map<String, Object>> mirrored(AgentConfig a, AgentConfig b, Map<String, Object> aDone)
             throws Exception {
+        if (aDone == null) {
+            // Not measured: the first pipelines in a JVM run while the compiler competes for the cores, for
+            // tens of seconds on 2 cores, and whichever configuration ran first looked slow or noisy.
+            pipeline(source, a);
+        }
+        pipeline(source, b);
         List<Map<String, Object>> aRuns = new java.util.ArrayList<>();
         List<Map<String, Object>> bRuns = new java.util.ArrayList<>();
-        aRuns.add(aDone != null ? aDone : pipeline(source, a));
+        aRuns.add(pipeline(source, a));
         bRuns.add(pipeline(source, b));
         bRuns.add(pipeline(source, b));
         aRuns.add(pipeline(source, a));
