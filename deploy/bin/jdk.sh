@@ -35,3 +35,13 @@ if ! JAVA_HOME="$(cpstream_find_jdk)"; then
 fi
 export JAVA_HOME
 export PATH="$JAVA_HOME/bin:$PATH"
+
+# How both launchers run the JVM (pom.xml's cpstream.jvm.args repeats it for tests and tools).
+# ZGC: collector pauses well under a millisecond, which would otherwise land inside stuns.
+# CompileThresholdScaling for cpstream's own classes: the stun path (harvest, plan, output capture,
+# staging, protection) runs only 5-100 times a second, so at the default thresholds it stayed in the
+# interpreter or C1 for minutes and its bookkeeping cost tens of microseconds per stun instead of one
+# or two. Compiling our classes 20 times sooner costs a little more JIT work in the first seconds.
+# shellcheck disable=SC2034 # used by the scripts that source this one
+CPSTREAM_JVM_FLAGS=(--enable-native-access=ALL-UNNAMED -XX:+UseZGC
+  -XX:CompileCommand=quiet "-XX:CompileCommand=CompileThresholdScaling,io/cpstream/*.*,0.05")
