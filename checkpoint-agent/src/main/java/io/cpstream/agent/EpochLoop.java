@@ -132,6 +132,7 @@ final class EpochLoop implements Runnable {
         long stunNanos;
         long stunUnixMicros;
         long dirtyCount;
+        int planned;
         BitSet dirty;
         BitSet stable = new BitSet();
         ProtectedPages deferred = null;
@@ -148,7 +149,8 @@ final class EpochLoop implements Runnable {
                 long outputEnd = outputs.capture(outputs.full() ? List.of() : source.pollOutputs());
                 plan = state.plan(dirty, stunNanos, outputEnd);
                 BitSet pages = plan.pages();
-                lease = staging.take((long) pages.cardinality() * pageSize);
+                planned = pages.cardinality();
+                lease = staging.take((long) planned * pageSize);
                 if (deferStable) {
                     stable = history.stable(pages, minProtectRun);
                     if (!stable.isEmpty()) {
@@ -175,7 +177,7 @@ final class EpochLoop implements Runnable {
         }
         // The verification scan (verify mode only) is not part of what a stun costs in production.
         long pause = resumed - begin - verifyNanos;
-        long staged = (long) plan.pages().cardinality() * pageSize;
+        long staged = (long) planned * pageSize;
         stagingPeakBytes = plan.full() ? stagingPeakBytes : Math.max(staged, stagingPeakBytes - stagingPeakBytes / 16);
         history.record(dirty);
         if (deferred != null) {
@@ -198,7 +200,7 @@ final class EpochLoop implements Runnable {
         if (digest != null) {
             digests.put(plan.epoch(), digest);
         }
-        return new CapturedCheckpoint(plan, lease, plan.pages().cardinality(), deviceState, stunUnixMicros, stunNanos,
+        return new CapturedCheckpoint(plan, lease, planned, deviceState, stunUnixMicros, stunNanos,
                 pause, digest);
     }
 

@@ -78,7 +78,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--verify", description = "Have the collector check its image against the primary's digest at every epoch (always on with --compare-stun)")
     boolean verify;
 
-    @Option(names = "--compare-stun", description = "Run the workload with copy-all and with the history split, in the order copy-all, history, history, copy-all (each reports the mean of its two runs), digests verified at every epoch (`copy_all`, `history`)")
+    @Option(names = "--compare-stun", description = "Run the workload with copy-all and with the history split: once each unmeasured (JIT warm-up), then copy-all, history, history, copy-all (each reports the mean of its two runs), digests verified at every epoch (`copy_all`, `history`)")
     boolean compareStun;
 
     @Option(names = "--compare-dirty", description = "Run a kvm --source with dirty=bitmap, ring and pagemap, one after the "
@@ -91,7 +91,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--delta-cache", defaultValue = "64m", description = "The agent's delta base cache, and the XBZRLE cache of --compare-encoders (default: ${DEFAULT-VALUE})")
     String deltaCache;
 
-    @Option(names = "--compare-modes", description = "Also run the pipeline in full-page mode and in cpstream mode, twice each in the order A B B A, and report the mean of each (`modes`)")
+    @Option(names = "--compare-modes", description = "Also run the pipeline in full-page mode and in cpstream mode: once each unmeasured (JIT warm-up), then twice each in the order A B B A, and report the mean of each (`modes`)")
     boolean compareModes;
 
     @Option(names = "--compare-encoders", description = "Also capture --seconds of checkpoints from a fresh --source and run raw, lz4, xbzrle and cpstream over exactly that sequence (`encoders`)")
