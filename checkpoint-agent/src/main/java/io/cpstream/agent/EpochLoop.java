@@ -139,7 +139,8 @@ final class EpochLoop implements Runnable {
         long verifyNanos = 0;
         long resumed;
         try {
-            try (Stun stun = source.stun()) {
+            Stun stun = source.stun();
+            try (stun) {
                 stunNanos = System.nanoTime();
                 stunUnixMicros = ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now());
                 dirty = stun.harvestDirty();
@@ -165,7 +166,9 @@ final class EpochLoop implements Runnable {
                     verifyNanos = System.nanoTime() - verifyStart;
                 }
             }
-            resumed = System.nanoTime();
+            // The pause ends where the guest was let go, not where close() returned: the release wakes the
+            // guest's threads, and the scheduler often hands one of them this thread's CPU right there.
+            resumed = stun.resumedAtNanos();
             if (deferred != null) {
                 // The guest runs again: copy the stable pages as they were at the stun, lifting protection.
                 copyPages(plan.pages(), stable, true, lease.segment(), pageSize, deferred);

@@ -106,6 +106,11 @@ final class OutputTap implements MemorySource {
             }
 
             @Override
+            public long resumedAtNanos() {
+                return inner.resumedAtNanos();
+            }
+
+            @Override
             public void close() {
                 synchronized (lock) {
                     stunned = false;

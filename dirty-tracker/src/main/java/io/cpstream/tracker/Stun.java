@@ -33,6 +33,14 @@ public interface Stun extends AutoCloseable {
     /** How long it took to bring every writer to a stop, in nanoseconds. */
     long stopNanos();
 
+    /**
+     * When {@link #close()} let the guest go, in {@link System#nanoTime()} terms, or -1 while the stun is
+     * open: where the pause ends. Sources take it right before the release rather than after
+     * {@code close()} returns, because the threads the release wakes (vCPUs, writers) often take the CPU
+     * from the caller on the spot, and time the guest spends running is no part of its pause.
+     */
+    long resumedAtNanos();
+
     /** Resumes the guest. */
     @Override
     void close();

@@ -361,6 +361,7 @@ public final class KvmSource implements MemorySource {
     public final class KvmStun implements Stun {
         private final NativeVm.StunResult result;
         private boolean open = true;
+        private volatile long resumedAt = -1;
 
         private KvmStun(NativeVm.StunResult result) {
             this.result = result;
@@ -404,6 +405,11 @@ public final class KvmSource implements MemorySource {
         }
 
         @Override
+        public long resumedAtNanos() {
+            return resumedAt;
+        }
+
+        @Override
         public void close() {
             synchronized (control) {
                 if (!open) {
@@ -411,6 +417,7 @@ public final class KvmSource implements MemorySource {
                 }
                 open = false;
                 openStun = null;
+                resumedAt = System.nanoTime();
                 if (!closed) {
                     withVm(vm::resume);
                 }

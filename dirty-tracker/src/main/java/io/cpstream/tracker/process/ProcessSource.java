@@ -195,6 +195,7 @@ public final class ProcessSource implements MemorySource {
         }
         return new Stun() {
             private boolean open = true;
+            private long resumedAt = -1;
 
             @Override
             public BitSet harvestDirty() {
@@ -214,9 +215,15 @@ public final class ProcessSource implements MemorySource {
             }
 
             @Override
+            public long resumedAtNanos() {
+                return resumedAt;
+            }
+
+            @Override
             public void close() {
                 if (open) {
                     open = false;
+                    resumedAt = System.nanoTime();
                     resumeIfStopped();
                 }
             }

@@ -273,6 +273,7 @@ public final class SimSource implements MemorySource {
         stuns++;
         return new Stun() {
             private boolean open = true;
+            private long resumedAt = -1;
 
             @Override
             public BitSet harvestDirty() {
@@ -308,9 +309,15 @@ public final class SimSource implements MemorySource {
             }
 
             @Override
+            public long resumedAtNanos() {
+                return resumedAt;
+            }
+
+            @Override
             public void close() {
                 if (open) {
                     open = false;
+                    resumedAt = System.nanoTime();
                     gate.writeLock().unlock();
                 }
             }

@@ -56,7 +56,8 @@ public final class TraceRecorder {
                 BitSet dirty;
                 byte[] deviceState;
                 long stopNanos;
-                try (Stun stun = source.stun()) {
+                Stun stun = source.stun();
+                try (stun) {
                     dirty = stun.harvestDirty();
                     for (int page = dirty.nextSetBit(0); page >= 0; page = dirty.nextSetBit(page + 1)) {
                         source.copyPage(page, shadow, (long) page * pageSize);
@@ -64,7 +65,7 @@ public final class TraceRecorder {
                     deviceState = stun.deviceState();
                     stopNanos = stun.stopNanos();
                 }
-                long pauseNanos = System.nanoTime() - begin;
+                long pauseNanos = stun.resumedAtNanos() - begin;
                 if (first < 0) {
                     first = begin;
                 }

@@ -183,6 +183,7 @@ public final class TraceSource implements MemorySource {
         appliedAtStun.add(applied);
         return new Stun() {
             private boolean open = true;
+            private long resumedAt = -1;
 
             @Override
             public BitSet harvestDirty() {
@@ -208,9 +209,15 @@ public final class TraceSource implements MemorySource {
             }
 
             @Override
+            public long resumedAtNanos() {
+                return resumedAt;
+            }
+
+            @Override
             public void close() {
                 if (open) {
                     open = false;
+                    resumedAt = System.nanoTime();
                     stunsEnded++;
                     progress.signalAll();
                     gate.unlock();
