@@ -103,8 +103,15 @@ final class EpochLoop implements Runnable {
                     continue;
                 }
                 long started = System.nanoTime();
-                staging.prepare(stagingPeakBytes + stagingPeakBytes / 4);
-                outbox.put(capture());
+                StagingPool.Lease lease = staging.reserve(stagingPeakBytes + stagingPeakBytes / 4);
+                CapturedCheckpoint checkpoint;
+                try {
+                    checkpoint = capture(lease);
+                } catch (RuntimeException e) {
+                    lease.close();
+                    throw e;
+                }
+                outbox.put(checkpoint);
                 next = Math.max(started + controller.intervalNanos(), System.nanoTime());
             }
         } catch (InterruptedException e) {
@@ -122,11 +129,11 @@ final class EpochLoop implements Runnable {
         }
     }
 
-    private CapturedCheckpoint capture() {
+    /** One checkpoint, its pages copied into {@code lease} (reserved before the stun, sized inside it). */
+    private CapturedCheckpoint capture(StagingPool.Lease lease) {
         int pageSize = source.pageSize();
         long begin = System.nanoTime();
         CheckpointPlan plan;
-        StagingPool.Lease lease;
         byte[] deviceState;
         byte[] digest = null;
         long stunNanos;
@@ -151,7 +158,7 @@ final class EpochLoop implements Runnable {
                 plan = state.plan(dirty, stunNanos, outputEnd);
                 BitSet pages = plan.pages();
                 planned = pages.cardinality();
-                lease = staging.take((long) planned * pageSize);
+                lease.fit((long) planned * pageSize);
                 if (deferStable) {
                     stable = history.stable(pages, minProtectRun);
                     if (!stable.isEmpty()) {

@@ -18,24 +18,42 @@ final class StagingPool implements AutoCloseable {
     private final int keep;
     private boolean closed;
 
-    /** A buffer on loan; give it back with {@link #close()}. */
+    /**
+     * A buffer on loan, reserved before a stun and sized inside it ({@link #fit}); give it back with
+     * {@link #close()}.
+     */
     final class Lease implements AutoCloseable {
-        private final Buffer buffer;
-        private final MemorySegment segment;
-        private final boolean allocated;
+        private Buffer buffer;
+        /** A buffer {@link #fit} outgrew inside the stun: given back with this lease, since freeing is no work for a stun. */
+        private Buffer outgrown;
+        private MemorySegment segment;
+        private boolean allocated;
         private boolean returned;
 
-        private Lease(Buffer buffer, long bytes, boolean allocated) {
+        private Lease(Buffer buffer) {
             this.buffer = buffer;
-            this.segment = buffer.whole().asSlice(0, bytes);
-            this.allocated = allocated;
+            this.segment = buffer.whole();
+        }
+
+        /**
+         * Inside the stun: makes {@link #segment()} exactly {@code bytes} long. Only a slice of the
+         * reserved buffer, unless the dirty set outgrew it; then a fresh buffer is allocated here, and
+         * {@link #allocated()} says so.
+         */
+        void fit(long bytes) {
+            if (bytes > buffer.whole().byteSize()) {
+                outgrown = buffer;
+                buffer = allocate(bytes);
+                allocated = true;
+            }
+            segment = buffer.whole().asSlice(0, bytes);
         }
 
         MemorySegment segment() {
             return segment;
         }
 
-        /** Whether {@link #take} had to allocate this buffer (inside the stun): {@link #prepare} was told too little. */
+        /** Whether {@link #fit} had to allocate (inside the stun): the reservation was too small. */
         boolean allocated() {
             return allocated;
         }
@@ -45,6 +63,9 @@ final class StagingPool implements AutoCloseable {
             if (!returned) {
                 returned = true;
                 giveBack(buffer);
+                if (outgrown != null) {
+                    giveBack(outgrown);
+                }
             }
         }
     }
@@ -54,36 +75,25 @@ final class StagingPool implements AutoCloseable {
     }
 
     /**
-     * Before a stun, outside it: makes sure an idle buffer of at least {@code bytes} is waiting, so that
-     * {@link #take} inside the stun only picks one. Allocating there would zero and fault in a fresh buffer
-     * (milliseconds for a few MiB) while the guest is stopped.
+     * Before a stun, outside it: lends the smallest idle buffer of at least {@code bytes}, allocating one
+     * if none is idle, so that the stun itself only slices it ({@link Lease#fit}). Allocating inside the
+     * stun would zero and fault in a fresh buffer (milliseconds for a few MiB) while the guest is stopped,
+     * and even picking from the pool takes a lock the sender's thread also takes.
      */
-    void prepare(long bytes) {
-        synchronized (this) {
-            if (closed || idle.stream().anyMatch(buffer -> buffer.whole().byteSize() >= bytes)) {
-                return;
-            }
-        }
-        Buffer fresh = allocate(bytes);
-        giveBack(fresh);
-    }
-
-    /**
-     * A buffer of exactly {@code bytes}. Called inside the stun, so it never frees memory (closing a shared
-     * arena is a handshake with every thread); it allocates only when {@link #prepare} was told too little.
-     */
-    synchronized Lease take(long bytes) {
+    Lease reserve(long bytes) {
         Buffer fit = null;
-        for (Buffer buffer : idle) {
-            if (buffer.whole().byteSize() >= bytes && (fit == null || buffer.whole().byteSize() < fit.whole().byteSize())) {
-                fit = buffer;
+        synchronized (this) {
+            for (Buffer buffer : idle) {
+                long size = buffer.whole().byteSize();
+                if (size >= bytes && (fit == null || size < fit.whole().byteSize())) {
+                    fit = buffer;
+                }
+            }
+            if (fit != null) {
+                idle.remove(fit);
             }
         }
-        if (fit != null) {
-            idle.remove(fit);
-            return new Lease(fit, bytes, false);
-        }
-        return new Lease(allocate(bytes), bytes, true);
+        return new Lease(fit != null ? fit : allocate(bytes));
     }
 
     private static Buffer allocate(long bytes) {
@@ -93,7 +103,7 @@ final class StagingPool implements AutoCloseable {
         return new Buffer(arena, arena.allocate(capacity, 4096));
     }
 
-    /** Back to the pool; past {@code keep} buffers the smallest is freed, outside the lock {@link #take} needs. */
+    /** Back to the pool; past {@code keep} buffers the smallest is freed, outside the lock {@link #reserve} needs. */
     private void giveBack(Buffer buffer) {
         Buffer retired;
         synchronized (this) {

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.lang.foreign.ValueLayout;
 import org.junit.jupiter.api.Test;
 
 class StagingPoolTest {
@@ -11,30 +12,36 @@ class StagingPoolTest {
     private static final long MIB = 1 << 20;
 
     @Test
-    void aPreparedBufferIsTakenWithoutAllocatingInsideTheStun() {
+    void aReservedBufferIsSizedInsideTheStunWithoutAllocatingAndIsReusedAfterwards() {
         try (StagingPool pool = new StagingPool(2)) {
-            pool.prepare(3 * MIB);
-            try (StagingPool.Lease lease = pool.take(3 * MIB)) {
+            long address;
+            try (StagingPool.Lease lease = pool.reserve(3 * MIB)) {
+                lease.fit(3 * MIB);
                 assertFalse(lease.allocated());
                 assertEquals(3 * MIB, lease.segment().byteSize());
+                address = lease.segment().address();
             }
-            // Given back, it serves any smaller checkpoint too.
-            try (StagingPool.Lease lease = pool.take(MIB)) {
+            // Given back, it serves any smaller checkpoint too: the same memory, already faulted in.
+            try (StagingPool.Lease lease = pool.reserve(MIB)) {
+                lease.fit(MIB);
                 assertFalse(lease.allocated());
+                assertEquals(MIB, lease.segment().byteSize());
+                assertEquals(address, lease.segment().address());
             }
         }
     }
 
     @Test
-    void aDirtySetLargerThanPreparedStillGetsABufferAndSaysSo() {
+    void aDirtySetLargerThanReservedStillGetsABufferAndSaysSo() {
         try (StagingPool pool = new StagingPool(2)) {
-            pool.prepare(MIB);
-            try (StagingPool.Lease lease = pool.take(5 * MIB)) {
+            try (StagingPool.Lease lease = pool.reserve(MIB)) {
+                lease.fit(5 * MIB);
                 assertTrue(lease.allocated());
                 lease.segment().fill((byte) 1); // the whole slice is usable
             }
-            pool.prepare(5 * MIB); // the buffer given back already fits
-            try (StagingPool.Lease lease = pool.take(5 * MIB)) {
+            // Both buffers went back; the larger one now fits a reservation of that size.
+            try (StagingPool.Lease lease = pool.reserve(5 * MIB)) {
+                lease.fit(5 * MIB);
                 assertFalse(lease.allocated());
             }
         }
@@ -43,15 +50,17 @@ class StagingPoolTest {
     @Test
     void buffersOnLoanStayValidWhileThePoolRetiresItsSmallestIdleOnes() {
         try (StagingPool pool = new StagingPool(1)) {
-            StagingPool.Lease big = pool.take(8 * MIB);
-            StagingPool.Lease small = pool.take(MIB);
-            pool.prepare(2 * MIB);
+            StagingPool.Lease big = pool.reserve(8 * MIB);
+            big.fit(8 * MIB);
+            StagingPool.Lease small = pool.reserve(MIB);
+            pool.reserve(2 * MIB).close();
             small.close();
             // Two idle buffers, keep is 1: the smallest went; the loaned one is untouched.
             big.segment().fill((byte) 7);
-            assertEquals(7, big.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 8 * MIB - 1));
+            assertEquals(7, big.segment().get(ValueLayout.JAVA_BYTE, 8 * MIB - 1));
             big.close();
-            try (StagingPool.Lease again = pool.take(8 * MIB)) {
+            try (StagingPool.Lease again = pool.reserve(8 * MIB)) {
+                again.fit(8 * MIB);
                 assertFalse(again.allocated());
             }
         }
