@@ -16,8 +16,11 @@ import java.util.BitSet;
  * them after the guest resumed). The delta base cache may use the same figures to judge which pages
  * are worth keeping a base copy of.
  *
+ * <p>The split happens inside the stun, so {@link #record} (called after the resume) also keeps a bitmap of
+ * the hot pages: the stun then classifies 64 pages per word operation instead of testing each dirty page.
+ *
  * <p>Written by the epoch loop only; other threads may read and see each page's register as of the
- * last or the one before last recorded epoch.
+ * last or the one before last recorded epoch ({@link #stable} is for the epoch loop alone).
  */
 public final class PageHistory {
 
@@ -26,12 +29,20 @@ public final class PageHistory {
     private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
     /** Every byte's lowest bit: where the newest epoch enters. */
     private static final long LOW_BITS = 0x0101_0101_0101_0101L;
+    private static final long HIGH_BITS = 0x8080_8080_8080_8080L;
+    private static final long LOW_SEVEN_BITS = 0x7F7F_7F7F_7F7F_7F7FL;
+    /** Multiplying bits that sit at 0, 8, ..., 56 by this gathers them into the top byte, bit i from byte i. */
+    private static final long GATHER_BYTE_BITS = 0x0102_0408_1020_4080L;
 
     private final int pageCount;
     private final int recent;
     private final int recentMask;
+    /** {@code recentMask} in every byte: the bits of eight registers that make their pages hot. */
+    private final long recentBytes;
     /** Eight registers per word: page p is byte (p & 7) of word p >>> 3. */
     private final long[] registers;
+    /** Page p is hot as of the last recorded epoch: bit p (the epoch loop's own, rebuilt by {@link #record}). */
+    private BitSet hot = new BitSet();
     private long epochsRecorded;
 
     /**
@@ -45,6 +56,7 @@ public final class PageHistory {
         this.pageCount = pageCount;
         this.recent = recent;
         this.recentMask = (1 << recent) - 1;
+        this.recentBytes = recentMask * LOW_BITS;
         this.registers = new long[(pageCount + 7) / 8];
     }
 
@@ -84,11 +96,10 @@ public final class PageHistory {
 
     /** The pages of {@code pages} that are not {@link #hot}: candidates for copying after the guest resumed. */
     public BitSet stable(BitSet pages) {
-        BitSet stable = new BitSet(pageCount);
-        for (int page = pages.nextSetBit(0); page >= 0 && page < pageCount; page = pages.nextSetBit(page + 1)) {
-            if (!hot(page)) {
-                stable.set(page);
-            }
+        BitSet stable = (BitSet) pages.clone();
+        stable.andNot(hot);
+        if (stable.length() > pageCount) {
+            stable.clear(pageCount, stable.length());
         }
         return stable;
     }
@@ -126,6 +137,23 @@ public final class PageHistory {
             WORDS.setOpaque(registers, i, registers[i] | (1L << ((page & 7) * 8)));
         }
         epochsRecorded++;
+        hot = hotPages();
+    }
+
+    /** Which pages are hot now, eight registers per step: a byte is hot when its recent bits are not all 0. */
+    private BitSet hotPages() {
+        long[] words = new long[(registers.length + 7) / 8];
+        for (int i = 0; i < registers.length; i++) {
+            long recentBits = registers[i] & recentBytes;
+            if (recentBits == 0) {
+                continue;
+            }
+            // The top bit of each byte becomes "this byte is not 0"; the adds cannot carry across bytes.
+            long nonZero = (((recentBits & LOW_SEVEN_BITS) + LOW_SEVEN_BITS) | recentBits) & HIGH_BITS;
+            long eightPages = ((nonZero >>> 7) * GATHER_BYTE_BITS) >>> 56;
+            words[i >>> 3] |= eightPages << ((i & 7) * 8);
+        }
+        return BitSet.valueOf(words);
     }
 
     @Override
