@@ -149,7 +149,6 @@ final class EpochLoop implements Runnable {
             Stun stun = source.stun();
             try (stun) {
                 stunNanos = System.nanoTime();
-                stunUnixMicros = ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now());
                 dirty = stun.harvestDirty();
                 dirtyCount = dirty.cardinality();
                 // Taken while stunned: exactly the outputs whose cause this checkpoint contains. With too much
@@ -176,6 +175,10 @@ final class EpochLoop implements Runnable {
             // The pause ends where the guest was let go, not where close() returned: the release wakes the
             // guest's threads, and the scheduler often hands one of them this thread's CPU right there.
             resumed = stun.resumedAtNanos();
+            // Wall-clock time of the stun, for the collector's lag: read now and moved back by the monotonic
+            // time since, because reading it inside the stun cost microseconds of a stopped guest.
+            stunUnixMicros = ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now())
+                    - (System.nanoTime() - stunNanos) / 1000;
             if (deferred != null) {
                 // The guest runs again: copy the stable pages as they were at the stun, lifting protection.
                 copyPages(plan.pages(), stable, true, lease.segment(), pageSize, deferred);

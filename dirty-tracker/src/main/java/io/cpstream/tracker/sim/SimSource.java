@@ -78,6 +78,12 @@ public final class SimSource implements MemorySource {
     private final List<Thread> writers = new ArrayList<>();
     /** The protected set writers must consult before writing, or null when none is open. */
     private volatile Protection protection;
+    /**
+     * The locks a protected page's first copy is made under, one per stripe of pages. Shared by every
+     * protected set (at most one is open at a time), so protecting allocates none inside the stun.
+     */
+    private final Object[] protectionStripes = java.util.stream.Stream.generate(Object::new)
+            .limit(Protection.STRIPES).toArray();
     private volatile boolean running;
     private long stuns;
 
@@ -357,7 +363,7 @@ public final class SimSource implements MemorySource {
         private static final int STRIPES = 64;
         private final BitSet pages;
         private final long[] stillProtected;
-        private final Object[] stripes = new Object[STRIPES];
+        private final Object[] stripes = protectionStripes;
         /** Pages the guest wrote before they were copied: their content at the stun. */
         private final Map<Integer, byte[]> saved = new ConcurrentHashMap<>();
         private final BitSet copied = new BitSet();
@@ -370,9 +376,6 @@ public final class SimSource implements MemorySource {
             }
             this.pages = (BitSet) pages.clone();
             this.stillProtected = java.util.Arrays.copyOf(pages.toLongArray(), dirtyWords.length);
-            for (int i = 0; i < STRIPES; i++) {
-                stripes[i] = new Object();
-            }
         }
 
         private boolean isProtected(int page) {
