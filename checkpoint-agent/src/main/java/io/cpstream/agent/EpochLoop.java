@@ -10,7 +10,6 @@ import java.security.MessageDigest;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.BitSet;
-import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
 
@@ -142,6 +141,7 @@ final class EpochLoop implements Runnable {
         int planned;
         BitSet dirty;
         BitSet stable = new BitSet();
+        StagingSlots slots;
         ProtectedPages deferred = null;
         long verifyNanos = 0;
         long resumed;
@@ -153,7 +153,7 @@ final class EpochLoop implements Runnable {
                 dirtyCount = dirty.cardinality();
                 // Taken while stunned: exactly the outputs whose cause this checkpoint contains. With too much
                 // output pending they stay in the guest and belong to a later epoch.
-                long outputEnd = outputs.capture(outputs.full() ? List.of() : source.pollOutputs());
+                long outputEnd = outputs.capture(source::pollOutputs);
                 plan = state.plan(dirty, stunNanos, outputEnd);
                 BitSet pages = plan.pages();
                 planned = pages.cardinality();
@@ -164,7 +164,10 @@ final class EpochLoop implements Runnable {
                         deferred = stun.protect(stable);
                     }
                 }
-                copyPages(pages, stable, false, lease.segment(), pageSize, null);
+                slots = new StagingSlots(pages);
+                BitSet hot = (BitSet) pages.clone();
+                hot.andNot(stable);
+                copyPages(hot, slots, lease.segment(), pageSize, null);
                 deviceState = stun.deviceState();
                 if (config.verify()) {
                     long verifyStart = System.nanoTime();
@@ -181,7 +184,7 @@ final class EpochLoop implements Runnable {
                     - (System.nanoTime() - stunNanos) / 1000;
             if (deferred != null) {
                 // The guest runs again: copy the stable pages as they were at the stun, lifting protection.
-                copyPages(plan.pages(), stable, true, lease.segment(), pageSize, deferred);
+                copyPages(stable, slots, lease.segment(), pageSize, deferred);
             }
         } finally {
             if (deferred != null) {
@@ -218,17 +221,13 @@ final class EpochLoop implements Runnable {
     }
 
     /**
-     * Copies the planned pages into their slots of the staging buffer (ascending page order): inside the
-     * stun those not in {@code stable} from the source, after it those in {@code stable} from {@code deferred}.
+     * Copies {@code pages} into their slots of the staging buffer: inside the stun from the source, after
+     * it from {@code deferred}, which yields each protected page as it was at the stun.
      */
-    private void copyPages(BitSet pages, BitSet stable, boolean stableOnes, MemorySegment into, int pageSize,
-                           ProtectedPages deferred) {
-        long offset = 0;
-        for (int page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1), offset += pageSize) {
-            if (stable.get(page) != stableOnes) {
-                continue;
-            }
-            if (stableOnes) {
+    private void copyPages(BitSet pages, StagingSlots slots, MemorySegment into, int pageSize, ProtectedPages deferred) {
+        for (int page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1)) {
+            long offset = (long) slots.slot(page) * pageSize;
+            if (deferred != null) {
                 deferred.copyPage(page, into, offset);
             } else {
                 source.copyPage(page, into, offset);

@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Supplier;
 
 /**
  * Output commit: holds what the guest emitted until the checkpoint that contains its cause is
@@ -50,18 +51,18 @@ final class OutputGate {
         this.maxPendingBytes = maxPendingBytes;
     }
 
-    /** True when the epoch loop should leave outputs in the guest for now. */
-    synchronized boolean full() {
-        return heldBytes >= maxPendingBytes;
-    }
-
     /**
-     * Takes the outputs of one stun; returns the output end of that stun (how many records the guest
-     * had emitted before it). The first output ever seen fixes where this guest's stream starts (a
-     * restored guest continues its predecessor's numbering).
+     * Takes the outputs of one stun from {@code guest}, unless more than the bound is held already (then
+     * they stay in the guest and belong to a later stun); returns the output end of that stun (how many
+     * records the guest had emitted before it). The first output ever seen fixes where this guest's
+     * stream starts (a restored guest continues its predecessor's numbering). One call, one lock: it runs
+     * inside the stun.
      */
-    synchronized long capture(List<GuestOutput> outputs) {
-        for (GuestOutput output : outputs) {
+    synchronized long capture(Supplier<List<GuestOutput>> guest) {
+        if (heldBytes >= maxPendingBytes) {
+            return Math.max(emittedEnd, 0);
+        }
+        for (GuestOutput output : guest.get()) {
             if (emittedEnd < 0) {
                 emittedEnd = output.index();
                 heldStart = output.index();
