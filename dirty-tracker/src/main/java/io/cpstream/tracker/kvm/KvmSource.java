@@ -4,6 +4,7 @@ import io.cpstream.tracker.GuestOutput;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.ProtectedPages;
 import io.cpstream.tracker.SourceSpec;
+import io.cpstream.tracker.SourceStun;
 import io.cpstream.tracker.Stun;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -358,12 +359,11 @@ public final class KvmSource implements MemorySource {
     }
 
     /** A stunned KVM guest: every vCPU is out of KVM_RUN until {@link #close()}. */
-    public final class KvmStun implements Stun {
+    public final class KvmStun extends SourceStun {
         private final NativeVm.StunResult result;
-        private boolean open = true;
-        private volatile long resumedAt = -1;
 
         private KvmStun(NativeVm.StunResult result) {
+            super("guest", result.stopNanos());
             this.result = result;
         }
 
@@ -399,34 +399,19 @@ public final class KvmSource implements MemorySource {
             return new KvmProtectedPages((BitSet) pages.clone());
         }
 
-        @Override
-        public long stopNanos() {
-            return result.stopNanos();
-        }
-
-        @Override
-        public long resumedAtNanos() {
-            return resumedAt;
-        }
-
+        /** Under the VM's control lock, which the source's own close and the next stun also take. */
         @Override
         public void close() {
             synchronized (control) {
-                if (!open) {
-                    return;
-                }
-                open = false;
-                openStun = null;
-                resumedAt = System.nanoTime();
-                if (!closed) {
-                    withVm(vm::resume);
-                }
+                super.close();
             }
         }
 
-        private void requireOpen() {
-            if (!open) {
-                throw new IllegalStateException("the guest was already resumed");
+        @Override
+        protected void release() {
+            openStun = null;
+            if (!closed) {
+                withVm(vm::resume);
             }
         }
     }

@@ -2,6 +2,7 @@ package io.cpstream.tracker.process;
 
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.SourceSpec;
+import io.cpstream.tracker.SourceStun;
 import io.cpstream.tracker.Stun;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -193,10 +194,7 @@ public final class ProcessSource implements MemorySource {
         synchronized (this) {
             stuns++;
         }
-        return new Stun() {
-            private boolean open = true;
-            private long resumedAt = -1;
-
+        return new SourceStun("process", stopNanos) {
             @Override
             public BitSet harvestDirty() {
                 requireOpen();
@@ -210,28 +208,8 @@ public final class ProcessSource implements MemorySource {
             }
 
             @Override
-            public long stopNanos() {
-                return stopNanos;
-            }
-
-            @Override
-            public long resumedAtNanos() {
-                return resumedAt;
-            }
-
-            @Override
-            public void close() {
-                if (open) {
-                    open = false;
-                    resumedAt = System.nanoTime();
-                    resumeIfStopped();
-                }
-            }
-
-            private void requireOpen() {
-                if (!open) {
-                    throw new IllegalStateException("the process was already resumed");
-                }
+            protected void release() {
+                resumeIfStopped();
             }
         };
     }

@@ -4,6 +4,7 @@ import io.cpstream.tracker.GuestOutput;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.ProtectedPages;
 import io.cpstream.tracker.SourceSpec;
+import io.cpstream.tracker.SourceStun;
 import io.cpstream.tracker.Stun;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -277,10 +278,7 @@ public final class SimSource implements MemorySource {
         gate.writeLock().lock();
         long stopped = System.nanoTime() - begin;
         stuns++;
-        return new Stun() {
-            private boolean open = true;
-            private long resumedAt = -1;
-
+        return new SourceStun("guest", stopped) {
             @Override
             public BitSet harvestDirty() {
                 requireOpen();
@@ -310,28 +308,8 @@ public final class SimSource implements MemorySource {
             }
 
             @Override
-            public long stopNanos() {
-                return stopped;
-            }
-
-            @Override
-            public long resumedAtNanos() {
-                return resumedAt;
-            }
-
-            @Override
-            public void close() {
-                if (open) {
-                    open = false;
-                    resumedAt = System.nanoTime();
-                    gate.writeLock().unlock();
-                }
-            }
-
-            private void requireOpen() {
-                if (!open) {
-                    throw new IllegalStateException("the guest was already resumed");
-                }
+            protected void release() {
+                gate.writeLock().unlock();
             }
         };
     }

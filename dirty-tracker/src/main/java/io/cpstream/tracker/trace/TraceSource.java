@@ -2,6 +2,7 @@ package io.cpstream.tracker.trace;
 
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.SourceSpec;
+import io.cpstream.tracker.SourceStun;
 import io.cpstream.tracker.Stun;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -181,10 +182,7 @@ public final class TraceSource implements MemorySource {
         }
         long stopNanos = System.nanoTime() - begin;
         appliedAtStun.add(applied);
-        return new Stun() {
-            private boolean open = true;
-            private long resumedAt = -1;
-
+        return new SourceStun("guest", stopNanos) {
             @Override
             public BitSet harvestDirty() {
                 requireOpen();
@@ -204,30 +202,10 @@ public final class TraceSource implements MemorySource {
             }
 
             @Override
-            public long stopNanos() {
-                return stopNanos;
-            }
-
-            @Override
-            public long resumedAtNanos() {
-                return resumedAt;
-            }
-
-            @Override
-            public void close() {
-                if (open) {
-                    open = false;
-                    resumedAt = System.nanoTime();
-                    stunsEnded++;
-                    progress.signalAll();
-                    gate.unlock();
-                }
-            }
-
-            private void requireOpen() {
-                if (!open) {
-                    throw new IllegalStateException("the guest was already resumed");
-                }
+            protected void release() {
+                stunsEnded++;
+                progress.signalAll();
+                gate.unlock();
             }
         };
     }
