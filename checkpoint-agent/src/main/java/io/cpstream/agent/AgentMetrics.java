@@ -78,7 +78,7 @@ final class AgentMetrics {
         cowFaults = counter(registry, "cpstream.agent.cow.faults",
                 "Protected pages the guest wrote before they were copied (saved first, copy-before-write)", vm);
         stagingAllocations = counter(registry, "cpstream.agent.staging.allocations",
-                "Stuns that had to allocate their staging buffer (the dirty set outgrew the one prepared)", vm);
+                "Stuns that had to allocate their staging buffer (the dirty set outgrew the one reserved before it)", vm);
         stunTargetMisses = counter(registry, "cpstream.agent.stun.target.misses",
                 "Epoch decisions that could not bring the stun under its target", vm);
         bandwidthExceeded = counter(registry, "cpstream.agent.bandwidth.exceeded",

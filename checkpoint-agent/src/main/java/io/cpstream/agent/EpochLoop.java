@@ -165,8 +165,11 @@ final class EpochLoop implements Runnable {
                     }
                 }
                 slots = new StagingSlots(pages);
-                BitSet hot = (BitSet) pages.clone();
-                hot.andNot(stable);
+                BitSet hot = pages;
+                if (!stable.isEmpty()) {
+                    hot = (BitSet) pages.clone();
+                    hot.andNot(stable);
+                }
                 copyPages(hot, slots, lease.segment(), pageSize, null);
                 deviceState = stun.deviceState();
                 if (config.verify()) {
