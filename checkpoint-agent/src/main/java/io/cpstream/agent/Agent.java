@@ -105,6 +105,10 @@ public final class Agent implements AutoCloseable {
                 .keepAliveTimeout(5, TimeUnit.SECONDS)
                 .keepAliveWithoutCalls(true)
                 .flowControlWindow(FLOW_CONTROL_WINDOW)
+                // The agent resends what a broken stream lost itself (the collector's Welcome says from
+                // where). gRPC's retries would keep every message until the call commits, to serialize it
+                // again, and a page's bytes are only valid until its batch was sent (BatchPayloads).
+                .disableRetry()
                 .build();
         this.agentId = hostName() + "/" + ProcessHandle.current().pid();
     }

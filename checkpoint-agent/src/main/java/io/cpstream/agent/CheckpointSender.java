@@ -32,6 +32,7 @@ final class CheckpointSender implements Runnable, AutoCloseable {
     private final AgentStats stats;
     private final CheckpointEncoder encoder;
     private final OutputGate outputs;
+    private final BatchPayloads payloads;
     private volatile boolean running = true;
 
     CheckpointSender(BlockingQueue<CapturedCheckpoint> outbox, ReplicationState state, int pageSize, int pageCount,
@@ -43,6 +44,9 @@ final class CheckpointSender implements Runnable, AutoCloseable {
         this.metrics = metrics;
         this.stats = stats;
         this.encoder = new CheckpointEncoder(config.encoding(), pageSize, pageCount, config.deltaCacheBytes(), metrics);
+        // A batch is cut before it would pass the limit, but its first payload may be a whole page (or a
+        // little more, for an encoding that did not pay).
+        this.payloads = new BatchPayloads(BATCH_PAYLOAD_BYTES + 2 * pageSize);
     }
 
     /** Where Welcome, Resync and Feedback go to keep the encoder's view of the collector right. */
@@ -91,6 +95,7 @@ final class CheckpointSender implements Runnable, AutoCloseable {
                 .setStunUnixMicros(checkpoint.stunUnixMicros())
                 .setStunMicros(checkpoint.pauseNanos() / 1000)
                 .setPageCount(checkpoint.pageCount())).build());
+        payloads.clear(); // a send that failed midway left its batch behind
         PageBatch.Builder batch = PageBatch.newBuilder().setEpoch(plan.epoch());
         long batchBytes = 0;
         long wireBytes = 0;
@@ -103,6 +108,7 @@ final class CheckpointSender implements Runnable, AutoCloseable {
             int payload = encoded.payloadBytes();
             if (batchBytes + payload > BATCH_PAYLOAD_BYTES && batch.getPagesCount() > 0) {
                 stream.send(AgentMessage.newBuilder().setPages(batch).build());
+                payloads.clear();
                 batch = PageBatch.newBuilder().setEpoch(plan.epoch());
                 batchBytes = 0;
             }
@@ -122,6 +128,7 @@ final class CheckpointSender implements Runnable, AutoCloseable {
         if (batch.getPagesCount() > 0) {
             stream.send(AgentMessage.newBuilder().setPages(batch).build());
         }
+        payloads.clear();
         encoder.end();
         stream.send(AgentMessage.newBuilder().setDeviceState(DeviceState.newBuilder()
                 .setEpoch(plan.epoch())
@@ -152,16 +159,12 @@ final class CheckpointSender implements Runnable, AutoCloseable {
     }
 
     /**
-     * A FULL payload is a view of the staging buffer, which outlives the checkpoint's messages, so it is wrapped
-     * without a copy; every other payload is a view of the encoder's scratch space, reused by the next page of
-     * the same batch, so it is copied.
+     * A page's payload, copied into the batch's {@link BatchPayloads}: it is a view of the staging buffer (FULL)
+     * or of the encoder's scratch space (reused by the next page), and protobuf would copy a view of
+     * off-heap memory into a fresh array anyway.
      */
-    private static ByteString wireData(EncodedPage encoded) {
-        if (encoded.payloadBytes() == 0) {
-            return ByteString.EMPTY;
-        }
-        return encoded.encoding() == io.cpstream.encoder.PageEncoding.FULL
-                ? UnsafeByteOperations.unsafeWrap(encoded.payload()) : ByteString.copyFrom(encoded.payload());
+    private ByteString wireData(EncodedPage encoded) {
+        return encoded.payloadBytes() == 0 ? ByteString.EMPTY : payloads.hold(encoded.payload());
     }
 
     private static PageEncoding wireEncoding(EncodedPage page) {
