@@ -60,7 +60,7 @@ public final class CollectorServer implements AutoCloseable {
                 .keepAliveTimeout(5, TimeUnit.SECONDS)
                 .permitKeepAliveTime(1, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
-                .addService(new ReplicationService(registry))
+                .addService(new ReplicationService(registry).binding())
                 .addService(new AdminService(registry))
                 .build();
         try {

@@ -3,6 +3,10 @@ package io.cpstream.collector;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.ReplicationGrpc;
+import io.grpc.MethodDescriptor;
+import io.grpc.ServerMethodDefinition;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.ServiceDescriptor;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 
@@ -13,6 +17,30 @@ final class ReplicationService extends ReplicationGrpc.ReplicationImplBase {
 
     ReplicationService(StandbyRegistry registry) {
         this.registry = registry;
+    }
+
+    /** What to add to the server: the generated binding, the stream's requests parsed by an {@link AliasingMarshaller}. */
+    ServerServiceDefinition binding() {
+        ServerServiceDefinition generated = bindService();
+        @SuppressWarnings("unchecked")
+        ServerMethodDefinition<AgentMessage, CollectorMessage> stream =
+                (ServerMethodDefinition<AgentMessage, CollectorMessage>) generated.getMethod(
+                        ReplicationGrpc.getStreamMethod().getFullMethodName());
+        MethodDescriptor<AgentMessage, CollectorMessage> aliasing = stream.getMethodDescriptor().toBuilder()
+                .setRequestMarshaller(new AliasingMarshaller<>(stream.getMethodDescriptor().getRequestMarshaller(),
+                        AgentMessage.parser()))
+                .build();
+        ServiceDescriptor.Builder service = ServiceDescriptor.newBuilder(generated.getServiceDescriptor().getName())
+                .setSchemaDescriptor(generated.getServiceDescriptor().getSchemaDescriptor());
+        ServerServiceDefinition.Builder binding = ServerServiceDefinition.builder(service.addMethod(aliasing).build());
+        binding.addMethod(aliasing, stream.getServerCallHandler());
+        for (ServerMethodDefinition<?, ?> other : generated.getMethods()) {
+            if (other != stream) {
+                throw new IllegalStateException("ReplicationService binds only its stream; found "
+                        + other.getMethodDescriptor().getFullMethodName());
+            }
+        }
+        return binding.build();
     }
 
     @Override

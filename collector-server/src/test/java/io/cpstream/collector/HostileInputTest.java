@@ -178,6 +178,70 @@ class HostileInputTest {
                 "the committed image is untouched");
     }
 
+    /**
+     * Bytes that do not parse as an AgentMessage (the stream's requests go through {@link AliasingMarshaller},
+     * not gRPC's stock parser) end the stream, mid-checkpoint, and the committed image stays. gRPC reports a
+     * request that fails to parse as UNKNOWN ("Application error processing RPC"), as with its own parser.
+     */
+    @Test
+    void bytesThatAreNoMessageCloseTheStreamAndLeaveTheStandbyAlone() throws Exception {
+        commitFullEpoch("vm", 1, (byte) 1).out.onCompleted();
+        byte[] before = java.nio.file.Files.readAllBytes(dataDir.resolve("vms/vm/image.mem"));
+        byte[] truncated = batch(2, page(3, (byte) 9)).toByteArray();
+        truncated = java.util.Arrays.copyOf(truncated, truncated.length - 100);
+        byte[] badTag = {(byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff};
+
+        for (byte[] garbage : List.of(truncated, badTag)) {
+            Status status = rawBytesStream(List.of(hello("vm", PAGES).toByteArray(), AgentMessage.newBuilder()
+                    .setBegin(CheckpointBegin.newBuilder().setEpoch(2).setBaseEpoch(1).setPageCount(1)).build()
+                    .toByteArray(), garbage));
+            assertEquals(Status.Code.UNKNOWN, status.getCode(), String.valueOf(status));
+        }
+
+        assertEquals(1, committedEpoch("vm"));
+        assertTrue(java.util.Arrays.equals(before, java.nio.file.Files.readAllBytes(dataDir.resolve("vms/vm/image.mem"))),
+                "the committed image is untouched");
+        // The collector still serves the VM: the next epoch commits on top of the old one.
+        RawStream next = new RawStream().send(hello("vm", PAGES)).send(AgentMessage.newBuilder()
+                .setBegin(CheckpointBegin.newBuilder().setEpoch(2).setBaseEpoch(1).setPageCount(1)).build())
+                .send(batch(2, page(3, (byte) 9))).send(commit(2, 1));
+        await().atMost(Duration.ofSeconds(30)).until(() -> committedEpoch("vm") == 2);
+        next.out.onCompleted();
+    }
+
+    /** Sends each of {@code messages} as the raw bytes of one request on the replication stream; its end status. */
+    private Status rawBytesStream(List<byte[]> messages) throws Exception {
+        io.grpc.MethodDescriptor.Marshaller<byte[]> bytes = new io.grpc.MethodDescriptor.Marshaller<>() {
+            @Override
+            public java.io.InputStream stream(byte[] value) {
+                return new java.io.ByteArrayInputStream(value);
+            }
+
+            @Override
+            public byte[] parse(java.io.InputStream stream) {
+                try {
+                    return stream.readAllBytes();
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }
+        };
+        CompletableFuture<Status> closed = new CompletableFuture<>();
+        io.grpc.ClientCall<byte[], byte[]> call = channel.newCall(
+                ReplicationGrpc.getStreamMethod().toBuilder(bytes, bytes).build(), io.grpc.CallOptions.DEFAULT);
+        call.start(new io.grpc.ClientCall.Listener<>() {
+            @Override
+            public void onClose(Status status, io.grpc.Metadata trailers) {
+                closed.complete(status);
+            }
+        }, new io.grpc.Metadata());
+        call.request(Integer.MAX_VALUE);
+        for (byte[] message : messages) {
+            call.sendMessage(message);
+        }
+        return closed.get(30, TimeUnit.SECONDS);
+    }
+
     @Test
     void corruptedPageIsNeverAppliedAndTriggersResync() throws Exception {
         RawStream stream = commitFullEpoch("vm", 1, (byte) 1);
