@@ -38,26 +38,34 @@ class AdaptiveEpochsTest {
                 .withStun(StunConfig.DEFAULT.withSplit(StunConfig.Split.COPY_ALL).withMaxStun(Duration.ofMillis(2)));
         // Sparse writes into zero-filled memory: every write dirties a page, yet pages compress to almost
         // nothing, so the stream keeps up and the stun is what limits the epoch.
+        SimpleMeterRegistry agentMeters = new SimpleMeterRegistry();
         try (CollectorServer collector = Replication.collector(dataDir, new SimpleMeterRegistry());
              SimSource guest = (SimSource) MemorySources.open("sim:mem=64m,workload=sparse,fill=zero,rate=" + RATE);
-             Agent agent = new Agent(config.withCollector("127.0.0.1:" + collector.port()), guest, new SimpleMeterRegistry())) {
+             Agent agent = new Agent(config.withCollector("127.0.0.1:" + collector.port()), guest, agentMeters)) {
             agent.start();
             awaitAcked(agent, 5);
             agent.resetStats();
             Phase before = phase(agent);
+            double allocationsBefore = stagingAllocations(agentMeters);
             guest.setRate(2 * RATE);
             agent.resetStats();
             Phase after = phase(agent);
+            double allocationsAfter = stagingAllocations(agentMeters) - allocationsBefore;
             System.out.printf("adaptive epochs, 2 ms stun target: rate %d/s: epoch %.1f ms (mean), pause p50 %.2f ms p99 %.2f ms, "
                             + "%.0f dirty pages/epoch, %d misses; rate %d/s: epoch %.1f ms, pause p50 %.2f ms p99 %.2f ms, "
-                            + "%.0f dirty pages/epoch, %d misses%n",
+                            + "%.0f dirty pages/epoch, %d misses, %.0f stuns allocated their staging%n",
                     RATE, before.meanEpochMs, before.stats.pauseMsP50(), before.stats.pauseMsP99(), before.dirtyPerEpoch(),
                     before.stats.stunTargetMisses(), 2 * RATE, after.meanEpochMs, after.stats.pauseMsP50(),
-                    after.stats.pauseMsP99(), after.dirtyPerEpoch(), after.stats.stunTargetMisses());
+                    after.stats.pauseMsP99(), after.dirtyPerEpoch(), after.stats.stunTargetMisses(), allocationsAfter);
             assertTrue(agent.failure() == null, () -> "agent failed: " + agent.failure());
             assertTrue(after.meanEpochMs < before.meanEpochMs, "the epoch shortened when the dirty rate doubled: "
                     + before.meanEpochMs + " ms -> " + after.meanEpochMs + " ms");
         }
+    }
+
+    private static double stagingAllocations(SimpleMeterRegistry meters) {
+        var counter = meters.find("cpstream.agent.staging.allocations").counter();
+        return counter == null ? 0 : counter.count();
     }
 
     private record Phase(double meanEpochMs, AgentStats.Snapshot stats) {
