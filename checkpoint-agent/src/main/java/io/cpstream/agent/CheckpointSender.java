@@ -95,7 +95,7 @@ final class CheckpointSender implements Runnable, AutoCloseable {
                 .setStunUnixMicros(checkpoint.stunUnixMicros())
                 .setStunMicros(checkpoint.pauseNanos() / 1000)
                 .setPageCount(checkpoint.pageCount())).build());
-        payloads.clear(); // a send that failed midway left its batch behind
+        payloads.clear(); // each checkpoint starts afresh: a send that failed midway left its batch behind
         PageBatch.Builder batch = PageBatch.newBuilder().setEpoch(plan.epoch());
         long batchBytes = 0;
         long wireBytes = 0;
@@ -107,8 +107,7 @@ final class CheckpointSender implements Runnable, AutoCloseable {
             EncodedPage encoded = encoder.encode(page, checkpoint.page(ordinal, pageSize));
             int payload = encoded.payloadBytes();
             if (batchBytes + payload > BATCH_PAYLOAD_BYTES && batch.getPagesCount() > 0) {
-                stream.send(AgentMessage.newBuilder().setPages(batch).build());
-                payloads.clear();
+                sendBatch(stream, batch);
                 batch = PageBatch.newBuilder().setEpoch(plan.epoch());
                 batchBytes = 0;
             }
@@ -126,9 +125,8 @@ final class CheckpointSender implements Runnable, AutoCloseable {
             }
         }
         if (batch.getPagesCount() > 0) {
-            stream.send(AgentMessage.newBuilder().setPages(batch).build());
+            sendBatch(stream, batch);
         }
-        payloads.clear();
         encoder.end();
         stream.send(AgentMessage.newBuilder().setDeviceState(DeviceState.newBuilder()
                 .setEpoch(plan.epoch())
@@ -156,6 +154,13 @@ final class CheckpointSender implements Runnable, AutoCloseable {
         metrics.rawBytes.increment((double) checkpoint.pageCount() * pageSize);
         metrics.zeroPages.increment(zeroPages);
         stats.recordSent(checkpoint.pageCount(), wireBytes);
+    }
+
+    /** Sends a batch; once sent, its payloads' bytes are on the transport and their array may be reused. */
+    private void sendBatch(CollectorStream stream, PageBatch.Builder batch)
+            throws CollectorStream.ClosedException, InterruptedException {
+        stream.send(AgentMessage.newBuilder().setPages(batch).build());
+        payloads.clear();
     }
 
     /**
