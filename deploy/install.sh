@@ -34,7 +34,7 @@ while (($#)); do
 done
 case "$prefix" in /*) ;; *) echo "install.sh: --prefix must be an absolute path" >&2; exit 2 ;; esac
 
-if [ "$from" = "$repo/deploy/target/lib" ] && [ ! -f "$from/cpstream.jar" ]; then
+if [ "$from" = "$repo/deploy/target/lib" ] && [ ! -f "$from/cpstream-cli.jar" ]; then
   echo "install.sh: building the distribution first" >&2
   "$repo/mvnw" -B -ntp -q package -DskipTests -pl deploy -am -f "$repo/pom.xml" >&2
 fi

@@ -208,7 +208,7 @@ public final class Agent implements AutoCloseable {
     }
 
     /** Fault injection for tests: the next {@code count} delta records go out corrupted. */
-    void corruptNextDeltas(int count) {
+    public void corruptNextDeltas(int count) {
         sender.encoder().corruptNextDeltas(count);
     }
 
@@ -444,7 +444,8 @@ public final class Agent implements AutoCloseable {
         }
     }
 
-    static String describe(Status status) {
+    /** A status as one line: its code and description. */
+    public static String describe(Status status) {
         return status.getCode() + (status.getDescription() == null ? "" : ": " + status.getDescription());
     }
 

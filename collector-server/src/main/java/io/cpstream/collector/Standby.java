@@ -2,9 +2,9 @@ package io.cpstream.collector;
 
 import com.google.protobuf.ByteString;
 import io.cpstream.collector.lease.LeaseAuthority;
-import io.cpstream.collector.store.CommittedOutputs;
+import io.cpstream.snapshot.CommittedOutputs;
 import io.cpstream.collector.store.ImageStore;
-import io.cpstream.collector.store.Snapshots;
+import io.cpstream.snapshot.Snapshots;
 import io.cpstream.collector.store.StandbyManifest;
 import io.cpstream.encoder.CorruptPageException;
 import io.cpstream.encoder.DeltaCandidateClassifier;
@@ -563,7 +563,9 @@ final class Standby {
         Path target = snapshots.resolve("epoch-" + manifest.committedEpoch());
         Snapshots.SnapshotManifest snapshot;
         try {
-            snapshot = Snapshots.write(store, target, fencing);
+            snapshot = Snapshots.write(target, new Snapshots.Contents(manifest.vm(), manifest.committedEpoch(), fencing,
+                    manifest.pageSize(), manifest.pageCount(), manifest.stunUnixMicros(), manifest.sourceKind(),
+                    manifest.sourceParams(), manifest.outputs(), store.image(), manifest.deviceState()));
             store.updateManifest(manifest.withPromotion(fencing, target.toString()));
         } catch (IOException e) {
             throw internal("writing the snapshot of epoch " + manifest.committedEpoch(), e);

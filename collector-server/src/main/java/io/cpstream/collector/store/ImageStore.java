@@ -1,5 +1,6 @@
 package io.cpstream.collector.store;
 
+import io.cpstream.snapshot.CommittedOutputs;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.lang.foreign.Arena;

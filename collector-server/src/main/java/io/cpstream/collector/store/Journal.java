@@ -1,5 +1,6 @@
 package io.cpstream.collector.store;
 
+import io.cpstream.snapshot.CommittedOutputs;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;

@@ -1,17 +1,12 @@
 package io.cpstream.collector.store;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.PropertyNamingStrategies;
-import com.fasterxml.jackson.databind.SerializationFeature;
+import io.cpstream.snapshot.CommittedOutputs;
+import io.cpstream.snapshot.DurableFiles;
+import io.cpstream.snapshot.Snapshots;
 import java.io.IOException;
-import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.Map;
 
 /**
@@ -44,10 +39,7 @@ public record StandbyManifest(
         // Manifests written before output commit existed hold no outputs.
         outputs = outputs == null ? CommittedOutputs.NONE : outputs;
     }
-    static final ObjectMapper JSON = new ObjectMapper()
-            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-            .enable(SerializationFeature.INDENT_OUTPUT)
-            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+    static final ObjectMapper JSON = Snapshots.JSON;
 
     public static StandbyManifest fresh(String vm, int pageSize, long pageCount, long fencingEpoch,
                                         String sourceKind, Map<String, String> sourceParams) {
@@ -109,32 +101,6 @@ public record StandbyManifest(
     }
 
     void write(Path file, boolean force) throws IOException {
-        writeAtomically(file, JSON.writeValueAsBytes(this), force);
-    }
-
-    /** Replaces {@code file} with {@code bytes} so that a crash leaves either the old or the new content. */
-    static void writeAtomically(Path file, byte[] bytes, boolean force) throws IOException {
-        Path temp = file.resolveSibling(file.getFileName() + ".tmp");
-        try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            channel.write(java.nio.ByteBuffer.wrap(bytes));
-            if (force) {
-                channel.force(true);
-            }
-        }
-        try {
-            Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            throw new IOException("the data directory's file system cannot rename atomically: " + file.getParent(), e);
-        }
-        if (force) {
-            forceDirectory(file.getParent());
-        }
-    }
-
-    static void forceDirectory(Path directory) throws IOException {
-        try (FileChannel dir = FileChannel.open(directory, StandardOpenOption.READ)) {
-            dir.force(true);
-        }
+        DurableFiles.replace(file, JSON.writeValueAsBytes(this), force);
     }
 }

@@ -1,0 +1,51 @@
+package io.cpstream.collector.client;
+
+import io.cpstream.proto.AdminGrpc;
+import io.cpstream.proto.ListVmsRequest;
+import io.cpstream.proto.PromoteRequest;
+import io.cpstream.proto.PromoteResponse;
+import io.cpstream.proto.VmStatus;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** The operator's side of the admin API. */
+public final class AdminClient implements AutoCloseable {
+
+    private final ManagedChannel channel;
+    private final AdminGrpc.AdminBlockingStub stub;
+
+    public AdminClient(String target) {
+        channel = NettyChannelBuilder.forTarget(target).usePlaintext().build();
+        stub = AdminGrpc.newBlockingStub(channel);
+    }
+
+    public List<VmStatus> list() {
+        return stub.withDeadlineAfter(10, TimeUnit.SECONDS).listVms(ListVmsRequest.getDefaultInstance()).getVmsList();
+    }
+
+    /** The VM's status, or null when the collector has no such VM. */
+    public VmStatus get(String vm) {
+        try {
+            return stub.withDeadlineAfter(10, TimeUnit.SECONDS)
+                    .getVm(io.cpstream.proto.GetVmRequest.newBuilder().setVmId(vm).build());
+        } catch (io.grpc.StatusRuntimeException e) {
+            if (e.getStatus().getCode() == io.grpc.Status.Code.NOT_FOUND) {
+                return null;
+            }
+            throw e;
+        }
+    }
+
+    public PromoteResponse promote(String vm, boolean force) {
+        // Writing the snapshot reads the whole image: allow for large guests.
+        return stub.withDeadlineAfter(10, TimeUnit.MINUTES)
+                .promote(PromoteRequest.newBuilder().setVmId(vm).setForce(force).build());
+    }
+
+    @Override
+    public void close() {
+        channel.shutdownNow();
+    }
+}

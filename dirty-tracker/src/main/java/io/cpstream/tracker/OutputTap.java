@@ -1,0 +1,154 @@
+package io.cpstream.tracker;
+
+import io.cpstream.tracker.GuestOutput;
+import io.cpstream.tracker.MemorySource;
+import io.cpstream.tracker.ProtectedPages;
+import io.cpstream.tracker.Stun;
+import java.lang.foreign.MemorySegment;
+import java.util.BitSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * A guest as the agent sees it, plus a view of every output record whoever consumes the guest's output
+ * takes from it, with the epoch the record belongs to: outputs taken while stunned for the N-th time
+ * through this tap are epoch N (exactly those emitted before that stun); outputs taken while running
+ * after N stuns are epoch N+1. The agent takes outputs at every stun, so with a fresh agent on a fresh
+ * standby the tap's epoch N is the agent's epoch N.
+ *
+ * <p>The tap never takes outputs itself: it only watches {@link #pollOutputs()} calls, so the agent's
+ * output commit sees every record, and its backpressure (leaving outputs in the guest) stays intact.
+ * {@code demo} uses it to match the primary's last output of the promoted epoch with the promoted VM's
+ * first output; {@code run} to print a restored VM's outputs.
+ */
+public final class OutputTap implements MemorySource {
+
+    /** Receives outputs in order, each batch with the epoch its records belong to. Called under the tap's lock: be quick. */
+    @FunctionalInterface
+    public interface Listener {
+        void onOutputs(long epoch, List<GuestOutput> outputs);
+    }
+
+    private final MemorySource guest;
+    private final Listener listener;
+    private final Object lock = new Object();
+    /** Stuns through this tap so far. */
+    private long stuns;
+    private boolean stunned;
+
+    public OutputTap(MemorySource guest, Listener listener) {
+        this.guest = guest;
+        this.listener = listener;
+    }
+
+    /** The guest behind the tap. */
+    public MemorySource guest() {
+        return guest;
+    }
+
+    @Override
+    public String kind() {
+        return guest.kind();
+    }
+
+    @Override
+    public Map<String, String> params() {
+        return guest.params();
+    }
+
+    @Override
+    public int pageSize() {
+        return guest.pageSize();
+    }
+
+    @Override
+    public int pageCount() {
+        return guest.pageCount();
+    }
+
+    @Override
+    public void start() {
+        guest.start();
+    }
+
+    @Override
+    public boolean finished() {
+        return guest.finished();
+    }
+
+    @Override
+    public Stun stun() {
+        Stun inner = guest.stun();
+        synchronized (lock) {
+            stuns++;
+            stunned = true;
+        }
+        return new Stun() {
+            @Override
+            public BitSet harvestDirty() {
+                return inner.harvestDirty();
+            }
+
+            @Override
+            public byte[] deviceState() {
+                return inner.deviceState();
+            }
+
+            @Override
+            public ProtectedPages protect(BitSet pages) {
+                return inner.protect(pages);
+            }
+
+            @Override
+            public long stopNanos() {
+                return inner.stopNanos();
+            }
+
+            @Override
+            public long resumedAtNanos() {
+                return inner.resumedAtNanos();
+            }
+
+            @Override
+            public void close() {
+                synchronized (lock) {
+                    stunned = false;
+                }
+                inner.close();
+            }
+        };
+    }
+
+    @Override
+    public void copyPage(int page, MemorySegment dst, long dstOffset) {
+        guest.copyPage(page, dst, dstOffset);
+    }
+
+    @Override
+    public Optional<String> protectionUnavailable() {
+        return guest.protectionUnavailable();
+    }
+
+    @Override
+    public int protectionMinRun() {
+        return guest.protectionMinRun();
+    }
+
+    @Override
+    public List<GuestOutput> pollOutputs() {
+        synchronized (lock) {
+            List<GuestOutput> outputs = guest.pollOutputs();
+            long epoch = stunned ? stuns : stuns + 1;
+            if (!outputs.isEmpty()) {
+                listener.onOutputs(epoch, outputs);
+            }
+            return outputs;
+        }
+    }
+
+    @Override
+    public void close() {
+        guest.close();
+    }
+}

@@ -1,0 +1,57 @@
+package io.cpstream.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.cpstream.cli.CliRun;
+import io.cpstream.tracker.kvm.KvmSource;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The breaking harness, as CI affords it: one trial of each fault (SIGKILL of the agent, SIGKILL of
+ * the collector, a partition, a slow link), each followed by a promotion and a run of the promoted VM.
+ * `cpstream chaos --trials 30` runs the same trials many more times.
+ */
+class ChaosTest {
+
+    @TempDir
+    Path work;
+
+    @Test
+    void failoversUnderEveryFaultLoseAndRepeatNoOutput() throws Exception {
+        JsonNode result = chaos("--trials", "4", "--source", "sim:mem=4m,rate=20000,outputs=1000");
+        assertEquals(4, result.get("trials").asInt());
+        assertEquals(0, result.get("violations").asLong(), result.toPrettyString());
+        assertEquals(0, result.get("outputs_lost").asLong());
+        assertEquals(0, result.get("outputs_duplicated").asLong());
+        assertEquals(0, result.get("digest_mismatches").asLong());
+        for (JsonNode trial : result.get("results")) {
+            assertTrue(trial.get("released_total").asLong() > trial.get("output_end").asLong(),
+                    "the promoted VM released output of its own: " + trial);
+        }
+    }
+
+    @Test
+    void failoverOfARealKvmGuest() throws Exception {
+        var unavailable = KvmSource.unavailableReason();
+        if (unavailable.isPresent()) {
+            System.out.println("SKIPPED failoverOfARealKvmGuest: " + unavailable.get());
+        }
+        Assumptions.assumeTrue(unavailable.isEmpty(), () -> "no usable /dev/kvm: " + unavailable.orElse(""));
+        JsonNode result = chaos("--trials", "2", "--source", "kvm:guest=counter,mem=4m");
+        assertEquals(0, result.get("violations").asLong(), result.toPrettyString());
+    }
+
+    private JsonNode chaos(String... args) throws Exception {
+        String[] all = java.util.stream.Stream.concat(java.util.stream.Stream.of("chaos", "--json", "--keep",
+                work.toString()), java.util.Arrays.stream(args)).toArray(String[]::new);
+        CliRun run = CliRun.of(all);
+        JsonNode result = run.json();
+        assertEquals(result.get("violations").asLong() == 0 ? 0 : 1, run.code(), result.toPrettyString());
+        return result;
+    }
+}
