@@ -38,7 +38,7 @@ import java.util.function.LongConsumer;
 public final class Agent implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger(Agent.class.getName());
-    static final int PROTOCOL_VERSION = 1;
+    static final int PROTOCOL_VERSION = 2;
     /** Statuses after which retrying cannot help: the collector refused this agent for good. */
     private static final Set<Status.Code> TERMINAL = Set.of(Status.Code.FAILED_PRECONDITION,
             Status.Code.INVALID_ARGUMENT, Status.Code.PERMISSION_DENIED, Status.Code.UNAUTHENTICATED,

@@ -47,8 +47,12 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
         if (deltaCacheBytes < 0) {
             throw new IllegalArgumentException("the delta cache size must not be negative");
         }
-        if (maxPendingOutputBytes < 1) {
-            throw new IllegalArgumentException("maxPendingOutputBytes must be positive");
+        if (maxPendingOutputBytes < io.cpstream.tracker.MemorySource.MAX_OUTPUT_RECORD_BYTES
+                || maxPendingOutputBytes > io.cpstream.proto.Limit.MAX_HELD_OUTPUT_BYTES_VALUE) {
+            // Below one record nothing could ever be taken; above what a standby keeps, a commit would be refused.
+            throw new IllegalArgumentException("the pending output bound must be between "
+                    + io.cpstream.tracker.MemorySource.MAX_OUTPUT_RECORD_BYTES + " bytes (one record) and "
+                    + io.cpstream.proto.Limit.MAX_HELD_OUTPUT_BYTES_VALUE + " (what a standby keeps)");
         }
     }
 

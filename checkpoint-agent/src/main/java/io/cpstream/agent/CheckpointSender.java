@@ -8,6 +8,8 @@ import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CheckpointBegin;
 import io.cpstream.proto.CheckpointCommit;
 import io.cpstream.proto.DeviceState;
+import io.cpstream.proto.Limit;
+import io.cpstream.proto.OutputBatch;
 import io.cpstream.proto.Page;
 import io.cpstream.proto.PageBatch;
 import io.cpstream.proto.PageEncoding;
@@ -15,15 +17,15 @@ import java.util.BitSet;
 import java.util.concurrent.BlockingQueue;
 
 /**
- * Streams captured checkpoints in order: Begin, page batches of at most about 1 MiB, device state,
- * Commit. Drops checkpoints planned under an older connection state; the next plan covers their pages.
- * Each page's encoding is the {@link CheckpointEncoder}'s choice.
+ * Streams captured checkpoints in order: Begin, page batches, device state chunks, output batches, Commit, each
+ * message within the protocol's limits ({@link Limit}). Drops checkpoints planned under an older connection
+ * state; the next plan covers their pages. Each page's encoding is the {@link CheckpointEncoder}'s choice.
  */
 final class CheckpointSender implements Runnable, AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger(CheckpointSender.class.getName());
     /** Page payload per batch message; keeps any one message from monopolising the stream. */
-    static final int BATCH_PAYLOAD_BYTES = 1 << 20;
+    static final int BATCH_PAYLOAD_BYTES = Limit.MAX_PAGE_BATCH_PAYLOAD_BYTES_VALUE;
 
     private final BlockingQueue<CapturedCheckpoint> outbox;
     private final ReplicationState state;
@@ -106,7 +108,8 @@ final class CheckpointSender implements Runnable, AutoCloseable {
         for (int page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1), ordinal++) {
             EncodedPage encoded = encoder.encode(page, checkpoint.page(ordinal, pageSize));
             int payload = encoded.payloadBytes();
-            if (batchBytes + payload > BATCH_PAYLOAD_BYTES && batch.getPagesCount() > 0) {
+            if ((batchBytes + payload > BATCH_PAYLOAD_BYTES || batch.getPagesCount() == Limit.MAX_PAGES_PER_BATCH_VALUE)
+                    && batch.getPagesCount() > 0) {
                 sendBatch(stream, batch);
                 batch = PageBatch.newBuilder().setEpoch(plan.epoch());
                 batchBytes = 0;
@@ -128,25 +131,23 @@ final class CheckpointSender implements Runnable, AutoCloseable {
             sendBatch(stream, batch);
         }
         encoder.end();
-        stream.send(AgentMessage.newBuilder().setDeviceState(DeviceState.newBuilder()
-                .setEpoch(plan.epoch())
-                .setState(ByteString.copyFrom(checkpoint.deviceState()))).build());
-        CheckpointCommit.Builder commit = CheckpointCommit.newBuilder()
-                .setEpoch(plan.epoch())
-                .setPageCount(checkpoint.pageCount())
-                .setDeviceStateSha256(ByteString.copyFrom(ImageDigest.sha256(checkpoint.deviceState())));
-        if (checkpoint.imageSha256() != null) {
-            commit.setExpectedImageSha256(ByteString.copyFrom(checkpoint.imageSha256()));
-        }
+        byte[] deviceState = checkpoint.deviceState();
+        sendDeviceState(stream, plan.epoch(), deviceState);
         // Output commit: the records this checkpoint makes committable travel with it, so a standby
         // promoted at this epoch can release whatever this primary never did.
         long releasedEnd = outputs.releasedEnd();
         OutputGate.Slice slice = outputs.slice(plan.outputStart(), plan.outputEnd());
-        commit.setOutputStart(slice.start())
+        sendOutputs(stream, plan.epoch(), slice);
+        CheckpointCommit.Builder commit = CheckpointCommit.newBuilder()
+                .setEpoch(plan.epoch())
+                .setPageCount(checkpoint.pageCount())
+                .setDeviceStateBytes(deviceState.length)
+                .setDeviceStateSha256(ByteString.copyFrom(ImageDigest.sha256(deviceState)))
+                .setOutputStart(slice.start())
                 .setOutputEnd(plan.outputEnd())
                 .setReleasedOutputEnd(releasedEnd);
-        for (byte[] record : slice.records()) {
-            commit.addOutputs(UnsafeByteOperations.unsafeWrap(record));
+        if (checkpoint.imageSha256() != null) {
+            commit.setExpectedImageSha256(ByteString.copyFrom(checkpoint.imageSha256()));
         }
         stream.send(AgentMessage.newBuilder().setCommit(commit).build());
         metrics.pagesSent.increment(checkpoint.pageCount());
@@ -154,6 +155,43 @@ final class CheckpointSender implements Runnable, AutoCloseable {
         metrics.rawBytes.increment((double) checkpoint.pageCount() * pageSize);
         metrics.zeroPages.increment(zeroPages);
         stats.recordSent(checkpoint.pageCount(), wireBytes);
+    }
+
+    /** The device state in chunks of at most {@link Limit#MAX_CHUNK_BYTES}; at least one, even when it is empty. */
+    private static void sendDeviceState(CollectorStream stream, long epoch, byte[] state)
+            throws CollectorStream.ClosedException, InterruptedException {
+        if (state.length > Limit.MAX_DEVICE_STATE_BYTES_VALUE) {
+            throw new IllegalStateException("the source's device state of " + state.length + " bytes exceeds the "
+                    + "protocol's " + Limit.MAX_DEVICE_STATE_BYTES_VALUE);
+        }
+        int offset = 0;
+        do {
+            int chunk = Math.min(Limit.MAX_CHUNK_BYTES_VALUE, state.length - offset);
+            stream.send(AgentMessage.newBuilder().setDeviceState(DeviceState.newBuilder()
+                    .setEpoch(epoch)
+                    .setOffset(offset)
+                    .setState(ByteString.copyFrom(state, offset, chunk))).build());
+            offset += chunk;
+        } while (offset < state.length);
+    }
+
+    /** The output records a checkpoint carries, in batches of at most {@link Limit#MAX_CHUNK_BYTES}. */
+    private static void sendOutputs(CollectorStream stream, long epoch, OutputGate.Slice slice)
+            throws CollectorStream.ClosedException, InterruptedException {
+        OutputBatch.Builder batch = OutputBatch.newBuilder().setEpoch(epoch).setStart(slice.start());
+        long bytes = 0;
+        for (byte[] record : slice.records()) {
+            if (bytes + record.length > Limit.MAX_CHUNK_BYTES_VALUE && batch.getRecordsCount() > 0) {
+                stream.send(AgentMessage.newBuilder().setOutputs(batch).build());
+                batch = OutputBatch.newBuilder().setEpoch(epoch).setStart(batch.getStart() + batch.getRecordsCount());
+                bytes = 0;
+            }
+            batch.addRecords(UnsafeByteOperations.unsafeWrap(record));
+            bytes += record.length;
+        }
+        if (batch.getRecordsCount() > 0) {
+            stream.send(AgentMessage.newBuilder().setOutputs(batch).build());
+        }
     }
 
     /** Sends a batch; once sent, its payloads' bytes are on the transport and their array may be reused. */

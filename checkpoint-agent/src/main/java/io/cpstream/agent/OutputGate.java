@@ -6,7 +6,7 @@ import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Supplier;
+import java.util.function.LongFunction;
 
 /**
  * Output commit: holds what the guest emitted until the checkpoint that contains its cause is
@@ -52,17 +52,17 @@ final class OutputGate {
     }
 
     /**
-     * Takes the outputs of one stun from {@code guest}, unless more than the bound is held already (then
-     * they stay in the guest and belong to a later stun); returns the output end of that stun (how many
-     * records the guest had emitted before it). The first output ever seen fixes where this guest's
+     * Takes the outputs of one stun from {@code guest} (given how many payload bytes it may hand over), as many
+     * as fit under the bound; the rest stay in the guest and belong to a later stun. Returns the output end of
+     * that stun (how many records the guest had emitted before it). The first output ever seen fixes where this guest's
      * stream starts (a restored guest continues its predecessor's numbering). One call, one lock: it runs
      * inside the stun.
      */
-    synchronized long capture(Supplier<List<GuestOutput>> guest) {
+    synchronized long capture(LongFunction<List<GuestOutput>> guest) {
         if (heldBytes >= maxPendingBytes) {
             return Math.max(emittedEnd, 0);
         }
-        for (GuestOutput output : guest.get()) {
+        for (GuestOutput output : guest.apply(maxPendingBytes - heldBytes)) {
             if (emittedEnd < 0) {
                 emittedEnd = output.index();
                 heldStart = output.index();

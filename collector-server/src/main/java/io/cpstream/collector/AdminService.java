@@ -7,10 +7,9 @@ import io.cpstream.proto.ListVmsResponse;
 import io.cpstream.proto.PromoteRequest;
 import io.cpstream.proto.PromoteResponse;
 import io.cpstream.proto.VmStatus;
-import io.grpc.StatusException;
 import io.grpc.stub.StreamObserver;
 
-/** The operators' API; each call is one lookup in the registry. */
+/** The operators' API: each call is one lookup in the registry; refusals become statuses here, at the edge. */
 final class AdminService extends AdminGrpc.AdminImplBase {
 
     private final StandbyRegistry registry;
@@ -32,8 +31,8 @@ final class AdminService extends AdminGrpc.AdminImplBase {
         try {
             responses.onNext(registry.existing(request.getVmId()).status());
             responses.onCompleted();
-        } catch (StatusException e) {
-            responses.onError(e);
+        } catch (StandbyException e) {
+            responses.onError(Statuses.of(e).asException());
         }
     }
 
@@ -42,8 +41,8 @@ final class AdminService extends AdminGrpc.AdminImplBase {
         try {
             responses.onNext(registry.promote(request.getVmId(), request.getForce()));
             responses.onCompleted();
-        } catch (StatusException e) {
-            responses.onError(e);
+        } catch (StandbyException e) {
+            responses.onError(Statuses.of(e).asException());
         }
     }
 }

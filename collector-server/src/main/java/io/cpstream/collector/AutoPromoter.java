@@ -1,6 +1,5 @@
 package io.cpstream.collector;
 
-import io.grpc.StatusException;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
@@ -29,8 +28,8 @@ final class AutoPromoter {
             var promoted = registry.promote(standby.vm(), false);
             LOG.log(System.Logger.Level.WARNING, "vm {0}: primary silent for over {1} ms; promoted automatically at "
                     + "epoch {2}", standby.vm(), TimeUnit.NANOSECONDS.toMillis(silenceNanos), promoted.getPromotedEpoch());
-        } catch (StatusException e) {
-            LOG.log(System.Logger.Level.DEBUG, "vm {0}: automatic promotion declined: {1}", standby.vm(), e.getStatus());
+        } catch (StandbyException e) {
+            LOG.log(System.Logger.Level.DEBUG, "vm {0}: automatic promotion declined: {1}", standby.vm(), e.getMessage());
         }
     }
 }

@@ -36,7 +36,7 @@ final class CollectorMetrics {
     private final Map<CorruptPageException.Reason, Counter> pagesRejected =
             new EnumMap<>(CorruptPageException.Reason.class);
 
-    CollectorMetrics(MeterRegistry registry, String vm, Standby standby) {
+    CollectorMetrics(MeterRegistry registry, String vm) {
         apply = Timer.builder("cpstream.collector.apply")
                 .description("Time to seal, apply and record one checkpoint")
                 .tag("vm", vm).publishPercentileHistogram()
@@ -75,6 +75,10 @@ final class CollectorMetrics {
         protocolErrors = counter(registry, "cpstream.collector.protocol.errors",
                 "Streams closed for a malformed or unauthorised message", vm);
         promotions = counter(registry, "cpstream.collector.promotions", "Promotions of this VM's standby", vm);
+    }
+
+    /** The gauges that read the standby itself, registered once it is constructed. */
+    void registerGauges(MeterRegistry registry, String vm, Standby standby) {
         gauge(registry, "cpstream.collector.committed.epoch", "Newest committed epoch", vm, standby,
                 s -> s.committedEpoch());
         gauge(registry, "cpstream.collector.fencing.epoch", "Fencing epoch of the VM", vm, standby,

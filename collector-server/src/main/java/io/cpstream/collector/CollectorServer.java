@@ -45,7 +45,7 @@ public final class CollectorServer implements AutoCloseable {
         LeaseAuthority leases = leaseAuthority(config, collectorId);
         StandbyRegistry registry;
         try {
-            registry = new StandbyRegistry(config, collectorId, meters, leases);
+            registry = StandbyRegistry.open(config, collectorId, meters, leases);
         } catch (IOException | RuntimeException e) {
             leases.close();
             throw e;

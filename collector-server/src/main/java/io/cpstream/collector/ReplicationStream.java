@@ -4,14 +4,14 @@ import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.Welcome;
 import io.grpc.Status;
-import io.grpc.StatusException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 
 /**
- * One agent's stream, from its side of the wire. Reads one message at a time (manual flow control:
- * the next message is requested only once this one is applied, so a slow disk slows the agent down
- * instead of filling memory) and turns every protocol violation into a clear status.
+ * One agent's stream, from its side of the wire. Reads one message at a time (manual flow control: the next
+ * message is requested only once this one is applied, so a slow disk slows the agent down instead of filling
+ * memory), hands it to its standby, and turns every refusal into a status: the edge where the collector's
+ * domain exceptions become gRPC codes ({@link Statuses}).
  */
 final class ReplicationStream implements StreamObserver<AgentMessage> {
 
@@ -35,7 +35,7 @@ final class ReplicationStream implements StreamObserver<AgentMessage> {
         try {
             if (message.hasHello()) {
                 if (standby != null) {
-                    throw Status.INVALID_ARGUMENT.withDescription("hello sent twice on one stream").asException();
+                    throw StandbyException.invalid("hello sent twice on one stream");
                 }
                 Standby target = registry.forHello(message.getHello());
                 Welcome welcome = target.attach(message.getHello(), this);
@@ -43,25 +43,24 @@ final class ReplicationStream implements StreamObserver<AgentMessage> {
                 send(CollectorMessage.newBuilder().setWelcome(welcome).build());
             } else {
                 if (standby == null) {
-                    throw Status.INVALID_ARGUMENT.withDescription("the first message of a stream must be hello")
-                            .asException();
+                    throw StandbyException.invalid("the first message of a stream must be hello");
                 }
-                if (!standby.isOwner(this)) {
-                    return; // replaced or fenced: its status was already sent
+                CollectorMessage reply = standby.handle(this, message);
+                if (reply != null) {
+                    send(reply);
                 }
-                standby.heard();
-                dispatch(message);
             }
             responses.request(1);
-        } catch (StatusException e) {
-            if (standby != null && e.getStatus().getCode() == Status.Code.INVALID_ARGUMENT) {
+        } catch (StandbyException e) {
+            if (standby != null && e.kind() == StandbyException.Kind.INVALID) {
                 standby.countProtocolError();
             }
-            LOG.log(System.Logger.Level.WARNING, "closing stream: {0}", e.getStatus());
-            fail(e.getStatus());
+            LOG.log(System.Logger.Level.WARNING, "closing stream{0}: {1}",
+                    standby == null ? "" : " of vm " + standby.vm(), e.getMessage());
+            fail(Statuses.of(e));
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.ERROR, "closing stream after an internal error", e);
-            fail(Status.INTERNAL.withDescription("collector error: " + e));
+            fail(Statuses.unexpected());
         }
     }
 
@@ -69,28 +68,6 @@ final class ReplicationStream implements StreamObserver<AgentMessage> {
         close(status);
         if (standby != null) {
             standby.detach(this);
-        }
-    }
-
-    private void dispatch(AgentMessage message) throws StatusException {
-        switch (message.getBodyCase()) {
-            case BEGIN -> standby.begin(message.getBegin());
-            case PAGES -> standby.pages(message.getPages());
-            case DEVICE_STATE -> standby.deviceState(message.getDeviceState());
-            case COMMIT -> {
-                CollectorMessage reply = standby.commit(message.getCommit());
-                if (reply != null) {
-                    send(reply);
-                }
-            }
-            case HEARTBEAT -> {
-                CollectorMessage grant = standby.heartbeat(this, message.getHeartbeat());
-                if (grant != null) {
-                    send(grant);
-                }
-            }
-            case HELLO, BODY_NOT_SET -> throw Status.INVALID_ARGUMENT
-                    .withDescription("message with no known body (" + message.getBodyCase() + ")").asException();
         }
     }
 
@@ -117,8 +94,12 @@ final class ReplicationStream implements StreamObserver<AgentMessage> {
         }
     }
 
-    /** Ends the stream with {@code status}; later messages from the agent are ignored. */
-    synchronized void close(Status status) {
+    /** Ends the stream because its standby refused it from now on; later messages from the agent are ignored. */
+    void close(StandbyException why) {
+        close(Statuses.of(why));
+    }
+
+    private synchronized void close(Status status) {
         if (closed) {
             return;
         }

@@ -4,10 +4,9 @@ import io.cpstream.collector.lease.LeaseAuthority;
 import io.cpstream.collector.store.Durability;
 import io.cpstream.collector.store.ImageStore;
 import io.cpstream.collector.store.StandbyManifest;
+import io.cpstream.snapshot.DurableFiles;
 import io.cpstream.proto.Hello;
 import io.cpstream.proto.PromoteResponse;
-import io.grpc.Status;
-import io.grpc.StatusException;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -28,8 +27,10 @@ import java.util.stream.Stream;
  */
 final class StandbyRegistry implements AutoCloseable {
 
+    private static final System.Logger LOG = System.getLogger(StandbyRegistry.class.getName());
+
     static final Pattern VM_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
-    static final int PROTOCOL_VERSION = 1;
+    static final int PROTOCOL_VERSION = 2;
     static final int PAGE_SIZE = 4096;
 
     private final Path vmsDirectory;
@@ -43,8 +44,10 @@ final class StandbyRegistry implements AutoCloseable {
     private final String collectorId;
     private final MeterRegistry meters;
     private final ConcurrentHashMap<String, Standby> standbys = new ConcurrentHashMap<>();
+    /** Standbys whose directory could not be opened, with why: never replaced behind the operator's back. */
+    private final ConcurrentHashMap<String, String> broken = new ConcurrentHashMap<>();
 
-    StandbyRegistry(CollectorConfig config, String collectorId, MeterRegistry meters, LeaseAuthority leases)
+    private StandbyRegistry(CollectorConfig config, String collectorId, MeterRegistry meters, LeaseAuthority leases)
             throws IOException {
         this.leases = leases;
         this.autoPromoter = config.autoPromoteAfter() == null ? null : new AutoPromoter(config.autoPromoteAfter());
@@ -54,16 +57,31 @@ final class StandbyRegistry implements AutoCloseable {
         this.lease = config.lease();
         this.collectorId = collectorId;
         this.meters = meters;
-        Files.createDirectories(vmsDirectory);
+        DurableFiles.createPrivateDirectories(vmsDirectory);
         try (Stream<Path> dirs = Files.list(vmsDirectory)) {
             for (Path dir : dirs.sorted().toList()) {
                 String vm = dir.getFileName().toString();
                 if (VM_ID.matcher(vm).matches() && ImageStore.exists(dir)) {
-                    standbys.put(vm, new Standby(vm, ImageStore.open(dir, durability), collectorId, lease, leases, meters));
+                    try {
+                        standbys.put(vm, standby(vm, ImageStore.open(dir, durability)));
+                    } catch (IOException | RuntimeException e) {
+                        // One damaged standby must not keep the others unprotected: the collector starts without it.
+                        LOG.log(System.Logger.Level.ERROR, "vm {0}: cannot open its standby in {1}: {2}", vm, dir,
+                                e.toString());
+                        broken.put(vm, e.getMessage() == null ? e.toString() : e.getMessage());
+                    }
                 }
             }
         }
-        this.keeper = Thread.ofPlatform().daemon().name("standby-keeper").start(this::keepStandbys);
+        this.keeper = Thread.ofPlatform().daemon().name("standby-keeper").unstarted(this::keepStandbys);
+    }
+
+    /** Opens every standby under the data directory and starts the periodic pass over them. */
+    static StandbyRegistry open(CollectorConfig config, String collectorId, MeterRegistry meters, LeaseAuthority leases)
+            throws IOException {
+        StandbyRegistry registry = new StandbyRegistry(config, collectorId, meters, leases);
+        registry.keeper.start();
+        return registry;
     }
 
     /**
@@ -73,7 +91,7 @@ final class StandbyRegistry implements AutoCloseable {
     private void keepStandbys() {
         while (!Thread.currentThread().isInterrupted()) {
             for (Standby standby : standbys.values()) {
-                standby.expireLease();
+                standby.leaseRemainingNanos(); // releases a lease that ran out at the authority
                 if (autoPromoter != null) {
                     autoPromoter.consider(this, standby);
                 }
@@ -86,23 +104,18 @@ final class StandbyRegistry implements AutoCloseable {
         }
     }
 
+    private Standby standby(String vm, ImageStore store) {
+        return Standby.open(vm, store, vmsDirectory.resolve(vm).resolve("snapshots"), collectorId, lease, leases, meters);
+    }
+
     /** The standby an agent's hello is for, created on first contact. */
-    Standby forHello(Hello hello) throws StatusException {
-        if (hello.getProtocolVersion() != PROTOCOL_VERSION) {
-            throw invalid("protocol version " + hello.getProtocolVersion() + " is not supported; this collector speaks "
-                    + PROTOCOL_VERSION);
-        }
+    Standby forHello(Hello hello) throws StandbyException {
+        HelloLimits.check(hello, maxGuestBytes);
         String vm = hello.getVmId();
-        if (!VM_ID.matcher(vm).matches()) {
-            throw invalid("vm id '" + vm + "' is not 1-64 characters of letters, digits, '.', '_' or '-'");
-        }
-        if (hello.getPageSize() != PAGE_SIZE) {
-            throw invalid("page size " + hello.getPageSize() + " is not supported; use " + PAGE_SIZE);
-        }
-        if (hello.getPageCount() < 1 || hello.getPageCount() > Integer.MAX_VALUE
-                || hello.getPageCount() > maxGuestBytes / PAGE_SIZE) {
-            throw invalid("guest of " + hello.getPageCount() + " pages is outside what this collector accepts (1 to "
-                    + Math.min(Integer.MAX_VALUE, maxGuestBytes / PAGE_SIZE) + " pages; see --max-guest-bytes)");
+        String damage = broken.get(vm);
+        if (damage != null) {
+            throw StandbyException.precondition("the standby of vm " + vm + " on this collector cannot be opened ("
+                    + damage + "); remove " + vmsDirectory.resolve(vm) + " on the collector to start over");
         }
         try {
             return standbys.computeIfAbsent(vm, id -> {
@@ -110,29 +123,27 @@ final class StandbyRegistry implements AutoCloseable {
                     StandbyManifest fresh = StandbyManifest.fresh(id, PAGE_SIZE, hello.getPageCount(),
                             hello.getFencingEpoch(), hello.getSource().getKind(),
                             new HashMap<>(hello.getSource().getParamsMap()));
-                    return new Standby(id, ImageStore.create(vmsDirectory.resolve(id), fresh, durability),
-                            collectorId, lease, leases, meters);
+                    return standby(id, ImageStore.create(vmsDirectory.resolve(id), fresh, durability));
                 } catch (IOException e) {
                     throw new java.io.UncheckedIOException(e);
                 }
             });
         } catch (java.io.UncheckedIOException e) {
-            throw Status.INTERNAL.withDescription("cannot create the standby of vm " + vm + ": "
-                    + e.getCause().getMessage()).asException();
+            throw StandbyException.storage("creating the standby of vm " + vm, e.getCause());
         }
     }
 
-    Standby existing(String vm) throws StatusException {
+    Standby existing(String vm) throws StandbyException {
         Standby standby = standbys.get(vm);
         if (standby == null) {
-            throw Status.NOT_FOUND.withDescription("this collector has no vm '" + vm + "'; known: "
-                    + standbys.keySet().stream().sorted().toList()).asException();
+            throw StandbyException.notFound("this collector has no vm '" + vm + "'; known: "
+                    + standbys.keySet().stream().sorted().toList());
         }
         return standby;
     }
 
-    PromoteResponse promote(String vm, boolean force) throws StatusException {
-        return existing(vm).promote(vmsDirectory.resolve(vm).resolve("snapshots"), force);
+    PromoteResponse promote(String vm, boolean force) throws StandbyException {
+        return existing(vm).promote(force);
     }
 
     Collection<Standby> all() {
@@ -146,9 +157,5 @@ final class StandbyRegistry implements AutoCloseable {
         keeper.interrupt();
         standbys.values().forEach(Standby::close);
         standbys.clear();
-    }
-
-    private static StatusException invalid(String message) {
-        return Status.INVALID_ARGUMENT.withDescription(message).asException();
     }
 }

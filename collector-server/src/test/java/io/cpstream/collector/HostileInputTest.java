@@ -1,11 +1,18 @@
 package io.cpstream.collector;
 
+import static io.cpstream.collector.RawAgent.batch;
+import static io.cpstream.collector.RawAgent.begin;
+import static io.cpstream.collector.RawAgent.filled;
+import static io.cpstream.collector.RawAgent.hello;
+import static io.cpstream.collector.RawAgent.incremental;
+import static io.cpstream.collector.RawAgent.page;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
 import io.cpstream.encoder.EncodedPage;
+import io.cpstream.encoder.ImageDigest;
 import io.cpstream.encoder.PageChecksums;
 import io.cpstream.encoder.PageEncoder;
 import io.cpstream.proto.AdminGrpc;
@@ -13,6 +20,7 @@ import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CheckpointBegin;
 import io.cpstream.proto.CheckpointCommit;
 import io.cpstream.proto.CollectorMessage;
+import io.cpstream.proto.DeviceState;
 import io.cpstream.proto.GetVmRequest;
 import io.cpstream.proto.Hello;
 import io.cpstream.proto.Page;
@@ -62,71 +70,13 @@ class HostileInputTest {
         server.close();
     }
 
-    /** A raw stream that records what the collector answers. */
-    private final class RawStream {
-        final List<CollectorMessage> received = new CopyOnWriteArrayList<>();
-        final CompletableFuture<Status> closed = new CompletableFuture<>();
-        final StreamObserver<AgentMessage> out = ReplicationGrpc.newStub(channel).stream(new StreamObserver<>() {
-            @Override
-            public void onNext(CollectorMessage message) {
-                received.add(message);
-            }
-
-            @Override
-            public void onError(Throwable t) {
-                closed.complete(Status.fromThrowable(t));
-            }
-
-            @Override
-            public void onCompleted() {
-                closed.complete(Status.OK);
-            }
-        });
-
-        RawStream send(AgentMessage message) {
-            out.onNext(message);
-            return this;
-        }
-
-        Status awaitClosed() throws Exception {
-            return closed.get(30, TimeUnit.SECONDS);
-        }
-    }
-
-    private static AgentMessage hello(String vm, long pages) {
-        return AgentMessage.newBuilder().setHello(Hello.newBuilder().setProtocolVersion(1).setVmId(vm).setPageSize(4096)
-                .setPageCount(pages).setLineage("lineage-1")).build();
-    }
-
-    private static AgentMessage begin(long epoch, boolean full, long pages) {
-        return AgentMessage.newBuilder().setBegin(CheckpointBegin.newBuilder().setEpoch(epoch).setFull(full)
-                .setPageCount(pages)).build();
-    }
-
-    private static Page page(long index, byte fill) {
-        byte[] bytes = new byte[4096];
-        java.util.Arrays.fill(bytes, fill);
-        return Page.newBuilder().setIndex(index).setEncoding(PageEncoding.PAGE_FULL).setData(ByteString.copyFrom(bytes))
-                .setCrc32C(PageChecksums.crc32c(MemorySegment.ofArray(bytes))).build();
-    }
-
-    private static AgentMessage batch(long epoch, Page... pages) {
-        return AgentMessage.newBuilder().setPages(PageBatch.newBuilder().setEpoch(epoch).addAllPages(List.of(pages)))
-                .build();
-    }
-
-    private static AgentMessage commit(long epoch, long pages) {
-        return AgentMessage.newBuilder().setCommit(CheckpointCommit.newBuilder().setEpoch(epoch).setPageCount(pages))
-                .build();
-    }
-
     /** Commits one full epoch of pages filled with {@code fill}; returns the open stream. */
-    private RawStream commitFullEpoch(String vm, long epoch, byte fill) {
-        RawStream stream = new RawStream().send(hello(vm, PAGES)).send(begin(epoch, true, PAGES));
+    private RawAgent commitFullEpoch(String vm, long epoch, byte fill) {
+        RawAgent stream = new RawAgent(channel).send(hello(vm, PAGES)).send(begin(epoch, true, PAGES));
         for (int i = 0; i < PAGES; i++) {
             stream.send(batch(epoch, page(i, fill)));
         }
-        stream.send(commit(epoch, PAGES));
+        stream.sendCommit(epoch, PAGES);
         await().atMost(Duration.ofSeconds(30)).until(() -> stream.received.stream().anyMatch(m -> m.hasAck()));
         return stream;
     }
@@ -137,16 +87,16 @@ class HostileInputTest {
 
     @Test
     void firstMessageMustBeHello() throws Exception {
-        Status status = new RawStream().send(begin(1, true, 1)).awaitClosed();
+        Status status = new RawAgent(channel).send(begin(1, true, 1)).awaitClosed();
         assertEquals(Status.Code.INVALID_ARGUMENT, status.getCode());
         assertTrue(status.getDescription().contains("must be hello"), status.getDescription());
     }
 
     @Test
     void helloIsValidated() throws Exception {
-        assertEquals(Status.Code.INVALID_ARGUMENT, new RawStream().send(hello("../etc", 4)).awaitClosed().getCode());
-        assertEquals(Status.Code.INVALID_ARGUMENT, new RawStream().send(hello("vm", 0)).awaitClosed().getCode());
-        Status huge = new RawStream().send(hello("vm", 1L << 40)).awaitClosed();
+        assertEquals(Status.Code.INVALID_ARGUMENT, new RawAgent(channel).send(hello("../etc", 4)).awaitClosed().getCode());
+        assertEquals(Status.Code.INVALID_ARGUMENT, new RawAgent(channel).send(hello("vm", 0)).awaitClosed().getCode());
+        Status huge = new RawAgent(channel).send(hello("vm", 1L << 40)).awaitClosed();
         assertEquals(Status.Code.INVALID_ARGUMENT, huge.getCode());
         assertTrue(huge.getDescription().contains("pages"), huge.getDescription());
     }
@@ -156,21 +106,21 @@ class HostileInputTest {
         commitFullEpoch("vm", 1, (byte) 1).out.onCompleted();
         byte[] before = java.nio.file.Files.readAllBytes(dataDir.resolve("vms/vm/image.mem"));
 
-        Status outOfRange = new RawStream().send(hello("vm", PAGES)).send(begin(2, false, 2).toBuilder()
+        Status outOfRange = new RawAgent(channel).send(hello("vm", PAGES)).send(begin(2, false, 2).toBuilder()
                 .setBegin(CheckpointBegin.newBuilder().setEpoch(2).setBaseEpoch(1).setPageCount(2)).build())
                 .send(batch(2, page(PAGES, (byte) 9))).awaitClosed();
         assertEquals(Status.Code.INVALID_ARGUMENT, outOfRange.getCode());
         assertTrue(outOfRange.getDescription().contains("page " + PAGES), outOfRange.getDescription());
 
         // The agent lineage differs from the stream that built the image only if it says so; reuse it.
-        Status duplicate = new RawStream().send(hello("vm", PAGES)).send(AgentMessage.newBuilder()
+        Status duplicate = new RawAgent(channel).send(hello("vm", PAGES)).send(AgentMessage.newBuilder()
                 .setBegin(CheckpointBegin.newBuilder().setEpoch(3).setBaseEpoch(1).setPageCount(2)).build())
                 .send(batch(3, page(0, (byte) 7), page(0, (byte) 7))).awaitClosed();
         assertEquals(Status.Code.INVALID_ARGUMENT, duplicate.getCode());
 
-        Status wrongCount = new RawStream().send(hello("vm", PAGES)).send(AgentMessage.newBuilder()
+        Status wrongCount = new RawAgent(channel).send(hello("vm", PAGES)).send(AgentMessage.newBuilder()
                 .setBegin(CheckpointBegin.newBuilder().setEpoch(4).setBaseEpoch(1).setPageCount(1)).build())
-                .send(batch(4, page(0, (byte) 7))).send(commit(4, 2)).awaitClosed();
+                .send(batch(4, page(0, (byte) 7))).sendCommit(4, 2).awaitClosed();
         assertEquals(Status.Code.INVALID_ARGUMENT, wrongCount.getCode());
 
         assertEquals(1, committedEpoch("vm"));
@@ -202,9 +152,9 @@ class HostileInputTest {
         assertTrue(java.util.Arrays.equals(before, java.nio.file.Files.readAllBytes(dataDir.resolve("vms/vm/image.mem"))),
                 "the committed image is untouched");
         // The collector still serves the VM: the next epoch commits on top of the old one.
-        RawStream next = new RawStream().send(hello("vm", PAGES)).send(AgentMessage.newBuilder()
+        RawAgent next = new RawAgent(channel).send(hello("vm", PAGES)).send(AgentMessage.newBuilder()
                 .setBegin(CheckpointBegin.newBuilder().setEpoch(2).setBaseEpoch(1).setPageCount(1)).build())
-                .send(batch(2, page(3, (byte) 9))).send(commit(2, 1));
+                .send(batch(2, page(3, (byte) 9))).sendCommit(2, 1);
         await().atMost(Duration.ofSeconds(30)).until(() -> committedEpoch("vm") == 2);
         next.out.onCompleted();
     }
@@ -244,10 +194,10 @@ class HostileInputTest {
 
     @Test
     void corruptedPageIsNeverAppliedAndTriggersResync() throws Exception {
-        RawStream stream = commitFullEpoch("vm", 1, (byte) 1);
+        RawAgent stream = commitFullEpoch("vm", 1, (byte) 1);
         Page corrupt = page(3, (byte) 5).toBuilder().setCrc32C(12345).build();
         stream.send(AgentMessage.newBuilder().setBegin(CheckpointBegin.newBuilder().setEpoch(2).setBaseEpoch(1)
-                .setPageCount(1)).build()).send(batch(2, corrupt)).send(commit(2, 1));
+                .setPageCount(1)).build()).send(batch(2, corrupt)).sendCommit(2, 1);
         await().atMost(Duration.ofSeconds(30)).until(() -> stream.received.stream().anyMatch(CollectorMessage::hasResync));
         CollectorMessage resync = stream.received.stream().filter(CollectorMessage::hasResync).findFirst().orElseThrow();
         assertEquals(1, resync.getResync().getCommittedEpoch());
@@ -256,15 +206,10 @@ class HostileInputTest {
 
         // The resend on the right base commits.
         stream.send(AgentMessage.newBuilder().setBegin(CheckpointBegin.newBuilder().setEpoch(3).setBaseEpoch(1)
-                .setPageCount(1)).build()).send(batch(3, page(3, (byte) 5))).send(commit(3, 1));
+                .setPageCount(1)).build()).send(batch(3, page(3, (byte) 5))).sendCommit(3, 1);
         await().atMost(Duration.ofSeconds(30)).until(() -> committedEpoch("vm") == 3);
     }
 
-    private static byte[] filled(byte fill) {
-        byte[] bytes = new byte[4096];
-        java.util.Arrays.fill(bytes, fill);
-        return bytes;
-    }
 
     /** A DELTA record turning a page of {@code from} bytes into one of {@code from} with byte 100 set to {@code to}. */
     private static Page delta(long index, byte from, byte to, long baseVersion) {
@@ -278,16 +223,9 @@ class HostileInputTest {
                 .setBaseVersion(record.baseVersion()).build();
     }
 
-    private static AgentMessage incremental(long epoch, long base, long pages) {
-        return AgentMessage.newBuilder().setBegin(CheckpointBegin.newBuilder().setEpoch(epoch).setBaseEpoch(base)
-                .setPageCount(pages)).build();
-    }
 
-    private static CollectorMessage awaitResync(RawStream stream) {
-        await().atMost(Duration.ofSeconds(30)).until(() -> stream.received.stream().anyMatch(CollectorMessage::hasResync));
-        CollectorMessage resync = stream.received.stream().filter(CollectorMessage::hasResync).findFirst().orElseThrow();
-        stream.received.clear();
-        return resync;
+    private static CollectorMessage awaitResync(RawAgent stream) {
+        return stream.awaitAnswer(CollectorMessage::hasResync);
     }
 
     private byte[] imageFile() throws Exception {
@@ -296,11 +234,11 @@ class HostileInputTest {
 
     @Test
     void deltasApplyOnlyAgainstTheExactVersionTheCollectorHolds() throws Exception {
-        RawStream stream = commitFullEpoch("vm", 1, (byte) 1);
+        RawAgent stream = commitFullEpoch("vm", 1, (byte) 1);
         byte[] before = imageFile();
 
         // Against a version the page does not have: refused, asked for whole, nothing applied.
-        stream.send(incremental(2, 1, 1)).send(batch(2, delta(3, (byte) 1, (byte) 9, 7))).send(commit(2, 1));
+        stream.send(incremental(2, 1, 1)).send(batch(2, delta(3, (byte) 1, (byte) 9, 7))).sendCommit(2, 1);
         CollectorMessage refused = awaitResync(stream);
         assertEquals(List.of(3L), refused.getResync().getPagesList());
         assertTrue(refused.getResync().getReason().contains("version 7"), refused.getResync().getReason());
@@ -308,12 +246,12 @@ class HostileInputTest {
         assertTrue(java.util.Arrays.equals(before, imageFile()), "the committed image is untouched");
 
         // Against the version it has: applies.
-        stream.send(incremental(3, 1, 1)).send(batch(3, delta(3, (byte) 1, (byte) 9, 1))).send(commit(3, 1));
+        stream.send(incremental(3, 1, 1)).send(batch(3, delta(3, (byte) 1, (byte) 9, 1))).sendCommit(3, 1);
         await().atMost(Duration.ofSeconds(30)).until(() -> committedEpoch("vm") == 3);
         assertEquals(9, imageFile()[3 * 4096 + 100]);
 
         // Page 3 is now version 3: a delta against version 1 is stale.
-        stream.send(incremental(4, 3, 1)).send(batch(4, delta(3, (byte) 1, (byte) 8, 1))).send(commit(4, 1));
+        stream.send(incremental(4, 3, 1)).send(batch(4, delta(3, (byte) 1, (byte) 8, 1))).sendCommit(4, 1);
         assertEquals(List.of(3L), awaitResync(stream).getResync().getPagesList());
         assertEquals(3, committedEpoch("vm"));
     }
@@ -326,50 +264,50 @@ class HostileInputTest {
         server = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dataDir), new SimpleMeterRegistry());
         channel = NettyChannelBuilder.forTarget("127.0.0.1:" + server.port()).usePlaintext().build();
 
-        RawStream stream = new RawStream().send(hello("vm", PAGES));
+        RawAgent stream = new RawAgent(channel).send(hello("vm", PAGES));
         await().atMost(Duration.ofSeconds(30)).until(() -> stream.received.stream().anyMatch(CollectorMessage::hasWelcome));
         CollectorMessage welcome = stream.received.stream().filter(CollectorMessage::hasWelcome).findFirst().orElseThrow();
         assertEquals(1, welcome.getWelcome().getPageVersionsAfter(), "the agent must drop its bases of epoch 1");
         stream.received.clear();
 
         byte[] before = imageFile();
-        stream.send(incremental(2, 1, 1)).send(batch(2, delta(5, (byte) 1, (byte) 9, 1))).send(commit(2, 1));
+        stream.send(incremental(2, 1, 1)).send(batch(2, delta(5, (byte) 1, (byte) 9, 1))).sendCommit(2, 1);
         CollectorMessage refused = awaitResync(stream);
         assertEquals(List.of(5L), refused.getResync().getPagesList());
         assertTrue(java.util.Arrays.equals(before, imageFile()), "the committed image is untouched");
 
         // Whole, it commits; from then on the collector knows page 5 is version 3 and a delta against it applies.
-        stream.send(incremental(3, 1, 1)).send(batch(3, page(5, (byte) 1))).send(commit(3, 1));
+        stream.send(incremental(3, 1, 1)).send(batch(3, page(5, (byte) 1))).sendCommit(3, 1);
         await().atMost(Duration.ofSeconds(30)).until(() -> committedEpoch("vm") == 3);
-        stream.send(incremental(4, 3, 1)).send(batch(4, delta(5, (byte) 1, (byte) 9, 3))).send(commit(4, 1));
+        stream.send(incremental(4, 3, 1)).send(batch(4, delta(5, (byte) 1, (byte) 9, 3))).sendCommit(4, 1);
         await().atMost(Duration.ofSeconds(30)).until(() -> committedEpoch("vm") == 4);
         assertEquals(9, imageFile()[5 * 4096 + 100]);
     }
 
     @Test
     void duplicatesReferToTheCommittedImageAndMustMatchTheirChecksum() throws Exception {
-        RawStream stream = commitFullEpoch("vm", 1, (byte) 1);
+        RawAgent stream = commitFullEpoch("vm", 1, (byte) 1);
         // Page 2 is rewritten in this checkpoint, yet page 6 duplicates page 2 as committed (all ones).
         Page duplicate = Page.newBuilder().setIndex(6).setEncoding(PageEncoding.PAGE_DUPLICATE).setSourceIndex(2)
                 .setCrc32C(PageChecksums.crc32c(MemorySegment.ofArray(filled((byte) 1)))).build();
-        stream.send(incremental(2, 1, 2)).send(batch(2, page(2, (byte) 4), duplicate)).send(commit(2, 2));
+        stream.send(incremental(2, 1, 2)).send(batch(2, page(2, (byte) 4), duplicate)).sendCommit(2, 2);
         await().atMost(Duration.ofSeconds(30)).until(() -> committedEpoch("vm") == 2);
         assertEquals(1, imageFile()[6 * 4096]);
         assertEquals(4, imageFile()[2 * 4096]);
 
         // A duplicate whose source does not hold the bytes its checksum describes is refused.
         Page wrong = duplicate.toBuilder().setSourceIndex(2).build(); // page 2 now holds fours
-        stream.send(incremental(3, 2, 1)).send(batch(3, wrong)).send(commit(3, 1));
+        stream.send(incremental(3, 2, 1)).send(batch(3, wrong)).sendCommit(3, 1);
         assertEquals(List.of(6L), awaitResync(stream).getResync().getPagesList());
         Page outOfRange = duplicate.toBuilder().setSourceIndex(PAGES + 5).build();
-        stream.send(incremental(4, 2, 1)).send(batch(4, outOfRange)).send(commit(4, 1));
+        stream.send(incremental(4, 2, 1)).send(batch(4, outOfRange)).sendCommit(4, 1);
         assertEquals(List.of(6L), awaitResync(stream).getResync().getPagesList());
         assertEquals(2, committedEpoch("vm"));
     }
 
     @Test
     void aFullCheckpointMustNotDependOnTheStandby() throws Exception {
-        RawStream stream = commitFullEpoch("vm", 1, (byte) 1);
+        RawAgent stream = commitFullEpoch("vm", 1, (byte) 1);
         stream.send(begin(2, true, PAGES)).send(batch(2, delta(0, (byte) 1, (byte) 9, 1)));
         CollectorMessage refused = awaitResync(stream);
         assertEquals(List.of(0L), refused.getResync().getPagesList());

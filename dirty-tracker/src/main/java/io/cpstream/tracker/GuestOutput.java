@@ -18,6 +18,10 @@ public record GuestOutput(long epoch, long index, byte[] payload) {
         payload = payload.clone();
     }
 
+    public int payloadLength() {
+        return payload.length;
+    }
+
     @Override
     public byte[] payload() {
         return payload.clone();

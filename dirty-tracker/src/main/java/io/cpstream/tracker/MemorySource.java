@@ -45,14 +45,27 @@ public interface MemorySource extends AutoCloseable {
     void copyPage(int page, MemorySegment dst, long dstOffset);
 
     /**
-     * Takes every record the guest emitted on its output channel (what the outside world would see)
-     * since the last call, in order. Called while stunned it returns exactly the outputs emitted
-     * before the stun, which is what lets the agent hold each output until the checkpoint that
-     * contains its cause is committed. Sources without an output channel return nothing.
+     * Takes the records the guest emitted on its output channel (what the outside world would see) since the
+     * last call, in order, as many as fit in {@code maxBytes} of payload; the rest stay in the guest, whose
+     * output channel fills until the guest waits. Called while stunned it returns outputs emitted before the
+     * stun, which is what lets the agent hold each output until the checkpoint that contains its cause is
+     * committed, and never hold more than it can hand to the standby. Sources without an output channel return
+     * nothing. A source emits no record longer than {@link #MAX_OUTPUT_RECORD_BYTES}.
      */
-    default List<GuestOutput> pollOutputs() {
+    default List<GuestOutput> pollOutputs(long maxBytes) {
         return List.of();
     }
+
+    /** Takes every output record the guest emitted since the last call (see {@link #pollOutputs(long)}). */
+    default List<GuestOutput> pollOutputs() {
+        return pollOutputs(Long.MAX_VALUE);
+    }
+
+    /** The longest output record a source emits (the replication protocol's MAX_OUTPUT_RECORD_BYTES). */
+    int MAX_OUTPUT_RECORD_BYTES = 64 << 10;
+
+    /** The largest device state a source produces (the replication protocol's MAX_DEVICE_STATE_BYTES). */
+    int MAX_DEVICE_STATE_BYTES = 16 << 20;
 
     /**
      * Why {@link Stun#protect} (copy-before-write of pages after the guest resumed) does not work for this

@@ -17,7 +17,7 @@ import java.util.Optional;
  * after N stuns are epoch N+1. The agent takes outputs at every stun, so with a fresh agent on a fresh
  * standby the tap's epoch N is the agent's epoch N.
  *
- * <p>The tap never takes outputs itself: it only watches {@link #pollOutputs()} calls, so the agent's
+ * <p>The tap never takes outputs itself: it only watches {@link #pollOutputs(long)} calls, so the agent's
  * output commit sees every record, and its backpressure (leaving outputs in the guest) stays intact.
  * {@code demo} uses it to match the primary's last output of the promoted epoch with the promoted VM's
  * first output; {@code run} to print a restored VM's outputs.
@@ -136,9 +136,9 @@ public final class OutputTap implements MemorySource {
     }
 
     @Override
-    public List<GuestOutput> pollOutputs() {
+    public List<GuestOutput> pollOutputs(long maxBytes) {
         synchronized (lock) {
-            List<GuestOutput> outputs = guest.pollOutputs();
+            List<GuestOutput> outputs = guest.pollOutputs(maxBytes);
             long epoch = stunned ? stuns : stuns + 1;
             if (!outputs.isEmpty()) {
                 listener.onOutputs(epoch, outputs);

@@ -14,9 +14,13 @@ import java.util.List;
 public record CommittedOutputs(long start, long end, List<byte[]> records) {
 
     public static final CommittedOutputs NONE = new CommittedOutputs(0, 0, List.of());
-    /** Output bytes a standby keeps at most; an agent that releases nothing cannot grow it further. */
+    /**
+     * Output bytes a standby keeps at most (the replication protocol's MAX_HELD_OUTPUT_BYTES); an agent holds no
+     * more, so one that releases nothing cannot grow it further.
+     */
     public static final int MAX_BYTES = 4 << 20;
-    public static final int MAX_RECORD_BYTES = 64 << 10;
+    /** The longest record (the protocol's MAX_OUTPUT_RECORD_BYTES; what a source may emit). */
+    public static final int MAX_RECORD_BYTES = io.cpstream.tracker.MemorySource.MAX_OUTPUT_RECORD_BYTES;
 
     public CommittedOutputs {
         records = List.copyOf(records);

@@ -1,28 +1,35 @@
 package io.cpstream.collector.store;
 
-import io.cpstream.snapshot.CommittedOutputs;
+import io.cpstream.snapshot.DurableFiles;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
 /**
- * The standby of one VM on disk: a sparse, memory-mapped image of guest memory, the manifest of the
- * committed epoch, and the journal of the epoch being staged.
+ * The standby of one VM on disk: a sparse, memory-mapped image of guest memory, the manifest, the committed
+ * epoch's state ({@code state.bin}) and the journal of the epoch being staged.
  *
- * <p>A checkpoint is staged into the journal, sealed, copied into the image, and then the manifest is
- * replaced. Opening the store replays a sealed journal the manifest does not reflect yet, so after a
- * crash at any instant the standby equals exactly one committed epoch (invariant I1). Not
- * thread-safe: its owner serialises calls.
+ * <p>A checkpoint is staged into the journal, sealed, read back once and copied into the image page by page
+ * as each page record verifies, and then the state and the manifest are replaced. Opening the store verifies
+ * a sealed journal the manifest does not reflect yet and replays it, so after a process crash at any instant
+ * the standby equals exactly one committed epoch (invariant I1). If an apply fails midway (an I/O error, a
+ * record that does not verify) the store knows the image may hold a mix: it refuses to stage another epoch
+ * until {@link #finishApply()} completed the sealed one, and if the journal cannot complete it, the manifest
+ * says a full sync is required, which no promotion and no delta accepts.
+ *
+ * <p>Not thread-safe: its owner serialises calls.
  */
 public final class ImageStore implements AutoCloseable {
 
+    private static final System.Logger LOG = System.getLogger(ImageStore.class.getName());
     static final String IMAGE = "image.mem";
     static final String MANIFEST = "manifest.json";
+    static final String STATE = "state.bin";
     static final String JOURNAL = "journal.wal";
 
     private final Path directory;
@@ -32,40 +39,72 @@ public final class ImageStore implements AutoCloseable {
     private final MemorySegment image;
     private final Journal journal;
     private StandbyManifest manifest;
+    private CommittedState committed;
     private long stagingEpoch = -1;
     private long stagedPages;
+    /** A sealed epoch whose apply did not finish; -1 when none. While set, the image may hold a mix. */
+    private long unapplied = -1;
 
-    private ImageStore(Path directory, StandbyManifest manifest, Durability durability) throws IOException {
+    private ImageStore(Path directory, StandbyManifest manifest, CommittedState committed, Durability durability)
+            throws IOException {
         this.directory = directory;
         this.durability = durability;
         this.manifest = manifest;
+        this.committed = committed;
         long bytes = Math.multiplyExact((long) manifest.pageSize(), manifest.pageCount());
         this.imageChannel = FileChannel.open(directory.resolve(IMAGE), StandardOpenOption.READ,
                 StandardOpenOption.WRITE);
-        if (imageChannel.size() != bytes) {
+        try {
+            if (imageChannel.size() != bytes) {
+                throw new IOException(directory.resolve(IMAGE) + " is " + imageChannel.size()
+                        + " bytes but the manifest describes " + bytes);
+            }
+            this.image = imageChannel.map(FileChannel.MapMode.READ_WRITE, 0, bytes, arena);
+            this.journal = new Journal(directory.resolve(JOURNAL), manifest.pageSize());
+        } catch (IOException | RuntimeException e) {
             imageChannel.close();
-            throw new IOException(directory.resolve(IMAGE) + " is " + Files.size(directory.resolve(IMAGE))
-                    + " bytes but the manifest describes " + bytes);
+            arena.close();
+            throw e;
         }
-        this.image = imageChannel.map(FileChannel.MapMode.READ_WRITE, 0, bytes, arena);
-        this.journal = new Journal(directory.resolve(JOURNAL), manifest.pageSize());
     }
 
     /** Creates an empty standby: a sparse image of zeros and a manifest that demands a full sync. */
     public static ImageStore create(Path directory, StandbyManifest fresh, Durability durability) throws IOException {
-        Files.createDirectories(directory);
-        try (RandomAccessFile file = new RandomAccessFile(directory.resolve(IMAGE).toFile(), "rw")) {
-            file.setLength(Math.multiplyExact((long) fresh.pageSize(), fresh.pageCount()));
+        DurableFiles.createPrivateDirectories(directory);
+        try (FileChannel file = DurableFiles.openPrivate(directory.resolve(IMAGE))) {
+            file.truncate(0); // a creation that died halfway may have left one
+            file.position(Math.multiplyExact((long) fresh.pageSize(), fresh.pageCount()) - 1);
+            file.write(java.nio.ByteBuffer.allocate(1));
+            if (durability.durable()) {
+                file.force(true);
+            }
         }
-        fresh.write(directory.resolve(MANIFEST), durability == Durability.FSYNC);
-        return new ImageStore(directory, fresh, durability);
+        StandbyManifest stamped = fresh.withBootId(durability.durable() ? null : BootId.current());
+        stamped.write(directory.resolve(MANIFEST), durability.durable());
+        if (durability.durable()) {
+            DurableFiles.forceDirectory(directory);
+            DurableFiles.forceDirectory(directory.getParent());
+        }
+        return new ImageStore(directory, stamped, CommittedState.EMPTY, durability);
     }
 
     /** Opens an existing standby, finishing a commit that a crash interrupted. */
     public static ImageStore open(Path directory, Durability durability) throws IOException {
-        ImageStore store = new ImageStore(directory, StandbyManifest.read(directory.resolve(MANIFEST)), durability);
+        StandbyManifest.Read read = StandbyManifest.read(directory.resolve(MANIFEST));
+        long epoch = read.manifest().committedEpoch();
+        CommittedState state = read.legacyState();
+        String stateProblem = null;
+        if (state == null) {
+            try {
+                state = readState(directory.resolve(STATE), epoch);
+            } catch (IOException e) {
+                stateProblem = e.getMessage();
+                state = CommittedState.EMPTY.atEpoch(epoch);
+            }
+        }
+        ImageStore store = new ImageStore(directory, read.manifest(), state, durability);
         try {
-            store.recover();
+            store.recover(read.legacyState() != null || stateProblem != null, stateProblem);
         } catch (IOException | RuntimeException e) {
             store.close();
             throw e;
@@ -85,13 +124,26 @@ public final class ImageStore implements AutoCloseable {
         return manifest;
     }
 
+    /** Device state, outputs and primary digest of the committed epoch. */
+    public CommittedState committed() {
+        return committed;
+    }
+
     /** The committed image; read it only while no commit is running. */
     public MemorySegment image() {
         return image.asReadOnly();
     }
 
+    /** True while a sealed epoch's apply has not finished: the image may hold a mix of two epochs. */
+    public boolean applyPending() {
+        return unapplied >= 0;
+    }
+
     /** Starts staging {@code epoch}. Anything staged before and not committed is dropped. */
     public void begin(long epoch, long base, boolean full, long stunUnixMicros) throws IOException {
+        if (applyPending()) {
+            throw new IOException("epoch " + unapplied + " is sealed but not applied; finish it first");
+        }
         journal.begin(epoch, base, full, stunUnixMicros);
         stagingEpoch = epoch;
         stagedPages = 0;
@@ -103,21 +155,10 @@ public final class ImageStore implements AutoCloseable {
         stagedPages++;
     }
 
-    public void stageDeviceState(byte[] state) throws IOException {
+    /** Stages what the epoch holds besides memory: device state, outputs, the primary's digest. */
+    public void stageState(CommittedState state) throws IOException {
         requireStaging();
-        journal.appendDeviceState(state);
-    }
-
-    /** Stages the outputs the standby holds once this epoch commits (replacing the committed ones). */
-    public void stageOutputs(CommittedOutputs outputs) throws IOException {
-        requireStaging();
-        journal.appendOutputs(outputs);
-    }
-
-    /** Stages the primary's SHA-256 of its memory at this epoch's stun, kept with the commit for promotion. */
-    public void stagePrimaryDigest(byte[] sha256) throws IOException {
-        requireStaging();
-        journal.appendPrimaryDigest(sha256);
+        journal.appendState(state);
     }
 
     /** Forgets the staged epoch; the committed standby is untouched. */
@@ -125,28 +166,64 @@ public final class ImageStore implements AutoCloseable {
         stagingEpoch = -1;
     }
 
-    /** Seals the staged epoch, applies it to the image and makes it the committed one. */
+    /**
+     * Seals the staged epoch, applies it to the image and makes it the committed one.
+     *
+     * @throws ApplyFailedException the epoch is sealed but its apply did not finish: the image may hold a mix
+     *                              until {@link #finishApply()} succeeds
+     * @throws IOException          before the seal: the committed standby is untouched
+     */
     public StandbyManifest commit(long epoch) throws IOException {
         requireStaging();
         if (epoch != stagingEpoch) {
             throw new IllegalStateException("committing epoch " + epoch + " while staging " + stagingEpoch);
         }
-        journal.seal(epoch, stagedPages, durable());
+        journal.seal(epoch, stagedPages, durability.durable());
         stagingEpoch = -1;
-        // Read back before touching the image: only a journal that verifies sealed may be applied, or a
-        // torn write would leave the image a mix that recovery (which also needs the seal) cannot finish.
-        Journal.Sealed sealed = journal.read(null);
-        if (sealed == null || sealed.epoch() != epoch) {
-            throw new IOException("journal of epoch " + epoch + " does not read back sealed");
+        unapplied = epoch;
+        // One pass: these are the bytes this process wrote a moment ago, so each page record is applied as soon
+        // as it verifies. A record that does not (the disk gave back something else) stops the apply, and the
+        // sealed epoch stays pending: finishApply() tries again, and gives the image up to a full sync if it
+        // cannot.
+        try {
+            applyJournal(true);
+        } catch (IOException | RuntimeException | InternalError e) {
+            // InternalError: a write to the mapped image failed (the disk is full under the sparse file).
+            throw new ApplyFailedException("epoch " + epoch + " is sealed but applying it failed: " + e.getMessage(), e);
         }
-        apply(sealed);
         return manifest;
+    }
+
+    /**
+     * Completes the apply of a sealed epoch that failed midway (see {@link #commit}). Returns true if the epoch
+     * is now committed; false if the journal cannot complete it, in which case the standby now requires a full
+     * sync (the image may be a mix: nothing may promote it or build on it). Does nothing if no apply is pending.
+     */
+    public boolean finishApply() throws IOException {
+        if (!applyPending()) {
+            return true;
+        }
+        Journal.Scan scan = journal.read(null);
+        if (scan.found() != Journal.Found.SEALED || scan.header().epoch() != unapplied) {
+            LOG.log(System.Logger.Level.ERROR, "vm {0}: sealed epoch {1} cannot be replayed from the journal ({2}); the "
+                    + "image may hold a mix of two epochs and needs a full sync", manifest.vm(), unapplied, scan.found());
+            unapplied = -1;
+            updateManifest(manifest.withFullSyncRequired());
+            return false;
+        }
+        try {
+            applyJournal(false);
+        } catch (InternalError e) {
+            throw new ApplyFailedException("applying sealed epoch " + unapplied + " failed again: " + e.getMessage(), e);
+        }
+        return true;
     }
 
     /** Replaces the manifest (fencing epoch, promotion, full-sync flag); durable before returning. */
     public void updateManifest(StandbyManifest next) throws IOException {
-        next.write(directory.resolve(MANIFEST), true);
-        manifest = next;
+        StandbyManifest stamped = next.withBootId(durability.durable() ? null : BootId.current());
+        stamped.write(directory.resolve(MANIFEST), true);
+        manifest = stamped;
     }
 
     @Override
@@ -162,22 +239,55 @@ public final class ImageStore implements AutoCloseable {
         }
     }
 
-    private void recover() throws IOException {
-        Journal.Sealed sealed = journal.read(null);
-        if (sealed != null && sealed.epoch() > manifest.committedEpoch()
-                && (sealed.full() || sealed.base() == manifest.committedEpoch())) {
-            apply(sealed);
+    /**
+     * @param rewriteState write {@code state.bin} anew (migrated from a format-1 manifest, or unreadable)
+     * @param stateProblem why {@code state.bin} could not be read, or null
+     */
+    private void recover(boolean rewriteState, String stateProblem) throws IOException {
+        StandbyManifest before = manifest;
+        String suspicion = stateProblem;
+        String boot = BootId.current();
+        if (!durability.durable() && manifest.bootId() != null && boot != null && !manifest.bootId().equals(boot)) {
+            // Nothing was forced: since the host went down, the image, the journal and these files hold whatever the
+            // kernel had written back, possibly pages of several epochs.
+            suspicion = "the host restarted since this standby was last written with durability none";
+        }
+        Journal.Scan scan = journal.read(null);
+        long committedEpoch = manifest.committedEpoch();
+        if (suspicion == null && scan.header() != null && scan.header().epoch() > committedEpoch) {
+            Journal.Header header = scan.header();
+            if (scan.found() == Journal.Found.SEALED && (header.full() || header.base() == committedEpoch)) {
+                unapplied = header.epoch();
+                applyJournal(false);
+            } else if (scan.found() == Journal.Found.CORRUPT) {
+                suspicion = "the journal of sealed epoch " + header.epoch() + " does not verify, and its apply may "
+                        + "have begun";
+            }
+        }
+        if (suspicion == null && committed.epoch() != manifest.committedEpoch()) {
+            suspicion = "state.bin holds epoch " + committed.epoch() + " and the manifest epoch "
+                    + manifest.committedEpoch();
+        }
+        if (suspicion != null && !manifest.fullSyncRequired()) {
+            LOG.log(System.Logger.Level.WARNING, "vm {0}: {1}; the standby needs a full sync before it can be promoted",
+                    manifest.vm(), suspicion);
+            manifest = manifest.withFullSyncRequired();
+        }
+        if (rewriteState) {
+            writeState();
+        }
+        if (manifest != before || rewriteState || !java.util.Objects.equals(manifest.bootId(),
+                durability.durable() ? null : boot)) {
+            updateManifest(manifest);
         }
     }
 
-    private void apply(Journal.Sealed sealed) throws IOException {
+    /** Applies the journal's sealed epoch to the image and makes it the committed one. */
+    private void applyJournal(boolean live) throws IOException {
         int pageSize = manifest.pageSize();
         long pageCount = manifest.pageCount();
-        byte[][] deviceState = {new byte[0]};
-        // A journal without an outputs record (no output channel) keeps what the standby held.
-        CommittedOutputs[] outputs = {manifest.outputs()};
-        byte[][] primaryDigest = {null};
-        journal.read(new Journal.Visitor() {
+        CommittedState[] state = {null};
+        Journal.Scan scan = journal.read(new Journal.Visitor() {
             @Override
             public void page(int page, MemorySegment content) throws IOException {
                 if (page < 0 || page >= pageCount) {
@@ -187,31 +297,41 @@ public final class ImageStore implements AutoCloseable {
             }
 
             @Override
-            public void deviceState(byte[] state) {
-                deviceState[0] = state;
-            }
-
-            @Override
-            public void outputs(CommittedOutputs committed) {
-                outputs[0] = committed;
-            }
-
-            @Override
-            public void primaryDigest(byte[] sha256) {
-                primaryDigest[0] = sha256;
+            public void state(CommittedState staged) {
+                state[0] = staged;
             }
         });
-        if (durable()) {
+        if (scan.found() != Journal.Found.SEALED || scan.header().epoch() != unapplied) {
+            throw new IOException("the journal of epoch " + unapplied + " does not verify" + (live ? " on reading it back" : ""));
+        }
+        if (state[0] == null || state[0].epoch() != unapplied) {
+            throw new IOException("the journal of epoch " + unapplied + " holds no state record of that epoch");
+        }
+        if (durability.durable()) {
             image.force();
         }
-        StandbyManifest next = manifest.withCommit(sealed.epoch(), sealed.stunUnixMicros(), deviceState[0], outputs[0],
-                primaryDigest[0]);
-        next.write(directory.resolve(MANIFEST), durable());
+        DurableFiles.replace(directory.resolve(STATE), state[0].encode(), durability.durable());
+        StandbyManifest next = manifest.withCommit(unapplied, scan.header().stunUnixMicros())
+                .withBootId(durability.durable() ? null : BootId.current());
+        next.write(directory.resolve(MANIFEST), durability.durable());
         manifest = next;
+        committed = state[0];
+        unapplied = -1;
     }
 
-    private boolean durable() {
-        return durability == Durability.FSYNC;
+    private void writeState() throws IOException {
+        DurableFiles.replace(directory.resolve(STATE), committed.encode(), true);
+    }
+
+    private static CommittedState readState(Path file, long manifestEpoch) throws IOException {
+        try {
+            return CommittedState.decode(Files.readAllBytes(file), file.toString());
+        } catch (NoSuchFileException e) {
+            if (manifestEpoch == 0) {
+                return CommittedState.EMPTY;
+            }
+            throw new IOException(file + " is missing, but the manifest says epoch " + manifestEpoch + " is committed");
+        }
     }
 
     private void requireStaging() {

@@ -1,35 +1,33 @@
 package io.cpstream.collector.store;
 
-import io.cpstream.snapshot.CommittedOutputs;
+import io.cpstream.snapshot.DurableFiles;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.zip.CRC32C;
 
 /**
- * The redo log of the checkpoint being staged. Pages are appended as they arrive; a commit record
- * seals the epoch; only then are the pages copied into the image. Replaying a sealed journal is
- * idempotent, so a crash at any point leaves either the old epoch (no seal) or the new one (replay).
+ * The redo log of the checkpoint being staged. Pages are appended as they arrive; a commit record seals the
+ * epoch; only then are the pages copied into the image. Replaying a sealed journal is idempotent, so a crash
+ * at any point leaves either the old epoch (no seal) or the new one (replay).
  *
  * <p>Layout, little-endian: header {magic, epoch, base, flags, stun time}, then records:
- * {@code 'P' u32 page, page bytes} · {@code 'D' u32 length, bytes} · {@code 'O' u32 length, committed
- * outputs as {@link CommittedOutputs#encode()}} · {@code 'H' u32 length, the primary's image SHA-256} ·
- * {@code 'C' u64 epoch, u64 pages,
- * u32 crc32c of every byte before this record}.
+ * {@code 'P' u32 page, page bytes, u32 crc32c of the record} · {@code 'S' u32 length, a CommittedState} ·
+ * {@code 'C' u64 epoch, u64 pages, u32 crc32c of every byte before this record}. Each page record carries its
+ * own checksum so that the commit can read the journal back once, applying each page as it is verified; the
+ * seal's checksum covers everything, for recovery, which verifies the whole journal before applying any of it.
  */
 final class Journal implements AutoCloseable {
 
-    static final long MAGIC = 0x31304C4E524A5043L; // "CPJRNL01"
+    static final long MAGIC = 0x32304C4E524A5043L; // "CPJRNL02"
     private static final int HEADER_BYTES = 8 + 8 + 8 + 4 + 8;
     private static final byte PAGE = 'P';
-    private static final byte DEVICE = 'D';
-    private static final byte OUTPUTS = 'O';
-    private static final byte PRIMARY_DIGEST = 'H';
+    private static final byte STATE = 'S';
     private static final byte COMMIT = 'C';
+    private static final int SEAL_BYTES = 1 + 8 + 8 + 4;
     private static final int BUFFER_BYTES = 1 << 20;
 
     private final FileChannel channel;
@@ -37,20 +35,19 @@ final class Journal implements AutoCloseable {
     private final ByteBuffer buffer = ByteBuffer.allocateDirect(BUFFER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
     /** The whole of {@link #buffer}, for copying pages in at absolute offsets. */
     private final MemorySegment bufferSegment = MemorySegment.ofBuffer(buffer);
-    /**
-     * The read window, kept across reads: every commit reads the journal back twice (check the seal, then
-     * apply), and a fresh 1 MiB direct buffer each time is zeroed and freed hundreds of times a second.
-     */
+    /** The read window, kept across reads: a fresh 1 MiB direct buffer per commit is zeroed and freed needlessly. */
     private final ByteBuffer readWindow = ByteBuffer.allocateDirect(BUFFER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
     private final CRC32C crc = new CRC32C();
+    private final CRC32C recordCrc = new CRC32C();
+    private final MemorySegment page;
 
     Journal(Path file, int pageSize) throws IOException {
-        this.channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
-                StandardOpenOption.WRITE);
+        this.channel = DurableFiles.openPrivate(file);
         this.pageSize = pageSize;
+        this.page = MemorySegment.ofArray(new byte[pageSize]);
     }
 
-    /** Starts a new epoch, discarding whatever the journal held. */
+    /** Starts a new epoch, discarding whatever the journal held: its owner has applied or given up on it. */
     void begin(long epoch, long base, boolean full, long stunUnixMicros) throws IOException {
         channel.truncate(0);
         channel.position(0);
@@ -59,39 +56,31 @@ final class Journal implements AutoCloseable {
         buffer.putLong(MAGIC).putLong(epoch).putLong(base).putInt(full ? 1 : 0).putLong(stunUnixMicros);
     }
 
-    void appendPage(int page, MemorySegment content) throws IOException {
-        ensureRoom(1 + 4 + pageSize);
-        buffer.put(PAGE).putInt(page);
+    void appendPage(int index, MemorySegment content) throws IOException {
+        ensureRoom(1 + 4 + pageSize + 4);
+        int start = buffer.position();
+        buffer.put(PAGE).putInt(index);
         MemorySegment.copy(content, 0, bufferSegment, buffer.position(), pageSize);
         buffer.position(buffer.position() + pageSize);
+        recordCrc.reset();
+        recordCrc.update(buffer.slice(start, 1 + 4 + pageSize));
+        buffer.putInt((int) recordCrc.getValue());
     }
 
-    void appendDeviceState(byte[] state) throws IOException {
-        appendBlob(DEVICE, state);
-    }
-
-    void appendOutputs(CommittedOutputs outputs) throws IOException {
-        appendBlob(OUTPUTS, outputs.encode());
-    }
-
-    void appendPrimaryDigest(byte[] sha256) throws IOException {
-        appendBlob(PRIMARY_DIGEST, sha256);
-    }
-
-    private void appendBlob(byte type, byte[] state) throws IOException {
+    void appendState(CommittedState state) throws IOException {
+        byte[] bytes = state.encode();
         ensureRoom(1 + 4);
-        buffer.put(type).putInt(state.length);
-        for (int offset = 0; offset < state.length; ) {
+        buffer.put(STATE).putInt(bytes.length);
+        for (int offset = 0; offset < bytes.length; ) {
             ensureRoom(1);
-            int chunk = Math.min(buffer.remaining(), state.length - offset);
-            buffer.put(state, offset, chunk);
+            int chunk = Math.min(buffer.remaining(), bytes.length - offset);
+            buffer.put(bytes, offset, chunk);
             offset += chunk;
         }
     }
 
     /** Seals the epoch and writes everything out; with {@code force}, to stable storage. */
     void seal(long epoch, long pages, boolean force) throws IOException {
-        ensureRoom(1 + 8 + 8 + 4);
         drain();
         buffer.put(COMMIT).putLong(epoch).putLong(pages).putInt((int) crc.getValue());
         drain();
@@ -109,9 +98,7 @@ final class Journal implements AutoCloseable {
     private void drain() throws IOException {
         buffer.flip();
         crc.update(buffer.duplicate());
-        while (buffer.hasRemaining()) {
-            channel.write(buffer);
-        }
+        DurableFiles.writeFully(channel, buffer);
         buffer.clear();
     }
 
@@ -120,92 +107,126 @@ final class Journal implements AutoCloseable {
         channel.close();
     }
 
-    /** What a sealed journal holds, handed page by page to whoever applies it. */
+    /** What a sealed journal holds, record by record, to whoever applies it. */
     interface Visitor {
-        void page(int page, MemorySegment content) throws IOException;
+        void page(int index, MemorySegment content) throws IOException;
 
-        void deviceState(byte[] state) throws IOException;
-
-        void outputs(CommittedOutputs outputs) throws IOException;
-
-        void primaryDigest(byte[] sha256) throws IOException;
+        void state(CommittedState state) throws IOException;
     }
 
-    /** The header of a sealed journal. */
-    record Sealed(long epoch, long base, boolean full, long stunUnixMicros, long pages) {
+    /** The header of a journal. */
+    record Header(long epoch, long base, boolean full, long stunUnixMicros) {
+    }
+
+    /** What reading a journal found. */
+    enum Found {
+        /** Nothing, or nothing whole: an epoch was being staged and never sealed; the image was not touched. */
+        UNSEALED,
+        /** A sealed epoch whose every byte verifies. */
+        SEALED,
+        /**
+         * A seal record for the journal's epoch, but bytes that do not verify: the epoch was sealed, so its apply
+         * may have begun, and the journal cannot finish it. The image may hold a mix.
+         */
+        CORRUPT
+    }
+
+    record Scan(Found found, Header header) {
     }
 
     /**
-     * Reads the journal from the start. Returns the sealed epoch after passing every record to
-     * {@code visitor}, or null when the journal is empty, torn or unsealed (then nothing was visited
-     * if {@code visitor} is null; callers first check, then replay).
+     * Reads the whole journal, checking every record, and passes each page and state record to {@code visitor}
+     * (null: only check). A visitor sees records before the seal is known to verify: recovery checks first and
+     * replays second; a live commit, which wrote these bytes itself a moment ago, reads once and applies as it goes.
      */
-    Sealed read(Visitor visitor) throws IOException {
+    Scan read(Visitor visitor) throws IOException {
         long size = channel.size();
         if (size < HEADER_BYTES) {
-            return null;
+            return new Scan(Found.UNSEALED, null);
         }
         Reader in = new Reader(channel, size, readWindow);
         if (in.getLong() != MAGIC) {
-            return null;
+            return new Scan(Found.UNSEALED, null);
         }
-        long epoch = in.getLong();
-        long base = in.getLong();
-        boolean full = in.getInt() != 0;
-        long stun = in.getLong();
-        MemorySegment page = MemorySegment.ofArray(new byte[pageSize]);
+        Header header = new Header(in.getLong(), in.getLong(), in.getInt() != 0, in.getLong());
+        Found broken = sealPresent(size, header.epoch()) ? Found.CORRUPT : Found.UNSEALED;
         long pages = 0;
         while (in.remaining() > 0) {
             int crcBeforeRecord = in.crc();
             byte type = in.get();
             switch (type) {
                 case PAGE -> {
-                    if (in.remaining() < 4 + pageSize) {
-                        return null;
+                    if (in.remaining() < 4 + pageSize + 4) {
+                        return new Scan(broken, header);
                     }
                     int index = in.getInt();
                     in.get(page);
+                    int expected = in.getInt();
+                    recordCrc.reset();
+                    recordCrc.update(PAGE);
+                    for (int shift = 0; shift < 32; shift += 8) {
+                        recordCrc.update(index >>> shift);
+                    }
+                    recordCrc.update(page.asByteBuffer());
+                    if ((int) recordCrc.getValue() != expected) {
+                        return new Scan(broken, header);
+                    }
                     pages++;
                     if (visitor != null) {
                         visitor.page(index, page);
                     }
                 }
-                case DEVICE, OUTPUTS, PRIMARY_DIGEST -> {
+                case STATE -> {
                     if (in.remaining() < 4) {
-                        return null;
+                        return new Scan(broken, header);
                     }
                     int length = in.getInt();
                     if (length < 0 || length > in.remaining()) {
-                        return null;
+                        return new Scan(broken, header);
                     }
                     byte[] blob = new byte[length];
                     in.get(MemorySegment.ofArray(blob));
+                    CommittedState state;
+                    try {
+                        state = CommittedState.decode(blob, "the journal's state record");
+                    } catch (IOException e) {
+                        return new Scan(broken, header);
+                    }
                     if (visitor != null) {
-                        switch (type) {
-                            case DEVICE -> visitor.deviceState(blob);
-                            case OUTPUTS -> visitor.outputs(CommittedOutputs.decode(blob));
-                            default -> visitor.primaryDigest(blob);
-                        }
+                        visitor.state(state);
                     }
                 }
                 case COMMIT -> {
-                    if (in.remaining() < 8 + 8 + 4) {
-                        return null;
+                    if (in.remaining() < SEAL_BYTES - 1) {
+                        return new Scan(broken, header);
                     }
                     long sealedEpoch = in.getLong();
                     long sealedPages = in.getLong();
                     int recordedCrc = in.getInt();
-                    if (sealedEpoch != epoch || sealedPages != pages || recordedCrc != crcBeforeRecord) {
-                        return null;
-                    }
-                    return new Sealed(epoch, base, full, stun, pages);
+                    boolean whole = sealedEpoch == header.epoch() && sealedPages == pages
+                            && recordedCrc == crcBeforeRecord && in.remaining() == 0;
+                    return new Scan(whole ? Found.SEALED : broken, header);
                 }
                 default -> {
-                    return null;
+                    return new Scan(broken, header);
                 }
             }
         }
-        return null;
+        return new Scan(broken, header);
+    }
+
+    /** True when the journal ends with a seal record naming {@code epoch}, whether or not the rest verifies. */
+    private boolean sealPresent(long size, long epoch) throws IOException {
+        if (size < HEADER_BYTES + SEAL_BYTES) {
+            return false;
+        }
+        ByteBuffer tail = ByteBuffer.allocate(SEAL_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        while (tail.hasRemaining()) {
+            if (channel.read(tail, size - SEAL_BYTES + tail.position()) < 0) {
+                return false;
+            }
+        }
+        return tail.get(0) == COMMIT && tail.getLong(1) == epoch;
     }
 
     /** Sequential reader over the journal file that keeps the CRC-32C of every byte consumed. */

@@ -1,6 +1,7 @@
 package io.cpstream.collector.store;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.cpstream.snapshot.CommittedOutputs;
 import io.cpstream.snapshot.DurableFiles;
@@ -10,9 +11,16 @@ import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * The committed state of one standby, next to its image: which epoch the image holds, the device
- * state of that epoch, and the fencing epoch. Replaced atomically (write, rename) at every commit,
- * so it always names exactly one epoch.
+ * What a standby is, next to its image, as JSON an operator can read: the VM, its geometry and source, which
+ * epoch the image holds, the fencing epoch, and whether the image can serve (as a base for deltas and for a
+ * promotion). Replaced atomically (write, rename) whenever one of these changes, so it always names exactly one
+ * epoch. The committed epoch's device state and outputs are in {@code state.bin} ({@link CommittedState}).
+ *
+ * <p>Format 2. Compatibility rule: a collector reads every format up to its own; format 1 (device state and
+ * outputs inline, base64) is read and rewritten as format 2 with a {@code state.bin} the first time it is opened.
+ *
+ * @param bootId the host's boot id when this manifest was written: with durability none, a different boot id at
+ *               open means the host went down since, and the image may hold any mix of epochs
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record StandbyManifest(
@@ -23,35 +31,27 @@ public record StandbyManifest(
         long committedEpoch,
         long fencingEpoch,
         long stunUnixMicros,
-        byte[] deviceState,
         boolean fullSyncRequired,
         boolean promoted,
         String snapshotPath,
         String sourceKind,
         Map<String, String> sourceParams,
         String lineage,
-        CommittedOutputs outputs,
-        byte[] primarySha256) {
+        String bootId) {
 
-    public static final int FORMAT = 1;
-
-    public StandbyManifest {
-        // Manifests written before output commit existed hold no outputs.
-        outputs = outputs == null ? CommittedOutputs.NONE : outputs;
-    }
-    static final ObjectMapper JSON = Snapshots.JSON;
+    public static final int FORMAT = 2;
+    private static final ObjectMapper JSON = Snapshots.JSON;
 
     public static StandbyManifest fresh(String vm, int pageSize, long pageCount, long fencingEpoch,
                                         String sourceKind, Map<String, String> sourceParams) {
-        return new StandbyManifest(FORMAT, vm, pageSize, pageCount, 0, fencingEpoch, 0, new byte[0], true, false,
-                null, sourceKind, sourceParams, "", CommittedOutputs.NONE, null);
+        return new StandbyManifest(FORMAT, vm, pageSize, pageCount, 0, fencingEpoch, 0, true, false,
+                null, sourceKind, sourceParams, "", null);
     }
 
-    /** @param primaryDigest the primary's SHA-256 of its memory at the epoch's stun, when its agent sent one */
-    public StandbyManifest withCommit(long epoch, long stunMicros, byte[] state, CommittedOutputs committedOutputs,
-                                      byte[] primaryDigest) {
-        return new StandbyManifest(format, vm, pageSize, pageCount, epoch, fencingEpoch, stunMicros, state, false,
-                promoted, snapshotPath, sourceKind, sourceParams, lineage, committedOutputs, primaryDigest);
+    /** The image now holds {@code epoch}, whole: it can serve as a base and be promoted. */
+    public StandbyManifest withCommit(long epoch, long stunMicros) {
+        return new StandbyManifest(format, vm, pageSize, pageCount, epoch, fencingEpoch, stunMicros, false,
+                promoted, snapshotPath, sourceKind, sourceParams, lineage, bootId);
     }
 
     /**
@@ -60,27 +60,28 @@ public record StandbyManifest(
      */
     public StandbyManifest withNewLineage(String next) {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
-                deviceState, true, promoted, snapshotPath, sourceKind, sourceParams, next, outputs, primarySha256);
+                true, promoted, snapshotPath, sourceKind, sourceParams, next, bootId);
     }
 
+    /** The image cannot serve (a digest mismatch, a failed apply, a host crash): only a full checkpoint repairs it. */
     public StandbyManifest withFullSyncRequired() {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
-                deviceState, true, promoted, snapshotPath, sourceKind, sourceParams, lineage, outputs, primarySha256);
+                true, promoted, snapshotPath, sourceKind, sourceParams, lineage, bootId);
     }
 
     public StandbyManifest withFencingEpoch(long fencing) {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencing, stunUnixMicros,
-                deviceState, fullSyncRequired, promoted, snapshotPath, sourceKind, sourceParams, lineage, outputs, primarySha256);
+                fullSyncRequired, promoted, snapshotPath, sourceKind, sourceParams, lineage, bootId);
     }
 
     public StandbyManifest withSource(String kind, Map<String, String> params) {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
-                deviceState, fullSyncRequired, promoted, snapshotPath, kind, params, lineage, outputs, primarySha256);
+                fullSyncRequired, promoted, snapshotPath, kind, params, lineage, bootId);
     }
 
     public StandbyManifest withPromotion(long fencing, String snapshot) {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencing, stunUnixMicros,
-                deviceState, fullSyncRequired, true, snapshot, sourceKind, sourceParams, lineage, outputs, primarySha256);
+                fullSyncRequired, true, snapshot, sourceKind, sourceParams, lineage, bootId);
     }
 
     /**
@@ -89,18 +90,41 @@ public record StandbyManifest(
      */
     public StandbyManifest withReprotection() {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
-                deviceState, true, false, snapshotPath, sourceKind, sourceParams, lineage, outputs, primarySha256);
+                true, false, snapshotPath, sourceKind, sourceParams, lineage, bootId);
     }
 
-    static StandbyManifest read(Path file) throws IOException {
-        StandbyManifest manifest = JSON.readValue(file.toFile(), StandbyManifest.class);
-        if (manifest.format() != FORMAT) {
-            throw new IOException(file + " has format " + manifest.format() + "; this collector reads format " + FORMAT);
+    StandbyManifest withBootId(String boot) {
+        return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
+                fullSyncRequired, promoted, snapshotPath, sourceKind, sourceParams, lineage, boot);
+    }
+
+    /** A manifest and, for a format-1 manifest, the committed state it held inline (else null). */
+    record Read(StandbyManifest manifest, CommittedState legacyState) {
+    }
+
+    static Read read(Path file) throws IOException {
+        JsonNode tree = JSON.readTree(file.toFile());
+        int format = tree.path("format").asInt(-1);
+        if (format < 1 || format > FORMAT) {
+            throw new IOException(file + " has format " + format + "; this collector reads formats 1 to " + FORMAT);
         }
-        return manifest;
+        StandbyManifest manifest = JSON.treeToValue(tree, StandbyManifest.class);
+        CommittedState legacy = null;
+        if (format == 1) {
+            CommittedOutputs outputs = tree.has("outputs")
+                    ? JSON.treeToValue(tree.get("outputs"), CommittedOutputs.class) : CommittedOutputs.NONE;
+            legacy = new CommittedState(manifest.committedEpoch(),
+                    tree.has("device_state") ? tree.get("device_state").binaryValue() : new byte[0], outputs,
+                    tree.has("primary_sha256") ? tree.get("primary_sha256").binaryValue() : null);
+            manifest = new StandbyManifest(FORMAT, manifest.vm(), manifest.pageSize(), manifest.pageCount(),
+                    manifest.committedEpoch(), manifest.fencingEpoch(), manifest.stunUnixMicros(),
+                    manifest.fullSyncRequired(), manifest.promoted(), manifest.snapshotPath(), manifest.sourceKind(),
+                    manifest.sourceParams(), manifest.lineage(), null);
+        }
+        return new Read(manifest, legacy);
     }
 
-    void write(Path file, boolean force) throws IOException {
-        DurableFiles.replace(file, JSON.writeValueAsBytes(this), force);
+    void write(Path file, boolean durable) throws IOException {
+        DurableFiles.replace(file, JSON.writeValueAsBytes(this), durable);
     }
 }

@@ -2,6 +2,7 @@ package io.cpstream.collector.store;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cpstream.encoder.ImageDigest;
 import io.cpstream.snapshot.CommittedOutputs;
@@ -34,7 +35,7 @@ class ImageStoreCrashTest {
 
     /** Where the process died during the commit of epoch 2. */
     enum CrashPoint {
-        WHILE_STAGING, TORN_SEAL, AFTER_SEAL, HALFWAY_THROUGH_APPLY, BEFORE_MANIFEST_RENAME
+        WHILE_STAGING, TORN_SEAL, AFTER_SEAL, HALFWAY_THROUGH_APPLY, BEFORE_STATE_RENAME, BEFORE_MANIFEST_RENAME
     }
 
     @ParameterizedTest
@@ -84,9 +85,17 @@ class ImageStoreCrashTest {
                 }
                 Files.write(crashed.resolve(ImageStore.IMAGE), half);
             }
+            case BEFORE_STATE_RENAME -> {
+                Files.write(crashed.resolve(ImageStore.JOURNAL), sealedJournal);
+                Files.copy(after.resolve(ImageStore.IMAGE), crashed.resolve(ImageStore.IMAGE),
+                        StandardCopyOption.REPLACE_EXISTING);
+                Files.copy(after.resolve(ImageStore.STATE), crashed.resolve(ImageStore.STATE + ".tmp"));
+            }
             case BEFORE_MANIFEST_RENAME -> {
                 Files.write(crashed.resolve(ImageStore.JOURNAL), sealedJournal);
                 Files.copy(after.resolve(ImageStore.IMAGE), crashed.resolve(ImageStore.IMAGE),
+                        StandardCopyOption.REPLACE_EXISTING);
+                Files.copy(after.resolve(ImageStore.STATE), crashed.resolve(ImageStore.STATE),
                         StandardCopyOption.REPLACE_EXISTING);
                 Files.copy(after.resolve(ImageStore.MANIFEST), crashed.resolve(ImageStore.MANIFEST + ".tmp"));
             }
@@ -96,9 +105,97 @@ class ImageStoreCrashTest {
             assertArrayEquals(expectedEpoch == 2 ? image2 : image1, snapshotImage(reopened),
                     "the image is exactly epoch " + expectedEpoch);
             CommittedOutputs expectedOutputs = expectedEpoch == 2 ? outputs2 : outputs1;
-            assertEquals(expectedOutputs.start(), reopened.manifest().outputs().start());
-            assertEquals(expectedOutputs.end(), reopened.manifest().outputs().end());
+            assertEquals(expectedOutputs.start(), reopened.committed().outputs().start());
+            assertEquals(expectedOutputs.end(), reopened.committed().outputs().end());
+            assertArrayEquals(new byte[] {(byte) expectedEpoch}, reopened.committed().deviceState());
+            assertEquals(false, reopened.manifest().fullSyncRequired());
         }
+    }
+
+    /**
+     * A sealed epoch whose apply began (half the image is epoch 2) but whose journal no longer verifies cannot be
+     * finished: the standby must not pass the mix off as epoch 1. It reopens as needing a full sync.
+     */
+    @Test
+    void aSealedJournalThatNoLongerVerifiesAfterItsApplyBeganLeavesTheStandbyNeedingAFullSync() throws Exception {
+        Path live = dir.resolve("live");
+        Random random = new Random(7);
+        byte[] journal;
+        try (ImageStore store = ImageStore.create(live, StandbyManifest.fresh("vm", PAGE, PAGES, 0, "sim", Map.of()),
+                Durability.NONE)) {
+            commit(store, 1, 0, true, randomPages(random, PAGES), CommittedOutputs.NONE);
+            store.begin(2, 1, false, 2000);
+            byte[][] pages = randomPages(random, 4);
+            for (int i = 0; i < pages.length; i++) {
+                store.stagePage(i, MemorySegment.ofArray(pages[i]));
+            }
+            store.stageState(new CommittedState(2, new byte[] {2}, CommittedOutputs.NONE, null));
+            store.commit(2);
+            journal = Files.readAllBytes(live.resolve(ImageStore.JOURNAL));
+        }
+        // As if the process died halfway through applying epoch 2, and the disk then returned one bad byte.
+        Path crashed = dir.resolve("crashed");
+        copyTree(live, crashed);
+        Files.copy(dir.resolve("live").resolve(ImageStore.MANIFEST), crashed.resolve(ImageStore.MANIFEST),
+                StandardCopyOption.REPLACE_EXISTING);
+        writeManifestAtEpoch(crashed, 1);
+        journal[100] ^= 1;
+        Files.write(crashed.resolve(ImageStore.JOURNAL), journal);
+        try (ImageStore reopened = ImageStore.open(crashed, Durability.NONE)) {
+            assertEquals(true, reopened.manifest().fullSyncRequired(), "no promotion of a possible mix");
+        }
+    }
+
+    /** With durability none, a crash of the host (its boot id changed) may leave any mix: full sync required. */
+    @Test
+    void withDurabilityNoneAHostCrashLeavesTheStandbyNeedingAFullSync() throws Exception {
+        Path live = dir.resolve("live");
+        try (ImageStore store = ImageStore.create(live, StandbyManifest.fresh("vm", PAGE, PAGES, 0, "sim", Map.of()),
+                Durability.NONE)) {
+            commit(store, 1, 0, true, randomPages(new Random(3), PAGES), CommittedOutputs.NONE);
+        }
+        try (ImageStore reopened = ImageStore.open(live, Durability.NONE)) {
+            assertEquals(false, reopened.manifest().fullSyncRequired(), "a process restart keeps the standby");
+        }
+        com.fasterxml.jackson.databind.node.ObjectNode manifest = (com.fasterxml.jackson.databind.node.ObjectNode)
+                io.cpstream.snapshot.Snapshots.JSON.readTree(live.resolve(ImageStore.MANIFEST).toFile());
+        manifest.put("boot_id", "a-boot-before-the-power-loss");
+        Files.write(live.resolve(ImageStore.MANIFEST), io.cpstream.snapshot.Snapshots.JSON.writeValueAsBytes(manifest));
+        try (ImageStore reopened = ImageStore.open(live, Durability.NONE)) {
+            assertEquals(1, reopened.manifest().committedEpoch());
+            assertEquals(true, reopened.manifest().fullSyncRequired(), "after a host crash it cannot be promoted");
+        }
+    }
+
+    /** A standby written by the previous release (format 1: device state and outputs inside manifest.json) opens. */
+    @Test
+    void aFormatOneManifestIsMigrated() throws Exception {
+        Path live = dir.resolve("live");
+        CommittedOutputs outputs = CommittedOutputs.NONE.advance(0, 2, List.of(new byte[] {1}, new byte[] {2}), 0, true);
+        try (ImageStore store = ImageStore.create(live, StandbyManifest.fresh("vm", PAGE, PAGES, 0, "sim", Map.of()),
+                Durability.NONE)) {
+            commit(store, 1, 0, true, randomPages(new Random(4), PAGES), outputs);
+        }
+        com.fasterxml.jackson.databind.node.ObjectNode manifest = (com.fasterxml.jackson.databind.node.ObjectNode)
+                io.cpstream.snapshot.Snapshots.JSON.readTree(live.resolve(ImageStore.MANIFEST).toFile());
+        manifest.put("format", 1).put("device_state", new byte[] {9, 9}).remove("boot_id");
+        manifest.set("outputs", io.cpstream.snapshot.Snapshots.JSON.valueToTree(outputs));
+        Files.write(live.resolve(ImageStore.MANIFEST), io.cpstream.snapshot.Snapshots.JSON.writeValueAsBytes(manifest));
+        Files.delete(live.resolve(ImageStore.STATE));
+        try (ImageStore reopened = ImageStore.open(live, Durability.NONE)) {
+            assertEquals(1, reopened.manifest().committedEpoch());
+            assertEquals(StandbyManifest.FORMAT, reopened.manifest().format());
+            assertArrayEquals(new byte[] {9, 9}, reopened.committed().deviceState());
+            assertEquals(2, reopened.committed().outputs().end());
+        }
+        assertTrue(Files.exists(live.resolve(ImageStore.STATE)), "state.bin written");
+    }
+
+    private static void writeManifestAtEpoch(Path store, long epoch) throws IOException {
+        com.fasterxml.jackson.databind.node.ObjectNode manifest = (com.fasterxml.jackson.databind.node.ObjectNode)
+                io.cpstream.snapshot.Snapshots.JSON.readTree(store.resolve(ImageStore.MANIFEST).toFile());
+        manifest.put("committed_epoch", epoch);
+        Files.write(store.resolve(ImageStore.MANIFEST), io.cpstream.snapshot.Snapshots.JSON.writeValueAsBytes(manifest));
     }
 
     @Test
@@ -122,8 +219,7 @@ class ImageStoreCrashTest {
             int page = full ? i : i * 2;
             store.stagePage(page, MemorySegment.ofArray(pages[i]));
         }
-        store.stageDeviceState(new byte[] {(byte) epoch});
-        store.stageOutputs(outputs);
+        store.stageState(new CommittedState(epoch, new byte[] {(byte) epoch}, outputs, null));
         store.commit(epoch);
     }
 

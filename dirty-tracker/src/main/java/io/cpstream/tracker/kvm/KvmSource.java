@@ -239,8 +239,8 @@ public final class KvmSource implements MemorySource {
     }
 
     @Override
-    public List<GuestOutput> pollOutputs() {
-        return withVm(vm::drainOutput);
+    public List<GuestOutput> pollOutputs(long maxBytes) {
+        return withVm(() -> vm.drainOutput(maxBytes));
     }
 
     /**

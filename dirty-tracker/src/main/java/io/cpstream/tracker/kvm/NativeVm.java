@@ -20,6 +20,8 @@ import java.util.Optional;
 final class NativeVm implements AutoCloseable {
 
     private static final long DRAIN_CHUNK = 256 * 1024;
+    /** u64 epoch, u64 index, u32 length, before each drained output record (CPS_OUT_HEADER in the shim). */
+    private static final int OUTPUT_HEADER = 20;
 
     /** What a stun reports. */
     record StunResult(long stopNanos, long sealedEpoch, long outputCount) {
@@ -181,13 +183,21 @@ final class NativeVm implements AutoCloseable {
         }
     }
 
-    List<GuestOutput> drainOutput() {
+    /** Takes output records while their headers and payloads fit in {@code maxBytes} (a little stricter than payload alone). */
+    List<GuestOutput> drainOutput(long maxBytes) {
         List<GuestOutput> outputs = new ArrayList<>();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(DRAIN_CHUNK, 8);
+            long left = maxBytes;
             long used;
+            long cap;
             do {
-                used = (long) lib.drainOutput.invokeExact(handle, buf, DRAIN_CHUNK);
+                cap = Math.min(DRAIN_CHUNK, left);
+                if (cap <= OUTPUT_HEADER) {
+                    break;
+                }
+                used = (long) lib.drainOutput.invokeExact(handle, buf, cap);
+                left -= used;
                 long off = 0;
                 while (off < used) {
                     long epoch = buf.get(JAVA_LONG_UNALIGNED, off);
@@ -197,7 +207,8 @@ final class NativeVm implements AutoCloseable {
                     outputs.add(new GuestOutput(epoch, index, payload));
                     off += 20 + len;
                 }
-            } while (used > DRAIN_CHUNK / 2);
+                // Room was left for a record of any length: the shim held no more.
+            } while (used > 0 && used + OUTPUT_HEADER + GuestAbi.RECORD_MAX > cap);
         } catch (Throwable t) {
             throw rethrow("draining guest output", t);
         }

@@ -68,7 +68,7 @@ public final class SimSource implements MemorySource {
     private volatile long opsPerSecond;
     private final long seed;
     private final long outputsPerSecond;
-    /** Outputs emitted and not yet taken by {@link #pollOutputs()}; bounded, so output back-pressures the guest. */
+    /** Outputs emitted and not yet taken by {@link #pollOutputs(long)}; bounded, so output back-pressures the guest. */
     private final ArrayDeque<GuestOutput> outputQueue = new ArrayDeque<>();
     private final Arena arena = Arena.ofShared();
     private final MemorySegment memory;
@@ -264,10 +264,15 @@ public final class SimSource implements MemorySource {
     }
 
     @Override
-    public List<GuestOutput> pollOutputs() {
+    public List<GuestOutput> pollOutputs(long maxBytes) {
         synchronized (outputQueue) {
-            List<GuestOutput> taken = new ArrayList<>(outputQueue);
-            outputQueue.clear();
+            List<GuestOutput> taken = new ArrayList<>(Math.min(outputQueue.size(), 1024));
+            long bytes = 0;
+            for (GuestOutput next; (next = outputQueue.peekFirst()) != null
+                    && bytes + next.payloadLength() <= maxBytes; ) {
+                taken.add(outputQueue.removeFirst());
+                bytes += next.payloadLength();
+            }
             return taken;
         }
     }

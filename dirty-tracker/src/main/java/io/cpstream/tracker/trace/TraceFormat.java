@@ -18,7 +18,8 @@ final class TraceFormat {
     /** Bounds a reader enforces, so a corrupt or hostile file cannot make it allocate without limit. */
     static final int MAX_PAGE_SIZE = 1 << 21;
     static final int MAX_METADATA_ENTRIES = 256;
-    static final int MAX_DEVICE_STATE_BYTES = 64 << 20;
+    /** What a source may produce at all, so that a recorded epoch can be replicated. */
+    static final int MAX_DEVICE_STATE_BYTES = io.cpstream.tracker.MemorySource.MAX_DEVICE_STATE_BYTES;
 
     private TraceFormat() {
     }

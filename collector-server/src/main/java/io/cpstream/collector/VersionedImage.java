@@ -1,0 +1,107 @@
+package io.cpstream.collector;
+
+import io.cpstream.collector.store.ImageStore;
+import io.cpstream.encoder.CorruptPageException;
+import io.cpstream.encoder.PageDecoder;
+import io.cpstream.encoder.PageEncoding;
+import io.cpstream.encoder.ReceiverPages;
+import io.cpstream.proto.Page;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.BitSet;
+
+/**
+ * The committed image as page records see it: which epoch last wrote each page (a DELTA applies only against
+ * exactly the version it names), the committed pages a DELTA or DUPLICATE refers to, and the decoding of a
+ * record into a verified page (CRC-32C of the page it must produce, invariant I4).
+ *
+ * <p>Versions are known only for pages written since this collector process started, or since it last lost
+ * track ({@link #forgetVersions}): {@link #versionsKnownAfter()} is what Welcome tells the agent.
+ */
+final class VersionedImage implements ReceiverPages {
+
+    private final ImageStore store;
+    private final int pageSize;
+    private final long[] versions;
+    private final PageDecoder decoder;
+    private final MemorySegment scratch;
+    private long versionsKnownAfter;
+
+    VersionedImage(ImageStore store) {
+        this.store = store;
+        this.pageSize = store.manifest().pageSize();
+        this.versions = new long[Math.toIntExact(store.manifest().pageCount())];
+        this.decoder = new PageDecoder(pageSize);
+        this.scratch = MemorySegment.ofArray(new byte[pageSize]);
+        this.versionsKnownAfter = store.manifest().committedEpoch();
+    }
+
+    long pageCount() {
+        return versions.length;
+    }
+
+    /**
+     * Decodes {@code page} into {@link #scratch()} and verifies it. A full checkpoint may not depend on what the
+     * standby holds, so it may carry no DELTA or DUPLICATE.
+     */
+    PageEncoding decode(Page page, boolean full) throws CorruptPageException {
+        PageEncoding encoding = encodingOf(page);
+        if (full && (encoding == PageEncoding.DELTA || encoding == PageEncoding.DUPLICATE)) {
+            throw new CorruptPageException(CorruptPageException.Reason.BASE_NOT_HELD, encoding
+                    + " record in a full checkpoint, which must not depend on what the standby holds");
+        }
+        decoder.decode(page.getIndex(), encoding, page.getData().asReadOnlyByteBuffer(), page.getCrc32C(),
+                page.getBaseVersion(), page.getSourceIndex(), this, scratch);
+        return encoding;
+    }
+
+    private static PageEncoding encodingOf(Page page) throws CorruptPageException {
+        return switch (page.getEncoding()) {
+            case PAGE_ZERO -> PageEncoding.ZERO;
+            case PAGE_FULL -> PageEncoding.FULL;
+            case PAGE_LZ4 -> PageEncoding.LZ4;
+            case PAGE_DELTA -> PageEncoding.DELTA;
+            case PAGE_DUPLICATE -> PageEncoding.DUPLICATE;
+            default -> throw new CorruptPageException("page " + Long.toUnsignedString(page.getIndex())
+                    + " has no known encoding (" + page.getEncodingValue() + ")");
+        };
+    }
+
+    /** The page the last {@link #decode} produced. */
+    MemorySegment scratch() {
+        return scratch;
+    }
+
+    /** Bytes of changed runs in the last DELTA decoded: how much the page changed since the version held. */
+    int lastDeltaRunBytes() {
+        return decoder.lastDeltaRunBytes();
+    }
+
+    /** The pages of {@code epoch} are committed: each now has that version. */
+    void committed(BitSet pages, long epoch) {
+        for (int page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1)) {
+            versions[page] = epoch;
+        }
+    }
+
+    /** From now on, deltas are accepted only against versions this collector sees written after the committed epoch. */
+    void forgetVersions() {
+        Arrays.fill(versions, 0);
+        versionsKnownAfter = store.manifest().committedEpoch();
+    }
+
+    long versionsKnownAfter() {
+        return versionsKnownAfter;
+    }
+
+    /** What DELTA and DUPLICATE records refer to: the committed image (a checkpoint applies only at commit). */
+    @Override
+    public MemorySegment page(long index) {
+        return index >= 0 && index < versions.length ? store.image().asSlice(index * pageSize, pageSize) : null;
+    }
+
+    @Override
+    public long version(long index) {
+        return index >= 0 && index < versions.length ? versions[(int) index] : 0;
+    }
+}

@@ -1,0 +1,129 @@
+package io.cpstream.collector;
+
+import com.google.protobuf.ByteString;
+import io.cpstream.encoder.ImageDigest;
+import io.cpstream.encoder.PageChecksums;
+import io.cpstream.proto.AgentMessage;
+import io.cpstream.proto.CheckpointBegin;
+import io.cpstream.proto.CheckpointCommit;
+import io.cpstream.proto.CollectorMessage;
+import io.cpstream.proto.DeviceState;
+import io.cpstream.proto.Hello;
+import io.cpstream.proto.Page;
+import io.cpstream.proto.PageBatch;
+import io.cpstream.proto.PageEncoding;
+import io.cpstream.proto.ReplicationGrpc;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import java.lang.foreign.MemorySegment;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+
+/**
+ * An agent reduced to its wire: a replication stream whose messages a test writes by hand (well-formed or not),
+ * recording what the collector answers. The static methods build the messages.
+ */
+final class RawAgent {
+
+    static final int PAGE = 4096;
+
+    final List<CollectorMessage> received = new CopyOnWriteArrayList<>();
+    final CompletableFuture<Status> closed = new CompletableFuture<>();
+    final StreamObserver<AgentMessage> out;
+
+    RawAgent(ManagedChannel channel) {
+        out = ReplicationGrpc.newStub(channel).stream(new StreamObserver<>() {
+            @Override
+            public void onNext(CollectorMessage message) {
+                received.add(message);
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                closed.complete(Status.fromThrowable(t));
+            }
+
+            @Override
+            public void onCompleted() {
+                closed.complete(Status.OK);
+            }
+        });
+    }
+
+    RawAgent send(AgentMessage message) {
+        out.onNext(message);
+        return this;
+    }
+
+    /** Ends epoch {@code epoch}: its (empty) device state, then its commit. */
+    RawAgent sendCommit(long epoch, long pages) {
+        return sendCommit(epoch, pages, new byte[0]);
+    }
+
+    /** Ends epoch {@code epoch} with {@code state} as its device state, in one chunk. */
+    RawAgent sendCommit(long epoch, long pages, byte[] state) {
+        return send(deviceState(epoch, state)).send(commit(epoch, pages, state));
+    }
+
+    Status awaitClosed() throws Exception {
+        return closed.get(30, TimeUnit.SECONDS);
+    }
+
+    /** Waits for the first answer {@code match} accepts, and forgets every answer received so far. */
+    CollectorMessage awaitAnswer(Predicate<CollectorMessage> match) {
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> received.stream().anyMatch(match));
+        CollectorMessage found = received.stream().filter(match).findFirst().orElseThrow();
+        received.clear();
+        return found;
+    }
+
+    static AgentMessage hello(String vm, long pages) {
+        return AgentMessage.newBuilder().setHello(Hello.newBuilder().setProtocolVersion(StandbyRegistry.PROTOCOL_VERSION)
+                .setVmId(vm).setPageSize(PAGE).setPageCount(pages).setLineage("lineage-1")).build();
+    }
+
+    static AgentMessage begin(long epoch, boolean full, long pages) {
+        return AgentMessage.newBuilder().setBegin(CheckpointBegin.newBuilder().setEpoch(epoch).setFull(full)
+                .setPageCount(pages)).build();
+    }
+
+    static AgentMessage incremental(long epoch, long base, long pages) {
+        return AgentMessage.newBuilder().setBegin(CheckpointBegin.newBuilder().setEpoch(epoch).setBaseEpoch(base)
+                .setPageCount(pages)).build();
+    }
+
+    static byte[] filled(byte fill) {
+        byte[] bytes = new byte[PAGE];
+        Arrays.fill(bytes, fill);
+        return bytes;
+    }
+
+    static Page page(long index, byte fill) {
+        byte[] bytes = filled(fill);
+        return Page.newBuilder().setIndex(index).setEncoding(PageEncoding.PAGE_FULL).setData(ByteString.copyFrom(bytes))
+                .setCrc32C(PageChecksums.crc32c(MemorySegment.ofArray(bytes))).build();
+    }
+
+    static AgentMessage batch(long epoch, Page... pages) {
+        return AgentMessage.newBuilder().setPages(PageBatch.newBuilder().setEpoch(epoch).addAllPages(List.of(pages)))
+                .build();
+    }
+
+    static AgentMessage deviceState(long epoch, byte[] state) {
+        return AgentMessage.newBuilder().setDeviceState(DeviceState.newBuilder().setEpoch(epoch)
+                .setState(ByteString.copyFrom(state))).build();
+    }
+
+    /** A commit vouching for {@code state} as the epoch's device state. */
+    static AgentMessage commit(long epoch, long pages, byte[] state) {
+        return AgentMessage.newBuilder().setCommit(CheckpointCommit.newBuilder().setEpoch(epoch).setPageCount(pages)
+                .setDeviceStateBytes(state.length)
+                .setDeviceStateSha256(ByteString.copyFrom(ImageDigest.sha256(state)))).build();
+    }
+}
