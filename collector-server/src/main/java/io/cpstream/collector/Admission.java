@@ -4,6 +4,7 @@ import io.cpstream.collector.lease.LeaseAuthority;
 import io.cpstream.collector.store.ImageStore;
 import io.cpstream.collector.store.StandbyManifest;
 import io.cpstream.proto.Hello;
+import io.cpstream.proto.Welcome;
 import java.io.IOException;
 import java.util.HashMap;
 
@@ -75,6 +76,20 @@ final class Admission {
                 throw StandbyException.storage("recording the new agent of vm " + vm, e);
             }
         }
+    }
+
+    /** Where the standby stands, for the primary it just admitted. */
+    static Welcome welcome(ImageStore store, String collectorId, long versionsKnownAfter) {
+        StandbyManifest manifest = store.manifest();
+        return Welcome.newBuilder()
+                .setCommittedEpoch(manifest.committedEpoch())
+                .setFencingEpoch(manifest.fencingEpoch())
+                .setFullSyncRequired(manifest.fullSyncRequired())
+                .setCollectorId(collectorId)
+                .setLineage(manifest.lineage())
+                .setCommittedOutputEnd(store.committed().outputs().end())
+                .setPageVersionsAfter(versionsKnownAfter)
+                .build();
     }
 
     /** Raises the fencing epoch of {@code vm} from {@code expected} at the authority. Remote I/O. */

@@ -1,5 +1,7 @@
 package io.cpstream.collector;
 
+import io.cpstream.proto.VmState;
+import io.cpstream.proto.VmStatus;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
@@ -21,8 +23,11 @@ final class AutoPromoter {
 
     /** Promotes {@code standby} through {@code registry} if the policy says its primary is gone. */
     void consider(StandbyRegistry registry, Standby standby) {
-        if (!standby.dueForAutomaticPromotion(silenceNanos)) {
-            return;
+        VmStatus status = standby.status();
+        boolean due = status.getState() != VmState.VM_PROMOTED && status.getCommittedEpoch() > 0
+                && status.getLeaseRemainingMs() == 0 && status.getSilentMs() >= TimeUnit.NANOSECONDS.toMillis(silenceNanos);
+        if (!due) {
+            return; // heard since this collector started, silent long enough, no lease, something to promote
         }
         try {
             var promoted = registry.promote(standby.vm(), false);

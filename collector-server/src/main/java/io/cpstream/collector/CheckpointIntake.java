@@ -8,6 +8,7 @@ import io.cpstream.encoder.CorruptPageException;
 import io.cpstream.encoder.ImageDigest;
 import io.cpstream.encoder.PageEncoding;
 import io.cpstream.proto.Ack;
+import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CheckpointBegin;
 import io.cpstream.proto.CheckpointCommit;
 import io.cpstream.proto.CollectorMessage;
@@ -59,12 +60,7 @@ final class CheckpointIntake {
     private long discarding;
     private String lineage = "";
     private Consumer<CollectorMessage> agent = message -> { };
-    private boolean committedOnThisStream;
-    private long epochsCommitted;
-    private long pagesReceived;
-    private long wireBytesReceived;
-    private long lastCommitUnixMicros;
-    private long lastStunMicros;
+    private final IntakeCounters counters = new IntakeCounters();
 
     CheckpointIntake(String vm, ImageStore store, VersionedImage image, CollectorMetrics metrics) {
         this.vm = vm;
@@ -79,7 +75,7 @@ final class CheckpointIntake {
         drop();
         lineage = streamLineage;
         agent = toAgent;
-        committedOnThisStream = false;
+        counters.newStream();
         advisor.reset(); // a new stream may be a new agent, which knows no verdicts yet
     }
 
@@ -88,6 +84,21 @@ final class CheckpointIntake {
         open = null;
         phase = Phase.READY;
         store.abort();
+    }
+
+    /** One message of a checkpoint; returns the answer to send (an Ack), or null. */
+    CollectorMessage accept(AgentMessage message) throws StandbyException {
+        switch (message.getBodyCase()) {
+            case BEGIN -> begin(message.getBegin());
+            case PAGES -> pages(message.getPages());
+            case DEVICE_STATE -> deviceState(message.getDeviceState());
+            case OUTPUTS -> outputs(message.getOutputs());
+            case COMMIT -> {
+                return commit(message.getCommit());
+            }
+            default -> throw StandbyException.invalid("message with no known body (" + message.getBodyCase() + ")");
+        }
+        return null;
     }
 
     void begin(CheckpointBegin begin) throws StandbyException {
@@ -153,8 +164,7 @@ final class CheckpointIntake {
                 return;
             }
         }
-        pagesReceived += batch.getPagesCount();
-        wireBytesReceived += payload;
+        counters.received(batch.getPagesCount(), payload);
         metrics.pagesReceived.increment(batch.getPagesCount());
         metrics.wireBytesReceived.increment(payload);
     }
@@ -270,10 +280,7 @@ final class CheckpointIntake {
         }
         long applyNanos = System.nanoTime() - started;
         long now = TimeUnit.MILLISECONDS.toMicros(System.currentTimeMillis());
-        epochsCommitted++;
-        committedOnThisStream = true;
-        lastCommitUnixMicros = now;
-        lastStunMicros = checkpoint.stunMicros;
+        counters.committed(now, checkpoint.stunMicros);
         metrics.apply.record(applyNanos, TimeUnit.NANOSECONDS);
         metrics.epochsCommitted.increment();
         metrics.pagesPerEpoch.record(checkpoint.received);
@@ -309,28 +316,8 @@ final class CheckpointIntake {
         return image.versionsKnownAfter();
     }
 
-    boolean committedOnThisStream() {
-        return committedOnThisStream;
-    }
-
-    long epochsCommitted() {
-        return epochsCommitted;
-    }
-
-    long pagesReceived() {
-        return pagesReceived;
-    }
-
-    long wireBytesReceived() {
-        return wireBytesReceived;
-    }
-
-    long lastCommitUnixMicros() {
-        return lastCommitUnixMicros;
-    }
-
-    long lastStunMicros() {
-        return lastStunMicros;
+    IntakeCounters counters() {
+        return counters;
     }
 
     /** After verify mode's digest check: true when the image equals the primary's memory at the epoch's stun. */

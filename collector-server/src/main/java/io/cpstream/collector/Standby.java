@@ -2,7 +2,6 @@ package io.cpstream.collector;
 
 import io.cpstream.collector.lease.LeaseAuthority;
 import io.cpstream.collector.store.ImageStore;
-import io.cpstream.collector.store.StandbyManifest;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.Hello;
@@ -36,6 +35,9 @@ final class Standby {
     private final CollectorMetrics metrics;
     private ReplicationStream owner;
     private String agentId = "";
+    /** Serialises promotions of this VM; held across the authority's raise, unlike the standby's lock. */
+    private final Object promotion = new Object();
+    /** While a promotion raises the fencing epoch: no stream may attach. */
     private boolean promoting;
 
     private Standby(String vm, ImageStore store, Path snapshots, String collectorId, Duration lease,
@@ -83,18 +85,9 @@ final class Standby {
             agentId = hello.getAgentId();
             intake.restart(hello.getLineage(), stream::send);
             intake.finishPendingApply();
-            StandbyManifest manifest = store.manifest();
             LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} attached; standby at epoch {2}", vm, agentId,
-                    manifest.committedEpoch());
-            return Welcome.newBuilder()
-                    .setCommittedEpoch(manifest.committedEpoch())
-                    .setFencingEpoch(manifest.fencingEpoch())
-                    .setFullSyncRequired(manifest.fullSyncRequired())
-                    .setCollectorId(collectorId)
-                    .setLineage(manifest.lineage())
-                    .setCommittedOutputEnd(store.committed().outputs().end())
-                    .setPageVersionsAfter(intake.versionsKnownAfter())
-                    .build();
+                    store.manifest().committedEpoch());
+            return Admission.welcome(store, collectorId, intake.versionsKnownAfter());
         }
     }
 
@@ -111,17 +104,7 @@ final class Standby {
                 return null;
             }
             liveness.heard();
-            switch (message.getBodyCase()) {
-                case BEGIN -> intake.begin(message.getBegin());
-                case PAGES -> intake.pages(message.getPages());
-                case DEVICE_STATE -> intake.deviceState(message.getDeviceState());
-                case OUTPUTS -> intake.outputs(message.getOutputs());
-                case COMMIT -> {
-                    return intake.commit(message.getCommit());
-                }
-                default -> throw StandbyException.invalid("message with no known body (" + message.getBodyCase() + ")");
-            }
-            return null;
+            return intake.accept(message);
         }
     }
 
@@ -159,31 +142,34 @@ final class Standby {
         metrics.protocolErrors.increment();
     }
 
+    /**
+     * Promotes the standby (see {@link Promoter}). Promotions of one VM run one at a time, under a lock of their own,
+     * so the standby's lock is never held while the authority raises the epoch; a second one finds the first done.
+     */
     PromoteResponse promote(boolean force) throws StandbyException {
-        long leaseLeft = leaseRemainingNanos();
-        boolean heldElsewhere = leaseLeft == 0 && leases.heldElsewhere(vm);
-        long fencing;
-        synchronized (this) {
-            if (promoting) {
-                throw StandbyException.precondition("vm " + vm + " is being promoted already");
-            }
-            intake.finishPendingApply();
-            promoter.check(force, leaseLeft, heldElsewhere, agentId, owner != null);
-            // No checkpoint may commit while the authority raises the epoch: the promoted image is this one.
-            promoting = true;
-            closeOwner(StandbyException.retryLater("vm " + vm + " is being promoted", null));
-            fencing = store.manifest().fencingEpoch();
-        }
-        try {
-            long raised = Admission.raise(leases, vm, fencing);
+        synchronized (promotion) {
+            long leaseLeft = leaseRemainingNanos();
+            boolean heldElsewhere = leaseLeft == 0 && leases.heldElsewhere(vm);
+            long fencing;
             synchronized (this) {
-                PromoteResponse response = promoter.freeze(raised, leaseLeft);
-                metrics.promotions.increment();
-                return response;
+                intake.finishPendingApply();
+                promoter.check(force, leaseLeft, heldElsewhere, agentId, owner != null);
+                // No checkpoint may commit while the authority raises the epoch: the promoted image is this one.
+                promoting = true;
+                closeOwner(StandbyException.retryLater("vm " + vm + " is being promoted", null));
+                fencing = store.manifest().fencingEpoch();
             }
-        } finally {
-            synchronized (this) {
-                promoting = false;
+            try {
+                long raised = Admission.raise(leases, vm, fencing);
+                synchronized (this) {
+                    PromoteResponse response = promoter.freeze(raised, leaseLeft);
+                    metrics.promotions.increment();
+                    return response;
+                }
+            } finally {
+                synchronized (this) {
+                    promoting = false;
+                }
             }
         }
     }
@@ -228,21 +214,6 @@ final class Standby {
         return left;
     }
 
-    /**
-     * True when the automatic policy may promote: the primary was heard since this collector started, has been
-     * silent at least {@code silenceNanos}, holds no lease, and a complete epoch is committed.
-     */
-    boolean dueForAutomaticPromotion(long silenceNanos) {
-        if (leaseRemainingNanos() > 0) {
-            return false;
-        }
-        synchronized (this) {
-            StandbyManifest manifest = store.manifest();
-            return liveness.heardAny() && !manifest.promoted() && !manifest.fullSyncRequired()
-                    && manifest.committedEpoch() > 0 && liveness.silentNanos() >= silenceNanos;
-        }
-    }
-
     synchronized long committedEpoch() {
         return store.manifest().committedEpoch();
     }
@@ -257,10 +228,6 @@ final class Standby {
 
     synchronized long lagMillis() {
         return StandbyStatus.lagMillis(store.manifest());
-    }
-
-    synchronized CheckpointIntake.Phase phase() {
-        return intake.phase();
     }
 
     synchronized void close() {

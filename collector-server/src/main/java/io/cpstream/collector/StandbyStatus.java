@@ -21,7 +21,7 @@ final class StandbyStatus {
         } else if (!streaming) {
             state = VmState.VM_DISCONNECTED;
         } else {
-            state = intake.committedOnThisStream() ? VmState.VM_REPLICATING : VmState.VM_SYNCING;
+            state = intake.counters().committedOnThisStream() ? VmState.VM_REPLICATING : VmState.VM_SYNCING;
         }
         VmStatus.Builder status = VmStatus.newBuilder()
                 .setVmId(vm)
@@ -32,14 +32,14 @@ final class StandbyStatus {
                 .setPageSize(manifest.pageSize())
                 .setPageCount(manifest.pageCount())
                 .setAgentId(agentId)
-                .setLastCommitUnixMicros(intake.lastCommitUnixMicros())
-                .setEpochsCommitted(intake.epochsCommitted())
-                .setPagesReceived(intake.pagesReceived())
-                .setWireBytesReceived(intake.wireBytesReceived())
+                .setLastCommitUnixMicros(intake.counters().lastCommitUnixMicros())
+                .setEpochsCommitted(intake.counters().epochsCommitted())
+                .setPagesReceived(intake.counters().pagesReceived())
+                .setWireBytesReceived(intake.counters().wireBytesReceived())
                 .setOutputEnd(store.committed().outputs().end())
                 .setLeaseRemainingMs(ceilMillis(leaseRemainingNanos))
                 .setSilentMs(liveness.heardAny() ? TimeUnit.NANOSECONDS.toMillis(liveness.silentNanos()) : -1)
-                .setLastStunMicros(intake.lastStunMicros());
+                .setLastStunMicros(intake.counters().lastStunMicros());
         if (manifest.snapshotPath() != null) {
             status.setSnapshotPath(manifest.snapshotPath());
         }
