@@ -192,11 +192,6 @@ public final class Agent implements AutoCloseable {
         return epochLoop.defersStablePages();
     }
 
-    /** The per-page modification history the agent splits stuns by (e.g. for a delta base cache). */
-    public PageHistory pageHistory() {
-        return epochLoop.history();
-    }
-
     /** Starts a new window for {@link #stats()}. */
     public void resetStats() {
         stats.reset();

@@ -51,10 +51,6 @@ final class ReplicationState {
         return acked;
     }
 
-    synchronized long generation() {
-        return generation;
-    }
-
     synchronized boolean connected() {
         return connected;
     }
