@@ -32,8 +32,12 @@ import java.util.function.LongConsumer;
  * The checkpoint agent of one guest: keeps a stream to the collector open (reconnecting with backoff),
  * takes a checkpoint every epoch, and streams it while the guest runs on.
  *
- * <p>Three threads: the link (connects, handshakes, waits for the stream to end), the epoch loop
- * (stuns and copies) and the sender (encodes and streams). They meet in {@link ReplicationState}.
+ * <p>Five threads: the link (connects, handshakes, waits for the stream to end), the heartbeat (renews
+ * the lease while a stream is up), the output releaser ({@link OutputGate#releaseLoop}: acknowledged outputs
+ * to the sink, while the lease holds), the epoch loop (stuns and copies) and the sender (encodes and
+ * streams). The collector's messages arrive on gRPC's threads ({@link #onMessage}). They meet in
+ * {@link ReplicationState} (what the standby holds) and {@link OutputGate} (the outputs held until
+ * acknowledged).
  */
 public final class Agent implements AutoCloseable {
 
