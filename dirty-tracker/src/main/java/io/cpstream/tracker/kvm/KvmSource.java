@@ -257,6 +257,7 @@ public final class KvmSource implements MemorySource {
     }
 
     /** Why the guest stopped, if a vCPU hit an error (triple fault, bad port access, failed ioctl). */
+    @Override
     public Optional<String> fault() {
         return withVm(vm::fault);
     }
