@@ -13,9 +13,7 @@ class ReplicationStateTest {
 
     @Test
     void anAckAnswersWithItsEpochsStunTimeAndOutputEndOnce() {
-        ReplicationState state = welcomedByAnEmptyStandby();
-        state.plan(dirty(1), 100, 3);
-        state.plan(dirty(2), 200, 7);
+        ReplicationState state = twoEpochsPlanned();
 
         assertEquals(new Acknowledged(1, 100, 3), state.onAck(1));
         assertNull(state.onAck(1), "a repeated ack tells nothing new");
@@ -26,9 +24,7 @@ class ReplicationStateTest {
 
     @Test
     void aWelcomeAnswersOnlyForEpochsOfThisGuestNoAckConfirmed() {
-        ReplicationState state = welcomedByAnEmptyStandby();
-        state.plan(dirty(1), 100, 3);
-        state.plan(dirty(2), 200, 7);
+        ReplicationState state = twoEpochsPlanned();
         state.onAck(1);
         state.onDisconnect();
 
@@ -41,9 +37,12 @@ class ReplicationStateTest {
         assertNull(state.onWelcome(null, 2, false, "guest-b", 7), "another guest's standby confirms nothing");
     }
 
-    private static ReplicationState welcomedByAnEmptyStandby() {
+    /** Welcomed by an empty standby, then epoch 1 (stun at 100 ns, outputs below 3) and 2 (200 ns, below 7) planned. */
+    private static ReplicationState twoEpochsPlanned() {
         ReplicationState state = new ReplicationState(16, LINEAGE);
         assertNull(state.onWelcome(null, 0, false, "", 0));
+        state.plan(dirty(1), 100, 3);
+        state.plan(dirty(2), 200, 7);
         return state;
     }
 
