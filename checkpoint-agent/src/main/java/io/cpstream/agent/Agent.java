@@ -32,8 +32,12 @@ import java.util.function.LongConsumer;
  * The checkpoint agent of one guest: keeps a stream to the collector open (reconnecting with backoff),
  * takes a checkpoint every epoch, and streams it while the guest runs on.
  *
- * <p>Three threads: the link (connects, handshakes, waits for the stream to end), the epoch loop
- * (stuns and copies) and the sender (encodes and streams). They meet in {@link ReplicationState}.
+ * <p>Five threads: the link (connects, handshakes, waits for the stream to end), the heartbeat (renews
+ * the lease while a stream is up), the output releaser ({@link OutputGate#releaseLoop}: acknowledged outputs
+ * to the sink, while the lease holds), the epoch loop (stuns and copies) and the sender (encodes and
+ * streams). The collector's messages arrive on gRPC's threads ({@link #onMessage}). They meet in
+ * {@link ReplicationState} (what the standby holds) and {@link OutputGate} (the outputs held until
+ * acknowledged).
  */
 public final class Agent implements AutoCloseable {
 
@@ -192,11 +196,6 @@ public final class Agent implements AutoCloseable {
         return epochLoop.defersStablePages();
     }
 
-    /** The per-page modification history the agent splits stuns by (e.g. for a delta base cache). */
-    public PageHistory pageHistory() {
-        return epochLoop.history();
-    }
-
     /** Starts a new window for {@link #stats()}. */
     public void resetStats() {
         stats.reset();
@@ -269,15 +268,12 @@ public final class Agent implements AutoCloseable {
                     backoffMillis = 100;
                     current = stream;
                     sender.encoder().onWelcome(welcome.getPageVersionsAfter());
-                    long confirmed = state.onWelcome(stream, welcome.getCommittedEpoch(), welcome.getFullSyncRequired(),
-                            welcome.getLineage(), welcome.getCommittedOutputEnd());
-                    outputs.committed(state.ackedOutputEnd());
+                    Acknowledged confirmed = state.onWelcome(stream, welcome.getCommittedEpoch(),
+                            welcome.getFullSyncRequired(), welcome.getLineage(), welcome.getCommittedOutputEnd());
                     LOG.log(System.Logger.Level.INFO, "vm {0}: streaming to {1}, standby at epoch {2}{3}",
                             config.vmId(), config.collector(), welcome.getCommittedEpoch(),
                             welcome.getFullSyncRequired() ? " (full sync required)" : "");
-                    if (confirmed > 0) {
-                        notifyAck(confirmed);
-                    }
+                    acknowledged(confirmed);
                 }
                 ended = closed.get();
             } catch (CollectorStream.ClosedException e) {
@@ -318,18 +314,7 @@ public final class Agent implements AutoCloseable {
     private void onMessage(CollectorMessage message, CompletableFuture<Welcome> welcomed) {
         switch (message.getBodyCase()) {
             case WELCOME -> welcomed.complete(message.getWelcome());
-            case ACK -> {
-                long epoch = message.getAck().getEpoch();
-                long stunNanos = state.onAck(epoch);
-                outputs.committed(state.ackedOutputEnd());
-                if (stunNanos >= 0) {
-                    long lag = System.nanoTime() - stunNanos;
-                    metrics.lag.record(lag, TimeUnit.NANOSECONDS);
-                    ackedStunNanos = stunNanos;
-                    stats.recordAck(epoch, lag);
-                    notifyAck(epoch);
-                }
-            }
+            case ACK -> acknowledged(state.onAck(message.getAck().getEpoch()));
             case RESYNC -> {
                 var resync = message.getResync();
                 metrics.resyncs.increment();
@@ -380,9 +365,23 @@ public final class Agent implements AutoCloseable {
         }
     }
 
-    private void notifyAck(long epoch) {
+    /**
+     * What an Ack or a Welcome newly acknowledged (null: nothing): its outputs become releasable, its lag is
+     * recorded when its stun time is known, and the listeners hear of it.
+     */
+    private void acknowledged(Acknowledged acknowledged) {
+        if (acknowledged == null) {
+            return;
+        }
+        outputs.committed(acknowledged);
+        if (acknowledged.timed()) {
+            long lag = System.nanoTime() - acknowledged.stunNanos();
+            metrics.lag.record(lag, TimeUnit.NANOSECONDS);
+            ackedStunNanos = acknowledged.stunNanos();
+            stats.recordAck(acknowledged.epoch(), lag);
+        }
         for (LongConsumer listener : ackListeners) {
-            listener.accept(epoch);
+            listener.accept(acknowledged.epoch());
         }
     }
 

@@ -81,10 +81,6 @@ final class CheckpointEncoder implements AutoCloseable {
         }
     }
 
-    EncodingMode mode() {
-        return mode;
-    }
-
     // ------------------------------------------------------------------ from the stream's threads
 
     /** A collector welcomed the stream; it knows page versions only after {@code pageVersionsAfter}. */
@@ -191,11 +187,6 @@ final class CheckpointEncoder implements AutoCloseable {
         if (duplicates != null) {
             duplicates.publish();
         }
-    }
-
-    /** Base copies held now, for metrics. */
-    int cachedBases() {
-        return bases == null ? 0 : bases.cachedPages();
     }
 
     @Override

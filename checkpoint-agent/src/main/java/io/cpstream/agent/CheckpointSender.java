@@ -12,7 +12,6 @@ import io.cpstream.proto.Limit;
 import io.cpstream.proto.OutputBatch;
 import io.cpstream.proto.Page;
 import io.cpstream.proto.PageBatch;
-import io.cpstream.proto.PageEncoding;
 import java.util.BitSet;
 import java.util.concurrent.BlockingQueue;
 
@@ -116,7 +115,7 @@ final class CheckpointSender implements Runnable, AutoCloseable {
             }
             batch.addPages(Page.newBuilder()
                     .setIndex(page)
-                    .setEncoding(wireEncoding(encoded))
+                    .setEncodingValue(encoded.encoding().wireNumber())
                     .setData(wireData(encoded))
                     .setCrc32C(encoded.crc32c())
                     .setBaseVersion(encoded.baseVersion())
@@ -208,15 +207,5 @@ final class CheckpointSender implements Runnable, AutoCloseable {
      */
     private ByteString wireData(EncodedPage encoded) {
         return encoded.payloadBytes() == 0 ? ByteString.EMPTY : payloads.hold(encoded.payload());
-    }
-
-    private static PageEncoding wireEncoding(EncodedPage page) {
-        return switch (page.encoding()) {
-            case ZERO -> PageEncoding.PAGE_ZERO;
-            case FULL -> PageEncoding.PAGE_FULL;
-            case LZ4 -> PageEncoding.PAGE_LZ4;
-            case DELTA -> PageEncoding.PAGE_DELTA;
-            case DUPLICATE -> PageEncoding.PAGE_DUPLICATE;
-        };
     }
 }

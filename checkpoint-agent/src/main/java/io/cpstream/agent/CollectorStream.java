@@ -98,15 +98,6 @@ final class CollectorStream {
         markClosed(Status.CANCELLED.withDescription(why));
     }
 
-    boolean isClosed() {
-        lock.lock();
-        try {
-            return closedWith != null;
-        } finally {
-            lock.unlock();
-        }
-    }
-
     private void signal() {
         lock.lock();
         try {

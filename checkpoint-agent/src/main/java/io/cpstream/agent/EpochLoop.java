@@ -74,11 +74,6 @@ final class EpochLoop implements Runnable {
         metrics.epochIntervalMicros.set(controller.intervalNanos() / 1000);
     }
 
-    /** Per-page modification history the split is decided by (readable from other threads, see its contract). */
-    PageHistory history() {
-        return history;
-    }
-
     boolean defersStablePages() {
         return deferStable;
     }

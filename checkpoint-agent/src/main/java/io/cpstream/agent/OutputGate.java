@@ -117,10 +117,10 @@ final class OutputGate {
         return new Slice(Math.min(start, to), records);
     }
 
-    /** Every output below {@code end} is in a committed checkpoint and may be released. */
-    synchronized void committed(long end) {
-        if (end > committedEnd) {
-            committedEnd = end;
+    /** The collector acknowledged a checkpoint: every output below its output end may be released. */
+    synchronized void committed(Acknowledged acknowledged) {
+        if (acknowledged.outputEnd() > committedEnd) {
+            committedEnd = acknowledged.outputEnd();
             notifyAll();
         }
     }

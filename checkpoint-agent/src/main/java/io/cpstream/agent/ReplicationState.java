@@ -26,8 +26,6 @@ final class ReplicationState {
     private long lastPlanned;
     private long lastPlannedOutputEnd;
     private long acked;
-    /** Outputs the acknowledged epoch holds: every output below may be released. */
-    private long ackedOutputEnd;
     private long generation;
     private boolean connected;
     /** The stream checkpoints of the current generation go to; null while disconnected. */
@@ -51,16 +49,8 @@ final class ReplicationState {
         return acked;
     }
 
-    synchronized long generation() {
-        return generation;
-    }
-
     synchronized boolean connected() {
         return connected;
-    }
-
-    synchronized long ackedOutputEnd() {
-        return ackedOutputEnd;
     }
 
     synchronized int inFlight() {
@@ -68,11 +58,12 @@ final class ReplicationState {
     }
 
     /**
-     * A stream reached the collector, whose standby is at {@code committed} of guest {@code standbyLineage}.
-     * Returns the epochs this confirms as committed (to release), or 0.
+     * A stream reached the collector, whose standby is at {@code committed} of guest {@code standbyLineage}
+     * and holds the outputs below {@code committedOutputEnd}. Returns what this confirms that no Ack did
+     * (the standby is ours and past the acknowledged epoch), or null.
      */
-    synchronized long onWelcome(CollectorStream welcomed, long committed, boolean fullSyncRequired,
-                                String standbyLineage, long committedOutputEnd) {
+    synchronized Acknowledged onWelcome(CollectorStream welcomed, long committed, boolean fullSyncRequired,
+                                        String standbyLineage, long committedOutputEnd) {
         generation++;
         connected = true;
         stream = welcomed;
@@ -83,11 +74,10 @@ final class ReplicationState {
         notifyAll();
         if (ours && committed > acked) {
             acked = committed;
-            ackedOutputEnd = Math.max(ackedOutputEnd, committedOutputEnd);
             unacked.headMap(committed, true).clear();
-            return committed;
+            return new Acknowledged(committed, -1, committedOutputEnd);
         }
-        return 0;
+        return null;
     }
 
     /** The collector dropped a checkpoint: restart from its committed epoch, resending {@code pages} whole. */
@@ -104,19 +94,19 @@ final class ReplicationState {
         notifyAll();
     }
 
-    /** Returns the monotonic stun time of the acknowledged epoch, or -1 if it was not pending. */
-    synchronized long onAck(long epoch) {
+    /**
+     * The collector committed {@code epoch}. Returns the epoch with its stun time and output end, or null if it
+     * was acknowledged already or is not one this agent has pending.
+     */
+    synchronized Acknowledged onAck(long epoch) {
         if (epoch <= acked) {
-            return -1;
+            return null;
         }
         Sent sent = unacked.get(epoch);
         acked = epoch;
-        if (sent != null) {
-            ackedOutputEnd = Math.max(ackedOutputEnd, sent.outputEnd());
-        }
         unacked.headMap(epoch, true).clear();
         notifyAll();
-        return sent == null ? -1 : sent.stunNanos();
+        return sent == null ? null : new Acknowledged(epoch, sent.stunNanos(), sent.outputEnd());
     }
 
     synchronized void onDisconnect() {

@@ -2,7 +2,6 @@ package io.cpstream.agent;
 
 import io.cpstream.snapshot.PromotedSnapshot;
 import io.cpstream.tracker.OutputTap;
-import io.cpstream.tracker.kvm.KvmSource;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 
@@ -82,11 +81,9 @@ public final class SnapshotRun implements AutoCloseable {
         } else if (agent.failure() != null) {
             throw new Stopped("protecting the restored VM failed: " + Agent.describe(agent.failure()));
         }
-        if (guest.guest() instanceof KvmSource kvm) {
-            kvm.fault().ifPresent(reason -> {
-                throw new Stopped("the restored VM stopped: " + reason);
-            });
-        }
+        guest.fault().ifPresent(reason -> {
+            throw new Stopped("the restored VM stopped: " + reason);
+        });
     }
 
     /** Stops the agent and the VM; safe to call more than once (a shutdown hook may race the normal end). */

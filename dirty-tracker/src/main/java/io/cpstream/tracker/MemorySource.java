@@ -84,6 +84,15 @@ public interface MemorySource extends AutoCloseable {
     }
 
     /**
+     * Why the guest stopped on an error it cannot recover from (a KVM vCPU's triple fault, a bad port
+     * access, a failed ioctl), or empty while it runs (or stopped normally). Whoever runs a guest polls this
+     * rather than knowing which kinds can fault; sources that cannot fail this way keep the default.
+     */
+    default Optional<String> fault() {
+        return Optional.empty();
+    }
+
+    /**
      * True once the guest has nothing more to do, as a replayed recording after its last epoch does;
      * benchmarks stop there. Live guests never finish.
      */

@@ -1,9 +1,5 @@
 package io.cpstream.tracker;
 
-import io.cpstream.tracker.GuestOutput;
-import io.cpstream.tracker.MemorySource;
-import io.cpstream.tracker.ProtectedPages;
-import io.cpstream.tracker.Stun;
 import java.lang.foreign.MemorySegment;
 import java.util.BitSet;
 import java.util.List;
@@ -75,6 +71,11 @@ public final class OutputTap implements MemorySource {
     @Override
     public boolean finished() {
         return guest.finished();
+    }
+
+    @Override
+    public Optional<String> fault() {
+        return guest.fault();
     }
 
     @Override

@@ -146,7 +146,9 @@ public final class ChaosTrial {
                 if (duplicated > 0) {
                     violations.add(duplicated + " outputs were released twice");
                 }
-                long missing = checkSequence(records, promoted.getOutputEnd());
+                SequenceCheck sequence = checkSequence(records, promoted.getOutputEnd());
+                violations.addAll(sequence.violations());
+                long missing = sequence.missing();
                 return new Outcome(trial, fault, promoted.getPromotedEpoch(), promoted.getOutputEnd(), releasedBefore,
                         releasedTotal, lost, duplicated, missing, digestMismatch, List.copyOf(violations));
             } finally {
@@ -168,6 +170,7 @@ public final class ChaosTrial {
             try (SnapshotRun run = new SnapshotRun(PromotedSnapshot.open(Path.of(promoted.getSnapshotPath())), (epoch, outputs) -> { },
                     protect, new SimpleMeterRegistry())) {
                 run.start();
+                // Past the promoted epoch's outputs, so the check sees the new primary's own continue the counter.
                 long target = promoted.getOutputEnd() + 20;
                 awaitUntil(() -> {
                     run.check();
@@ -178,11 +181,17 @@ public final class ChaosTrial {
         }
     }
 
+    /** What {@link #checkSequence} found: how many outputs are missing, and what is wrong, one line each. */
+    record SequenceCheck(long missing, List<String> violations) {
+    }
+
     /**
      * The released stream must be outputs 0, 1, 2, ... with no hole, each the successor of the one
-     * before (the guest's counter), across the failover. Returns how many are missing.
+     * before (the guest's counter), across the failover, and hold every output of the promoted epoch:
+     * each below {@code outputEnd}, the index of the first output that epoch does not hold.
      */
-    private long checkSequence(List<OutputLog.Record> records, long outputEnd) {
+    static SequenceCheck checkSequence(List<OutputLog.Record> records, long outputEnd) {
+        List<String> violations = new ArrayList<>();
         long missing = 0;
         Long previousValue = null;
         long expectedIndex = 0;
@@ -198,11 +207,13 @@ public final class ChaosTrial {
             previousValue = value;
             expectedIndex = record.index() + 1;
         }
-        if (expectedIndex <= outputEnd) {
-            missing += outputEnd - expectedIndex + 1;
-            violations.add("outputs up to the promoted epoch's " + outputEnd + " were never all released");
+        // outputEnd is exclusive: the promoted epoch holds outputs [0, outputEnd).
+        if (expectedIndex < outputEnd) {
+            missing += outputEnd - expectedIndex;
+            violations.add("outputs " + expectedIndex + " to " + (outputEnd - 1) + " of the promoted epoch were never "
+                    + "released");
         }
-        return missing;
+        return new SequenceCheck(missing, List.copyOf(violations));
     }
 
     private static String lastLines(Path log) {

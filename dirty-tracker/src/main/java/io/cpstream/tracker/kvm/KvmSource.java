@@ -205,8 +205,7 @@ public final class KvmSource implements MemorySource {
             if (openStun != null) {
                 throw new IllegalStateException("the previous stun has not been closed");
             }
-            NativeVm.StunResult result = withVm(vm::stun);
-            openStun = new KvmStun(result);
+            openStun = new KvmStun(withVm(vm::stun));
             return openStun;
         }
     }
@@ -258,6 +257,7 @@ public final class KvmSource implements MemorySource {
     }
 
     /** Why the guest stopped, if a vCPU hit an error (triple fault, bad port access, failed ioctl). */
+    @Override
     public Optional<String> fault() {
         return withVm(vm::fault);
     }
@@ -360,21 +360,8 @@ public final class KvmSource implements MemorySource {
 
     /** A stunned KVM guest: every vCPU is out of KVM_RUN until {@link #close()}. */
     public final class KvmStun extends SourceStun {
-        private final NativeVm.StunResult result;
-
-        private KvmStun(NativeVm.StunResult result) {
-            super("guest", result.stopNanos());
-            this.result = result;
-        }
-
-        /** The epoch this stun sealed: every output emitted before it carries this number or a lower one. */
-        public long epoch() {
-            return result.sealedEpoch();
-        }
-
-        /** Outputs the VM had emitted (since boot, across restores) when it stopped: the next one has this index. */
-        public long outputCount() {
-            return result.outputCount();
+        private KvmStun(long stopNanos) {
+            super("guest", stopNanos);
         }
 
         @Override

@@ -23,19 +23,13 @@ final class NativeVm implements AutoCloseable {
     /** u64 epoch, u64 index, u32 length, before each drained output record (CPS_OUT_HEADER in the shim). */
     private static final int OUTPUT_HEADER = 20;
 
-    /** What a stun reports. */
-    record StunResult(long stopNanos, long sealedEpoch, long outputCount) {
-    }
-
     private final KvmLibrary lib = KvmLibrary.get();
     private final MemorySegment handle;
-    private final long memBytes;
     /** Guest RAM; tied to a shared arena so that access after close fails cleanly instead of crashing. */
     private final Arena memoryArena = Arena.ofShared();
     private final MemorySegment memory;
 
     NativeVm(long memBytes, int vcpus, int dirtyMode, int ringEntries) {
-        this.memBytes = memBytes;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
             MemorySegment vm = (MemorySegment) lib.create.invokeExact(memBytes, vcpus, dirtyMode, ringEntries, err,
@@ -55,10 +49,6 @@ final class NativeVm implements AutoCloseable {
 
     MemorySegment memory() {
         return memory;
-    }
-
-    long memBytes() {
-        return memBytes;
     }
 
     void boot(byte[] image, long[] args) {
@@ -108,13 +98,17 @@ final class NativeVm implements AutoCloseable {
         }
     }
 
-    StunResult stun() {
+    /**
+     * Stops every vCPU; returns how long that took, in nanoseconds. The shim also reports the epoch the stun
+     * sealed and the output count, which nothing reads here: the device state's header carries both.
+     */
+    long stun() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
             MemorySegment out = arena.allocate(JAVA_LONG, 3);
             int rc = (int) lib.stun.invokeExact(handle, out, out.asSlice(8), out.asSlice(16), err, KvmLibrary.ERR_LEN);
             check(rc, err, "stunning the guest");
-            return new StunResult(out.getAtIndex(JAVA_LONG, 0), out.getAtIndex(JAVA_LONG, 1), out.getAtIndex(JAVA_LONG, 2));
+            return out.getAtIndex(JAVA_LONG, 0);
         } catch (KvmException e) {
             throw e;
         } catch (Throwable t) {

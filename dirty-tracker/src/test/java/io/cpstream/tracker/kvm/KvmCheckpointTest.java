@@ -47,9 +47,10 @@ class KvmCheckpointTest {
             try (var stun = primary.stun()) {
                 image = memoryImage(primary);
                 state = stun.deviceState();
-                sealedEpoch = stun.epoch();
-                outputCount = stun.outputCount();
             }
+            KvmTestSupport.OutputCounters counters = KvmTestSupport.OutputCounters.of(state);
+            sealedEpoch = counters.sealedEpoch();
+            outputCount = counters.emitted();
             before.addAll(primary.pollOutputs());
             List<GuestOutput> sealed = before.stream().filter(o -> o.epoch() <= sealedEpoch).toList();
             // Everything emitted before the stun is sealed into its epoch, in order, with no gap.

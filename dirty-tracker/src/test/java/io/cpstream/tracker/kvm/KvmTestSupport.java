@@ -68,6 +68,21 @@ final class KvmTestSupport {
         return awaitOutput(source, new ArrayList<>(), wanted);
     }
 
+    /**
+     * The output counters in a device state's header (state.c: little-endian u64s at bytes 24 and 32): the
+     * epoch the next output gets, one past the epoch the stun sealed, and how many outputs the VM had emitted.
+     */
+    record OutputCounters(long nextEpoch, long emitted) {
+        static OutputCounters of(byte[] deviceState) {
+            ByteBuffer header = ByteBuffer.wrap(deviceState).order(ByteOrder.LITTLE_ENDIAN);
+            return new OutputCounters(header.getLong(24), header.getLong(32));
+        }
+
+        long sealedEpoch() {
+            return nextEpoch - 1;
+        }
+    }
+
     static byte[] le64(long value) {
         return ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(value).array();
     }

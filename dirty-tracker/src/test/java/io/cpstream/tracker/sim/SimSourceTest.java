@@ -8,8 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.cpstream.tracker.GuestOutput;
 import io.cpstream.tracker.SourceSpec;
 import io.cpstream.tracker.Stun;
+import io.cpstream.tracker.StunContract;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
@@ -71,6 +73,16 @@ class SimSourceTest {
                 assertEquals(i + 1, all.get(i).longValue());
             }
             assertTrue(all.size() > 10, "the guest emitted " + all.size() + " outputs");
+        }
+    }
+
+    @Test
+    void repeatedStunsKeepTheStunContract() {
+        // Writes almost never: the outputs' own writes are the dirty pages the contract looks for.
+        try (SimSource sim = SimSource.open(SourceSpec.parse("sim:pages=64,workload=uniform,rate=1,outputs=2000"))) {
+            sim.start();
+            StunContract.Run run = StunContract.check(sim, 100, Duration.ofMillis(1));
+            assertTrue(run.outputs() > 0, run::toString);
         }
     }
 
