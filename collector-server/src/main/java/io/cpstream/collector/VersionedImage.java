@@ -45,26 +45,14 @@ final class VersionedImage implements ReceiverPages {
      * standby holds, so it may carry no DELTA or DUPLICATE.
      */
     PageEncoding decode(Page page, boolean full) throws CorruptPageException {
-        PageEncoding encoding = encodingOf(page);
-        if (full && (encoding == PageEncoding.DELTA || encoding == PageEncoding.DUPLICATE)) {
+        PageEncoding encoding = PageEncoding.fromWire(page.getEncodingValue());
+        if (full && encoding.dependsOnReceiver()) {
             throw new CorruptPageException(CorruptPageException.Reason.BASE_NOT_HELD, encoding
                     + " record in a full checkpoint, which must not depend on what the standby holds");
         }
         decoder.decode(page.getIndex(), encoding, page.getData().asReadOnlyByteBuffer(), page.getCrc32C(),
                 page.getBaseVersion(), page.getSourceIndex(), this, scratch);
         return encoding;
-    }
-
-    private static PageEncoding encodingOf(Page page) throws CorruptPageException {
-        return switch (page.getEncoding()) {
-            case PAGE_ZERO -> PageEncoding.ZERO;
-            case PAGE_FULL -> PageEncoding.FULL;
-            case PAGE_LZ4 -> PageEncoding.LZ4;
-            case PAGE_DELTA -> PageEncoding.DELTA;
-            case PAGE_DUPLICATE -> PageEncoding.DUPLICATE;
-            default -> throw new CorruptPageException("page " + Long.toUnsignedString(page.getIndex())
-                    + " has no known encoding (" + page.getEncodingValue() + ")");
-        };
     }
 
     /** The page the last {@link #decode} produced. */

@@ -40,6 +40,14 @@ public enum PageEncoding {
         return table;
     }
 
+    /**
+     * Whether a record of this encoding refers to what the receiver holds (a base version, another page), so
+     * that it cannot appear in a full checkpoint, which must not depend on the standby.
+     */
+    public boolean dependsOnReceiver() {
+        return this == DELTA || this == DUPLICATE;
+    }
+
     /** The value of this encoding's constant in the wire enum {@code cpstream.v1.PageEncoding}. */
     public int wireNumber() {
         return wireNumber;
