@@ -1,9 +1,11 @@
 package io.cpstream.cli;
 
 import io.cpstream.agent.AgentConfig;
+import io.cpstream.agent.AgentKeys;
 import io.cpstream.agent.AgentStats;
 import io.cpstream.agent.EncodingMode;
 import io.cpstream.agent.StunConfig;
+import io.cpstream.config.ConfigKey;
 import io.cpstream.encoder.compare.CodecComparison;
 import io.cpstream.encoder.compare.CodecReport;
 import io.cpstream.encoder.compare.CpstreamCodec;
@@ -23,7 +25,9 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * End-to-end pipeline figures over loopback: checkpoints per second, stun (pause) and lag
@@ -35,11 +39,10 @@ import picocli.CommandLine.Option;
  * primary's digest at every epoch of both; {@code --compare-dirty} runs a kvm source with each dirty
  * tracker (KVM's bitmap and ring, userfaultfd's PAGEMAP_SCAN).
  */
-@Command(name = "bench", mixinStandardHelpOptions = true,
+@Command(name = "bench", mixinStandardHelpOptions = true, modelTransformer = KeyedOptions.class,
         description = "Measure checkpoint rate, pause, lag and wire bytes for a guest over loopback.")
-final class BenchCommand implements Callable<Integer> {
+final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
 
-    static final String DEFAULT_SOURCE = "sim:mem=64m,workload=mixed";
     /**
      * What {@code --compare-stun} runs unless told otherwise: a dirty set of mostly stable pages (a hot set
      * of 64 pages takes 10% of the writes; the rest append 1 KiB chunks to a log sweeping 16 MiB, so a
@@ -48,6 +51,9 @@ final class BenchCommand implements Callable<Integer> {
      */
     static final String COMPARE_STUN_SOURCE = "sim:mem=16m,workload=stable,hot-pages=64,hot-share=10,rate=70000,outputs=100";
     static final long COMPARE_STUN_EPOCH_MS = 50;
+
+    @Spec
+    CommandSpec spec;
 
     @Option(names = "--seconds", defaultValue = "20", description = "Measured duration (default: ${DEFAULT-VALUE})")
     int seconds;
@@ -59,25 +65,23 @@ final class BenchCommand implements Callable<Integer> {
             + "many checkpoints are acknowledged (a replayed trace: 1 covers the full sync without using up the trace)")
     long warmupEpochs;
 
-    @Option(names = "--source", description = "Guest to protect (default: " + DEFAULT_SOURCE + "; with --compare-stun "
-            + COMPARE_STUN_SOURCE + ")")
+    // The agent's settings (AgentKeys): default and doc from the key, the description here is a note for bench.
+    @Option(names = "--source", description = "with --compare-stun " + COMPARE_STUN_SOURCE)
     String source;
 
-    @Option(names = "--epoch-ms", description = "Target time between checkpoints (default: 10; with --compare-stun "
-            + COMPARE_STUN_EPOCH_MS + ")")
-    Long epochMillis;
+    @Option(names = "--epoch-ms", description = "with --compare-stun " + COMPARE_STUN_EPOCH_MS)
+    long epochMillis;
 
-    @Option(names = "--split", defaultValue = "history", description = "What the stun copies: history (hot pages; stable "
-            + "ones after the resume, copy-before-write) or copy-all (default: ${DEFAULT-VALUE})")
-    String split;
+    @Option(names = "--split")
+    StunConfig.Split split;
 
-    @Option(names = "--max-stun-ms", description = "Target maximum stun; epochs shorten to meet it")
+    @Option(names = "--max-stun-ms")
     Double maxStunMillis;
 
-    @Option(names = "--max-mbps", defaultValue = "0", description = "Bandwidth budget of the checkpoint stream in Mbit/s; epochs lengthen to meet it (0: none)")
+    @Option(names = "--max-mbps")
     double maxMbps;
 
-    @Option(names = "--verify", description = "Have the collector check its image against the primary's digest at every epoch (always on with --compare-stun)")
+    @Option(names = "--verify", description = "always on with --compare-stun")
     boolean verify;
 
     @Option(names = "--compare-stun", description = "Run the workload with copy-all and with the history split: once each unmeasured (JIT warm-up), then copy-all, history, history, copy-all (each reports the mean of its two runs), digests verified at every epoch (`copy_all`, `history`)")
@@ -87,11 +91,11 @@ final class BenchCommand implements Callable<Integer> {
             + "other (pagemap is reported as skipped where the kernel lacks it)")
     boolean compareDirty;
 
-    @Option(names = "--encoding", defaultValue = "cpstream", description = "How the agent encodes pages: cpstream, lz4 or full (default: ${DEFAULT-VALUE})")
-    String encoding;
+    @Option(names = "--encoding")
+    EncodingMode encoding;
 
-    @Option(names = "--delta-cache", defaultValue = "64m", description = "The agent's delta base cache, and the XBZRLE cache of --compare-encoders (default: ${DEFAULT-VALUE})")
-    String deltaCache;
+    @Option(names = "--delta-cache", description = "also the XBZRLE cache of --compare-encoders")
+    long deltaCache;
 
     @Option(names = "--compare-modes", description = "Also run the pipeline in full-page mode and in cpstream mode: once each unmeasured (JIT warm-up), then twice each in the order A B B A, and report the mean of each (`modes`)")
     boolean compareModes;
@@ -103,18 +107,22 @@ final class BenchCommand implements Callable<Integer> {
     boolean json;
 
     @Override
+    public List<ConfigKey<?>> keys() {
+        return List.of(AgentKeys.SOURCE, AgentKeys.EPOCH_MS, AgentKeys.SPLIT, AgentKeys.MAX_STUN_MS, AgentKeys.MAX_MBPS,
+                AgentKeys.VERIFY, AgentKeys.ENCODING, AgentKeys.DELTA_CACHE);
+    }
+
+    @Override
     public Integer call() throws Exception {
         if (seconds < 1 || warmupSeconds < 0) {
             throw new Errors.UserError("--seconds must be at least 1 and --warmup-seconds at least 0");
         }
-        if (source == null) {
-            source = compareStun ? COMPARE_STUN_SOURCE : DEFAULT_SOURCE;
+        var given = spec.commandLine().getParseResult();
+        if (compareStun && !given.hasMatchedOption("--source")) {
+            source = COMPARE_STUN_SOURCE;
         }
-        if (epochMillis == null) {
-            epochMillis = compareStun ? COMPARE_STUN_EPOCH_MS : 10;
-        }
-        if (epochMillis < 1) {
-            throw new Errors.UserError("--epoch-ms must be at least 1");
+        if (compareStun && !given.hasMatchedOption("--epoch-ms")) {
+            epochMillis = COMPARE_STUN_EPOCH_MS;
         }
         if ((compareStun ? 1 : 0) + (compareDirty ? 1 : 0) + (compareModes ? 1 : 0) > 1) {
             throw new Errors.UserError("--compare-stun, --compare-dirty and --compare-modes are separate runs; pick one");
@@ -123,8 +131,8 @@ final class BenchCommand implements Callable<Integer> {
             throw new Errors.UserError("--compare-dirty needs a kvm --source, e.g. kvm:guest=memtouch,mem=64m");
         }
         StunConfig stun = AgentCommand.stunConfig(split, maxStunMillis, maxMbps);
-        EncodingMode mode = EncodingMode.parse(encoding);
-        long cacheBytes = ByteSize.parse(deltaCache, "--delta-cache");
+        EncodingMode mode = encoding;
+        long cacheBytes = deltaCache;
         AgentConfig config = AgentConfig.of("unused", "bench-vm").withEpochInterval(Duration.ofMillis(epochMillis))
                 .withEncoding(mode).withDeltaCacheBytes(cacheBytes).withVerify(verify || compareStun).withStun(stun);
 

@@ -1,8 +1,10 @@
 package io.cpstream.cli;
 
 import io.cpstream.agent.AgentConfig;
+import io.cpstream.agent.AgentKeys;
 import io.cpstream.agent.SnapshotRun;
 import io.cpstream.collector.client.AdminClient;
+import io.cpstream.config.ConfigKey;
 import io.cpstream.harness.LocalReplication;
 import io.cpstream.harness.ObservedOutputs;
 import io.cpstream.snapshot.PromotedSnapshot;
@@ -15,6 +17,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -26,9 +29,9 @@ import picocli.CommandLine.Option;
  * memory at the promoted epoch, byte for byte, then run the promoted VM from its snapshot and check
  * that its output carries on exactly after the last output the primary emitted in the promoted epoch.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true,
+@Command(name = "demo", mixinStandardHelpOptions = true, modelTransformer = KeyedOptions.class,
         description = "Replicate a guest to a local collector, promote it, verify the promoted image and run it.")
-final class DemoCommand implements Callable<Integer> {
+final class DemoCommand implements Callable<Integer>, KeyedOptions.Keyed {
 
     static final String DEFAULT_SOURCE = "sim:mem=16m,workload=mixed";
     /** What {@code --source kvm} alone means: a small counter guest, quick even on a nested KVM. */
@@ -46,7 +49,8 @@ final class DemoCommand implements Callable<Integer> {
             description = "Guest to protect (default: ${DEFAULT-VALUE}); 'kvm' alone means " + DEFAULT_KVM_SOURCE)
     String source;
 
-    @Option(names = "--epoch-ms", defaultValue = "10", description = "Target time between checkpoints (default: ${DEFAULT-VALUE})")
+    /** The agent's setting (AgentKeys): default and doc from the key. */
+    @Option(names = "--epoch-ms")
     long epochMillis;
 
     @Option(names = "--data-dir", description = "Keep the collector's data (standby and snapshot) here instead of a temporary directory")
@@ -54,6 +58,11 @@ final class DemoCommand implements Callable<Integer> {
 
     @Option(names = "--json", description = "Print one JSON object as the last line")
     boolean json;
+
+    @Override
+    public List<ConfigKey<?>> keys() {
+        return List.of(AgentKeys.EPOCH_MS);
+    }
 
     @Override
     public Integer call() throws Exception {

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cpstream.collector.store.Durability;
+import io.cpstream.config.HostPort;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;

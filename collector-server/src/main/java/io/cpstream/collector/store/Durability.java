@@ -1,7 +1,5 @@
 package io.cpstream.collector.store;
 
-import java.util.Locale;
-
 /**
  * What an acknowledged epoch survives.
  *
@@ -15,13 +13,5 @@ import java.util.Locale;
  */
 public enum Durability {
     NONE,
-    FSYNC;
-
-    public static Durability parse(String text) {
-        try {
-            return valueOf(text.toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("unknown durability '" + text + "'; use none or fsync");
-        }
-    }
+    FSYNC
 }
