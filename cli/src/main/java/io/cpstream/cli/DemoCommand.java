@@ -7,6 +7,7 @@ import io.cpstream.collector.client.AdminClient;
 import io.cpstream.config.ConfigKey;
 import io.cpstream.harness.LocalReplication;
 import io.cpstream.harness.ObservedOutputs;
+import io.cpstream.harness.bench.Figures;
 import io.cpstream.snapshot.PromotedSnapshot;
 import io.cpstream.snapshot.Snapshots;
 import io.cpstream.encoder.ImageDigest;
@@ -127,10 +128,10 @@ final class DemoCommand implements Callable<Integer>, KeyedOptions.Keyed {
             result.put("promoted_outputs", promotedOutputs.count());
             // The collector's own record: outputs the guest had emitted before the promoted epoch's stun.
             result.put("snapshot_output_end", promotedSnapshot.manifest().outputs().end());
-            result.put("checkpoints_per_s", round(stats.acknowledged() / (double) seconds));
-            result.put("pause_ms_p50", round(stats.pauseMsP50()));
-            result.put("pause_ms_p99", round(stats.pauseMsP99()));
-            result.put("lag_ms_p50", round(stats.lagMsP50()));
+            result.put("checkpoints_per_s", Figures.round(stats.acknowledged() / (double) seconds));
+            result.put("pause_ms_p50", Figures.round(stats.pauseMsP50()));
+            result.put("pause_ms_p99", Figures.round(stats.pauseMsP99()));
+            result.put("lag_ms_p50", Figures.round(stats.lagMsP50()));
             result.put("source", spec);
             result.put("snapshot", dataDir == null ? null : snapshot.toString());
             if (!json) {
@@ -171,9 +172,5 @@ final class DemoCommand implements Callable<Integer>, KeyedOptions.Keyed {
 
     private static String describe(GuestOutput output) {
         return output == null ? "none" : "#" + output.index() + " = " + ObservedOutputs.render(output);
-    }
-
-    static double round(double value) {
-        return Math.round(value * 1000) / 1000.0;
     }
 }
