@@ -8,9 +8,9 @@ import java.util.function.Function;
  * name, its type, its default, a one-line doc, and the parser that turns text into a checked value.
  *
  * <p>The name is the daemon command's long option without its dashes and the key of its config file
- * ({@code epoch-ms} is {@code --epoch-ms} and {@code epoch-ms: 10}). The parser takes the text of a flag or of a
- * file value and throws {@link IllegalArgumentException} with a message that quotes the value and says what is
- * wrong with it ({@code '0' must be at least 1}); the launcher prefixes the option or the file and key.
+ * ({@code epoch-ms} is {@code --epoch-ms} and the file's {@code epoch-ms:}). The parser takes the text of a flag
+ * or of a file value and throws {@link IllegalArgumentException} with a message that quotes the value and says
+ * what is wrong with it ({@code '0' must be at least 1}); the launcher prefixes the option or the file and key.
  *
  * <p>Catalogues of keys live next to the records they configure: {@code agent.AgentKeys} beside
  * {@code AgentConfig}, {@code collector.CollectorKeys} beside {@code CollectorConfig}. The records take their
