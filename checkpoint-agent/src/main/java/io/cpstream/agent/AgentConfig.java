@@ -18,7 +18,7 @@ import java.util.function.Consumer;
  * @param digestsRetained how many per-epoch digests to keep for callers (in verify mode)
  * @param encoding        how pages are encoded ({@link EncodingMode#CPSTREAM} unless comparing)
  * @param deltaCacheBytes memory for copies of what the collector holds, to delta-encode against
- *                        (cpstream encoding; default 64 MiB, never more than the guest)
+ *                        (cpstream encoding; never more than the guest)
  * @param outputSink      where committed guest output is released: {@code none}, {@code file:PATH},
  *                        {@code tcp://HOST:PORT}
  * @param maxPendingOutputBytes output held (not yet committed or released) at most; beyond it the guest waits
@@ -31,8 +31,6 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
                           long deltaCacheBytes, String outputSink, long maxPendingOutputBytes,
                           Duration heartbeatInterval, StunConfig stun) {
 
-    public static final long DEFAULT_DELTA_CACHE_BYTES = 64L << 20;
-    public static final long DEFAULT_MAX_PENDING_OUTPUT_BYTES = 1 << 20;
     public static final Duration DEFAULT_HEARTBEAT = Duration.ofMillis(200);
 
     public AgentConfig {
@@ -56,9 +54,12 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
         }
     }
 
+    /** The defaults of {@link AgentKeys}, to protect {@code vmId} on {@code collector}. */
     public static AgentConfig of(String collector, String vmId) {
-        return new AgentConfig(collector, vmId, 0, Duration.ofMillis(10), 4, false, 8192, EncodingMode.CPSTREAM,
-                DEFAULT_DELTA_CACHE_BYTES, "none", DEFAULT_MAX_PENDING_OUTPUT_BYTES, DEFAULT_HEARTBEAT,
+        return new AgentConfig(collector, vmId, AgentKeys.FENCING_EPOCH.defaultValue(),
+                Duration.ofMillis(AgentKeys.EPOCH_MS.defaultValue()), 4, AgentKeys.VERIFY.defaultValue(), 8192,
+                AgentKeys.ENCODING.defaultValue(), AgentKeys.DELTA_CACHE.defaultValue(),
+                AgentKeys.OUTPUT_SINK.defaultValue(), AgentKeys.MAX_PENDING_OUTPUT.defaultValue(), DEFAULT_HEARTBEAT,
                 StunConfig.DEFAULT);
     }
 

@@ -14,14 +14,6 @@ public enum EncodingMode {
      */
     CPSTREAM;
 
-    public static EncodingMode parse(String name) {
-        try {
-            return valueOf(name.toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("unknown encoding '" + name + "'; known: full, lz4, cpstream");
-        }
-    }
-
     public String label() {
         return name().toLowerCase(Locale.ROOT);
     }

@@ -19,7 +19,9 @@ public record StunConfig(Split split, int hotEpochs, Duration maxStun, double ma
         COPY_ALL, HISTORY
     }
 
-    public static final StunConfig DEFAULT = new StunConfig(Split.HISTORY, 2, null, 0);
+    /** The defaults of {@link AgentKeys}: the history split, no stun target, no bandwidth budget. */
+    public static final StunConfig DEFAULT = new StunConfig(AgentKeys.SPLIT.defaultValue(), 2,
+            null, AgentKeys.MAX_MBPS.defaultValue());
 
     public StunConfig {
         if (hotEpochs < 1 || hotEpochs > PageHistory.EPOCHS) {

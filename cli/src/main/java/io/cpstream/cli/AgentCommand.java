@@ -3,119 +3,106 @@ package io.cpstream.cli;
 import com.codahale.metrics.health.HealthCheck;
 import io.cpstream.agent.Agent;
 import io.cpstream.agent.AgentConfig;
+import io.cpstream.agent.AgentKeys;
 import io.cpstream.agent.AgentStats;
 import io.cpstream.agent.EncodingMode;
+import io.cpstream.agent.StunConfig;
+import io.cpstream.config.ConfigKey;
+import io.cpstream.config.HostPort;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.MemorySources;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * The agent daemon, one per protected guest. Every long option is also a key of its {@code --config}
- * file (see {@link ConfigFile}); deploy/config/agent.yaml documents them all.
+ * The agent daemon, one per protected guest. Its settings are {@link AgentKeys}: every long option but
+ * {@code --config} and {@code --json} is one, and also a key of its {@code --config} file (see {@link ConfigFile});
+ * deploy/config/agent.yaml documents them all.
  */
-@Command(name = "agent", mixinStandardHelpOptions = true,
+@Command(name = "agent", mixinStandardHelpOptions = true, modelTransformer = KeyedOptions.class,
         description = "Run the checkpoint agent: protects one guest by streaming its checkpoints to a collector.")
-final class AgentCommand implements Callable<Integer> {
+final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
 
     @Option(names = ConfigFile.OPTION, paramLabel = "FILE",
             description = "YAML file whose keys are this command's long options; flags override it")
     Path config;
 
+    // Default, description and parser of each option below come from its key in AgentKeys (KeyedOptions).
     // --collector and --vm are not required=true: they may come from the config file; checked in call().
-    @Option(names = "--collector", converter = Converters.Address.class, description = "HOST:PORT of the collector (required)")
+    @Option(names = "--collector")
     HostPort collector;
 
-    @Option(names = "--vm", description = "Name of this VM on the collector (required)")
+    @Option(names = "--vm")
     String vm;
 
-    @Option(names = "--source", defaultValue = MemorySources.DEFAULT_SPEC,
-            description = "What to protect, e.g. sim:mem=64m,workload=zipf (default: ${DEFAULT-VALUE})")
+    @Option(names = "--source")
     String source;
 
-    @Option(names = "--metrics-port", defaultValue = "9464", converter = Converters.Port.class,
-            description = "Port for /metrics and /health; 0 turns it off (default: ${DEFAULT-VALUE})")
+    @Option(names = "--metrics-port")
     int metricsPort;
 
-    @Option(names = "--epoch-ms", defaultValue = "10", converter = Converters.Positive.class,
-            description = "Target time between checkpoints (default: ${DEFAULT-VALUE})")
+    @Option(names = "--epoch-ms")
     long epochMillis;
 
-    @Option(names = "--fencing-epoch", defaultValue = "0", converter = Converters.NonNegative.class,
-            description = "Fencing epoch to present to the collector (default: ${DEFAULT-VALUE})")
+    @Option(names = "--fencing-epoch")
     long fencingEpoch;
 
     // arity 0..1 rather than negatable: picocli inverts a negatable flag whose default (here maybe from
     // the config file) is true, so --verify=false is how a flag turns off what the file turned on.
-    @Option(names = "--verify", arity = "0..1", fallbackValue = "true",
-            description = "Have the collector check its image against the guest's SHA-256 at every epoch (slow); "
-                    + "--verify=false turns it off")
+    @Option(names = "--verify", arity = "0..1", fallbackValue = "true", description = "--verify=false turns it off")
     boolean verify;
 
-    @Option(names = "--output-sink", defaultValue = "none",
-            description = "Where committed guest output is released: none, file:PATH or tcp://HOST:PORT (default: ${DEFAULT-VALUE})")
+    @Option(names = "--output-sink")
     String outputSink;
 
-    @Option(names = "--max-pending-output", defaultValue = "1048576", converter = Converters.Positive.class,
-            description = "Bytes of guest output held until committed, at most; beyond it the guest waits (default: ${DEFAULT-VALUE})")
+    @Option(names = "--max-pending-output")
     long maxPendingOutput;
 
-    @Option(names = "--health-max-lag-ms", defaultValue = "5000", converter = Converters.Positive.class,
-            description = "/health is unhealthy while the newest acknowledged epoch is older than this (default: ${DEFAULT-VALUE})")
+    @Option(names = "--health-max-lag-ms")
     long healthMaxLagMillis;
 
-    @Option(names = "--encoding", defaultValue = "cpstream", description = "How pages travel: cpstream (zero, duplicate, "
-            + "delta, LZ4), lz4 (each page alone) or full (every page whole) (default: ${DEFAULT-VALUE})")
-    String encoding;
+    @Option(names = "--encoding")
+    EncodingMode encoding;
 
-    @Option(names = "--delta-cache", defaultValue = "64m", description = "Memory for copies of what the collector "
-            + "holds, to send deltas against, e.g. 256m (default: ${DEFAULT-VALUE})")
-    String deltaCache;
+    @Option(names = "--delta-cache")
+    long deltaCache;
 
-    @Option(names = "--split", defaultValue = "history", description = "What the stun copies: history (hot pages; stable "
-            + "ones after the resume, copy-before-write) or copy-all (default: ${DEFAULT-VALUE})")
-    String split;
+    @Option(names = "--split")
+    StunConfig.Split split;
 
-    @Option(names = "--max-stun-ms", description = "Target maximum stun; epochs shorten to meet it, and the agent reports when they cannot")
+    @Option(names = "--max-stun-ms")
     Double maxStunMillis;
 
-    @Option(names = "--max-mbps", defaultValue = "0", description = "Bandwidth budget of the checkpoint stream in Mbit/s; "
-            + "epochs lengthen to meet it (0: none)")
+    @Option(names = "--max-mbps")
     double maxMbps;
 
     @Option(names = "--json", description = "Print one JSON object when the agent stops")
     boolean json;
 
-    /** The stun options of agent and bench, checked. */
-    static io.cpstream.agent.StunConfig stunConfig(String split, Double maxStunMillis, double maxMbps) {
-        io.cpstream.agent.StunConfig.Split mode = switch (split) {
-            case "history" -> io.cpstream.agent.StunConfig.Split.HISTORY;
-            case "copy-all" -> io.cpstream.agent.StunConfig.Split.COPY_ALL;
-            default -> throw new Errors.UserError("--split must be history or copy-all, not " + split);
-        };
-        if (maxStunMillis != null && maxStunMillis <= 0) {
-            throw new Errors.UserError("--max-stun-ms must be positive");
-        }
-        if (maxMbps < 0) {
-            throw new Errors.UserError("--max-mbps must not be negative");
-        }
-        io.cpstream.agent.StunConfig config = io.cpstream.agent.StunConfig.DEFAULT.withSplit(mode).withMaxMbps(maxMbps);
+    @Override
+    public List<ConfigKey<?>> keys() {
+        return AgentKeys.ALL;
+    }
+
+    /** The stun settings of agent and bench (each checked by its key). */
+    static StunConfig stunConfig(StunConfig.Split split, Double maxStunMillis, double maxMbps) {
+        StunConfig config = StunConfig.DEFAULT.withSplit(split).withMaxMbps(maxMbps);
         return maxStunMillis == null ? config : config.withMaxStun(Duration.ofNanos((long) (maxStunMillis * 1e6)));
     }
 
     @Override
     public Integer call() throws Exception {
-        String target = Options.require(collector, "--collector").target();
-        Options.require(vm, "--vm");
+        String target = Options.require(collector, AgentKeys.COLLECTOR).target();
+        Options.require(vm, AgentKeys.VM);
         AgentConfig settings = AgentConfig.of(target, vm).withEpochInterval(Duration.ofMillis(epochMillis))
                 .withFencingEpoch(fencingEpoch).withVerify(verify).withOutputSink(outputSink)
-                .withMaxPendingOutputBytes(maxPendingOutput).withEncoding(EncodingMode.parse(encoding))
-                .withDeltaCacheBytes(ByteSize.parse(deltaCache, "--delta-cache"))
+                .withMaxPendingOutputBytes(maxPendingOutput).withEncoding(encoding).withDeltaCacheBytes(deltaCache)
                 .withStun(stunConfig(split, maxStunMillis, maxMbps));
         try (MemorySource guest = MemorySources.open(source);
              MetricsEndpoint metrics = new MetricsEndpoint(metricsPort);

@@ -2,8 +2,11 @@ package io.cpstream.cli;
 
 import com.codahale.metrics.health.HealthCheck;
 import io.cpstream.collector.CollectorConfig;
+import io.cpstream.collector.CollectorKeys;
 import io.cpstream.collector.CollectorServer;
 import io.cpstream.collector.store.Durability;
+import io.cpstream.config.ConfigKey;
+import io.cpstream.config.HostPort;
 import io.cpstream.proto.VmState;
 import io.cpstream.proto.VmStatus;
 import java.io.IOException;
@@ -18,64 +21,61 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * The collector daemon. Every long option is also a key of its {@code --config} file (see
- * {@link ConfigFile}); deploy/config/collector.yaml documents them all.
+ * The collector daemon. Its settings are {@link CollectorKeys}: every long option but {@code --config} and
+ * {@code --json} is one, and also a key of its {@code --config} file (see {@link ConfigFile});
+ * deploy/config/collector.yaml documents them all.
  */
-@Command(name = "collector", mixinStandardHelpOptions = true,
+@Command(name = "collector", mixinStandardHelpOptions = true, modelTransformer = KeyedOptions.class,
         description = "Run the collector daemon: receives checkpoint streams and keeps hot-standby images.")
-final class CollectorCommand implements Callable<Integer> {
+final class CollectorCommand implements Callable<Integer>, KeyedOptions.Keyed {
 
     @Option(names = ConfigFile.OPTION, paramLabel = "FILE",
             description = "YAML file whose keys are this command's long options; flags override it")
     Path config;
 
-    @Option(names = "--listen", defaultValue = "0.0.0.0:7700", converter = Converters.Address.class,
-            description = "HOST:PORT to serve agents and admin on (default: ${DEFAULT-VALUE})")
+    // Default, description and parser of each option below come from its key in CollectorKeys (KeyedOptions).
+    @Option(names = "--listen")
     HostPort listen;
 
     // Not required=true: it may come from the config file; checked in call().
-    @Option(names = "--data-dir", description = "Directory for standby images and snapshots (required)")
+    @Option(names = "--data-dir")
     Path dataDir;
 
-    @Option(names = "--metrics-port", defaultValue = "9465", converter = Converters.Port.class,
-            description = "Port for /metrics and /health; 0 turns it off (default: ${DEFAULT-VALUE})")
+    @Option(names = "--metrics-port")
     int metricsPort;
 
-    @Option(names = "--durability", defaultValue = "none", converter = Converters.DurabilityLevel.class,
-            description = "none: an acked epoch survives a collector crash; fsync: also a power loss (default: ${DEFAULT-VALUE})")
+    @Option(names = "--durability")
     Durability durability;
 
-    @Option(names = "--max-guest-bytes", defaultValue = "1099511627776", converter = Converters.Positive.class,
-            description = "Largest guest accepted (default: 1 TiB)")
+    @Option(names = "--max-guest-bytes")
     long maxGuestBytes;
 
-    @Option(names = "--lease-ms", defaultValue = "2000", converter = Converters.Positive.class,
-            description = "How long one heartbeat lets a primary release output; promotion without --force waits it out (default: ${DEFAULT-VALUE})")
+    @Option(names = "--lease-ms")
     long leaseMillis;
 
-    @Option(names = "--auto-promote-after-ms", defaultValue = "0", converter = Converters.NonNegative.class,
-            description = "Promote a VM by itself once its primary was silent this long and its lease ran out; 0: never (default)")
+    @Option(names = "--auto-promote-after-ms")
     long autoPromoteAfterMillis;
 
-    @Option(names = "--zookeeper",
-            description = "ZooKeeper connect string (host:port[,...]) for leases and fencing epochs shared with other collectors")
+    @Option(names = "--zookeeper")
     String zookeeper;
 
-    @Option(names = "--drain-seconds", defaultValue = "5", converter = Converters.NonNegative.class,
-            description = "On stop, how long open streams may finish before they are cut; keep the unit's "
-                    + "TimeoutStopSec above it (default: ${DEFAULT-VALUE})")
+    @Option(names = "--drain-seconds")
     long drainSeconds;
 
-    @Option(names = "--health-max-lag-ms", defaultValue = "5000", converter = Converters.Positive.class,
-            description = "/health is unhealthy while a replicating VM's standby is older than this (default: ${DEFAULT-VALUE})")
+    @Option(names = "--health-max-lag-ms")
     long healthMaxLagMillis;
 
     @Option(names = "--json", description = "Print one JSON object when the collector has stopped")
     boolean json;
 
     @Override
+    public List<ConfigKey<?>> keys() {
+        return CollectorKeys.ALL;
+    }
+
+    @Override
     public Integer call() throws Exception {
-        Options.require(dataDir, "--data-dir");
+        Options.require(dataDir, CollectorKeys.DATA_DIR);
         CollectorConfig settings = new CollectorConfig(listen.host(), listen.port(), dataDir, durability, maxGuestBytes,
                 Duration.ofSeconds(drainSeconds), Duration.ofMillis(leaseMillis),
                 autoPromoteAfterMillis > 0 ? Duration.ofMillis(autoPromoteAfterMillis) : null, zookeeper);

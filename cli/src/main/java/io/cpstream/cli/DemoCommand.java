@@ -1,10 +1,13 @@
 package io.cpstream.cli;
 
 import io.cpstream.agent.AgentConfig;
+import io.cpstream.agent.AgentKeys;
 import io.cpstream.agent.SnapshotRun;
 import io.cpstream.collector.client.AdminClient;
+import io.cpstream.config.ConfigKey;
 import io.cpstream.harness.LocalReplication;
 import io.cpstream.harness.ObservedOutputs;
+import io.cpstream.harness.bench.Figures;
 import io.cpstream.snapshot.PromotedSnapshot;
 import io.cpstream.snapshot.Snapshots;
 import io.cpstream.encoder.ImageDigest;
@@ -15,6 +18,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -26,9 +30,9 @@ import picocli.CommandLine.Option;
  * memory at the promoted epoch, byte for byte, then run the promoted VM from its snapshot and check
  * that its output carries on exactly after the last output the primary emitted in the promoted epoch.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true,
+@Command(name = "demo", mixinStandardHelpOptions = true, modelTransformer = KeyedOptions.class,
         description = "Replicate a guest to a local collector, promote it, verify the promoted image and run it.")
-final class DemoCommand implements Callable<Integer> {
+final class DemoCommand implements Callable<Integer>, KeyedOptions.Keyed {
 
     static final String DEFAULT_SOURCE = "sim:mem=16m,workload=mixed";
     /** What {@code --source kvm} alone means: a small counter guest, quick even on a nested KVM. */
@@ -46,7 +50,8 @@ final class DemoCommand implements Callable<Integer> {
             description = "Guest to protect (default: ${DEFAULT-VALUE}); 'kvm' alone means " + DEFAULT_KVM_SOURCE)
     String source;
 
-    @Option(names = "--epoch-ms", defaultValue = "10", description = "Target time between checkpoints (default: ${DEFAULT-VALUE})")
+    /** The agent's setting (AgentKeys): default and doc from the key. */
+    @Option(names = "--epoch-ms")
     long epochMillis;
 
     @Option(names = "--data-dir", description = "Keep the collector's data (standby and snapshot) here instead of a temporary directory")
@@ -54,6 +59,11 @@ final class DemoCommand implements Callable<Integer> {
 
     @Option(names = "--json", description = "Print one JSON object as the last line")
     boolean json;
+
+    @Override
+    public List<ConfigKey<?>> keys() {
+        return List.of(AgentKeys.EPOCH_MS);
+    }
 
     @Override
     public Integer call() throws Exception {
@@ -118,10 +128,10 @@ final class DemoCommand implements Callable<Integer> {
             result.put("promoted_outputs", promotedOutputs.count());
             // The collector's own record: outputs the guest had emitted before the promoted epoch's stun.
             result.put("snapshot_output_end", promotedSnapshot.manifest().outputs().end());
-            result.put("checkpoints_per_s", round(stats.acknowledged() / (double) seconds));
-            result.put("pause_ms_p50", round(stats.pauseMsP50()));
-            result.put("pause_ms_p99", round(stats.pauseMsP99()));
-            result.put("lag_ms_p50", round(stats.lagMsP50()));
+            result.put("checkpoints_per_s", Figures.round(stats.acknowledged() / (double) seconds));
+            result.put("pause_ms_p50", Figures.round(stats.pauseMsP50()));
+            result.put("pause_ms_p99", Figures.round(stats.pauseMsP99()));
+            result.put("lag_ms_p50", Figures.round(stats.lagMsP50()));
             result.put("source", spec);
             result.put("snapshot", dataDir == null ? null : snapshot.toString());
             if (!json) {
@@ -162,9 +172,5 @@ final class DemoCommand implements Callable<Integer> {
 
     private static String describe(GuestOutput output) {
         return output == null ? "none" : "#" + output.index() + " = " + ObservedOutputs.render(output);
-    }
-
-    static double round(double value) {
-        return Math.round(value * 1000) / 1000.0;
     }
 }

@@ -1,6 +1,7 @@
 package io.cpstream.cli;
 
 import io.cpstream.collector.client.AdminClient;
+import io.cpstream.config.HostPort;
 import io.cpstream.encoder.ImageDigest;
 import io.cpstream.proto.PromoteResponse;
 import java.util.LinkedHashMap;

@@ -2,13 +2,17 @@ package io.cpstream.cli;
 
 import io.cpstream.agent.Agent;
 import io.cpstream.agent.AgentConfig;
+import io.cpstream.agent.AgentKeys;
 import io.cpstream.agent.SnapshotRun;
+import io.cpstream.config.ConfigKey;
+import io.cpstream.config.HostPort;
 import io.cpstream.harness.ObservedOutputs;
 import io.cpstream.snapshot.PromotedSnapshot;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -19,9 +23,9 @@ import picocli.CommandLine.Option;
  * device state in a new guest (a new KVM VM for {@code kvm}), resumed where the primary was stunned.
  * With {@code --collector} the restored VM is protected again by an agent of its own.
  */
-@Command(name = "run", mixinStandardHelpOptions = true,
+@Command(name = "run", mixinStandardHelpOptions = true, modelTransformer = KeyedOptions.class,
         description = "Run a VM from a promoted snapshot, printing its outputs; with --collector, protect it again.")
-final class RunCommand implements Callable<Integer> {
+final class RunCommand implements Callable<Integer>, KeyedOptions.Keyed {
 
     @Option(names = "--snapshot", required = true,
             description = "Snapshot directory written by promote: <data-dir>/vms/<vm>/snapshots/epoch-<N>")
@@ -39,14 +43,14 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--fencing-epoch", description = "Fencing epoch to present (default: the snapshot's)")
     Long fencingEpoch;
 
-    @Option(names = "--epoch-ms", defaultValue = "10", description = "Target time between checkpoints (default: ${DEFAULT-VALUE})")
+    // The agent's settings (AgentKeys) that protect the restored VM: default and doc from the key.
+    @Option(names = "--epoch-ms")
     long epochMillis;
 
-    @Option(names = "--verify", description = "Have the collector check its image against the guest's SHA-256 at every epoch (slow)")
+    @Option(names = "--verify")
     boolean verify;
 
-    @Option(names = "--output-sink", defaultValue = "none",
-            description = "With --collector: where committed output is released, none, file:PATH or tcp://HOST:PORT (default: ${DEFAULT-VALUE})")
+    @Option(names = "--output-sink", description = "with --collector only")
     String outputSink;
 
     @Option(names = "--quiet", description = "Do not print every output, only a line a second")
@@ -56,6 +60,11 @@ final class RunCommand implements Callable<Integer> {
     boolean json;
 
     @Override
+    public List<ConfigKey<?>> keys() {
+        return List.of(AgentKeys.EPOCH_MS, AgentKeys.VERIFY, AgentKeys.OUTPUT_SINK);
+    }
+
+    @Override
     public Integer call() throws Exception {
         if (seconds < 0) {
             throw new Errors.UserError("--seconds must be 0 (until interrupted) or more");
@@ -63,7 +72,7 @@ final class RunCommand implements Callable<Integer> {
         if ((collector == null) != (vm == null)) {
             throw new Errors.UserError("--collector and --vm go together: the restored VM is protected as --vm on --collector");
         }
-        if (collector == null && !outputSink.equals("none")) {
+        if (collector == null && !outputSink.equals(AgentKeys.OUTPUT_SINK.defaultValue())) {
             throw new Errors.UserError("--output-sink needs --collector: output is released once the collector commits it");
         }
         PromotedSnapshot snapshot = PromotedSnapshot.open(snapshotDir);

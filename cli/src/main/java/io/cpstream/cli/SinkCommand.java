@@ -1,6 +1,7 @@
 package io.cpstream.cli;
 
 import io.cpstream.agent.output.OutputReceiver;
+import io.cpstream.config.HostPort;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;

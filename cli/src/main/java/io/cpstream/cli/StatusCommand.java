@@ -1,6 +1,7 @@
 package io.cpstream.cli;
 
 import io.cpstream.collector.client.AdminClient;
+import io.cpstream.config.HostPort;
 import io.cpstream.proto.VmState;
 import io.cpstream.proto.VmStatus;
 import io.grpc.StatusRuntimeException;

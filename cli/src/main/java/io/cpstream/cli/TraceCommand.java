@@ -6,6 +6,7 @@ import io.cpstream.tracker.process.ProcessSource;
 import io.cpstream.tracker.trace.TraceEpoch;
 import io.cpstream.tracker.trace.TraceReader;
 import io.cpstream.encoder.ImageDigest;
+import io.cpstream.harness.bench.Figures;
 import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -116,11 +117,11 @@ final class TraceCommand implements Runnable {
             result.put("out", out.toString());
             result.put("source", spec);
             result.put("epochs", epochs);
-            result.put("seconds", DemoCommand.round(seconds));
+            result.put("seconds", Figures.round(seconds));
             result.put("file_bytes", Files.size(out));
             // Epoch 1 carries every page; the steady state is what the others show.
             long[] steadyDirty = Arrays.copyOfRange(dirty, Math.min(1, epochs - 1), epochs);
-            result.put("dirty_pages_per_epoch", DemoCommand.round(Arrays.stream(steadyDirty).average().orElse(0)));
+            result.put("dirty_pages_per_epoch", Figures.round(Arrays.stream(steadyDirty).average().orElse(0)));
             result.put("stop_ms_p50", millis(percentile(stop, 50)));
             result.put("stop_ms_p99", millis(percentile(stop, 99)));
             result.put("pause_ms_p50", millis(percentile(pause, 50)));
@@ -128,8 +129,8 @@ final class TraceCommand implements Runnable {
             if (pid != null) {
                 double bytes = Arrays.stream(scanned).sum();
                 double nanos = Arrays.stream(scanNanos).sum();
-                result.put("scanned_mb_per_epoch", DemoCommand.round(bytes / epochs / 1e6));
-                result.put("scan_mb_per_s", DemoCommand.round(nanos == 0 ? 0 : bytes / 1e6 / (nanos / 1e9)));
+                result.put("scanned_mb_per_epoch", Figures.round(bytes / epochs / 1e6));
+                result.put("scan_mb_per_s", Figures.round(nanos == 0 ? 0 : bytes / 1e6 / (nanos / 1e9)));
             }
             if (json) {
                 Json.print(System.out, result);
@@ -182,8 +183,8 @@ final class TraceCommand implements Runnable {
                 }
                 long epochs = reader.epochs();
                 result.put("epochs", epochs);
-                result.put("recorded_seconds", DemoCommand.round(lastOffset / 1e9));
-                result.put("dirty_pages_per_epoch", DemoCommand.round(epochs > 1 ? dirty / (double) (epochs - 1) : 0));
+                result.put("recorded_seconds", Figures.round(lastOffset / 1e9));
+                result.put("dirty_pages_per_epoch", Figures.round(epochs > 1 ? dirty / (double) (epochs - 1) : 0));
                 result.put("raw_page_bytes", dataPages * reader.header().pageSize());
                 result.put("final_sha256", digest == null ? null : ImageDigest.hex(digest));
             }
@@ -203,6 +204,6 @@ final class TraceCommand implements Runnable {
     }
 
     private static double millis(long nanos) {
-        return DemoCommand.round(nanos / 1e6);
+        return Figures.round(nanos / 1e6);
     }
 }

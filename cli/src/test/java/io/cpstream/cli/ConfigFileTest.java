@@ -3,12 +3,17 @@ package io.cpstream.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.cpstream.agent.AgentKeys;
+import io.cpstream.collector.CollectorKeys;
 import io.cpstream.collector.store.Durability;
+import io.cpstream.config.ConfigKey;
+import io.cpstream.config.HostPort;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -16,13 +21,17 @@ import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * Config files: keys are the long options, values from the file are defaults that flags override, and
- * a wrong key or value stops the daemon at start with a message naming the key. The shipped example
- * files are valid and document every key.
+ * a wrong key or value stops the daemon at start with a message naming the key. The keys are exactly the
+ * settings of the catalogues (AgentKeys, CollectorKeys); the shipped example files are valid, document every key
+ * and show the defaults.
  */
 class ConfigFileTest {
 
     /** The example config files deploy/ ships, one per daemon. */
     static final Path EXAMPLES = Path.of(System.getProperty("user.dir")).resolveSibling("deploy").resolve("config");
+
+    /** Each daemon's settings. */
+    static final Map<String, List<ConfigKey<?>>> CATALOGUES = Map.of("agent", AgentKeys.ALL, "collector", CollectorKeys.ALL);
 
     @TempDir
     Path dir;
@@ -112,7 +121,7 @@ class ConfigFileTest {
     void shippedExamplesAreValidAndDocumentEveryKey() throws Exception {
         for (String command : List.of("collector", "agent")) {
             Path example = EXAMPLES.resolve(command + ".yaml");
-            CommandSpec spec = new CommandLine(new Main()).getSubcommands().get(command).getCommandSpec();
+            CommandSpec spec = spec(command);
             ConfigFile.load(example, spec);
             String text = Files.readString(example);
             List<String> undocumented = new ArrayList<>();
@@ -124,6 +133,38 @@ class ConfigFileTest {
             }
             assertEquals(List.of(), undocumented, example + " must document every key of " + command);
         }
+    }
+
+    @Test
+    void theKeyCataloguesAreTheDaemonsSettings() {
+        CATALOGUES.forEach((command, keys) -> {
+            assertEquals(keys.stream().map(ConfigKey::name).toList(), List.copyOf(ConfigFile.keys(spec(command)).keySet()),
+                    "every key of " + command + "'s catalogue is one of its options, and every option but "
+                            + ConfigFile.OPTION + " and --json is a key, in the same order");
+        });
+    }
+
+    /**
+     * An example that writes out a key with a default shows that default (a value of its own would be taken for
+     * the default by whoever reads the file), except where the file says it is an example.
+     */
+    @Test
+    void shippedExamplesShowTheDefaults() throws Exception {
+        Set<String> examples = Set.of("agent source");
+        for (Map.Entry<String, List<ConfigKey<?>>> catalogue : CATALOGUES.entrySet()) {
+            String command = catalogue.getKey();
+            Map<String, String> values = ConfigFile.load(EXAMPLES.resolve(command + ".yaml"), spec(command)).values();
+            for (ConfigKey<?> key : catalogue.getValue()) {
+                String value = values.get(key.name());
+                if (key.defaultValue() != null && value != null && !examples.contains(command + " " + key.name())) {
+                    assertEquals(key.defaultValue(), key.parse(value), command + ".yaml, key '" + key.name() + "'");
+                }
+            }
+        }
+    }
+
+    private static CommandSpec spec(String command) {
+        return new CommandLine(new Main()).getSubcommands().get(command).getCommandSpec();
     }
 
     /** Parses a daemon command line the way Main does, into {@code command}. */

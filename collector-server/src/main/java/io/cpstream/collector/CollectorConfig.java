@@ -23,9 +23,6 @@ import java.time.Duration;
 public record CollectorConfig(String host, int port, Path dataDirectory, Durability durability, long maxGuestBytes,
                               Duration drain, Duration lease, Duration autoPromoteAfter, String zookeeper) {
 
-    public static final long DEFAULT_MAX_GUEST_BYTES = 1L << 40;
-    public static final Duration DEFAULT_LEASE = Duration.ofSeconds(2);
-
     public CollectorConfig {
         if (lease.isNegative() || lease.isZero()) {
             throw new IllegalArgumentException("the lease must be positive");
@@ -36,9 +33,11 @@ public record CollectorConfig(String host, int port, Path dataDirectory, Durabil
         }
     }
 
+    /** The defaults of {@link CollectorKeys}, listening on {@code host:port} with its data in {@code dataDirectory}. */
     public static CollectorConfig of(String host, int port, Path dataDirectory) {
-        return new CollectorConfig(host, port, dataDirectory, Durability.NONE, DEFAULT_MAX_GUEST_BYTES,
-                Duration.ofSeconds(5), DEFAULT_LEASE, null, null);
+        return new CollectorConfig(host, port, dataDirectory, CollectorKeys.DURABILITY.defaultValue(),
+                CollectorKeys.MAX_GUEST_BYTES.defaultValue(), Duration.ofSeconds(CollectorKeys.DRAIN_SECONDS.defaultValue()),
+                Duration.ofMillis(CollectorKeys.LEASE_MS.defaultValue()), null, null);
     }
 
     public CollectorConfig withDurability(Durability value) {

@@ -14,8 +14,6 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Comparator;
-import java.util.stream.Stream;
 
 /**
  * A collector and an agent in one process, talking over loopback TCP exactly as they would between
@@ -125,11 +123,7 @@ public final class LocalReplication implements AutoCloseable {
                 collector.close();
             } finally {
                 if (deleteDataDir) {
-                    try (Stream<Path> walk = Files.walk(dataDir)) {
-                        for (Path path : walk.sorted(Comparator.reverseOrder()).toList()) {
-                            Files.deleteIfExists(path);
-                        }
-                    }
+                    Directories.deleteTree(dataDir);
                 }
             }
         }

@@ -1,7 +1,5 @@
 package io.cpstream.collector.store;
 
-import java.util.Locale;
-
 /**
  * What an acknowledged epoch survives.
  *
@@ -27,13 +25,5 @@ public enum Durability {
     /** Whether writes are forced to stable storage before an epoch is acknowledged. */
     public boolean durable() {
         return this == FSYNC;
-    }
-
-    public static Durability parse(String text) {
-        try {
-            return valueOf(text.toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("unknown durability '" + text + "'; use none or fsync");
-        }
     }
 }

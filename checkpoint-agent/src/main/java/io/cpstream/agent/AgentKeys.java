@@ -1,0 +1,73 @@
+package io.cpstream.agent;
+
+import io.cpstream.config.ConfigKey;
+import io.cpstream.config.HostPort;
+import io.cpstream.config.Parsers;
+import io.cpstream.tracker.MemorySources;
+import java.util.List;
+
+/**
+ * Every setting of the agent daemon: the options of {@code cpstream agent} and the keys of its config file
+ * (deploy/config/agent.yaml), each with its default and doc. {@link AgentConfig#of} and {@link StunConfig#DEFAULT}
+ * take their defaults from here, and so do the launcher's options.
+ */
+public final class AgentKeys {
+
+    private AgentKeys() {
+    }
+
+    public static final ConfigKey<HostPort> COLLECTOR = ConfigKey.required("collector", HostPort.class,
+            "HOST:PORT of the collector", Parsers::address);
+
+    public static final ConfigKey<String> VM = ConfigKey.required("vm", String.class,
+            "Name of this VM on the collector", Parsers::text);
+
+    public static final ConfigKey<String> SOURCE = ConfigKey.of("source", MemorySources.DEFAULT_SPEC,
+            "What to protect, e.g. sim:mem=64m,workload=zipf", Parsers::text);
+
+    public static final ConfigKey<Integer> METRICS_PORT = ConfigKey.of("metrics-port", 9464,
+            "Port for /metrics and /health; 0 turns it off", Parsers::port);
+
+    public static final ConfigKey<Long> EPOCH_MS = ConfigKey.of("epoch-ms", 10L,
+            "Target time between checkpoints, in milliseconds", Parsers.atLeast(1));
+
+    public static final ConfigKey<Long> FENCING_EPOCH = ConfigKey.of("fencing-epoch", 0L,
+            "Fencing epoch to present to the collector", Parsers.atLeast(0));
+
+    public static final ConfigKey<Boolean> VERIFY = ConfigKey.of("verify", false,
+            "Have the collector check its image against the guest's SHA-256 at every epoch (slow)", Parsers::flag);
+
+    public static final ConfigKey<String> OUTPUT_SINK = ConfigKey.of("output-sink", "none",
+            "Where committed guest output is released: none, file:PATH or tcp://HOST:PORT", Parsers::text);
+
+    public static final ConfigKey<Long> MAX_PENDING_OUTPUT = ConfigKey.of("max-pending-output", 1L << 20,
+            "Bytes of guest output held until committed, at most; beyond it the guest waits", Parsers.atLeast(1));
+
+    public static final ConfigKey<Long> HEALTH_MAX_LAG_MS = ConfigKey.of("health-max-lag-ms", 5000L,
+            "/health is unhealthy while the newest acknowledged epoch is older than this", Parsers.atLeast(1));
+
+    public static final ConfigKey<EncodingMode> ENCODING = ConfigKey.of("encoding", EncodingMode.CPSTREAM,
+            "How pages travel: cpstream (zero, duplicate, delta, LZ4), lz4 (each page alone) or full (every page whole)",
+            Parsers.choice(EncodingMode.class, "an encoding"));
+
+    public static final ConfigKey<Long> DELTA_CACHE = ConfigKey.of("delta-cache", 64L << 20,
+            "Memory for copies of what the collector holds, to send deltas against, e.g. 256m", Parsers::size)
+            .writtenAs(Parsers::writeSize);
+
+    public static final ConfigKey<StunConfig.Split> SPLIT = ConfigKey.of("split", StunConfig.Split.HISTORY,
+            "What the stun copies: history (hot pages; stable ones after the resume, copy-before-write) or copy-all",
+            Parsers.choice(StunConfig.Split.class, "a split"));
+
+    public static final ConfigKey<Double> MAX_STUN_MS = ConfigKey.optional("max-stun-ms", Double.class,
+            "Target maximum stun; epochs shorten to meet it, and the agent reports when they cannot",
+            Parsers.decimalAbove(0));
+
+    public static final ConfigKey<Double> MAX_MBPS = ConfigKey.of("max-mbps", 0.0,
+            "Bandwidth budget of the checkpoint stream in Mbit/s; epochs lengthen to meet it, 0: none",
+            Parsers.decimalAtLeast(0));
+
+    /** Every key, in the order {@code cpstream agent} declares its options. */
+    public static final List<ConfigKey<?>> ALL = List.of(COLLECTOR, VM, SOURCE, METRICS_PORT, EPOCH_MS, FENCING_EPOCH,
+            VERIFY, OUTPUT_SINK, MAX_PENDING_OUTPUT, HEALTH_MAX_LAG_MS, ENCODING, DELTA_CACHE, SPLIT, MAX_STUN_MS,
+            MAX_MBPS);
+}

@@ -1,0 +1,58 @@
+package io.cpstream.collector;
+
+import io.cpstream.collector.store.Durability;
+import io.cpstream.config.ConfigKey;
+import io.cpstream.config.HostPort;
+import io.cpstream.config.Parsers;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * Every setting of the collector daemon: the options of {@code cpstream collector} and the keys of its config file
+ * (deploy/config/collector.yaml), each with its default and doc. {@link CollectorConfig#of} takes its defaults from
+ * here, and so do the launcher's options.
+ */
+public final class CollectorKeys {
+
+    private CollectorKeys() {
+    }
+
+    public static final ConfigKey<HostPort> LISTEN = ConfigKey.of("listen", new HostPort("0.0.0.0", 7700),
+            "HOST:PORT to serve agents and admin on", Parsers::address);
+
+    public static final ConfigKey<Path> DATA_DIR = ConfigKey.required("data-dir", Path.class,
+            "Directory for standby images and snapshots", Parsers::path);
+
+    public static final ConfigKey<Integer> METRICS_PORT = ConfigKey.of("metrics-port", 9465,
+            "Port for /metrics and /health; 0 turns it off", Parsers::port);
+
+    public static final ConfigKey<Durability> DURABILITY = ConfigKey.of("durability", Durability.NONE,
+            "none: an acked epoch survives a collector crash; fsync: also a power loss",
+            Parsers.choice(Durability.class, "a durability"));
+
+    public static final ConfigKey<Long> MAX_GUEST_BYTES = ConfigKey.of("max-guest-bytes", 1L << 40,
+            "Largest guest accepted, in bytes", Parsers.atLeast(1));
+
+    public static final ConfigKey<Long> LEASE_MS = ConfigKey.of("lease-ms", 2000L,
+            "How long one heartbeat lets a primary release output; promotion without --force waits it out",
+            Parsers.atLeast(1));
+
+    public static final ConfigKey<Long> AUTO_PROMOTE_AFTER_MS = ConfigKey.of("auto-promote-after-ms", 0L,
+            "Promote a VM by itself once its primary was silent this long and its lease ran out; 0: never",
+            Parsers.atLeast(0));
+
+    public static final ConfigKey<String> ZOOKEEPER = ConfigKey.optional("zookeeper", String.class,
+            "ZooKeeper connect string (host:port[,...]) for leases and fencing epochs shared with other collectors",
+            Parsers::text);
+
+    public static final ConfigKey<Long> DRAIN_SECONDS = ConfigKey.of("drain-seconds", 5L,
+            "On stop, how long open streams may finish before they are cut; keep the unit's TimeoutStopSec above it",
+            Parsers.atLeast(0));
+
+    public static final ConfigKey<Long> HEALTH_MAX_LAG_MS = ConfigKey.of("health-max-lag-ms", 5000L,
+            "/health is unhealthy while a replicating VM's standby is older than this", Parsers.atLeast(1));
+
+    /** Every key, in the order {@code cpstream collector} declares its options. */
+    public static final List<ConfigKey<?>> ALL = List.of(LISTEN, DATA_DIR, METRICS_PORT, DURABILITY, MAX_GUEST_BYTES,
+            LEASE_MS, AUTO_PROMOTE_AFTER_MS, ZOOKEEPER, DRAIN_SECONDS, HEALTH_MAX_LAG_MS);
+}

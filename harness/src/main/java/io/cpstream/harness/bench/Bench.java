@@ -1,0 +1,48 @@
+package io.cpstream.harness.bench;
+
+import io.cpstream.agent.AgentConfig;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A whole {@code cpstream bench} run, as one JSON-ready map: what was run ({@code source}, {@code seconds},
+ * {@code epoch_ms_target}, {@code encoding}), then the figures of its kind of run: one {@link Pipeline}, optionally
+ * with a {@link ModeComparison} ({@code modes}) and an {@link EncoderComparison}; or a {@link StunComparison}; or a
+ * {@link DirtyTrackerComparison}.
+ */
+public final class Bench {
+
+    /** The kind of run; the stun and dirty-tracker comparisons are runs of their own. */
+    public enum Kind { PIPELINE, COMPARE_MODES, COMPARE_STUN, COMPARE_DIRTY }
+
+    private Bench() {
+    }
+
+    /**
+     * Runs {@code kind} with {@code config}; {@code compareEncoders} adds the encoder comparison to a pipeline run
+     * (with or without modes).
+     */
+    public static Map<String, Object> run(BenchSettings settings, AgentConfig config, Kind kind,
+                                          boolean compareEncoders) throws Exception {
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("source", settings.source());
+        result.put("seconds", settings.seconds());
+        result.put("epoch_ms_target", config.epochInterval().toMillis());
+        result.put("encoding", config.encoding().label());
+        switch (kind) {
+            case COMPARE_STUN -> result.putAll(StunComparison.run(settings, config));
+            case COMPARE_DIRTY -> result.putAll(DirtyTrackerComparison.run(settings, config));
+            case PIPELINE, COMPARE_MODES -> {
+                Map<String, Object> main = Pipeline.measure(settings, config);
+                result.putAll(main);
+                if (kind == Kind.COMPARE_MODES) {
+                    result.put("modes", ModeComparison.run(settings, config, main));
+                }
+                if (compareEncoders) {
+                    result.putAll(EncoderComparison.run(settings, config));
+                }
+            }
+        }
+        return result;
+    }
+}

@@ -1,0 +1,105 @@
+package io.cpstream.harness.bench;
+
+import io.cpstream.agent.AgentConfig;
+import io.cpstream.agent.AgentStats;
+import io.cpstream.agent.StunConfig;
+import io.cpstream.config.Parsers;
+import io.cpstream.harness.LocalReplication;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * One benchmark pipeline: agent and collector over loopback ({@link LocalReplication}), a warm-up that covers the
+ * full sync, then a measured window. Its figures: checkpoints per second, stun (pause) and lag percentiles, dirty
+ * pages per epoch and wire bytes per dirty page, epoch lengths, and with a stun target or bandwidth budget whether
+ * they were met; in verify mode, whether the collector verified every committed epoch against the primary's digest.
+ */
+public final class Pipeline {
+
+    private Pipeline() {
+    }
+
+    /** Runs {@code settings.source()} with {@code config}; the figures of the measured window. */
+    public static Map<String, Object> measure(BenchSettings settings, AgentConfig config) throws Exception {
+        return measure(settings, settings.source(), config);
+    }
+
+    /** Runs {@code spec} with {@code config}; the figures of the measured window. */
+    public static Map<String, Object> measure(BenchSettings settings, String spec, AgentConfig config)
+            throws Exception {
+        StunConfig stun = config.stun();
+        Map<String, Object> result = new LinkedHashMap<>();
+        LocalReplication replication;
+        try (LocalReplication run = new LocalReplication(spec, null, config)) {
+            replication = run;
+            settings.out().printf("cpstream bench: %s (%d MiB), %s encoding, epoch target %d ms, split %s%s%s, %d s "
+                            + "warm-up + %d s measured%n", spec, run.guest.memoryBytes() >> 20, config.encoding().label(),
+                    config.epochInterval().toMillis(), splitName(stun.split()),
+                    stun.maxStun() == null ? "" : ", max stun " + stun.maxStun().toNanos() / 1e6 + " ms",
+                    stun.maxMbps() == 0 ? "" : ", max " + stun.maxMbps() + " Mbit/s", settings.warmupSeconds(),
+                    settings.seconds());
+            run.start();
+            if (settings.warmupEpochs() > 0) {
+                while (run.agent.acknowledgedEpoch() < settings.warmupEpochs() && !run.guest.finished()) {
+                    run.run(Duration.ofMillis(20), true, settings.out());
+                }
+            } else {
+                run.run(Duration.ofSeconds(settings.warmupSeconds()), true, settings.out());
+            }
+            run.agent.resetStats();
+            // A replayed trace may end before the window does: rates are over the time actually measured.
+            double seconds = run.run(Duration.ofSeconds(settings.seconds()), settings.quiet(), settings.out())
+                    .toNanos() / 1e9;
+            AgentStats.Snapshot s = run.agent.stats();
+            run.stopPrimary();
+            result.put("split", splitName(stun.split()));
+            result.put("copies_after_resume", run.agent.defersStablePages());
+            result.put("seconds_measured", Figures.round(seconds));
+            result.put("checkpoints_per_s", Figures.round(s.acknowledged() / seconds));
+            result.put("pause_ms_p50", Figures.round(s.pauseMsP50()));
+            result.put("pause_ms_p99", Figures.round(s.pauseMsP99()));
+            result.put("pause_ms_max", Figures.round(s.pauseMsMax()));
+            // The same stun figures in whole microseconds (the histogram keeps 3 significant digits).
+            result.put("pause_us_p50", Math.round(s.pauseMsP50() * 1000));
+            result.put("pause_us_p99", Math.round(s.pauseMsP99() * 1000));
+            result.put("lag_ms_p50", Figures.round(s.lagMsP50()));
+            result.put("lag_ms_p99", Figures.round(s.lagMsP99()));
+            result.put("dirty_pages_per_epoch", Figures.round(perCheckpoint(s.dirtyPages(), s)));
+            result.put("wire_bytes_per_dirty_page", Figures.round(s.pagesSent() == 0 ? 0
+                    : s.wireBytes() / (double) s.pagesSent()));
+            result.put("wire_mb_per_s", Figures.round(s.wireBytes() / 1e6 / seconds));
+            result.put("deferred_pages_per_epoch", Figures.round(perCheckpoint(s.deferredPages(), s)));
+            result.put("cow_faults", s.cowFaults());
+            result.put("epoch_ms_last", Figures.round(s.epochMsLast()));
+            result.put("epoch_ms_min", Figures.round(s.epochMsMin()));
+            result.put("epoch_ms_max", Figures.round(s.epochMsMax()));
+            if (stun.maxStun() != null || stun.maxMbps() > 0) {
+                result.put("stun_target_misses", s.stunTargetMisses());
+                result.put("bandwidth_budget_misses", s.bandwidthExceeded());
+                result.put("targets_met", s.stunTargetMisses() == 0 && s.bandwidthExceeded() == 0);
+            }
+        }
+        if (config.verify()) {
+            // Read once the collector has stopped (no commit half counted), over the whole run, warm-up
+            // included: every committed epoch was checked against the primary's digest at its stun.
+            long committed = Math.round(replication.collectorCount("cpstream.collector.epochs.committed"));
+            long verified = Math.round(replication.collectorCount("cpstream.collector.digests.verified"));
+            long mismatches = Math.round(replication.collectorCount("cpstream.collector.digest.mismatches"));
+            result.put("epochs_committed", committed);
+            result.put("digests_verified", verified);
+            result.put("digest_mismatches", mismatches);
+            result.put("digests_verified_every_epoch", committed > 0 && verified == committed && mismatches == 0);
+            result.put("pause_excludes_verify_scan", true);
+        }
+        return result;
+    }
+
+    private static double perCheckpoint(long count, AgentStats.Snapshot s) {
+        return s.checkpoints() == 0 ? 0 : count / (double) s.checkpoints();
+    }
+
+    private static String splitName(StunConfig.Split split) {
+        return Parsers.writeChoice(split);
+    }
+}
