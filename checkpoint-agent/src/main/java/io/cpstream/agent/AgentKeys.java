@@ -3,6 +3,8 @@ package io.cpstream.agent;
 import io.cpstream.config.ConfigKey;
 import io.cpstream.config.HostPort;
 import io.cpstream.config.Parsers;
+import io.cpstream.proto.Limit;
+import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.MemorySources;
 import java.util.List;
 
@@ -41,7 +43,9 @@ public final class AgentKeys {
             "Where committed guest output is released: none, file:PATH or tcp://HOST:PORT", Parsers::text);
 
     public static final ConfigKey<Long> MAX_PENDING_OUTPUT = ConfigKey.of("max-pending-output", 1L << 20,
-            "Bytes of guest output held until committed, at most; beyond it the guest waits", Parsers.atLeast(1));
+            "Bytes of guest output held until committed, at most; beyond it the guest waits",
+            Parsers.between(MemorySource.MAX_OUTPUT_RECORD_BYTES, Limit.MAX_HELD_OUTPUT_BYTES_VALUE,
+                    "at least one output record, at most what a standby keeps"));
 
     public static final ConfigKey<Long> HEALTH_MAX_LAG_MS = ConfigKey.of("health-max-lag-ms", 5000L,
             "/health is unhealthy while the newest acknowledged epoch is older than this", Parsers.atLeast(1));

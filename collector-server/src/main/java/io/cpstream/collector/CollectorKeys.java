@@ -27,7 +27,8 @@ public final class CollectorKeys {
             "Port for /metrics and /health; 0 turns it off", Parsers::port);
 
     public static final ConfigKey<Durability> DURABILITY = ConfigKey.of("durability", Durability.NONE,
-            "none: an acked epoch survives a collector crash; fsync: also a power loss",
+            "none: an acked epoch survives a crash of the collector process (a host crash leaves the standby needing a "
+                    + "full sync); fsync: also a power loss of this host",
             Parsers.choice(Durability.class, "a durability"));
 
     public static final ConfigKey<Long> MAX_GUEST_BYTES = ConfigKey.of("max-guest-bytes", 1L << 40,

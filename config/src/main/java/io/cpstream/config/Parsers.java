@@ -44,6 +44,18 @@ public final class Parsers {
         };
     }
 
+    /** A whole number from {@code minimum} to {@code maximum}; {@code why} says where the bounds come from. */
+    public static Function<String, Long> between(long minimum, long maximum, String why) {
+        return value -> {
+            long number = whole(value, "a whole number");
+            if (number < minimum || number > maximum) {
+                throw new IllegalArgumentException("'" + value + "' must be from " + minimum + " to " + maximum
+                        + " (" + why + ")");
+            }
+            return number;
+        };
+    }
+
     /** A TCP port, 0 to 65535. */
     public static Integer port(String value) {
         long port = whole(value, "a port number");
