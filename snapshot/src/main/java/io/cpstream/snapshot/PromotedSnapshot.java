@@ -83,6 +83,9 @@ public final class PromotedSnapshot {
     }
 
     private static void requireDigest(Path file, String expectedHex) throws IOException {
+        if (!Files.isRegularFile(file)) {
+            throw new InvalidSnapshotException("snapshot file " + file + " is missing");
+        }
         String actual = ImageDigest.hex(sha256(file));
         if (!actual.equalsIgnoreCase(expectedHex)) {
             throw new InvalidSnapshotException("snapshot file " + file + " is corrupt: its SHA-256 is " + actual
