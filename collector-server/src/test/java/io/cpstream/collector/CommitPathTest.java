@@ -15,20 +15,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.cpstream.collector.lease.LeaseAuthority;
 import io.cpstream.collector.lease.LocalLeases;
 import io.cpstream.encoder.ImageDigest;
-import io.cpstream.proto.AdminGrpc;
 import io.cpstream.proto.CollectorMessage;
-import io.cpstream.proto.GetVmRequest;
-import io.cpstream.proto.PromoteRequest;
 import io.cpstream.proto.PromoteResponse;
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.lang.reflect.Proxy;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongConsumer;
 import org.junit.jupiter.api.AfterEach;
@@ -50,24 +46,21 @@ class CommitPathTest {
     @TempDir
     Path dataDir;
 
-    private CollectorServer server;
-    private ManagedChannel channel;
+    private TestCollector collector;
 
     @BeforeEach
     void start() throws Exception {
-        server = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dataDir), new SimpleMeterRegistry());
-        channel = NettyChannelBuilder.forTarget("127.0.0.1:" + server.port()).usePlaintext().build();
+        collector = new TestCollector(dataDir);
     }
 
     @AfterEach
     void stop() {
-        channel.shutdownNow();
-        server.close();
+        collector.close();
     }
 
     /** Epoch 1: every page filled with 1, device state {@link #STATE_1}. */
     private RawAgent commitEpochOne() {
-        RawAgent agent = new RawAgent(channel).send(hello("vm", PAGES)).send(begin(1, true, PAGES));
+        RawAgent agent = collector.agent().send(hello("vm", PAGES)).send(begin(1, true, PAGES));
         for (int i = 0; i < PAGES; i++) {
             agent.send(batch(1, page(i, (byte) 1)));
         }
@@ -86,11 +79,11 @@ class CommitPathTest {
     }
 
     private long committedEpoch() {
-        return AdminGrpc.newBlockingStub(channel).getVm(GetVmRequest.newBuilder().setVmId("vm").build()).getCommittedEpoch();
+        return collector.committedEpoch("vm");
     }
 
     private PromoteResponse promote() {
-        return AdminGrpc.newBlockingStub(channel).promote(PromoteRequest.newBuilder().setVmId("vm").setForce(true).build());
+        return collector.promote("vm", true);
     }
 
     /** SHA-256 of the guest memory after epoch {@code epoch} of this test. */
@@ -125,19 +118,19 @@ class CommitPathTest {
         Path blocker = dataDir.resolve("vms/vm/manifest.json.tmp/blocker");
         Files.createDirectories(blocker);
 
-        RawAgent failing = sendEpochTwo(new RawAgent(channel).send(hello("vm", PAGES)));
+        RawAgent failing = sendEpochTwo(collector.agent().send(hello("vm", PAGES)));
         assertEquals(Status.Code.INTERNAL, failing.awaitClosed().getCode());
 
         // While epoch 2 cannot be completed: no promotion, and no new stream builds on the image.
         StatusRuntimeException refused = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class,
                 this::promote);
         assertNotEquals(Status.Code.OK, refused.getStatus().getCode());
-        assertEquals(Status.Code.INTERNAL, new RawAgent(channel).send(hello("vm", PAGES)).awaitClosed().getCode(),
+        assertEquals(Status.Code.INTERNAL, collector.agent().send(hello("vm", PAGES)).awaitClosed().getCode(),
                 "a stream may not start on an image that holds half of epoch 2");
 
         Files.delete(blocker);
         Files.delete(blocker.getParent());
-        RawAgent again = new RawAgent(channel).send(hello("vm", PAGES));
+        RawAgent again = collector.agent().send(hello("vm", PAGES));
         CollectorMessage welcome = again.awaitAnswer(CollectorMessage::hasWelcome);
         assertEquals(2, welcome.getWelcome().getCommittedEpoch(), "the sealed epoch 2 was completed, not truncated");
         again.out.onCompleted();
@@ -153,7 +146,7 @@ class CommitPathTest {
         commitEpochOne().out.onCompleted();
         Path blocker = dataDir.resolve("vms/vm/manifest.json.tmp/blocker");
         Files.createDirectories(blocker);
-        assertEquals(Status.Code.INTERNAL, sendEpochTwo(new RawAgent(channel).send(hello("vm", PAGES))).awaitClosed()
+        assertEquals(Status.Code.INTERNAL, sendEpochTwo(collector.agent().send(hello("vm", PAGES))).awaitClosed()
                 .getCode());
         Files.delete(blocker);
         Files.delete(blocker.getParent());
@@ -186,12 +179,12 @@ class CommitPathTest {
     @Test
     void aCommitWithoutADeviceStateIsRefused() throws Exception {
         commitEpochOne().out.onCompleted();
-        Status noState = new RawAgent(channel).send(hello("vm", PAGES)).send(incremental(2, 1, 1))
+        Status noState = collector.agent().send(hello("vm", PAGES)).send(incremental(2, 1, 1))
                 .send(batch(2, page(0, (byte) 2))).send(RawAgent.commit(2, 1, new byte[0])).awaitClosed();
         assertEquals(Status.Code.INVALID_ARGUMENT, noState.getCode());
         assertTrue(noState.getDescription().contains("device state"), noState.getDescription());
 
-        Status noDigest = new RawAgent(channel).send(hello("vm", PAGES)).send(incremental(2, 1, 1))
+        Status noDigest = collector.agent().send(hello("vm", PAGES)).send(incremental(2, 1, 1))
                 .send(batch(2, page(0, (byte) 2))).send(RawAgent.deviceState(2, STATE_2))
                 .send(io.cpstream.proto.AgentMessage.newBuilder().setCommit(io.cpstream.proto.CheckpointCommit
                         .newBuilder().setEpoch(2).setPageCount(1).setDeviceStateBytes(STATE_2.length)).build())
@@ -207,52 +200,24 @@ class CommitPathTest {
     @Test
     void aFencingWatchThatFiresAtOnceFindsTheStandbyWhole() throws Exception {
         commitEpochOne().out.onCompleted();
-        channel.shutdownNow();
-        server.close();
+        collector.close();
         AtomicLong heard = new AtomicLong();
-        LeaseAuthority eager = new LeaseAuthority() {
-            private final LocalLeases local = new LocalLeases();
-
-            @Override
-            public long fencingEpoch(String vm, long known) {
-                return local.fencingEpoch(vm, known);
-            }
-
-            @Override
-            public boolean mayGrant(String vm, long fencingEpoch, String holder) {
-                return true;
-            }
-
-            @Override
-            public void released(String vm) {
-            }
-
-            @Override
-            public boolean heldElsewhere(String vm) {
-                return false;
-            }
-
-            @Override
-            public long raise(String vm, long expected) {
-                return local.raise(vm, expected);
-            }
-
-            @Override
-            public void watch(String vm, LongConsumer listener) {
-                listener.accept(7); // raised elsewhere, before anything else happened
-                heard.incrementAndGet();
-            }
-
-            @Override
-            public void close() {
-            }
-        };
+        LocalLeases local = new LocalLeases();
+        // The lone collector's authority, except that every watch fires at once: raised elsewhere, right away.
+        LeaseAuthority eager = (LeaseAuthority) Proxy.newProxyInstance(LeaseAuthority.class.getClassLoader(),
+                new Class<?>[] {LeaseAuthority.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("watch")) {
+                        ((LongConsumer) args[1]).accept(7);
+                        heard.incrementAndGet();
+                        return null;
+                    }
+                    return method.invoke(local, args);
+                });
         try (StandbyRegistry registry = StandbyRegistry.open(CollectorConfig.of("127.0.0.1", 0, dataDir), "test",
                 new SimpleMeterRegistry(), eager)) {
             assertEquals(1, heard.get());
             assertEquals(1, registry.existing("vm").committedEpoch());
         }
-        server = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dataDir), new SimpleMeterRegistry());
-        channel = NettyChannelBuilder.forTarget("127.0.0.1:" + server.port()).usePlaintext().build();
+        collector = new TestCollector(dataDir);
     }
 }

@@ -12,32 +12,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
 import io.cpstream.encoder.EncodedPage;
-import io.cpstream.encoder.ImageDigest;
 import io.cpstream.encoder.PageChecksums;
 import io.cpstream.encoder.PageEncoder;
-import io.cpstream.proto.AdminGrpc;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CheckpointBegin;
-import io.cpstream.proto.CheckpointCommit;
 import io.cpstream.proto.CollectorMessage;
-import io.cpstream.proto.DeviceState;
-import io.cpstream.proto.GetVmRequest;
-import io.cpstream.proto.Hello;
 import io.cpstream.proto.Page;
-import io.cpstream.proto.PageBatch;
 import io.cpstream.proto.PageEncoding;
 import io.cpstream.proto.ReplicationGrpc;
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
-import io.grpc.stub.StreamObserver;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -55,24 +43,21 @@ class HostileInputTest {
     @TempDir
     Path dataDir;
 
-    private CollectorServer server;
-    private ManagedChannel channel;
+    private TestCollector collector;
 
     @BeforeEach
     void start() throws Exception {
-        server = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dataDir), new SimpleMeterRegistry());
-        channel = NettyChannelBuilder.forTarget("127.0.0.1:" + server.port()).usePlaintext().build();
+        collector = new TestCollector(dataDir);
     }
 
     @AfterEach
     void stop() {
-        channel.shutdownNow();
-        server.close();
+        collector.close();
     }
 
     /** Commits one full epoch of pages filled with {@code fill}; returns the open stream. */
     private RawAgent commitFullEpoch(String vm, long epoch, byte fill) {
-        RawAgent stream = new RawAgent(channel).send(hello(vm, PAGES)).send(begin(epoch, true, PAGES));
+        RawAgent stream = collector.agent().send(hello(vm, PAGES)).send(begin(epoch, true, PAGES));
         for (int i = 0; i < PAGES; i++) {
             stream.send(batch(epoch, page(i, fill)));
         }
@@ -82,21 +67,21 @@ class HostileInputTest {
     }
 
     private long committedEpoch(String vm) {
-        return AdminGrpc.newBlockingStub(channel).getVm(GetVmRequest.newBuilder().setVmId(vm).build()).getCommittedEpoch();
+        return collector.committedEpoch(vm);
     }
 
     @Test
     void firstMessageMustBeHello() throws Exception {
-        Status status = new RawAgent(channel).send(begin(1, true, 1)).awaitClosed();
+        Status status = collector.agent().send(begin(1, true, 1)).awaitClosed();
         assertEquals(Status.Code.INVALID_ARGUMENT, status.getCode());
         assertTrue(status.getDescription().contains("must be hello"), status.getDescription());
     }
 
     @Test
     void helloIsValidated() throws Exception {
-        assertEquals(Status.Code.INVALID_ARGUMENT, new RawAgent(channel).send(hello("../etc", 4)).awaitClosed().getCode());
-        assertEquals(Status.Code.INVALID_ARGUMENT, new RawAgent(channel).send(hello("vm", 0)).awaitClosed().getCode());
-        Status huge = new RawAgent(channel).send(hello("vm", 1L << 40)).awaitClosed();
+        assertEquals(Status.Code.INVALID_ARGUMENT, collector.agent().send(hello("../etc", 4)).awaitClosed().getCode());
+        assertEquals(Status.Code.INVALID_ARGUMENT, collector.agent().send(hello("vm", 0)).awaitClosed().getCode());
+        Status huge = collector.agent().send(hello("vm", 1L << 40)).awaitClosed();
         assertEquals(Status.Code.INVALID_ARGUMENT, huge.getCode());
         assertTrue(huge.getDescription().contains("pages"), huge.getDescription());
     }
@@ -106,19 +91,19 @@ class HostileInputTest {
         commitFullEpoch("vm", 1, (byte) 1).out.onCompleted();
         byte[] before = java.nio.file.Files.readAllBytes(dataDir.resolve("vms/vm/image.mem"));
 
-        Status outOfRange = new RawAgent(channel).send(hello("vm", PAGES)).send(begin(2, false, 2).toBuilder()
+        Status outOfRange = collector.agent().send(hello("vm", PAGES)).send(begin(2, false, 2).toBuilder()
                 .setBegin(CheckpointBegin.newBuilder().setEpoch(2).setBaseEpoch(1).setPageCount(2)).build())
                 .send(batch(2, page(PAGES, (byte) 9))).awaitClosed();
         assertEquals(Status.Code.INVALID_ARGUMENT, outOfRange.getCode());
         assertTrue(outOfRange.getDescription().contains("page " + PAGES), outOfRange.getDescription());
 
         // The agent lineage differs from the stream that built the image only if it says so; reuse it.
-        Status duplicate = new RawAgent(channel).send(hello("vm", PAGES)).send(AgentMessage.newBuilder()
+        Status duplicate = collector.agent().send(hello("vm", PAGES)).send(AgentMessage.newBuilder()
                 .setBegin(CheckpointBegin.newBuilder().setEpoch(3).setBaseEpoch(1).setPageCount(2)).build())
                 .send(batch(3, page(0, (byte) 7), page(0, (byte) 7))).awaitClosed();
         assertEquals(Status.Code.INVALID_ARGUMENT, duplicate.getCode());
 
-        Status wrongCount = new RawAgent(channel).send(hello("vm", PAGES)).send(AgentMessage.newBuilder()
+        Status wrongCount = collector.agent().send(hello("vm", PAGES)).send(AgentMessage.newBuilder()
                 .setBegin(CheckpointBegin.newBuilder().setEpoch(4).setBaseEpoch(1).setPageCount(1)).build())
                 .send(batch(4, page(0, (byte) 7))).sendCommit(4, 2).awaitClosed();
         assertEquals(Status.Code.INVALID_ARGUMENT, wrongCount.getCode());
@@ -152,7 +137,7 @@ class HostileInputTest {
         assertTrue(java.util.Arrays.equals(before, java.nio.file.Files.readAllBytes(dataDir.resolve("vms/vm/image.mem"))),
                 "the committed image is untouched");
         // The collector still serves the VM: the next epoch commits on top of the old one.
-        RawAgent next = new RawAgent(channel).send(hello("vm", PAGES)).send(AgentMessage.newBuilder()
+        RawAgent next = collector.agent().send(hello("vm", PAGES)).send(AgentMessage.newBuilder()
                 .setBegin(CheckpointBegin.newBuilder().setEpoch(2).setBaseEpoch(1).setPageCount(1)).build())
                 .send(batch(2, page(3, (byte) 9))).sendCommit(2, 1);
         await().atMost(Duration.ofSeconds(30)).until(() -> committedEpoch("vm") == 2);
@@ -177,7 +162,7 @@ class HostileInputTest {
             }
         };
         CompletableFuture<Status> closed = new CompletableFuture<>();
-        io.grpc.ClientCall<byte[], byte[]> call = channel.newCall(
+        io.grpc.ClientCall<byte[], byte[]> call = collector.channel().newCall(
                 ReplicationGrpc.getStreamMethod().toBuilder(bytes, bytes).build(), io.grpc.CallOptions.DEFAULT);
         call.start(new io.grpc.ClientCall.Listener<>() {
             @Override
@@ -259,12 +244,9 @@ class HostileInputTest {
     @Test
     void afterARestartTheCollectorRefusesDeltasAgainstVersionsItCannotVouchFor() throws Exception {
         commitFullEpoch("vm", 1, (byte) 1).out.onCompleted();
-        channel.shutdownNow();
-        server.close();
-        server = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dataDir), new SimpleMeterRegistry());
-        channel = NettyChannelBuilder.forTarget("127.0.0.1:" + server.port()).usePlaintext().build();
+        collector.restart();
 
-        RawAgent stream = new RawAgent(channel).send(hello("vm", PAGES));
+        RawAgent stream = collector.agent().send(hello("vm", PAGES));
         await().atMost(Duration.ofSeconds(30)).until(() -> stream.received.stream().anyMatch(CollectorMessage::hasWelcome));
         CollectorMessage welcome = stream.received.stream().filter(CollectorMessage::hasWelcome).findFirst().orElseThrow();
         assertEquals(1, welcome.getWelcome().getPageVersionsAfter(), "the agent must drop its bases of epoch 1");

@@ -1,10 +1,6 @@
 package io.cpstream.tracker;
 
-import java.lang.foreign.MemorySegment;
-import java.util.BitSet;
 import java.util.List;
-import java.util.Map;
-import java.util.Optional;
 
 /**
  * A guest as the agent sees it, plus a view of every output record whoever consumes the guest's output
@@ -18,7 +14,7 @@ import java.util.Optional;
  * {@code demo} uses it to match the primary's last output of the promoted epoch with the promoted VM's
  * first output; {@code run} to print a restored VM's outputs.
  */
-public final class OutputTap implements MemorySource {
+public final class OutputTap extends ForwardingSource {
 
     /** Receives outputs in order, each batch with the epoch its records belong to. Called under the tap's lock: be quick. */
     @FunctionalInterface
@@ -26,7 +22,6 @@ public final class OutputTap implements MemorySource {
         void onOutputs(long epoch, List<GuestOutput> outputs);
     }
 
-    private final MemorySource guest;
     private final Listener listener;
     private final Object lock = new Object();
     /** Stuns through this tap so far. */
@@ -34,122 +29,37 @@ public final class OutputTap implements MemorySource {
     private boolean stunned;
 
     public OutputTap(MemorySource guest, Listener listener) {
-        this.guest = guest;
+        super(guest);
         this.listener = listener;
-    }
-
-    /** The guest behind the tap. */
-    public MemorySource guest() {
-        return guest;
-    }
-
-    @Override
-    public String kind() {
-        return guest.kind();
-    }
-
-    @Override
-    public Map<String, String> params() {
-        return guest.params();
-    }
-
-    @Override
-    public int pageSize() {
-        return guest.pageSize();
-    }
-
-    @Override
-    public int pageCount() {
-        return guest.pageCount();
-    }
-
-    @Override
-    public void start() {
-        guest.start();
-    }
-
-    @Override
-    public boolean finished() {
-        return guest.finished();
-    }
-
-    @Override
-    public Optional<String> fault() {
-        return guest.fault();
     }
 
     @Override
     public Stun stun() {
-        Stun inner = guest.stun();
+        Stun inner = guest().stun();
         synchronized (lock) {
             stuns++;
             stunned = true;
         }
-        return new Stun() {
-            @Override
-            public BitSet harvestDirty() {
-                return inner.harvestDirty();
-            }
-
-            @Override
-            public byte[] deviceState() {
-                return inner.deviceState();
-            }
-
-            @Override
-            public ProtectedPages protect(BitSet pages) {
-                return inner.protect(pages);
-            }
-
-            @Override
-            public long stopNanos() {
-                return inner.stopNanos();
-            }
-
-            @Override
-            public long resumedAtNanos() {
-                return inner.resumedAtNanos();
-            }
-
+        return new ForwardingStun(inner) {
             @Override
             public void close() {
                 synchronized (lock) {
                     stunned = false;
                 }
-                inner.close();
+                super.close();
             }
         };
     }
 
     @Override
-    public void copyPage(int page, MemorySegment dst, long dstOffset) {
-        guest.copyPage(page, dst, dstOffset);
-    }
-
-    @Override
-    public Optional<String> protectionUnavailable() {
-        return guest.protectionUnavailable();
-    }
-
-    @Override
-    public int protectionMinRun() {
-        return guest.protectionMinRun();
-    }
-
-    @Override
     public List<GuestOutput> pollOutputs(long maxBytes) {
         synchronized (lock) {
-            List<GuestOutput> outputs = guest.pollOutputs(maxBytes);
+            List<GuestOutput> outputs = guest().pollOutputs(maxBytes);
             long epoch = stunned ? stuns : stuns + 1;
             if (!outputs.isEmpty()) {
                 listener.onOutputs(epoch, outputs);
             }
             return outputs;
         }
-    }
-
-    @Override
-    public void close() {
-        guest.close();
     }
 }

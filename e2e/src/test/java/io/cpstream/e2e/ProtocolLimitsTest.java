@@ -15,19 +15,17 @@ import io.cpstream.collector.client.AdminClient;
 import io.cpstream.proto.Limit;
 import io.cpstream.proto.PromoteResponse;
 import io.cpstream.snapshot.CommittedOutputs;
+import io.cpstream.tracker.ForwardingSource;
+import io.cpstream.tracker.ForwardingStun;
 import io.cpstream.tracker.GuestOutput;
 import io.cpstream.tracker.MemorySource;
-import io.cpstream.tracker.ProtectedPages;
 import io.cpstream.tracker.Stun;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.BitSet;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -122,15 +120,14 @@ class ProtocolLimitsTest {
      * A sim guest with a device state of {@code stateBytes} (filled with the stun's count) and, if
      * {@code recordBytes} > 0, output records of that size, as fast as they are taken.
      */
-    private static final class BulkyGuest implements MemorySource {
-        private final MemorySource guest;
+    private static final class BulkyGuest extends ForwardingSource {
         private final int stateBytes;
         private final int recordBytes;
         private long stuns;
         private long taken;
 
         BulkyGuest(MemorySource guest, int stateBytes, int recordBytes) {
-            this.guest = guest;
+            super(guest);
             this.stateBytes = stateBytes;
             this.recordBytes = recordBytes;
         }
@@ -158,82 +155,17 @@ class ProtocolLimitsTest {
 
         @Override
         public Stun stun() {
-            Stun inner = guest.stun();
+            Stun inner = guest().stun();
             byte fill;
             synchronized (this) {
                 fill = (byte) ++stuns;
             }
-            return new Stun() {
-                @Override
-                public BitSet harvestDirty() {
-                    return inner.harvestDirty();
-                }
-
+            return new ForwardingStun(inner) {
                 @Override
                 public byte[] deviceState() {
                     return BulkyGuest.deviceState(stateBytes, fill);
                 }
-
-                @Override
-                public ProtectedPages protect(BitSet pages) {
-                    return inner.protect(pages);
-                }
-
-                @Override
-                public long stopNanos() {
-                    return inner.stopNanos();
-                }
-
-                @Override
-                public long resumedAtNanos() {
-                    return inner.resumedAtNanos();
-                }
-
-                @Override
-                public void close() {
-                    inner.close();
-                }
             };
-        }
-
-        @Override
-        public String kind() {
-            return guest.kind();
-        }
-
-        @Override
-        public Map<String, String> params() {
-            return guest.params();
-        }
-
-        @Override
-        public int pageSize() {
-            return guest.pageSize();
-        }
-
-        @Override
-        public int pageCount() {
-            return guest.pageCount();
-        }
-
-        @Override
-        public void start() {
-            guest.start();
-        }
-
-        @Override
-        public void copyPage(int page, MemorySegment dst, long dstOffset) {
-            guest.copyPage(page, dst, dstOffset);
-        }
-
-        @Override
-        public java.util.Optional<String> protectionUnavailable() {
-            return guest.protectionUnavailable();
-        }
-
-        @Override
-        public void close() {
-            guest.close();
         }
     }
 }
