@@ -1,31 +1,30 @@
 package io.cpstream.agent;
 
-import io.cpstream.proto.AgentMessage;
-import io.cpstream.proto.CollectorMessage;
+import io.cpstream.agent.failover.Failover;
+import io.cpstream.agent.failover.Placement;
 import io.cpstream.agent.output.OutputSink;
 import io.cpstream.agent.output.OutputSinks;
+import io.cpstream.coordination.CoordinationException;
+import io.cpstream.coordination.Primaries;
+import io.cpstream.proto.AgentMessage;
+import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.Heartbeat;
 import io.cpstream.proto.Hello;
 import io.cpstream.proto.SourceInfo;
 import io.cpstream.proto.Welcome;
 import io.cpstream.tracker.MemorySource;
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.net.InetAddress;
 import java.time.Duration;
 import java.util.List;
-import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.function.LongConsumer;
 
 /**
@@ -43,13 +42,6 @@ public final class Agent implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger(Agent.class.getName());
     static final int PROTOCOL_VERSION = 2;
-    /** Statuses after which retrying cannot help: the collector refused this agent for good. */
-    private static final Set<Status.Code> TERMINAL = Set.of(Status.Code.FAILED_PRECONDITION,
-            Status.Code.INVALID_ARGUMENT, Status.Code.PERMISSION_DENIED, Status.Code.UNAUTHENTICATED,
-            Status.Code.UNIMPLEMENTED, Status.Code.ABORTED, Status.Code.RESOURCE_EXHAUSTED);
-    private static final Duration HANDSHAKE_TIMEOUT = Duration.ofSeconds(15);
-    /** Room for a few page batches in flight on the connection, so the link stays busy between acks. */
-    static final int FLOW_CONTROL_WINDOW = 8 << 20;
 
     private final AgentConfig config;
     private final MemorySource source;
@@ -58,7 +50,8 @@ public final class Agent implements AutoCloseable {
     private final AgentStats stats = new AgentStats();
     private final DigestLog digests;
     private final StagingPool staging;
-    private final ManagedChannel channel;
+    private final CollectorLink link;
+    private final Failover failover;
     private final EpochLoop epochLoop;
     private final CheckpointSender sender;
     private final List<LongConsumer> ackListeners = new CopyOnWriteArrayList<>();
@@ -69,8 +62,17 @@ public final class Agent implements AutoCloseable {
     private Thread heartbeatThread;
     private final CountDownLatch terminated = new CountDownLatch(1);
     private final String agentId;
-    private volatile CollectorStream current;
+    private final String hostName;
     private volatile Status failure;
+    /** The fencing epoch this primary holds: raised by the authority when it goes on alone. */
+    private volatile long fencingEpoch;
+    /** The lease the collector last granted; null before any grant. */
+    private volatile Duration grantedLease;
+    /** Where checkpoints go now, or null while there is no stream. */
+    private volatile Placement.Target target;
+    /** The newest acknowledged epoch when this primary went on alone: a newer ack means a standby again. */
+    private volatile long ackedWhenAlone;
+    private long lastAloneLogNanos;
     /** System.nanoTime() of the stun of the newest acknowledged epoch; 0 until the first ack. */
     private volatile long ackedStunNanos;
     private volatile boolean running;
@@ -92,29 +94,31 @@ public final class Agent implements AutoCloseable {
         this.config = config;
         this.source = source;
         this.outputSink = sink;
-        this.outputs = new OutputGate(config.vmId(), config.fencingEpoch(), sink, lease, config.maxPendingOutputBytes());
+        this.fencingEpoch = config.fencingEpoch();
+        this.outputs = new OutputGate(config.vmId(), config.fencingEpoch(), sink, lease, config.maxPendingOutputBytes(),
+                source::pollOutputs);
         this.state = new ReplicationState(source.pageCount(), UUID.randomUUID().toString());
         this.digests = new DigestLog(config.digestsRetained());
         this.staging = new StagingPool(config.maxInFlight() + 1);
         this.metrics = new AgentMetrics(registry, config.vmId(), state::acked, state::inFlight,
-                () -> state.connected() ? 1 : 0);
+                () -> state.connected() ? 1 : 0, () -> outputs.alone() ? 0 : 1);
         BlockingQueue<CapturedCheckpoint> outbox = new ArrayBlockingQueue<>(config.maxInFlight() + 1);
-        OutputMetrics.register(registry, config.vmId(), outputs, lease, config.fencingEpoch());
+        OutputMetrics.register(registry, config.vmId(), outputs, lease);
         this.epochLoop = new EpochLoop(source, state, staging, outbox, config, metrics, stats, digests, outputs);
         this.sender = new CheckpointSender(outbox, state, source.pageSize(), source.pageCount(), config, metrics, stats,
                 outputs);
-        this.channel = NettyChannelBuilder.forTarget(config.collector())
-                .usePlaintext()
-                .keepAliveTime(10, TimeUnit.SECONDS)
-                .keepAliveTimeout(5, TimeUnit.SECONDS)
-                .keepAliveWithoutCalls(true)
-                .flowControlWindow(FLOW_CONTROL_WINDOW)
-                // The agent resends what a broken stream lost itself (the collector's Welcome says from
-                // where). gRPC's retries would keep every message until the call commits, to serialize it
-                // again, and a page's bytes are only valid until its batch was sent (BatchPayloads).
-                .disableRetry()
-                .build();
-        this.agentId = hostName() + "/" + ProcessHandle.current().pid();
+        this.hostName = config.failover().hostName().isEmpty() ? hostName() : config.failover().hostName();
+        this.agentId = hostName + "/" + ProcessHandle.current().pid();
+        try {
+            this.failover = Failover.open(config.failover(), config.collector(),
+                    (long) source.pageSize() * source.pageCount(), hostName);
+        } catch (CoordinationException e) {
+            sender.close();
+            staging.close();
+            throw new IllegalArgumentException("cannot reach the authority or the pool of collectors: "
+                    + e.getMessage(), e);
+        }
+        this.link = new CollectorLink(config.vmId(), config.failover(), failover, metrics, new LinkEvents());
     }
 
     /** Starts the guest (if it is not running yet) and replication. */
@@ -124,7 +128,7 @@ public final class Agent implements AutoCloseable {
         }
         running = true;
         source.start();
-        linkThread = Thread.ofPlatform().name("agent-link-" + config.vmId()).start(this::maintainLink);
+        linkThread = Thread.ofPlatform().name("agent-link-" + config.vmId()).start(link);
         heartbeatThread = Thread.ofPlatform().daemon().name("agent-heartbeat-" + config.vmId()).start(this::heartbeats);
         releaserThread = Thread.ofPlatform().name("agent-output-" + config.vmId()).start(() -> {
             outputs.releaseLoop();
@@ -182,9 +186,23 @@ public final class Agent implements AutoCloseable {
         return stun == 0 ? null : Duration.ofNanos(System.nanoTime() - stun);
     }
 
-    /** The fencing epoch this agent presents. */
+    /** The fencing epoch this agent presents: the configured one, or the one the authority raised it to. */
     public long fencingEpoch() {
-        return config.fencingEpoch();
+        return fencingEpoch;
+    }
+
+    /**
+     * Whether a standby protects this primary: false once it went on alone after losing its standby, until a
+     * standby has acknowledged a checkpoint again.
+     */
+    public boolean protectedByStandby() {
+        return !outputs.alone();
+    }
+
+    /** The collector checkpoints go to now, or null while there is no stream. */
+    public String collector() {
+        Placement.Target now = target;
+        return now == null ? null : now.address();
     }
 
     public AgentStats.Snapshot stats() {
@@ -235,86 +253,101 @@ public final class Agent implements AutoCloseable {
         join(releaserThread);
         join(heartbeatThread);
         sender.close();
-        channel.shutdownNow();
-        try {
-            channel.awaitTermination(5, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        link.close();
         staging.close();
     }
 
     // ------------------------------------------------------------------ the link
 
-    private void maintainLink() {
-        long backoffMillis = 100;
-        boolean first = true;
-        while (running) {
-            if (!first) {
-                metrics.reconnects.increment();
-            }
-            first = false;
-            CompletableFuture<Welcome> welcomed = new CompletableFuture<>();
-            CompletableFuture<Status> closed = new CompletableFuture<>();
-            CollectorStream stream = new CollectorStream(channel, message -> onMessage(message, welcomed),
-                    closed::complete);
-            Status ended;
-            try {
-                stream.send(AgentMessage.newBuilder().setHello(hello()).build());
-                Object answer = CompletableFuture.anyOf(welcomed, closed)
-                        .get(HANDSHAKE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-                Welcome welcome = answer instanceof Welcome w ? w : null;
-                if (welcome != null) {
-                    backoffMillis = 100;
-                    current = stream;
-                    sender.encoder().onWelcome(welcome.getPageVersionsAfter());
-                    Acknowledged confirmed = state.onWelcome(stream, welcome.getCommittedEpoch(),
-                            welcome.getFullSyncRequired(), welcome.getLineage(), welcome.getCommittedOutputEnd());
-                    LOG.log(System.Logger.Level.INFO, "vm {0}: streaming to {1}, standby at epoch {2}{3}",
-                            config.vmId(), config.collector(), welcome.getCommittedEpoch(),
-                            welcome.getFullSyncRequired() ? " (full sync required)" : "");
-                    acknowledged(confirmed);
-                }
-                ended = closed.get();
-            } catch (CollectorStream.ClosedException e) {
-                ended = e.status;
-            } catch (TimeoutException e) {
-                stream.cancel("no welcome within " + HANDSHAKE_TIMEOUT);
-                ended = Status.DEADLINE_EXCEEDED.withDescription("the collector did not answer the hello");
-            } catch (ExecutionException e) {
-                ended = Status.fromThrowable(e.getCause());
-            } catch (InterruptedException e) {
-                stream.cancel("agent stopping");
-                return;
-            }
-            current = null;
+    /** What the link thread ({@link CollectorLink}) tells this agent, and asks of it. */
+    private final class LinkEvents implements CollectorLink.Agent {
+        @Override
+        public Hello hello() {
+            return Agent.this.hello();
+        }
+
+        @Override
+        public void onMessage(CollectorMessage message, CompletableFuture<Welcome> welcomed) {
+            Agent.this.onMessage(message, welcomed);
+        }
+
+        @Override
+        public void streaming(CollectorStream stream, Welcome welcome, Placement.Target to) {
+            target = to;
+            sender.encoder().onWelcome(welcome.getPageVersionsAfter());
+            Acknowledged confirmed = state.onWelcome(stream, welcome.getCommittedEpoch(),
+                    welcome.getFullSyncRequired(), welcome.getLineage(), welcome.getCommittedOutputEnd());
+            LOG.log(System.Logger.Level.INFO, "vm {0}: streaming to {1}, standby at epoch {2}{3}", config.vmId(),
+                    to.address(), welcome.getCommittedEpoch(),
+                    welcome.getFullSyncRequired() ? " (full sync required)" : "");
+            acknowledged(confirmed);
+            publish();
+        }
+
+        @Override
+        public void streamEnded() {
+            target = null;
             lease.revoke();
             outputs.leaseChanged();
             state.onDisconnect();
-            if (!running) {
-                return;
-            }
-            if (TERMINAL.contains(ended.getCode())) {
-                LOG.log(System.Logger.Level.ERROR, "vm {0}: the collector refused this agent: {1}", config.vmId(),
-                        describe(ended));
-                shutdown(ended);
-                return;
-            }
-            LOG.log(System.Logger.Level.WARNING, "vm {0}: stream to {1} ended ({2}); reconnecting in {3} ms",
-                    config.vmId(), config.collector(), describe(ended), backoffMillis);
-            try {
-                Thread.sleep(backoffMillis);
-            } catch (InterruptedException e) {
-                return;
-            }
-            backoffMillis = Math.min(backoffMillis * 2, 2000);
         }
+
+        @Override
+        public void alone(long epoch, boolean fenced) {
+            fencingEpoch = epoch;
+            ackedWhenAlone = state.acked();
+            outputs.goAlone(epoch);
+            metrics.wentAlone.increment();
+            lastAloneLogNanos = System.nanoTime();
+            publish();
+        }
+
+        @Override
+        public boolean isAlone() {
+            return outputs.alone();
+        }
+
+        @Override
+        public long fencingEpoch() {
+            return fencingEpoch;
+        }
+
+        @Override
+        public Duration grantedLease() {
+            return grantedLease;
+        }
+
+        @Override
+        public void refused(Status why) {
+            shutdown(why);
+        }
+    }
+
+    /** A standby acknowledged a checkpoint after this primary went on alone, and granted a lease: protected again. */
+    private void checkProtectedAgain() {
+        if (outputs.alone() && state.acked() > ackedWhenAlone && lease.holds()) {
+            outputs.protectedAgain();
+            Placement.Target now = target;
+            LOG.log(System.Logger.Level.INFO, "vm {0}: protected again by {1} (standby at epoch {2})", config.vmId(),
+                    now == null ? "a collector" : now.address(), state.acked());
+            publish();
+        }
+    }
+
+    /** Tells the authority (if there is one) where this primary stands, for {@code cpstream status}. */
+    private void publish() {
+        Placement.Target now = target;
+        failover.publish(new Primaries.Primary(config.vmId(), agentId, now == null ? "" : now.address(),
+                !outputs.alone(), fencingEpoch, System.currentTimeMillis()));
     }
 
     private void onMessage(CollectorMessage message, CompletableFuture<Welcome> welcomed) {
         switch (message.getBodyCase()) {
             case WELCOME -> welcomed.complete(message.getWelcome());
-            case ACK -> acknowledged(state.onAck(message.getAck().getEpoch()));
+            case ACK -> {
+                acknowledged(state.onAck(message.getAck().getEpoch()));
+                checkProtectedAgain();
+            }
             case RESYNC -> {
                 var resync = message.getResync();
                 metrics.resyncs.increment();
@@ -327,8 +360,10 @@ public final class Agent implements AutoCloseable {
                         resync.getCommittedOutputEnd());
             }
             case LEASE -> {
+                grantedLease = Duration.ofNanos(message.getLease().getValidMicros() * 1000);
                 lease.granted(message.getLease().getSequence(), message.getLease().getValidMicros());
                 outputs.leaseChanged();
+                checkProtectedAgain();
             }
             case FEEDBACK -> sender.encoder().onFeedback(message.getFeedback());
             case BODY_NOT_SET -> {
@@ -339,8 +374,18 @@ public final class Agent implements AutoCloseable {
     /** Renews the lease while a stream is up; each grant comes back on the stream. */
     private void heartbeats() {
         long interval = config.heartbeatInterval().toNanos();
+        long nextPublish = System.nanoTime();
         while (running) {
-            CollectorStream stream = current;
+            if (outputs.alone() && System.nanoTime() - lastAloneLogNanos > TimeUnit.MINUTES.toNanos(1)) {
+                lastAloneLogNanos = System.nanoTime();
+                LOG.log(System.Logger.Level.WARNING, "vm {0}: running UNPROTECTED: no standby holds this primary''s "
+                        + "state (fencing epoch {1})", config.vmId(), fencingEpoch);
+            }
+            if (System.nanoTime() - nextPublish >= 0) {
+                nextPublish = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+                publish();
+            }
+            CollectorStream stream = link.current();
             if (stream != null) {
                 try {
                     long sequence = lease.heartbeatSent();
@@ -391,7 +436,7 @@ public final class Agent implements AutoCloseable {
                 .setVmId(config.vmId())
                 .setPageSize(source.pageSize())
                 .setPageCount(source.pageCount())
-                .setFencingEpoch(config.fencingEpoch())
+                .setFencingEpoch(fencingEpoch)
                 .setLastAckedEpoch(state.acked())
                 .setAgentId(agentId)
                 .setLineage(state.lineage())
@@ -410,10 +455,7 @@ public final class Agent implements AutoCloseable {
         epochLoop.stop();
         sender.stop();
         outputs.stop();
-        CollectorStream stream = current;
-        if (stream != null) {
-            stream.cancel("agent stopping");
-        }
+        link.stop();
         if (loopThread != null) {
             loopThread.interrupt();
         }

@@ -7,7 +7,7 @@ import java.util.function.Consumer;
 /**
  * How an agent protects its guest.
  *
- * @param collector       host:port of the collector
+ * @param collector       host:port of the collector; null when {@code failover} names a pool
  * @param vmId            the VM's name on the collector
  * @param fencingEpoch    presented in every hello; a collector that has seen a higher one refuses it
  * @param epochInterval   target time between two stuns
@@ -25,11 +25,12 @@ import java.util.function.Consumer;
  * @param heartbeatInterval how often the agent renews its lease with the collector
  * @param stun            what is copied inside the stun (history split or copy-all), and the stun and
  *                        bandwidth targets epochs adapt to
+ * @param failover        what happens when the standby is lost, and the pool of collectors to find another in
  */
 public record AgentConfig(String collector, String vmId, long fencingEpoch, Duration epochInterval,
                           int maxInFlight, boolean verify, int digestsRetained, EncodingMode encoding,
                           long deltaCacheBytes, String outputSink, long maxPendingOutputBytes,
-                          Duration heartbeatInterval, StunConfig stun) {
+                          Duration heartbeatInterval, StunConfig stun, FailoverConfig failover) {
 
     public static final Duration DEFAULT_HEARTBEAT = Duration.ofMillis(200);
 
@@ -37,6 +38,10 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
         Objects.requireNonNull(encoding, "encoding");
         Objects.requireNonNull(outputSink, "outputSink");
         Objects.requireNonNull(stun, "stun");
+        Objects.requireNonNull(failover, "failover");
+        if ((collector == null) == (failover.pool() == null)) {
+            throw new IllegalArgumentException("give either a collector or a pool of collectors, not both or neither");
+        }
         if (maxInFlight < 1) {
             throw new IllegalArgumentException("maxInFlight must be at least 1");
         }
@@ -60,7 +65,7 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
                 Duration.ofMillis(AgentKeys.EPOCH_MS.defaultValue()), 4, AgentKeys.VERIFY.defaultValue(), 8192,
                 AgentKeys.ENCODING.defaultValue(), AgentKeys.DELTA_CACHE.defaultValue(),
                 AgentKeys.OUTPUT_SINK.defaultValue(), AgentKeys.MAX_PENDING_OUTPUT.defaultValue(), DEFAULT_HEARTBEAT,
-                StunConfig.DEFAULT);
+                StunConfig.DEFAULT, FailoverConfig.DEFAULT);
     }
 
     public AgentConfig withCollector(String value) {
@@ -107,13 +112,23 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
         return with(b -> b.stun = value);
     }
 
+    /** Placed on a collector of {@code failover}'s pool instead of a fixed one, when it names a pool. */
+    public AgentConfig withFailover(FailoverConfig value) {
+        return with(b -> {
+            b.failover = value;
+            if (value.pool() != null) {
+                b.collector = null;
+            }
+        });
+    }
+
     /** A copy with {@code change} applied to its fields: one place that lists them all. */
     private AgentConfig with(Consumer<Fields> change) {
         Fields f = new Fields(this);
         change.accept(f);
         return new AgentConfig(f.collector, f.vmId, f.fencingEpoch, f.epochInterval, f.maxInFlight, f.verify,
                 f.digestsRetained, f.encoding, f.deltaCacheBytes, f.outputSink, f.maxPendingOutputBytes,
-                f.heartbeatInterval, f.stun);
+                f.heartbeatInterval, f.stun, f.failover);
     }
 
     private static void requirePositive(Duration value, String what) {
@@ -137,6 +152,7 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
         long maxPendingOutputBytes;
         Duration heartbeatInterval;
         StunConfig stun;
+        FailoverConfig failover;
 
         Fields(AgentConfig c) {
             collector = c.collector;
@@ -152,6 +168,7 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
             maxPendingOutputBytes = c.maxPendingOutputBytes;
             heartbeatInterval = c.heartbeatInterval;
             stun = c.stun;
+            failover = c.failover;
         }
     }
 }

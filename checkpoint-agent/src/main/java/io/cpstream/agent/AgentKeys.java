@@ -18,8 +18,30 @@ public final class AgentKeys {
     private AgentKeys() {
     }
 
-    public static final ConfigKey<HostPort> COLLECTOR = ConfigKey.required("collector", HostPort.class,
-            "HOST:PORT of the collector", Parsers::address);
+    public static final ConfigKey<HostPort> COLLECTOR = ConfigKey.optional("collector", HostPort.class,
+            "HOST:PORT of the collector (or --collectors)", Parsers::address);
+
+    public static final ConfigKey<String> COLLECTORS = ConfigKey.optional("collectors", String.class,
+            "Instead of one collector, a pool to be placed on, and re-placed in when one is lost: zk: and a ZooKeeper "
+                    + "connect string (the collectors registered there), or a list of HOST:PORT separated by commas",
+            Parsers::text);
+
+    public static final ConfigKey<String> ZOOKEEPER = ConfigKey.optional("zookeeper", String.class,
+            "ZooKeeper connect string of the ensemble holding the fencing epochs: the authority that lets this "
+                    + "primary go on alone after losing its standby (implied by a zk: pool)", Parsers::text);
+
+    public static final ConfigKey<Long> STANDBY_TIMEOUT_MS = ConfigKey.of("standby-timeout-ms", 0L,
+            "How long without a standby before this primary goes on alone (fenced by the authority); 0: two of the "
+                    + "leases the collector grants", Parsers.atLeast(0));
+
+    public static final ConfigKey<FailoverConfig.OnLoss> ON_STANDBY_LOSS = ConfigKey.of("on-standby-loss",
+            FailoverConfig.OnLoss.WAIT, "Without an authority, after the standby timeout: wait (outputs wait for a "
+                    + "standby) or continue (release unprotected; two primaries if the lost collector promotes)",
+            Parsers.choice(FailoverConfig.OnLoss.class, "a policy"));
+
+    public static final ConfigKey<String> HOST_NAME = ConfigKey.of("host-name", "",
+            "The machine this agent stands for in placement: never placed on a collector of that host; empty: this "
+                    + "machine's name", Parsers::text);
 
     public static final ConfigKey<String> VM = ConfigKey.required("vm", String.class,
             "Name of this VM on the collector", Parsers::text);
@@ -71,7 +93,8 @@ public final class AgentKeys {
             Parsers.decimalAtLeast(0));
 
     /** Every key, in the order {@code cpstream agent} declares its options. */
-    public static final List<ConfigKey<?>> ALL = List.of(COLLECTOR, VM, SOURCE, METRICS_PORT, EPOCH_MS, FENCING_EPOCH,
+    public static final List<ConfigKey<?>> ALL = List.of(COLLECTOR, COLLECTORS, ZOOKEEPER, STANDBY_TIMEOUT_MS,
+            ON_STANDBY_LOSS, HOST_NAME, VM, SOURCE, METRICS_PORT, EPOCH_MS, FENCING_EPOCH,
             VERIFY, OUTPUT_SINK, MAX_PENDING_OUTPUT, HEALTH_MAX_LAG_MS, ENCODING, DELTA_CACHE, SPLIT, MAX_STUN_MS,
             MAX_MBPS);
 }

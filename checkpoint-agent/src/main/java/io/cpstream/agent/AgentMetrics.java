@@ -35,6 +35,7 @@ final class AgentMetrics {
     final Counter zeroPages;
     final Counter resyncs;
     final Counter reconnects;
+    final Counter wentAlone;
     // Short stuns: what moved out of the stun, and how epochs adapt.
     final Counter deferredPages;
     final Counter cowFaults;
@@ -52,7 +53,7 @@ final class AgentMetrics {
     final Counter checksumResends;
 
     AgentMetrics(MeterRegistry registry, String vm, Supplier<Number> committedEpoch, Supplier<Number> inFlight,
-                 Supplier<Number> connected) {
+                 Supplier<Number> connected, Supplier<Number> protectedByStandby) {
         pause = Timer.builder("cpstream.agent.pause")
                 .description("Stun: how long the guest was stopped for a checkpoint")
                 .tag("vm", vm).publishPercentileHistogram()
@@ -73,6 +74,11 @@ final class AgentMetrics {
         zeroPages = counter(registry, "cpstream.agent.zero.pages", "Pages sent as zero pages", vm);
         resyncs = counter(registry, "cpstream.agent.resyncs", "Resyncs requested by the collector", vm);
         reconnects = counter(registry, "cpstream.agent.reconnects", "Streams opened after the first", vm);
+        wentAlone = counter(registry, "cpstream.agent.standby.lost",
+                "Times this primary lost its standby for longer than the standby timeout and went on alone", vm);
+        Gauge.builder("cpstream.agent.protected", protectedByStandby)
+                .description("1 while a standby protects this primary; 0 while it runs alone after losing its standby")
+                .tag("vm", vm).register(registry);
         deferredPages = counter(registry, "cpstream.agent.deferred.pages",
                 "Stable pages write-protected at the stun and copied after the guest resumed", vm);
         cowFaults = counter(registry, "cpstream.agent.cow.faults",

@@ -148,7 +148,7 @@ final class EpochLoop implements Runnable {
                 dirtyCount = dirty.cardinality();
                 // Taken while stunned: exactly the outputs whose cause this checkpoint contains. With too much
                 // output pending they stay in the guest and belong to a later epoch.
-                long outputEnd = outputs.capture(source::pollOutputs);
+                long outputEnd = outputs.capture();
                 plan = state.plan(dirty, stunNanos, outputEnd);
                 BitSet pages = plan.pages();
                 planned = pages.cardinality();

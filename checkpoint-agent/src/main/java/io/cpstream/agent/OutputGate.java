@@ -23,11 +23,16 @@ final class OutputGate {
 
     private static final System.Logger LOG = System.getLogger(OutputGate.class.getName());
     private static final int MAX_RECORDS_PER_WRITE = 4096;
+    /** Going on alone, nothing stuns the guest: the releaser takes its output this often. */
+    private static final long ALONE_POLL_MILLIS = 2;
 
     private final String vm;
-    private final long fencingEpoch;
+    /** The fencing epoch this primary presents to the sink; raised when it goes on alone. */
+    private volatile long fencingEpoch;
     private final OutputSink sink;
     private final PrimaryLease lease;
+    /** Takes the guest's output, up to a number of payload bytes ({@code MemorySource.pollOutputs}). */
+    private final LongFunction<List<GuestOutput>> guest;
     private final long maxPendingBytes;
     private final ArrayDeque<byte[]> held = new ArrayDeque<>();
     /** Index of the first held record; everything below was released (or was never ours to release). */
@@ -37,14 +42,21 @@ final class OutputGate {
     private long committedEnd;
     private long released;
     private boolean stopped;
+    /**
+     * Going on alone: the standby was lost and the authority fenced it, so outputs are released as they are
+     * captured, without an acknowledgement or a lease, until a standby protects this primary again.
+     */
+    private boolean alone;
     private volatile IOException fenced;
 
     /** The records a checkpoint carries: indexes {@code [start, start + records.size())}. */
     record Slice(long start, List<byte[]> records) {
     }
 
-    OutputGate(String vm, long fencingEpoch, OutputSink sink, PrimaryLease lease, long maxPendingBytes) {
+    OutputGate(String vm, long fencingEpoch, OutputSink sink, PrimaryLease lease, long maxPendingBytes,
+               LongFunction<List<GuestOutput>> guest) {
         this.vm = vm;
+        this.guest = guest;
         this.fencingEpoch = fencingEpoch;
         this.sink = sink;
         this.lease = lease;
@@ -52,13 +64,13 @@ final class OutputGate {
     }
 
     /**
-     * Takes the outputs of one stun from {@code guest} (given how many payload bytes it may hand over), as many
-     * as fit under the bound; the rest stay in the guest and belong to a later stun. Returns the output end of
-     * that stun (how many records the guest had emitted before it). The first output ever seen fixes where this guest's
+     * Takes the outputs of one stun from the guest, as many as fit under the bound; the rest stay in the guest and
+     * belong to a later stun. Returns the output end of that stun (how many records the guest had emitted before
+     * it). The first output ever seen fixes where this guest's
      * stream starts (a restored guest continues its predecessor's numbering). One call, one lock: it runs
      * inside the stun.
      */
-    synchronized long capture(LongFunction<List<GuestOutput>> guest) {
+    synchronized long capture() {
         if (heldBytes >= maxPendingBytes) {
             return Math.max(emittedEnd, 0);
         }
@@ -76,6 +88,10 @@ final class OutputGate {
             held.addLast(payload);
             heldBytes += payload.length;
             emittedEnd++;
+        }
+        if (alone) {
+            committedEnd = Math.max(committedEnd, emittedEnd);
+            notifyAll();
         }
         return Math.max(emittedEnd, 0);
     }
@@ -143,6 +159,30 @@ final class OutputGate {
         return released;
     }
 
+    /**
+     * The standby is gone and this primary goes on alone, at {@code epoch} (raised by the authority, or the same
+     * one without an authority): every output held and captured from now on is released at once.
+     */
+    synchronized void goAlone(long epoch) {
+        alone = true;
+        fencingEpoch = epoch;
+        committedEnd = Math.max(committedEnd, emittedEnd);
+        notifyAll();
+    }
+
+    /** A standby protects this primary again: outputs wait for its acknowledgements and lease once more. */
+    synchronized void protectedAgain() {
+        alone = false;
+    }
+
+    synchronized boolean alone() {
+        return alone;
+    }
+
+    long fencingEpoch() {
+        return fencingEpoch;
+    }
+
     /** Set when a primary of a higher fencing epoch took over the sink: this agent must stop. */
     IOException fenced() {
         return fenced;
@@ -156,6 +196,7 @@ final class OutputGate {
     /** The releaser: runs until {@link #stop()} or until fenced. */
     void releaseLoop() {
         long backoff = 50;
+        long openedAt = -1; // the fencing epoch the sink was opened with; -1: not open
         boolean open = false;
         while (true) {
             try {
@@ -164,16 +205,27 @@ final class OutputGate {
                         return;
                     }
                 }
-                if (!open) {
-                    adoptSinkPosition(sink.open(vm, fencingEpoch));
+                long epoch = fencingEpoch;
+                if (!open || openedAt != epoch) {
+                    adoptSinkPosition(sink.open(vm, epoch));
                     open = true;
+                    openedAt = epoch;
                 }
                 List<byte[]> batch;
                 long first;
                 synchronized (this) {
-                    while (!stopped && !(committedEnd > heldStart && heldStart >= 0 && lease.holds())) {
-                        // A grant or an ack wakes us; the lease also runs out on its own, so look again soon.
-                        wait(lease.holds() ? 0 : 20);
+                    while (!stopped && !(committedEnd > heldStart && heldStart >= 0 && mayRelease())) {
+                        if (alone) {
+                            // Without a standby nothing stuns the guest: its output is taken here, as it comes.
+                            capture();
+                            if (committedEnd > heldStart && heldStart >= 0) {
+                                break;
+                            }
+                            wait(ALONE_POLL_MILLIS);
+                        } else {
+                            // A grant or an ack wakes us; the lease also runs out on its own, so look again soon.
+                            wait(lease.holds() ? 0 : 20);
+                        }
                     }
                     if (stopped) {
                         return;
@@ -188,7 +240,7 @@ final class OutputGate {
                         batch.add(record);
                     }
                 }
-                if (!lease.holds()) {
+                if (!mayRelease() || fencingEpoch != openedAt) {
                     continue;
                 }
                 sink.write(first, batch);
@@ -235,6 +287,11 @@ final class OutputGate {
         }
         long skip = Math.min(next - heldStart, Math.min(held.size(), committedEnd - heldStart));
         drop((int) skip);
+    }
+
+    /** Whether this primary may release now: it holds a lease, or it goes on alone. */
+    private synchronized boolean mayRelease() {
+        return alone || lease.holds();
     }
 
     private void drop(int count) {

@@ -10,7 +10,7 @@ final class OutputMetrics {
     private OutputMetrics() {
     }
 
-    static void register(MeterRegistry registry, String vm, OutputGate outputs, PrimaryLease lease, long fencingEpoch) {
+    static void register(MeterRegistry registry, String vm, OutputGate outputs, PrimaryLease lease) {
         Gauge.builder("cpstream.agent.output.pending", outputs, OutputGate::pendingBytes).baseUnit("bytes")
                 .description("Guest output held until its checkpoint is committed and the lease allows release")
                 .tag("vm", vm).register(registry);
@@ -19,7 +19,8 @@ final class OutputMetrics {
         Gauge.builder("cpstream.agent.lease.held", lease, l -> l.holds() ? 1 : 0)
                 .description("1 while the collector's last grant lets this agent act as the primary")
                 .tag("vm", vm).register(registry);
-        Gauge.builder("cpstream.agent.fencing.epoch", () -> fencingEpoch)
-                .description("The fencing epoch this primary presents").tag("vm", vm).register(registry);
+        Gauge.builder("cpstream.agent.fencing.epoch", outputs, OutputGate::fencingEpoch)
+                .description("The fencing epoch this primary presents (raised when it goes on alone)")
+                .tag("vm", vm).register(registry);
     }
 }

@@ -29,7 +29,7 @@ class CheckpointEncoderTest {
     private final SplittableRandom random = new SplittableRandom(3);
     private final MemorySegment[] memory = new MemorySegment[PAGES];
     private final CheckpointEncoder encoder = new CheckpointEncoder(EncodingMode.CPSTREAM, PAGE, PAGES, 1 << 20,
-            new AgentMetrics(new SimpleMeterRegistry(), "vm", () -> 0, () -> 0, () -> 0));
+            new AgentMetrics(new SimpleMeterRegistry(), "vm", () -> 0, () -> 0, () -> 0, () -> 1));
 
     CheckpointEncoderTest() {
         for (int p = 0; p < PAGES; p++) {

@@ -79,7 +79,7 @@ class EncoderChainPropertyTest {
         ArrayDeque<Sent> inFlight = new ArrayDeque<>();
         int commits = 0;
         try (CheckpointEncoder encoder = new CheckpointEncoder(EncodingMode.CPSTREAM, PAGE, PAGES, 24L * PAGE,
-                new AgentMetrics(new SimpleMeterRegistry(), "vm", () -> 0, () -> 0, () -> 0))) {
+                new AgentMetrics(new SimpleMeterRegistry(), "vm", () -> 0, () -> 0, () -> 0, () -> 1))) {
             for (int step = 0; step < 1500; step++) {
                 int event = random.nextInt(100);
                 if (event < 55 && inFlight.size() < 4) {

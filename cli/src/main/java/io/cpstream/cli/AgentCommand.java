@@ -6,6 +6,7 @@ import io.cpstream.agent.AgentConfig;
 import io.cpstream.agent.AgentKeys;
 import io.cpstream.agent.AgentStats;
 import io.cpstream.agent.EncodingMode;
+import io.cpstream.agent.FailoverConfig;
 import io.cpstream.agent.StunConfig;
 import io.cpstream.config.ConfigKey;
 import io.cpstream.config.HostPort;
@@ -37,6 +38,21 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
     // --collector and --vm are not required=true: they may come from the config file; checked in call().
     @Option(names = "--collector")
     HostPort collector;
+
+    @Option(names = "--collectors")
+    String collectors;
+
+    @Option(names = "--zookeeper")
+    String zookeeper;
+
+    @Option(names = "--standby-timeout-ms")
+    long standbyTimeoutMillis;
+
+    @Option(names = "--on-standby-loss")
+    FailoverConfig.OnLoss onStandbyLoss;
+
+    @Option(names = "--host-name")
+    String hostName;
 
     @Option(names = "--vm")
     String vm;
@@ -98,9 +114,16 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
 
     @Override
     public Integer call() throws Exception {
-        String target = Options.require(collector, AgentKeys.COLLECTOR).target();
+        if ((collector == null) == (collectors == null)) {
+            throw new Errors.UserError("give --collector HOST:PORT or --collectors (a pool), one of them: on the "
+                    + "command line or as 'collector:' or 'collectors:' in the " + ConfigFile.OPTION + " file");
+        }
+        String target = collector != null ? collector.target() : collectors;
         Options.require(vm, AgentKeys.VM);
-        AgentConfig settings = AgentConfig.of(target, vm).withEpochInterval(Duration.ofMillis(epochMillis))
+        FailoverConfig failover = new FailoverConfig(collectors, zookeeper,
+                standbyTimeoutMillis > 0 ? Duration.ofMillis(standbyTimeoutMillis) : null, onStandbyLoss, hostName);
+        AgentConfig settings = AgentConfig.of(collector != null ? target : "unused", vm).withFailover(failover)
+                .withEpochInterval(Duration.ofMillis(epochMillis))
                 .withFencingEpoch(fencingEpoch).withVerify(verify).withOutputSink(outputSink)
                 .withMaxPendingOutputBytes(maxPendingOutput).withEncoding(encoding).withDeltaCacheBytes(deltaCache)
                 .withStun(stunConfig(split, maxStunMillis, maxMbps));
@@ -110,6 +133,7 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
             metrics.check("connected", () -> connected(agent, target));
             metrics.check("lag", () -> lag(agent, healthMaxLagMillis));
             metrics.check("lease", () -> lease(agent));
+            metrics.check("protected", () -> protectedByStandby(agent));
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 SdNotify.stopping("stopping replication of " + vm);
                 agent.close();
@@ -144,8 +168,15 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
         if (agent.failure() != null) {
             return HealthCheck.Result.unhealthy("stopped: " + Errors.describe(agent.failure()));
         }
-        return agent.connected() ? HealthCheck.Result.healthy("streaming to " + target)
-                : HealthCheck.Result.unhealthy("not connected to the collector at " + target);
+        return agent.connected() ? HealthCheck.Result.healthy("streaming to " + agent.collector())
+                : HealthCheck.Result.unhealthy("not connected to a collector of " + target);
+    }
+
+    /** A standby protects this primary (it is not running alone after losing one). */
+    static HealthCheck.Result protectedByStandby(Agent agent) {
+        return agent.protectedByStandby() ? HealthCheck.Result.healthy("a standby protects this primary")
+                : HealthCheck.Result.unhealthy("running UNPROTECTED since its standby was lost (fencing epoch "
+                        + agent.fencingEpoch() + "); waiting for a collector to protect it again");
     }
 
     static HealthCheck.Result lag(Agent agent, long maxMillis) {
@@ -161,6 +192,10 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
     static HealthCheck.Result lease(Agent agent) {
         if (agent.holdsLease()) {
             return HealthCheck.Result.healthy("holds its lease at fencing epoch " + agent.fencingEpoch());
+        }
+        if (agent.failure() == null && !agent.protectedByStandby()) {
+            return HealthCheck.Result.healthy("going on alone at fencing epoch " + agent.fencingEpoch()
+                    + ": the authority fenced its lost standby");
         }
         return HealthCheck.Result.unhealthy(agent.failure() != null
                 ? "stopped: " + Errors.describe(agent.failure()) + "; this agent must not release output"

@@ -59,6 +59,12 @@ final class CollectorCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--zookeeper")
     String zookeeper;
 
+    @Option(names = "--advertise")
+    HostPort advertise;
+
+    @Option(names = "--host-name")
+    String hostName;
+
     @Option(names = "--drain-seconds")
     long drainSeconds;
 
@@ -78,7 +84,8 @@ final class CollectorCommand implements Callable<Integer>, KeyedOptions.Keyed {
         Options.require(dataDir, CollectorKeys.DATA_DIR);
         CollectorConfig settings = new CollectorConfig(listen.host(), listen.port(), dataDir, durability, maxGuestBytes,
                 Duration.ofSeconds(drainSeconds), Duration.ofMillis(leaseMillis),
-                autoPromoteAfterMillis > 0 ? Duration.ofMillis(autoPromoteAfterMillis) : null, zookeeper);
+                autoPromoteAfterMillis > 0 ? Duration.ofMillis(autoPromoteAfterMillis) : null, zookeeper,
+                new CollectorConfig.PoolSettings(advertise, hostName));
         try (MetricsEndpoint metrics = new MetricsEndpoint(metricsPort);
              CollectorServer server = CollectorServer.start(settings, metrics.registry())) {
             metrics.check("connected", () -> connected(server.vms()));

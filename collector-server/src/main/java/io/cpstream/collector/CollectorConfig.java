@@ -1,6 +1,7 @@
 package io.cpstream.collector;
 
 import io.cpstream.collector.store.Durability;
+import io.cpstream.config.HostPort;
 import java.nio.file.Path;
 import java.time.Duration;
 
@@ -19,9 +20,21 @@ import java.time.Duration;
  *                      lease has run out; null: only an operator promotes
  * @param zookeeper     ZooKeeper connect string ({@code host:port[,host:port...]}) when several collectors
  *                      share leases and fencing epochs; null: this collector alone decides
+ * @param pool          how this collector shows itself in the pool of collectors (with {@code zookeeper})
  */
 public record CollectorConfig(String host, int port, Path dataDirectory, Durability durability, long maxGuestBytes,
-                              Duration drain, Duration lease, Duration autoPromoteAfter, String zookeeper) {
+                              Duration drain, Duration lease, Duration autoPromoteAfter, String zookeeper,
+                              PoolSettings pool) {
+
+    /**
+     * @param advertise where agents in the pool reach this collector; null: the listen address (this machine's
+     *                  name for a wildcard host)
+     * @param hostName  the machine this collector stands for in placement (an agent is never placed on its own
+     *                  host); empty: this machine's name
+     */
+    public record PoolSettings(HostPort advertise, String hostName) {
+        public static final PoolSettings DEFAULT = new PoolSettings(null, "");
+    }
 
     public CollectorConfig {
         if (lease.isNegative() || lease.isZero()) {
@@ -37,32 +50,37 @@ public record CollectorConfig(String host, int port, Path dataDirectory, Durabil
     public static CollectorConfig of(String host, int port, Path dataDirectory) {
         return new CollectorConfig(host, port, dataDirectory, CollectorKeys.DURABILITY.defaultValue(),
                 CollectorKeys.MAX_GUEST_BYTES.defaultValue(), Duration.ofSeconds(CollectorKeys.DRAIN_SECONDS.defaultValue()),
-                Duration.ofMillis(CollectorKeys.LEASE_MS.defaultValue()), null, null);
+                Duration.ofMillis(CollectorKeys.LEASE_MS.defaultValue()), null, null, PoolSettings.DEFAULT);
     }
 
     public CollectorConfig withDurability(Durability value) {
-        return new CollectorConfig(host, port, dataDirectory, value, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper);
+        return new CollectorConfig(host, port, dataDirectory, value, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper, pool);
     }
 
     public CollectorConfig withDrain(Duration value) {
         return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, value, lease, autoPromoteAfter,
-                zookeeper);
+                zookeeper, pool);
     }
 
     public CollectorConfig withPort(int value) {
-        return new CollectorConfig(host, value, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper);
+        return new CollectorConfig(host, value, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper, pool);
     }
 
     public CollectorConfig withLease(Duration value) {
-        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, value, autoPromoteAfter, zookeeper);
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, value, autoPromoteAfter, zookeeper, pool);
     }
 
     public CollectorConfig withAutoPromoteAfter(Duration value) {
-        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, value, zookeeper);
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, value, zookeeper, pool);
     }
 
     public CollectorConfig withZooKeeper(String value) {
         return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter,
-                value);
+                value, pool);
+    }
+
+    public CollectorConfig withPool(PoolSettings value) {
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter,
+                zookeeper, value);
     }
 }

@@ -46,6 +46,14 @@ public final class CollectorKeys {
             "ZooKeeper connect string (host:port[,...]) for leases and fencing epochs shared with other collectors",
             Parsers::text);
 
+    public static final ConfigKey<HostPort> ADVERTISE = ConfigKey.optional("advertise", HostPort.class,
+            "HOST:PORT agents of the pool reach this collector at (with --zookeeper); default: --listen, with this "
+                    + "machine's name for a wildcard host", Parsers::address);
+
+    public static final ConfigKey<String> HOST_NAME = ConfigKey.of("host-name", "",
+            "The machine this collector stands for in the pool: no agent of that host is placed here; empty: this "
+                    + "machine's name", Parsers::text);
+
     public static final ConfigKey<Long> DRAIN_SECONDS = ConfigKey.of("drain-seconds", 5L,
             "On stop, how long open streams may finish before they are cut; keep the unit's TimeoutStopSec above it",
             Parsers.atLeast(0));
@@ -55,5 +63,5 @@ public final class CollectorKeys {
 
     /** Every key, in the order {@code cpstream collector} declares its options. */
     public static final List<ConfigKey<?>> ALL = List.of(LISTEN, DATA_DIR, METRICS_PORT, DURABILITY, MAX_GUEST_BYTES,
-            LEASE_MS, AUTO_PROMOTE_AFTER_MS, ZOOKEEPER, DRAIN_SECONDS, HEALTH_MAX_LAG_MS);
+            LEASE_MS, AUTO_PROMOTE_AFTER_MS, ZOOKEEPER, ADVERTISE, HOST_NAME, DRAIN_SECONDS, HEALTH_MAX_LAG_MS);
 }

@@ -3,6 +3,10 @@ package io.cpstream.collector;
 import io.cpstream.collector.lease.LeaseAuthority;
 import io.cpstream.collector.lease.LocalLeases;
 import io.cpstream.collector.lease.ZooKeeperLeases;
+import io.cpstream.collector.pool.PoolMembership;
+import io.cpstream.coordination.CollectorInfo;
+import io.cpstream.coordination.CoordinationException;
+import io.cpstream.coordination.Coordinator;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -30,24 +34,34 @@ public final class CollectorServer implements AutoCloseable {
     private boolean closed;
 
     private final LeaseAuthority leases;
+    /** The ZooKeeper session leases and the pool membership share; null for a lone collector. */
+    private final Coordinator coordinator;
+    private PoolMembership membership;
+    private final String advertised;
 
     private CollectorServer(CollectorConfig config, StandbyRegistry registry, ExecutorService executor,
-                            Server server, LeaseAuthority leases) {
-        this.leases = leases;
+                            Server server, LeaseAuthority leases, Coordinator coordinator) {
         this.config = config;
         this.registry = registry;
         this.executor = executor;
         this.server = server;
+        this.leases = leases;
+        this.coordinator = coordinator;
+        this.advertised = advertise();
     }
 
     public static CollectorServer start(CollectorConfig config, MeterRegistry meters) throws IOException {
         String collectorId = config.host() + ":" + config.port() + "/" + ProcessHandle.current().pid();
-        LeaseAuthority leases = leaseAuthority(config, collectorId);
+        Coordinator coordinator = coordinator(config);
+        LeaseAuthority leases = coordinator == null ? new LocalLeases() : new ZooKeeperLeases(coordinator, collectorId);
         StandbyRegistry registry;
         try {
             registry = StandbyRegistry.open(config, collectorId, meters, leases);
         } catch (IOException | RuntimeException e) {
             leases.close();
+            if (coordinator != null) {
+                coordinator.close();
+            }
             throw e;
         }
         ExecutorService executor = Executors.newCachedThreadPool(Thread.ofPlatform().daemon().name("collector-", 0)
@@ -68,23 +82,72 @@ public final class CollectorServer implements AutoCloseable {
         } catch (IOException e) {
             registry.close();
             leases.close();
+            if (coordinator != null) {
+                coordinator.close();
+            }
             executor.shutdownNow();
             throw new IOException("cannot listen on " + config.host() + ":" + config.port() + ": " + e.getMessage(), e);
         }
         LOG.log(System.Logger.Level.INFO, "collector listening on {0}:{1,number,#}, data in {2}, durability {3}",
                 config.host(), server.getPort(), config.dataDirectory(), config.durability());
-        return new CollectorServer(config, registry, executor, server, leases);
+        CollectorServer collector = new CollectorServer(config, registry, executor, server, leases, coordinator);
+        if (coordinator != null) {
+            try {
+                // Its own id in the pool: unique even for collectors of one process, and safe as a znode name.
+                String poolId = java.util.UUID.randomUUID().toString();
+                collector.membership = PoolMembership.join(coordinator, () -> collector.poolInfo(poolId));
+            } catch (CoordinationException e) {
+                collector.close();
+                throw new IOException(e.getMessage(), e);
+            }
+        }
+        return collector;
     }
 
-    private static LeaseAuthority leaseAuthority(CollectorConfig config, String collectorId) throws IOException {
+    /** The session shared by leases and the pool; null without ZooKeeper. */
+    private static Coordinator coordinator(CollectorConfig config) throws IOException {
         if (config.zookeeper() == null) {
-            return new LocalLeases();
+            return null;
         }
+        // A session outlives a lease by a margin: a collector whose session ended has stopped granting long before.
         int session = (int) Math.max(4000, config.lease().toMillis() * 2);
         try {
-            return new ZooKeeperLeases(config.zookeeper(), "cpstream", collectorId, session, 15_000);
-        } catch (LeaseAuthority.LeaseException e) {
+            return Coordinator.connect(config.zookeeper(), session, 15_000);
+        } catch (CoordinationException e) {
             throw new IOException(e.getMessage(), e);
+        }
+    }
+
+    /** How this collector appears in the pool: where agents reach it, its host, its load. */
+    private CollectorInfo poolInfo(String poolId) {
+        List<VmStatus> vms = vms();
+        long guestBytes = vms.stream().mapToLong(vm -> vm.getPageCount() * vm.getPageSize()).sum();
+        return new CollectorInfo(poolId, advertisedAddress(), hostName(), vms.size(), guestBytes,
+                config.maxGuestBytes());
+    }
+
+    /** Where agents reach this collector: --advertise, else the listen address (this host's name for a wildcard). */
+    public String advertisedAddress() {
+        return advertised;
+    }
+
+    private String advertise() {
+        if (config.pool().advertise() != null) {
+            return config.pool().advertise().target();
+        }
+        String host = config.host().isEmpty() || config.host().equals("0.0.0.0") || config.host().equals("::")
+                ? hostName() : config.host();
+        return (host.contains(":") ? "[" + host + "]" : host) + ":" + server.getPort();
+    }
+
+    private String hostName() {
+        if (!config.pool().hostName().isEmpty()) {
+            return config.pool().hostName();
+        }
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.net.UnknownHostException e) {
+            return "localhost";
         }
     }
 
@@ -112,6 +175,9 @@ public final class CollectorServer implements AutoCloseable {
             return;
         }
         closed = true;
+        if (membership != null) {
+            membership.close(); // no agent is placed here any more
+        }
         server.shutdown();
         try {
             if (!server.awaitTermination(config.drain().toMillis(), TimeUnit.MILLISECONDS)) {
@@ -131,8 +197,14 @@ public final class CollectorServer implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
             executor.shutdownNow();
+            if (membership != null) {
+                membership.close();
+            }
             registry.close();
             leases.close();
+            if (coordinator != null) {
+                coordinator.close();
+            }
         }
     }
 }

@@ -33,7 +33,7 @@ public record CommittedOutputs(long start, long end, List<byte[]> records) {
      * The outputs after committing a checkpoint that carries records {@code [batchStart, batchEnd)}
      * and whose agent has released every output below {@code releasedEnd}. A full checkpoint replaces
      * what is held (the guest may have been rebooted or come from another lineage); any other must
-     * continue the stream without a gap and never go back.
+     * continue the stream and never go back, without a gap but for records the agent says it released.
      *
      * @throws IllegalArgumentException when the batch does not fit what is held: the checkpoint is refused
      */
@@ -47,11 +47,16 @@ public record CommittedOutputs(long start, long end, List<byte[]> records) {
         if (full) {
             keptStart = batchStart;
             kept.addAll(batch);
-        } else {
-            if (batchStart > end) {
+        } else if (batchStart > end) {
+            // Records in between may be missing only because the primary released them already (it ran alone,
+            // without a standby): a promotion never has to release them again. Any other gap loses outputs.
+            if (batchStart > releasedEnd) {
                 throw new IllegalArgumentException("output records start at " + batchStart + " but the standby holds "
-                        + "outputs up to " + end + ": a gap");
+                        + "outputs up to " + end + " and the primary released only up to " + releasedEnd + ": a gap");
             }
+            keptStart = batchStart;
+            kept.addAll(batch);
+        } else {
             if (batchEnd < end) {
                 throw new IllegalArgumentException("output end " + batchEnd + " is behind the committed " + end);
             }

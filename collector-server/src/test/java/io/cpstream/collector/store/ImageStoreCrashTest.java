@@ -203,6 +203,9 @@ class ImageStoreCrashTest {
         CommittedOutputs held = CommittedOutputs.NONE.advance(0, 3, List.of(new byte[1], new byte[1], new byte[1]), 0, true);
         org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> held.advance(4, 5, List.of(new byte[1]), 0, false), "a gap");
+        CommittedOutputs afterRunningAlone = held.advance(4, 5, List.of(new byte[1]), 4, false);
+        assertEquals(4, afterRunningAlone.start(), "a gap the primary released (it ran alone) is no loss");
+        assertEquals(5, afterRunningAlone.end());
         org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> held.advance(1, 2, List.of(new byte[1]), 0, false), "going back");
         org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,

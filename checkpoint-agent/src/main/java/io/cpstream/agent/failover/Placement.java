@@ -1,0 +1,25 @@
+package io.cpstream.agent.failover;
+
+/**
+ * Where the agent streams its checkpoints: one fixed collector, one of a list, or one of the pool registered in
+ * ZooKeeper. Asked again after every lost stream; told when a collector is lost for good, so that the agent is
+ * placed elsewhere.
+ */
+public interface Placement extends AutoCloseable {
+
+    /** A collector: where to reach it, and its id (its address, where nothing better is known). */
+    record Target(String address, String id) {
+    }
+
+    /** The collector to try now, or null while none is available (the caller waits and asks again). */
+    Target next();
+
+    /** The agent lost {@code target} for good: place it elsewhere for a while, if there is an elsewhere. */
+    void lost(Target target);
+
+    /** Whether there is anywhere else to go (a list or a pool), as opposed to one fixed collector. */
+    boolean canMove();
+
+    @Override
+    void close();
+}
