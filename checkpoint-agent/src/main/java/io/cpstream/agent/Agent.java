@@ -72,6 +72,8 @@ public final class Agent implements AutoCloseable {
     private volatile Placement.Target target;
     /** The newest acknowledged epoch when this primary went on alone: a newer ack means a standby again. */
     private volatile long ackedWhenAlone;
+    /** System.nanoTime() of the last message from a collector. */
+    private volatile long lastHeardNanos = System.nanoTime();
     private long lastAloneLogNanos;
     /** System.nanoTime() of the stun of the newest acknowledged epoch; 0 until the first ack. */
     private volatile long ackedStunNanos;
@@ -318,6 +320,11 @@ public final class Agent implements AutoCloseable {
         }
 
         @Override
+        public long lastHeardNanos() {
+            return lastHeardNanos;
+        }
+
+        @Override
         public void refused(Status why) {
             shutdown(why);
         }
@@ -342,6 +349,7 @@ public final class Agent implements AutoCloseable {
     }
 
     private void onMessage(CollectorMessage message, CompletableFuture<Welcome> welcomed) {
+        lastHeardNanos = System.nanoTime();
         switch (message.getBodyCase()) {
             case WELCOME -> welcomed.complete(message.getWelcome());
             case ACK -> {

@@ -59,6 +59,9 @@ final class CollectorLink implements Runnable, AutoCloseable {
         /** The lease the collector last granted, or null before any grant. */
         Duration grantedLease();
 
+        /** System.nanoTime() of the last message from a collector. */
+        long lastHeardNanos();
+
         /** Refused for good (fenced, wrong guest, bad input): the agent stops. */
         void refused(Status why);
     }
@@ -118,7 +121,7 @@ final class CollectorLink implements Runnable, AutoCloseable {
                 }
                 if (welcomed.isDone() && !welcomed.isCompletedExceptionally()) {
                     backoffMillis = 100;
-                    lostSince = System.nanoTime();
+                    lostSince = agent.lastHeardNanos(); // the standby was lost when it fell silent
                 }
             }
             current = null;
@@ -132,7 +135,8 @@ final class CollectorLink implements Runnable, AutoCloseable {
                 agent.refused(ended);
                 return;
             }
-            if (!agent.isAlone() && System.nanoTime() - lostSince >= config.timeout(agent.grantedLease()).toNanos()) {
+            long timeout = config.timeout(agent.grantedLease()).toNanos();
+            if (!agent.isAlone() && System.nanoTime() - lostSince >= timeout) {
                 if (!goOnAlone(target)) {
                     return;
                 }
@@ -145,7 +149,9 @@ final class CollectorLink implements Runnable, AutoCloseable {
                     target == null ? failover.placement() : target.address(), io.cpstream.agent.Agent.describe(ended),
                     backoffMillis);
             try {
-                Thread.sleep(backoffMillis);
+                // Not past the standby timeout: wake up in time to decide when it runs out, not a backoff later.
+                long untilTimeout = (lostSince + timeout - System.nanoTime()) / 1_000_000;
+                Thread.sleep(agent.isAlone() ? backoffMillis : Math.max(10, Math.min(backoffMillis, untilTimeout)));
             } catch (InterruptedException e) {
                 return;
             }
@@ -201,7 +207,21 @@ final class CollectorLink implements Runnable, AutoCloseable {
                 current = stream;
                 agent.streaming(stream, welcome, target);
             }
-            return closed.get();
+            // A partition may leave the connection open and silent: a stream that hears nothing (no grant, no ack)
+            // for the whole standby timeout is as lost as one that ended. (Grants come every heartbeat; a collector
+            // that falls that far behind a backlog of pages is not protecting this primary either.)
+            while (true) {
+                try {
+                    return closed.get(100, TimeUnit.MILLISECONDS);
+                } catch (TimeoutException stillOpen) {
+                    long silent = System.nanoTime() - agent.lastHeardNanos();
+                    if (silent > config.timeout(agent.grantedLease()).toNanos()) {
+                        stream.cancel("the collector has been silent for " + silent / 1_000_000 + " ms");
+                        return Status.UNAVAILABLE.withDescription("the collector at " + target.address()
+                                + " has been silent for " + silent / 1_000_000 + " ms");
+                    }
+                }
+            }
         } catch (CollectorStream.ClosedException e) {
             return e.status;
         } catch (TimeoutException e) {

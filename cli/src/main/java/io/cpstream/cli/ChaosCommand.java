@@ -3,7 +3,7 @@ package io.cpstream.cli;
 import io.cpstream.harness.ChaosRun;
 import io.cpstream.harness.ChaosTrial;
 import java.nio.file.Path;
-import java.util.Locale;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -24,6 +24,12 @@ final class ChaosCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "Seed of the fault schedule (default: ${DEFAULT-VALUE})")
     long seed;
 
+    @Option(names = "--faults", split = ",", paramLabel = "FAULT",
+            description = "Faults to take in turn: kill-agent, kill-collector, partition, slow-link (one collector), "
+                    + "standby-lost, partition-promote, zk-member-lost (a pool of three collectors on a ZooKeeper "
+                    + "ensemble of three, all started here) (default: the first four)")
+    List<String> faults;
+
     @Option(names = "--keep", description = "Keep each trial's directory (logs, standbys, released output) under this path")
     Path keep;
 
@@ -36,19 +42,23 @@ final class ChaosCommand implements Callable<Integer> {
             throw new Errors.UserError("--trials must be at least 1");
         }
         String spec = source.equals("kvm") ? DemoCommand.DEFAULT_KVM_SOURCE : source;
-        ChaosRun.Summary summary = ChaosRun.run(trials, spec, seed, keep, System.err, this::print);
+        List<ChaosTrial.Fault> chosen = faults == null
+                ? List.of(ChaosTrial.Fault.KILL_AGENT, ChaosTrial.Fault.KILL_COLLECTOR, ChaosTrial.Fault.PARTITION,
+                        ChaosTrial.Fault.SLOW_LINK)
+                : faults.stream().map(ChaosTrial.Fault::parse).toList();
+        ChaosRun.Summary summary = ChaosRun.run(trials, chosen, spec, seed, keep, System.err, this::print);
         if (json) {
             Json.print(System.out, summary.describe());
         } else {
-            System.out.printf("%d trials, %d violations (%d outputs lost, %d duplicated, %d digest mismatches)%n",
-                    trials, summary.violations(), summary.outputsLost(), summary.outputsDuplicated(),
-                    summary.digestMismatches());
+            System.out.printf("%d trials, %d violations (%d outputs lost, %d duplicated, %d digest mismatches, %d "
+                    + "moments with two primaries)%n", trials, summary.violations(), summary.outputsLost(),
+                    summary.outputsDuplicated(), summary.digestMismatches(), summary.twoPrimaries());
         }
         return summary.violations() == 0 ? 0 : 1;
     }
 
     private void print(ChaosTrial.Outcome outcome) {
-        String fault = outcome.fault().name().toLowerCase(Locale.ROOT);
+        String fault = outcome.fault().label();
         if (!json) {
             System.out.printf("trial %d (%s): promoted epoch %d, %d outputs released before promotion, %d after; %s%n",
                     outcome.trial(), fault, outcome.promotedEpoch(), outcome.releasedBeforePromotion(),

@@ -1,33 +1,24 @@
 package io.cpstream.harness;
 
 import io.cpstream.agent.AgentConfig;
-import io.cpstream.agent.SnapshotRun;
-import io.cpstream.agent.output.OutputLog;
 import io.cpstream.agent.output.OutputReceiver;
 import io.cpstream.collector.client.AdminClient;
 import io.cpstream.harness.chaos.DaemonProcess;
 import io.cpstream.harness.chaos.TcpProxy;
 import io.cpstream.collector.CollectorConfig;
 import io.cpstream.collector.CollectorServer;
-import io.cpstream.encoder.ImageDigest;
 import io.cpstream.proto.PromoteResponse;
 import io.cpstream.proto.VmStatus;
-import io.cpstream.snapshot.PromotedSnapshot;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.Set;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -44,21 +35,77 @@ public final class ChaosTrial {
 
     public static final String VM = "chaos";
 
-    public enum Fault { KILL_AGENT, KILL_COLLECTOR, PARTITION, SLOW_LINK }
+    /**
+     * What goes wrong. The first four hit one collector and its agent ({@link ChaosTrial}); the others a pool of
+     * three collectors on a ZooKeeper ensemble of three ({@link PoolChaosTrial}).
+     */
+    public enum Fault {
+        KILL_AGENT, KILL_COLLECTOR, PARTITION, SLOW_LINK,
+        /** The standby's collector dies for good (SIGKILL, no restart): the primary goes on alone, then elsewhere. */
+        STANDBY_LOST,
+        /** The primary's link to its collector is cut while that side promotes: exactly one of the two wins. */
+        PARTITION_PROMOTE,
+        /** A member of the ZooKeeper ensemble dies: everything goes on. */
+        ZK_MEMBER_LOST;
 
-    /** What one trial found. */
+        public boolean pool() {
+            return ordinal() >= STANDBY_LOST.ordinal();
+        }
+
+        /** The fault as {@code --faults} names it: {@code standby-lost}. */
+        public String label() {
+            return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+        }
+
+        public static Fault parse(String label) {
+            for (Fault fault : values()) {
+                if (fault.label().equals(label.strip())) {
+                    return fault;
+                }
+            }
+            throw new IllegalArgumentException("unknown fault '" + label + "'; the faults are "
+                    + java.util.Arrays.stream(values()).map(Fault::label).toList());
+        }
+    }
+
+    /**
+     * What one trial found.
+     *
+     * @param outputStallMillis how long the guest's output stopped after the fault; -1 where the fault is no standby
+     *                          loss (or the primary did not go on)
+     * @param reprotectedMillis from the loss of the standby until another collector committed an epoch; -1 likewise
+     */
     public record Outcome(int trial, Fault fault, long promotedEpoch, long outputEnd, long releasedBeforePromotion,
-                   long releasedTotal, long lost, long duplicated, long missing, boolean digestMismatch,
-                   List<String> violations) {
+                          long releasedTotal, long lost, long duplicated, long missing, boolean digestMismatch,
+                          long twoPrimaries, long outputStallMillis, long reprotectedMillis, List<String> violations) {
+
+        static Outcome of(int trial, Fault fault, PromoteResponse promoted, ChaosFinale.Checks checks,
+                          long outputStallMillis, long reprotectedMillis, List<String> violations) {
+            return new Outcome(trial, fault, promoted.getPromotedEpoch(), promoted.getOutputEnd(),
+                    checks.releasedBefore(), checks.releasedTotal(), checks.lost(), checks.duplicated(), checks.missing(),
+                    checks.digestMismatch(), checks.twoPrimaries(), outputStallMillis, reprotectedMillis,
+                    List.copyOf(violations));
+        }
+
+        /** A trial that could not complete: that is a finding too. */
+        static Outcome broken(int trial, Fault fault, String why) {
+            return new Outcome(trial, fault, 0, 0, 0, 0, 0, 0, 0, false, 0, -1, -1, List.of(why));
+        }
 
         public Map<String, Object> describe() {
             Map<String, Object> result = new LinkedHashMap<>();
             result.put("trial", trial);
-            result.put("fault", fault.name().toLowerCase());
+            result.put("fault", fault.label());
             result.put("promoted_epoch", promotedEpoch);
             result.put("output_end", outputEnd);
             result.put("released_before_promotion", releasedBeforePromotion);
             result.put("released_total", releasedTotal);
+            if (outputStallMillis >= 0) {
+                result.put("output_stall_ms", outputStallMillis);
+            }
+            if (reprotectedMillis >= 0) {
+                result.put("reprotected_ms", reprotectedMillis);
+            }
             result.put("violations", violations);
             return result;
         }
@@ -129,105 +176,20 @@ public final class ChaosTrial {
                 // The operator promotes with the safe default: refused while the dead primary's lease runs.
                 awaitUntil(() -> leaseRemaining(admin) == 0, "the dead primary's lease to run out");
                 PromoteResponse promoted = admin.promote(VM, false);
-                long releasedBefore = OutputLog.read(receiver.file(), VM).size();
-                boolean digestMismatch = promoted.getPrimaryImageSha256().isEmpty()
-                        || !promoted.getPrimaryImageSha256().equals(promoted.getImageSha256());
-                if (digestMismatch) {
-                    violations.add("promoted image " + ImageDigest.hex(promoted.getImageSha256().toByteArray())
-                            + " is not the primary's " + ImageDigest.hex(promoted.getPrimaryImageSha256().toByteArray()));
+                try (CollectorServer standbyOfTheNewPrimary = CollectorServer.start(
+                        CollectorConfig.of("127.0.0.1", 0, work.resolve("collector-b")).withLease(LEASE),
+                        new SimpleMeterRegistry())) {
+                    AgentConfig protect = AgentConfig.of("127.0.0.1:" + standbyOfTheNewPrimary.port(), VM)
+                            .withOutputSink("tcp://127.0.0.1:" + receiver.port())
+                            .withHeartbeatInterval(Duration.ofMillis(100));
+                    ChaosFinale.Checks checks = ChaosFinale.finish(promoted, receiver, protect, violations);
+                    return Outcome.of(trial, fault, promoted, checks, -1, -1, violations);
                 }
-                long lost = Math.max(0, releasedBefore - promoted.getOutputEnd());
-                if (lost > 0) {
-                    violations.add(lost + " outputs were released by the old primary beyond the promoted epoch");
-                }
-                long releasedTotal = runPromotedVm(promoted, receiver);
-                List<OutputLog.Record> records = OutputLog.read(receiver.file(), VM);
-                long duplicated = receiver.duplicateAttempts() + repeatedIndexes(records);
-                if (duplicated > 0) {
-                    violations.add(duplicated + " outputs were released twice");
-                }
-                SequenceCheck sequence = checkSequence(records, promoted.getOutputEnd());
-                violations.addAll(sequence.violations());
-                long missing = sequence.missing();
-                return new Outcome(trial, fault, promoted.getPromotedEpoch(), promoted.getOutputEnd(), releasedBefore,
-                        releasedTotal, lost, duplicated, missing, digestMismatch, List.copyOf(violations));
             } finally {
                 agent.close();
                 collector.close();
             }
         }
-    }
-
-    /** The promoted VM runs from its snapshot, protected by another collector, until it released past the failover. */
-    private long runPromotedVm(PromoteResponse promoted, OutputReceiver receiver) throws Exception {
-        try (CollectorServer standbyOfTheNewPrimary = CollectorServer.start(
-                CollectorConfig.of("127.0.0.1", 0, work.resolve("collector-b")).withLease(LEASE),
-                new SimpleMeterRegistry())) {
-            AgentConfig protect = AgentConfig.of("127.0.0.1:" + standbyOfTheNewPrimary.port(), VM)
-                    .withFencingEpoch(promoted.getFencingEpoch())
-                    .withOutputSink("tcp://127.0.0.1:" + receiver.port())
-                    .withHeartbeatInterval(Duration.ofMillis(100));
-            try (SnapshotRun run = new SnapshotRun(PromotedSnapshot.open(Path.of(promoted.getSnapshotPath())), (epoch, outputs) -> { },
-                    protect, new SimpleMeterRegistry())) {
-                run.start();
-                // Past the promoted epoch's outputs, so the check sees the new primary's own continue the counter.
-                long target = promoted.getOutputEnd() + 20;
-                awaitUntil(() -> {
-                    run.check();
-                    return run.agent().outputReleasedEnd() >= target;
-                }, "the promoted VM to release output " + target);
-                return OutputLog.read(receiver.file(), VM).size();
-            }
-        }
-    }
-
-    /** What {@link #checkSequence} found: how many outputs are missing, and what is wrong, one line each. */
-    record SequenceCheck(long missing, List<String> violations) {
-    }
-
-    /**
-     * The released stream must be outputs 0, 1, 2, ... with no hole, each the successor of the one
-     * before (the guest's counter), across the failover, and hold every output of the promoted epoch:
-     * each below {@code outputEnd}, the index of the first output that epoch does not hold.
-     */
-    static SequenceCheck checkSequence(List<OutputLog.Record> records, long outputEnd) {
-        List<String> violations = new ArrayList<>();
-        long missing = 0;
-        Long previousValue = null;
-        long expectedIndex = 0;
-        for (OutputLog.Record record : records) {
-            if (record.index() != expectedIndex) {
-                missing += Math.max(0, record.index() - expectedIndex);
-                violations.add("output " + expectedIndex + " is missing (next released is " + record.index() + ")");
-            }
-            long value = ByteBuffer.wrap(record.payload()).order(ByteOrder.LITTLE_ENDIAN).getLong();
-            if (previousValue != null && value != previousValue + 1) {
-                violations.add("output " + record.index() + " is " + value + ", not the successor of " + previousValue);
-            }
-            previousValue = value;
-            expectedIndex = record.index() + 1;
-        }
-        // outputEnd is exclusive: the promoted epoch holds outputs [0, outputEnd).
-        if (expectedIndex < outputEnd) {
-            missing += outputEnd - expectedIndex;
-            violations.add("outputs " + expectedIndex + " to " + (outputEnd - 1) + " of the promoted epoch were never "
-                    + "released");
-        }
-        return new SequenceCheck(missing, List.copyOf(violations));
-    }
-
-    private static String lastLines(Path log) {
-        try {
-            List<String> lines = java.nio.file.Files.readAllLines(log);
-            return String.join(" | ", lines.subList(Math.max(0, lines.size() - 3), lines.size()));
-        } catch (IOException e) {
-            return "(no log: " + e.getMessage() + ")";
-        }
-    }
-
-    private static long repeatedIndexes(List<OutputLog.Record> records) {
-        Set<Long> seen = new HashSet<>();
-        return records.stream().filter(r -> !seen.add(r.index())).count();
     }
 
     private static long committed(AdminClient admin) {
@@ -240,13 +202,8 @@ public final class ChaosTrial {
         return status == null ? Long.MAX_VALUE : status.getLeaseRemainingMs();
     }
 
-    /** The VM's status, or null while the collector does not know it or is (re)starting. */
     private static VmStatus status(AdminClient admin) {
-        try {
-            return admin.get(VM);
-        } catch (RuntimeException e) {
-            return null;
-        }
+        return ChaosFinale.status(admin);
     }
 
     private static void awaitCommitted(AdminClient admin, long epoch) throws InterruptedException {
@@ -254,18 +211,14 @@ public final class ChaosTrial {
     }
 
     private static void awaitUntil(BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + PATIENCE.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("chaos: gave up waiting for " + what + " after " + PATIENCE.toSeconds() + " s");
-            }
-            Thread.sleep(50);
-        }
+        ChaosFinale.awaitUntil(condition, what);
+    }
+
+    private static String lastLines(Path log) {
+        return ChaosFinale.lastLines(log);
     }
 
     private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        }
+        return ChaosFinale.freePort();
     }
 }

@@ -19,27 +19,27 @@ class ChaosTrialSequenceTest {
 
     @Test
     void aStreamThatEndsExactlyAtTheOutputEndMissesNothing() {
-        ChaosTrial.SequenceCheck check = ChaosTrial.checkSequence(counter(0, 10), 10);
+        ChaosFinale.SequenceCheck check = ChaosFinale.checkSequence(counter(0, 10), 10);
         assertEquals(0, check.missing(), () -> check.violations().toString());
         assertEquals(List.of(), check.violations());
     }
 
     @Test
     void aStreamThatStopsShortOfTheOutputEndMissesTheRest() {
-        ChaosTrial.SequenceCheck check = ChaosTrial.checkSequence(counter(0, 8), 10);
+        ChaosFinale.SequenceCheck check = ChaosFinale.checkSequence(counter(0, 8), 10);
         assertEquals(2, check.missing(), "outputs 8 and 9");
         assertEquals(1, check.violations().size(), () -> check.violations().toString());
     }
 
     @Test
     void nothingReleasedMissesEveryOutputOfThePromotedEpoch() {
-        assertEquals(0, ChaosTrial.checkSequence(List.of(), 0).missing());
-        assertEquals(3, ChaosTrial.checkSequence(List.of(), 3).missing());
+        assertEquals(0, ChaosFinale.checkSequence(List.of(), 0).missing());
+        assertEquals(3, ChaosFinale.checkSequence(List.of(), 3).missing());
     }
 
     @Test
     void aStreamBeyondTheOutputEndMissesNothing() {
-        ChaosTrial.SequenceCheck check = ChaosTrial.checkSequence(counter(0, 30), 10);
+        ChaosFinale.SequenceCheck check = ChaosFinale.checkSequence(counter(0, 30), 10);
         assertEquals(0, check.missing());
         assertEquals(List.of(), check.violations());
     }
@@ -48,7 +48,7 @@ class ChaosTrialSequenceTest {
     void aHoleIsMissingOutputsAndBreaksTheCounter() {
         List<OutputLog.Record> records = new ArrayList<>(counter(0, 3));
         records.addAll(counter(5, 10));
-        ChaosTrial.SequenceCheck check = ChaosTrial.checkSequence(records, 10);
+        ChaosFinale.SequenceCheck check = ChaosFinale.checkSequence(records, 10);
         assertEquals(2, check.missing(), "outputs 3 and 4");
         assertTrue(check.violations().stream().anyMatch(v -> v.contains("output 3 is missing")), check.violations()::toString);
         assertTrue(check.violations().stream().anyMatch(v -> v.contains("not the successor")), check.violations()::toString);

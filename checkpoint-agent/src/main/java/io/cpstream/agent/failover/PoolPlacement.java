@@ -3,11 +3,14 @@ package io.cpstream.agent.failover;
 import io.cpstream.coordination.CollectorInfo;
 import io.cpstream.coordination.CollectorPool;
 import io.cpstream.coordination.CoordinationException;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
  * The pool of collectors registered in ZooKeeper: the least loaded that takes a guest this size, never one of
- * the agent's own host, and not one it lost in the last minute.
+ * the agent's own host, and not one it lost in the last minute. Sticky: after a broken stream the agent goes back to
+ * the collector it had while that one is in the pool; it moves only once it has lost it for good (gone on alone, the
+ * old standby fenced), so that no second standby of the VM is built while the first one can still be promoted.
  */
 final class PoolPlacement implements Placement {
 
@@ -17,6 +20,7 @@ final class PoolPlacement implements Placement {
     private final String ownHost;
     private final long guestBytes;
     private final AvoidList avoid = new AvoidList(TimeUnit.SECONDS.toNanos(60));
+    private volatile Target current;
 
     PoolPlacement(CollectorPool pool, String ownHost, long guestBytes) {
         this.pool = pool;
@@ -27,9 +31,16 @@ final class PoolPlacement implements Placement {
     @Override
     public Target next() {
         try {
-            return CollectorInfo.choose(pool.members(), ownHost, avoid.current(), guestBytes)
+            List<CollectorInfo> members = pool.members();
+            Target sticky = current;
+            if (sticky != null && !avoid.current().contains(sticky.id())
+                    && members.stream().anyMatch(member -> member.id().equals(sticky.id()))) {
+                return sticky;
+            }
+            current = CollectorInfo.choose(members, ownHost, avoid.current(), guestBytes)
                     .map(chosen -> new Target(chosen.address(), chosen.id()))
                     .orElse(null);
+            return current;
         } catch (CoordinationException e) {
             LOG.log(System.Logger.Level.WARNING, "cannot read the pool of collectors: {0}", e.getMessage());
             return null;
@@ -39,6 +50,7 @@ final class PoolPlacement implements Placement {
     @Override
     public void lost(Target target) {
         avoid.add(target.id());
+        current = null;
     }
 
     @Override

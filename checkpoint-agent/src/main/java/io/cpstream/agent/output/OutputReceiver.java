@@ -38,6 +38,8 @@ public final class OutputReceiver implements AutoCloseable {
     private final AtomicLong duplicateAttempts = new AtomicLong();
     private final AtomicLong gapAttempts = new AtomicLong();
     private final AtomicLong fencedAttempts = new AtomicLong();
+    private final AtomicLong fencedWrites = new AtomicLong();
+    private final AtomicLong accepted = new AtomicLong();
     private volatile boolean closed;
 
     public OutputReceiver(String host, int port, Path file) throws IOException {
@@ -56,6 +58,11 @@ public final class OutputReceiver implements AutoCloseable {
         return log.file();
     }
 
+    /** Records accepted so far, of every VM. */
+    public long acceptedRecords() {
+        return accepted.get();
+    }
+
     /** Writes refused because they repeated records the receiver already held. */
     public long duplicateAttempts() {
         return duplicateAttempts.get();
@@ -69,6 +76,14 @@ public final class OutputReceiver implements AutoCloseable {
     /** Requests refused because a primary of a higher fencing epoch had taken over. */
     public long fencedAttempts() {
         return fencedAttempts.get();
+    }
+
+    /**
+     * Writes refused because a primary of a higher fencing epoch had taken over: each one a primary that still
+     * believed it was the primary while another was (an old one only opening the sink is not releasing).
+     */
+    public long fencedWrites() {
+        return fencedWrites.get();
     }
 
     private void acceptLoop() {
@@ -133,11 +148,15 @@ public final class OutputReceiver implements AutoCloseable {
                     records.add(hex.parseHex(record));
                 }
                 log.write(vm, fencing, first, records);
+                accepted.addAndGet(count);
                 return "ok " + (first + count);
             }
             throw new IOException("unknown request '" + request + "'");
         } catch (OutputSink.FencedException e) {
             fencedAttempts.incrementAndGet();
+            if (fields[0].equals("write")) {
+                fencedWrites.incrementAndGet();
+            }
             return "fenced " + e.getMessage();
         } catch (OutputSink.OutputGapException e) {
             long first = Long.parseLong(fields[3]);

@@ -72,6 +72,12 @@ public final class ZooKeeperLeases implements LeaseAuthority {
                     }
                     return true;
                 }
+                if (leaseEpoch(current) < fencingEpoch) {
+                    // A lease granted under an older fencing epoch is void (its primary was fenced or moved on), even
+                    // while the session of the collector that granted it (dead, perhaps) has not ended yet.
+                    client.delete().withVersion(stat.getVersion()).forPath(leasePath(vm));
+                    return mayGrant(vm, fencingEpoch, holder);
+                }
                 return false; // another collector grants this VM's lease
             }
         } catch (Exception e) {
@@ -96,8 +102,15 @@ public final class ZooKeeperLeases implements LeaseAuthority {
     @Override
     public boolean heldElsewhere(String vm) {
         try {
-            Stat stat = client.checkExists().forPath(leasePath(vm));
-            return stat != null && stat.getEphemeralOwner() != coordinator.sessionId();
+            Stat stat = new Stat();
+            byte[] current;
+            try {
+                current = client.getData().storingStatIn(stat).forPath(leasePath(vm));
+            } catch (KeeperException.NoNodeException e) {
+                return false;
+            }
+            // A lease of an older fencing epoch is void: its primary was fenced or moved on.
+            return stat.getEphemeralOwner() != coordinator.sessionId() && leaseEpoch(current) >= fencing.current(vm);
         } catch (Exception e) {
             // Unknown is not "free": refuse to promote on a guess.
             return true;
@@ -128,6 +141,16 @@ public final class ZooKeeperLeases implements LeaseAuthority {
     @Override
     public String toString() {
         return coordinator.toString();
+    }
+
+    /** The fencing epoch a lease node was granted under ("collector epoch holder"); -1 if unreadable. */
+    private static long leaseEpoch(byte[] data) {
+        String[] fields = new String(data, StandardCharsets.UTF_8).split(" ");
+        try {
+            return fields.length >= 2 ? Long.parseLong(fields[1]) : -1;
+        } catch (NumberFormatException e) {
+            return -1;
+        }
     }
 
     private static String leasePath(String vm) {

@@ -22,10 +22,15 @@ public final class DaemonProcess implements AutoCloseable {
 
     /** Starts {@code cpstream <args>} with its output in {@code log}. */
     public static DaemonProcess start(Path log, List<String> args) throws IOException {
+        return start(log, "io.cpstream.cli.Main", args);
+    }
+
+    /** Starts the Java program {@code mainClass} of this class path with {@code args}, its output in {@code log}. */
+    public static DaemonProcess start(Path log, String mainClass, List<String> args) throws IOException {
         List<String> command = new ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-Xmx256m", "-XX:TieredStopAtLevel=1",
-                "-cp", System.getProperty("java.class.path"), "io.cpstream.cli.Main"));
+                "-cp", System.getProperty("java.class.path"), mainClass));
         command.addAll(args);
         Process process = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
@@ -36,6 +41,11 @@ public final class DaemonProcess implements AutoCloseable {
     public void kill9() throws InterruptedException {
         process.destroyForcibly();
         process.waitFor(30, TimeUnit.SECONDS);
+    }
+
+    /** Waits up to {@code timeout} for the process to end by itself; true if it did. */
+    public boolean awaitExit(java.time.Duration timeout) throws InterruptedException {
+        return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     public boolean alive() {

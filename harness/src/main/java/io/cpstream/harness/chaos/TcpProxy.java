@@ -12,7 +12,8 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * A TCP relay between an agent and its collector that can break the network on purpose: cut every
- * connection and refuse new ones (a partition), heal, or hold each chunk back for a while (a slow link).
+ * connection and refuse new ones (a partition both sides see), black-hole them (a partition nobody is told of:
+ * connections stay open and carry nothing), heal, or hold each chunk back for a while (a slow link).
  */
 public final class TcpProxy implements AutoCloseable {
 
@@ -20,6 +21,7 @@ public final class TcpProxy implements AutoCloseable {
     private final InetSocketAddress target;
     private final List<Socket> open = new ArrayList<>();
     private volatile boolean cut;
+    private volatile boolean blackHole;
     private volatile long delayNanos;
     private volatile boolean closed;
 
@@ -41,8 +43,14 @@ public final class TcpProxy implements AutoCloseable {
         closeAll();
     }
 
+    /** Passes nothing on any more, in either direction, while every connection stays open, until {@link #heal()}. */
+    public void blackHole() {
+        blackHole = true;
+    }
+
     public void heal() {
         cut = false;
+        blackHole = false;
     }
 
     /** Holds every chunk back this long before passing it on (0: none). */
@@ -88,7 +96,9 @@ public final class TcpProxy implements AutoCloseable {
                     if (delay > 0) {
                         LockSupport.parkNanos(delay);
                     }
-                    out.write(buffer, 0, n);
+                    if (!blackHole) {
+                        out.write(buffer, 0, n);
+                    }
                 }
             } catch (IOException e) {
                 // one side went away: take the other down with it
