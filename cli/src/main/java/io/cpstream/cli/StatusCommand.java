@@ -1,7 +1,5 @@
 package io.cpstream.cli;
 
-import io.cpstream.collector.client.AdminClient;
-import io.cpstream.config.HostPort;
 import io.cpstream.proto.VmState;
 import io.cpstream.proto.VmStatus;
 import io.grpc.StatusRuntimeException;
@@ -14,17 +12,17 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.function.Function;
 import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * Every VM a collector protects. {@code --json} prints one object; otherwise a view that refreshes
+ * Every VM a collector protects, or a whole pool of collectors ({@code --collectors zk:...}), with each VM's
+ * collector and whether it is protected. {@code --json} prints one object; otherwise a view that refreshes
  * every {@code --interval} seconds until Ctrl-C ({@code --once}: a single frame).
  */
 @Command(name = "status", mixinStandardHelpOptions = true,
-        description = "Show every VM a collector protects: a live view, one frame (--once) or JSON (--json).")
+        description = "Show every VM a collector (or a pool) protects: a live view, one frame (--once) or JSON (--json).")
 final class StatusCommand implements Callable<Integer> {
 
     /** ANSI: cursor home, clear screen. */
@@ -32,6 +30,11 @@ final class StatusCommand implements Callable<Integer> {
 
     @Option(names = "--collector", defaultValue = "127.0.0.1:7700", description = "HOST:PORT of the collector (default: ${DEFAULT-VALUE})")
     String collector;
+
+    @Option(names = "--collectors", paramLabel = "zk:CONNECT",
+            description = "Instead of one collector, every collector of the pool in this ZooKeeper ensemble, and the "
+                    + "primaries that run alone after losing their standby")
+    String collectors;
 
     @Option(names = "--json", description = "Print one JSON object")
     boolean json;
@@ -45,31 +48,34 @@ final class StatusCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws InterruptedException {
-        try (AdminClient admin = new AdminClient(HostPort.parse(collector, "--collector").target())) {
+        try (Fleet fleet = Fleet.of(collector, collectors)) {
             if (json) {
                 List<Map<String, Object>> rows = new ArrayList<>();
-                for (VmStatus vm : admin.list()) {
-                    rows.add(row(vm));
+                for (Fleet.Row row : fleet.rows()) {
+                    rows.add(row(row));
                 }
-                Json.print(System.out, Map.of("collector", collector, "vms", rows));
+                Map<String, Object> result = new LinkedHashMap<>();
+                result.put(collectors == null ? "collector" : "collectors", collectors == null ? collector : collectors);
+                result.put("vms", rows);
+                Json.print(System.out, result);
                 return 0;
             }
-            return once ? onceFrame(admin) : live(admin, System.out);
+            return once ? onceFrame(fleet) : live(fleet, System.out);
         }
     }
 
-    private int onceFrame(AdminClient admin) throws InterruptedException {
-        Map<String, VmStatus> first = byName(admin.list());
+    private int onceFrame(Fleet fleet) throws InterruptedException {
+        Map<String, VmStatus> first = byName(fleet.rows());
         long started = System.nanoTime();
         Thread.sleep(intervalSeconds * 1000);
-        List<VmStatus> second = admin.list();
-        System.out.print(StatusView.render(title(), second, first, (System.nanoTime() - started) / 1e9));
+        List<Fleet.Row> second = fleet.rows();
+        System.out.print(StatusView.render(title(fleet), second, first, (System.nanoTime() - started) / 1e9));
         System.out.flush();
         return 0;
     }
 
     /** Redraws until interrupted; a collector that goes away is shown, not fatal. */
-    private int live(AdminClient admin, PrintStream out) throws InterruptedException {
+    private int live(Fleet fleet, PrintStream out) throws InterruptedException {
         boolean terminal = System.console() != null;
         Map<String, VmStatus> previous = Map.of();
         long previousNanos = 0;
@@ -77,12 +83,13 @@ final class StatusCommand implements Callable<Integer> {
             String frame;
             long now = System.nanoTime();
             try {
-                List<VmStatus> vms = admin.list();
-                frame = StatusView.render(title(), vms, previous, previousNanos == 0 ? 0 : (now - previousNanos) / 1e9);
+                List<Fleet.Row> vms = fleet.rows();
+                frame = StatusView.render(title(fleet), vms, previous,
+                        previousNanos == 0 ? 0 : (now - previousNanos) / 1e9);
                 previous = byName(vms);
                 previousNanos = now;
             } catch (StatusRuntimeException e) {
-                frame = title() + "\n" + Errors.describe(e) + "\n";
+                frame = title(fleet) + "\n" + Errors.describe(e) + "\n";
                 previous = Map.of();
                 previousNanos = 0;
             }
@@ -92,23 +99,27 @@ final class StatusCommand implements Callable<Integer> {
         }
     }
 
-    private String title() {
-        return "cpstream status  collector " + collector + "  " + LocalTime.now().truncatedTo(ChronoUnit.SECONDS)
+    private String title(Fleet fleet) {
+        return "cpstream status  " + fleet.describe() + "  " + LocalTime.now().truncatedTo(ChronoUnit.SECONDS)
                 + (once ? "" : "  every " + intervalSeconds + " s, Ctrl-C quits");
     }
 
-    private static Map<String, VmStatus> byName(List<VmStatus> vms) {
-        return vms.stream().collect(Collectors.toMap(VmStatus::getVmId, Function.identity()));
+    /** The rows by VM and collector, to measure throughput between two frames. */
+    private static Map<String, VmStatus> byName(List<Fleet.Row> rows) {
+        return rows.stream().collect(Collectors.toMap(StatusView::key, Fleet.Row::vm, (a, b) -> a));
     }
 
     static String state(VmState state) {
         return state.name().replace("VM_", "").toLowerCase(Locale.ROOT);
     }
 
-    private static Map<String, Object> row(VmStatus vm) {
+    private static Map<String, Object> row(Fleet.Row fleetRow) {
+        VmStatus vm = fleetRow.vm();
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("vm", vm.getVmId());
         row.put("state", state(vm.getState()));
+        row.put("collector", fleetRow.collector());
+        row.put("protected", fleetRow.replicating());
         row.put("committed_epoch", vm.getCommittedEpoch());
         row.put("lag_ms", vm.getLagMs());
         row.put("stun_us", vm.getLastStunMicros());

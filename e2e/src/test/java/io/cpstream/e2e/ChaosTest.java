@@ -35,6 +35,26 @@ class ChaosTest {
         }
     }
 
+    /**
+     * The faults of a pool, once each: a ZooKeeper ensemble of three and three collectors as processes; the standby's
+     * collector lost for good, a partition while that side promotes, a ZooKeeper member lost. Never two primaries,
+     * and output stops for about the standby timeout (two leases) where a standby was lost.
+     */
+    @Test
+    void aPoolSurvivesTheLossOfAStandbyAPartitionedPromotionAndAZooKeeperMember() throws Exception {
+        JsonNode result = chaos("--trials", "3", "--faults", "standby-lost,partition-promote,zk-member-lost",
+                "--source", "sim:mem=4m,rate=20000,outputs=1000");
+        assertEquals(0, result.get("violations").asLong(), result.toPrettyString());
+        assertEquals(0, result.get("two_primaries").asLong());
+        assertEquals(0, result.get("outputs_lost").asLong());
+        assertEquals(0, result.get("outputs_duplicated").asLong());
+        assertTrue(result.has("output_stall_ms_p99") && result.has("reprotected_ms_p99"), result.toPrettyString());
+        for (JsonNode trial : result.get("results")) {
+            assertTrue(trial.get("released_total").asLong() > trial.get("output_end").asLong(),
+                    "the promoted VM released output of its own: " + trial);
+        }
+    }
+
     @Test
     void failoverOfARealKvmGuest() throws Exception {
         var unavailable = KvmSource.unavailableReason();

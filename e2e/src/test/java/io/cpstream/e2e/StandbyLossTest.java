@@ -11,6 +11,7 @@ import io.cpstream.agent.Agent;
 import io.cpstream.agent.AgentConfig;
 import io.cpstream.agent.FailoverConfig;
 import io.cpstream.agent.output.OutputLog;
+import io.cpstream.cli.CliRun;
 import io.cpstream.collector.CollectorConfig;
 import io.cpstream.collector.CollectorServer;
 import io.cpstream.collector.client.AdminClient;
@@ -109,6 +110,11 @@ class StandbyLossTest {
                 assertEquals(1, primary.fencingEpoch(), "the authority raised the fencing epoch for the primary");
                 assertNull(primary.failure());
                 awaitOutputFlows();
+                // What an operator sees of the pool: the VM runs unprotected, on no collector.
+                await().atMost(Replication.PATIENCE).until(() -> "unprotected".equals(poolRow("vm").path("state")
+                        .asText()));
+                assertEquals("-", poolRow("vm").get("collector").asText());
+                assertEquals(false, poolRow("vm").get("protected").asBoolean());
 
                 // The lost standby comes back (elsewhere: the primary does not reach it): it cannot be promoted.
                 try (CollectorServer lost = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dir.resolve("first"))
@@ -237,6 +243,8 @@ class StandbyLossTest {
                         && primary.collector() != null && !primary.collector().equals(first));
                 String second = primary.collector();
                 assertNotEquals(pool.getFirst().advertisedAddress(), second, "never on its own host");
+                await().atMost(Replication.PATIENCE).until(() -> poolRow("vm").path("protected").asBoolean());
+                assertEquals(second, poolRow("vm").get("collector").asText(), "status shows where it is protected");
                 awaitAcked(primary, 5);
                 assertNull(primary.failure());
                 CollectorServer now = pool.stream().filter(c -> c.advertisedAddress().equals(second)).findFirst()
@@ -246,6 +254,22 @@ class StandbyLossTest {
         } finally {
             pool.forEach(CollectorServer::close);
         }
+    }
+
+    /** The row of {@code vm} that `cpstream status --collectors zk:...` shows protected, or else its first row. */
+    private com.fasterxml.jackson.databind.JsonNode poolRow(String vm) throws IOException {
+        CliRun status = CliRun.of("status", "--collectors", "zk:" + zookeeper.getConnectString(), "--json");
+        assertEquals(0, status.code(), status.err());
+        com.fasterxml.jackson.databind.JsonNode first = com.fasterxml.jackson.databind.node.MissingNode.getInstance();
+        for (com.fasterxml.jackson.databind.JsonNode row : status.json().get("vms")) {
+            if (row.get("vm").asText().equals(vm)) {
+                if (row.get("protected").asBoolean()) {
+                    return row;
+                }
+                first = first.isMissingNode() ? row : first;
+            }
+        }
+        return first;
     }
 
     private static int freePort() throws IOException {
