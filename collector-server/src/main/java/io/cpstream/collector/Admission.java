@@ -2,6 +2,7 @@ package io.cpstream.collector;
 
 import io.cpstream.collector.lease.LeaseAuthority;
 import io.cpstream.collector.store.ImageStore;
+import io.cpstream.coordination.CoordinationException;
 import io.cpstream.collector.store.StandbyManifest;
 import io.cpstream.proto.Hello;
 import io.cpstream.proto.Welcome;
@@ -35,7 +36,7 @@ final class Admission {
     static long authoritativeEpoch(LeaseAuthority leases, String vm, long local) throws StandbyException {
         try {
             return leases.fencingEpoch(vm, local);
-        } catch (LeaseAuthority.LeaseException e) {
+        } catch (CoordinationException e) {
             throw StandbyException.retryLater("vm " + vm + ": cannot consult the lease authority (" + leases + "): "
                     + e.getMessage(), e);
         }
@@ -96,9 +97,9 @@ final class Admission {
     static long raise(LeaseAuthority leases, String vm, long expected) throws StandbyException {
         try {
             return leases.raise(vm, expected);
-        } catch (LeaseAuthority.LeaseException.Lost e) {
+        } catch (CoordinationException.Lost e) {
             throw StandbyException.lostRace(e.getMessage());
-        } catch (LeaseAuthority.LeaseException e) {
+        } catch (CoordinationException e) {
             throw StandbyException.retryLater("vm " + vm + ": cannot raise its fencing epoch (" + leases + "): "
                     + e.getMessage(), e);
         }

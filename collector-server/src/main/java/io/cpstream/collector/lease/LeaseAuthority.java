@@ -1,5 +1,6 @@
 package io.cpstream.collector.lease;
 
+import io.cpstream.coordination.CoordinationException;
 import java.util.function.LongConsumer;
 
 /**
@@ -14,7 +15,7 @@ public interface LeaseAuthority extends AutoCloseable {
      * The fencing epoch of {@code vm} as the authority knows it, given the collector's own record
      * {@code local}; a primary presenting less must be refused.
      */
-    long fencingEpoch(String vm, long local) throws LeaseException;
+    long fencingEpoch(String vm, long local) throws CoordinationException;
 
     /**
      * This collector is about to grant the primary of {@code vm} at {@code fencingEpoch} a lease.
@@ -33,31 +34,13 @@ public interface LeaseAuthority extends AutoCloseable {
      * Raises the fencing epoch of {@code vm} from {@code expected} by one, atomically across every
      * collector of this authority, and returns the new epoch.
      *
-     * @throws LeaseException.Lost when another promotion raised it first
+     * @throws CoordinationException.Lost when another promotion raised it first
      */
-    long raise(String vm, long expected) throws LeaseException;
+    long raise(String vm, long expected) throws CoordinationException;
 
     /** Calls {@code listener} with the new epoch whenever {@code vm}'s fencing epoch is raised elsewhere. */
     void watch(String vm, LongConsumer listener);
 
     @Override
     void close();
-
-    /** The authority could not answer, or refused. */
-    class LeaseException extends Exception {
-        public LeaseException(String message, Throwable cause) {
-            super(message, cause);
-        }
-
-        public LeaseException(String message) {
-            super(message);
-        }
-
-        /** A concurrent promotion won. */
-        public static final class Lost extends LeaseException {
-            public Lost(String message) {
-                super(message);
-            }
-        }
-    }
 }

@@ -42,12 +42,8 @@ public final class ZooKeeperLeases implements LeaseAuthority {
     }
 
     @Override
-    public long fencingEpoch(String vm, long local) throws LeaseException {
-        try {
-            return fencing.read(vm, local);
-        } catch (CoordinationException e) {
-            throw new LeaseException(e.getMessage(), e);
-        }
+    public long fencingEpoch(String vm, long local) throws CoordinationException {
+        return fencing.read(vm, local);
     }
 
     @Override
@@ -118,14 +114,8 @@ public final class ZooKeeperLeases implements LeaseAuthority {
     }
 
     @Override
-    public long raise(String vm, long expected) throws LeaseException {
-        try {
-            return fencing.raise(vm, expected);
-        } catch (CoordinationException.Lost e) {
-            throw new LeaseException.Lost(e.getMessage());
-        } catch (CoordinationException e) {
-            throw new LeaseException(e.getMessage(), e);
-        }
+    public long raise(String vm, long expected) throws CoordinationException {
+        return fencing.raise(vm, expected);
     }
 
     @Override
