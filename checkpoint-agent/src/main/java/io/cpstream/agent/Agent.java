@@ -325,6 +325,11 @@ public final class Agent implements AutoCloseable {
         }
 
         @Override
+        public void heard() {
+            lastHeardNanos = System.nanoTime();
+        }
+
+        @Override
         public void refused(Status why) {
             shutdown(why);
         }

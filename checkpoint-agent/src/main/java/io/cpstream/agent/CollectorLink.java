@@ -59,8 +59,11 @@ final class CollectorLink implements Runnable, AutoCloseable {
         /** The lease the collector last granted, or null before any grant. */
         Duration grantedLease();
 
-        /** System.nanoTime() of the last message from a collector. */
+        /** System.nanoTime() of the last sign of life of a collector: a message, or its taking in what was sent. */
         long lastHeardNanos();
+
+        /** A sign of life of the collector that is no message: it took in what was sent. */
+        void heard();
 
         /** Refused for good (fenced, wrong guest, bad input): the agent stops. */
         void refused(Status why);
@@ -198,7 +201,7 @@ final class CollectorLink implements Runnable, AutoCloseable {
     private Status stream(Placement.Target target, CompletableFuture<Welcome> welcomed) throws InterruptedException {
         CompletableFuture<Status> closed = new CompletableFuture<>();
         CollectorStream stream = new CollectorStream(channelTo(target.address()),
-                message -> agent.onMessage(message, welcomed), closed::complete);
+                message -> agent.onMessage(message, welcomed), closed::complete, agent::heard);
         try {
             stream.send(AgentMessage.newBuilder().setHello(agent.hello()).build());
             Object answer = CompletableFuture.anyOf(welcomed, closed).get(HANDSHAKE_TIMEOUT.toMillis(),
@@ -207,9 +210,9 @@ final class CollectorLink implements Runnable, AutoCloseable {
                 current = stream;
                 agent.streaming(stream, welcome, target);
             }
-            // A partition may leave the connection open and silent: a stream that hears nothing (no grant, no ack)
-            // for the whole standby timeout is as lost as one that ended. (Grants come every heartbeat; a collector
-            // that falls that far behind a backlog of pages is not protecting this primary either.)
+            // A partition may leave the connection open and silent: a stream that hears nothing for the whole standby
+            // timeout (no grant, no ack, nothing of what was sent taken in) is as lost as one that ended. A collector
+            // that is merely slow (a backlog of pages under load) still takes in what it is sent.
             while (true) {
                 try {
                     return closed.get(100, TimeUnit.MILLISECONDS);

@@ -35,8 +35,13 @@ final class CollectorStream {
         }
     }
 
+    /**
+     * @param onProgress called whenever the transport becomes ready again: the collector took in what was sent
+     *                   (its flow-control window opened), so it is alive even if it has not answered yet
+     */
     @SuppressWarnings("unchecked")
-    CollectorStream(ManagedChannel channel, Consumer<CollectorMessage> onMessage, Consumer<Status> onClose) {
+    CollectorStream(ManagedChannel channel, Consumer<CollectorMessage> onMessage, Consumer<Status> onClose,
+                    Runnable onProgress) {
         ClientCallStreamObserver<AgentMessage>[] holder = new ClientCallStreamObserver[1];
         // Ready while less than a couple of batches are buffered: the sender blocks only when the link is
         // genuinely behind, not after every 1 MiB message.
@@ -44,7 +49,10 @@ final class CollectorStream {
             @Override
             public void beforeStart(ClientCallStreamObserver<AgentMessage> stream) {
                 holder[0] = stream;
-                stream.setOnReadyHandler(CollectorStream.this::signal);
+                stream.setOnReadyHandler(() -> {
+                    onProgress.run();
+                    signal();
+                });
             }
 
             @Override

@@ -15,6 +15,14 @@ public final class DaemonProcess implements AutoCloseable {
     private final Process process;
     private final Path log;
 
+    /** Every daemon started and not closed: destroyed if this JVM is stopped, so none outlives the harness. */
+    private static final java.util.Set<Process> LIVE = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    static {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> LIVE.forEach(Process::destroyForcibly),
+                "daemon-process-reaper"));
+    }
+
     private DaemonProcess(Process process, Path log) {
         this.process = process;
         this.log = log;
@@ -34,6 +42,7 @@ public final class DaemonProcess implements AutoCloseable {
         command.addAll(args);
         Process process = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        LIVE.add(process);
         return new DaemonProcess(process, log);
     }
 
@@ -41,6 +50,7 @@ public final class DaemonProcess implements AutoCloseable {
     public void kill9() throws InterruptedException {
         process.destroyForcibly();
         process.waitFor(30, TimeUnit.SECONDS);
+        LIVE.remove(process);
     }
 
     /** Waits up to {@code timeout} for the process to end by itself; true if it did. */
