@@ -8,8 +8,8 @@ import io.cpstream.coordination.CoordinationException;
 import io.cpstream.coordination.Primaries;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CollectorMessage;
-import io.cpstream.proto.Heartbeat;
 import io.cpstream.proto.Hello;
+import io.cpstream.proto.LeaseGrant;
 import io.cpstream.proto.SourceInfo;
 import io.cpstream.proto.Welcome;
 import io.cpstream.tracker.MemorySource;
@@ -41,7 +41,7 @@ import java.util.function.LongConsumer;
 public final class Agent implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger(Agent.class.getName());
-    static final int PROTOCOL_VERSION = 2;
+    static final int PROTOCOL_VERSION = 3;
 
     private final AgentConfig config;
     private final MemorySource source;
@@ -72,8 +72,8 @@ public final class Agent implements AutoCloseable {
     private volatile Placement.Target target;
     /** The newest acknowledged epoch when this primary went on alone: a newer ack means a standby again. */
     private volatile long ackedWhenAlone;
-    /** System.nanoTime() of the last message from a collector. */
-    private volatile long lastHeardNanos = System.nanoTime();
+    /** Went on alone and not yet protected again: told once, when it is. */
+    private volatile boolean unprotected;
     private long lastAloneLogNanos;
     /** System.nanoTime() of the stun of the newest acknowledged epoch; 0 until the first ack. */
     private volatile long ackedStunNanos;
@@ -103,7 +103,7 @@ public final class Agent implements AutoCloseable {
         this.digests = new DigestLog(config.digestsRetained());
         this.staging = new StagingPool(config.maxInFlight() + 1);
         this.metrics = new AgentMetrics(registry, config.vmId(), state::acked, state::inFlight,
-                () -> state.connected() ? 1 : 0, () -> outputs.alone() ? 0 : 1);
+                () -> state.connected() ? 1 : 0, () -> outputs.protectedByStandby() ? 1 : 0);
         BlockingQueue<CapturedCheckpoint> outbox = new ArrayBlockingQueue<>(config.maxInFlight() + 1);
         OutputMetrics.register(registry, config.vmId(), outputs, lease);
         this.epochLoop = new EpochLoop(source, state, staging, outbox, config, metrics, stats, digests, outputs);
@@ -195,10 +195,10 @@ public final class Agent implements AutoCloseable {
 
     /**
      * Whether a standby protects this primary: false once it went on alone after losing its standby, until a
-     * standby has acknowledged a checkpoint again.
+     * standby's acknowledged checkpoints hold every output released meanwhile.
      */
     public boolean protectedByStandby() {
-        return !outputs.alone();
+        return outputs.protectedByStandby();
     }
 
     /** The collector checkpoints go to now, or null while there is no stream. */
@@ -298,6 +298,7 @@ public final class Agent implements AutoCloseable {
         public void alone(long epoch, boolean fenced) {
             fencingEpoch = epoch;
             ackedWhenAlone = state.acked();
+            unprotected = true;
             outputs.goAlone(epoch);
             metrics.wentAlone.increment();
             lastAloneLogNanos = System.nanoTime();
@@ -320,13 +321,16 @@ public final class Agent implements AutoCloseable {
         }
 
         @Override
-        public long lastHeardNanos() {
-            return lastHeardNanos;
+        public void granted(LeaseGrant grant) {
+            grantedLease = Duration.ofNanos(grant.getValidMicros() * 1000);
+            lease.granted(grant.getSequence(), grant.getValidMicros());
+            outputs.leaseChanged();
+            checkProtectedAgain();
         }
 
         @Override
-        public void heard() {
-            lastHeardNanos = System.nanoTime();
+        public boolean awaitingAcks() {
+            return state.inFlight() > 0;
         }
 
         @Override
@@ -335,10 +339,16 @@ public final class Agent implements AutoCloseable {
         }
     }
 
-    /** A standby acknowledged a checkpoint after this primary went on alone, and granted a lease: protected again. */
+    /**
+     * A standby acknowledged a checkpoint after this primary went on alone, and granted a lease: output waits for it
+     * again; and once its acknowledgements cover every output released alone, this primary is protected again.
+     */
     private void checkProtectedAgain() {
         if (outputs.alone() && state.acked() > ackedWhenAlone && lease.holds()) {
-            outputs.protectedAgain();
+            outputs.standbyAgain();
+        }
+        if (unprotected && outputs.protectedByStandby()) {
+            unprotected = false;
             Placement.Target now = target;
             LOG.log(System.Logger.Level.INFO, "vm {0}: protected again by {1} (standby at epoch {2})", config.vmId(),
                     now == null ? "a collector" : now.address(), state.acked());
@@ -350,11 +360,10 @@ public final class Agent implements AutoCloseable {
     private void publish() {
         Placement.Target now = target;
         failover.publish(new Primaries.Primary(config.vmId(), agentId, now == null ? "" : now.address(),
-                !outputs.alone(), fencingEpoch, System.currentTimeMillis()));
+                outputs.protectedByStandby(), fencingEpoch, System.currentTimeMillis()));
     }
 
     private void onMessage(CollectorMessage message, CompletableFuture<Welcome> welcomed) {
-        lastHeardNanos = System.nanoTime();
         switch (message.getBodyCase()) {
             case WELCOME -> welcomed.complete(message.getWelcome());
             case ACK -> {
@@ -372,19 +381,13 @@ public final class Agent implements AutoCloseable {
                 state.onResync(resync.getCommittedEpoch(), resync.getPagesList(), resync.getFull(),
                         resync.getCommittedOutputEnd());
             }
-            case LEASE -> {
-                grantedLease = Duration.ofNanos(message.getLease().getValidMicros() * 1000);
-                lease.granted(message.getLease().getSequence(), message.getLease().getValidMicros());
-                outputs.leaseChanged();
-                checkProtectedAgain();
-            }
             case FEEDBACK -> sender.encoder().onFeedback(message.getFeedback());
             case BODY_NOT_SET -> {
             }
         }
     }
 
-    /** Renews the lease while a stream is up; each grant comes back on the stream. */
+    /** Renews the lease while a stream is up; each grant comes back on the Lease call ({@link LinkEvents#granted}). */
     private void heartbeats() {
         long interval = config.heartbeatInterval().toNanos();
         long nextPublish = System.nanoTime();
@@ -398,17 +401,10 @@ public final class Agent implements AutoCloseable {
                 nextPublish = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
                 publish();
             }
-            CollectorStream stream = link.current();
-            if (stream != null) {
-                try {
-                    long sequence = lease.heartbeatSent();
-                    stream.send(AgentMessage.newBuilder().setHeartbeat(Heartbeat.newBuilder()
-                            .setSequence(sequence)
-                            .setSentUnixMicros(TimeUnit.MILLISECONDS.toMicros(System.currentTimeMillis()))).build());
-                } catch (CollectorStream.ClosedException e) {
-                    // the link thread notices and reconnects
-                } catch (InterruptedException e) {
-                    return;
+            if (link.current() != null) {
+                // On the Lease call's own connection: never behind page data, never blocking this loop.
+                if (!link.heartbeat(lease.heartbeatSent())) {
+                    metrics.heartbeatsSkipped.increment();
                 }
             }
             java.util.concurrent.locks.LockSupport.parkNanos(interval);

@@ -36,6 +36,7 @@ final class AgentMetrics {
     final Counter resyncs;
     final Counter reconnects;
     final Counter wentAlone;
+    final Counter heartbeatsSkipped;
     // Short stuns: what moved out of the stun, and how epochs adapt.
     final Counter deferredPages;
     final Counter cowFaults;
@@ -74,10 +75,14 @@ final class AgentMetrics {
         zeroPages = counter(registry, "cpstream.agent.zero.pages", "Pages sent as zero pages", vm);
         resyncs = counter(registry, "cpstream.agent.resyncs", "Resyncs requested by the collector", vm);
         reconnects = counter(registry, "cpstream.agent.reconnects", "Streams opened after the first", vm);
+        heartbeatsSkipped = counter(registry, "cpstream.agent.heartbeats.skipped",
+                "Heartbeats not sent because the Lease call could not take one (its connection congested or reopening)",
+                vm);
         wentAlone = counter(registry, "cpstream.agent.standby.lost",
                 "Times this primary lost its standby for longer than the standby timeout and went on alone", vm);
         Gauge.builder("cpstream.agent.protected", protectedByStandby)
-                .description("1 while a standby protects this primary; 0 while it runs alone after losing its standby")
+                .description("1 while a standby protects this primary; 0 from going on alone after losing its standby until a standby "
+                        + "holds every output released meanwhile")
                 .tag("vm", vm).register(registry);
         deferredPages = counter(registry, "cpstream.agent.deferred.pages",
                 "Stable pages write-protected at the stun and copied after the guest resumed", vm);

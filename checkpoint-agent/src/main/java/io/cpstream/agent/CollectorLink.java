@@ -1,10 +1,12 @@
 package io.cpstream.agent;
 
+import com.google.protobuf.ByteString;
 import io.cpstream.agent.failover.Failover;
 import io.cpstream.agent.failover.Placement;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.Hello;
+import io.cpstream.proto.LeaseGrant;
 import io.cpstream.proto.Welcome;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
@@ -30,6 +32,11 @@ final class CollectorLink implements Runnable, AutoCloseable {
             Status.Code.INVALID_ARGUMENT, Status.Code.PERMISSION_DENIED, Status.Code.UNAUTHENTICATED,
             Status.Code.UNIMPLEMENTED, Status.Code.ABORTED, Status.Code.RESOURCE_EXHAUSTED);
     private static final Duration HANDSHAKE_TIMEOUT = Duration.ofSeconds(15);
+    /**
+     * A standby that renews the lease but takes in none of the checkpoints waiting for it (a wedged disk) is lost
+     * after this many standby timeouts: long enough for a standby merely slow to apply a huge checkpoint.
+     */
+    static final int STALLED_TIMEOUTS = 10;
     /** Room for a few page batches in flight on the connection, so the link stays busy between acks. */
     static final int FLOW_CONTROL_WINDOW = 8 << 20;
 
@@ -59,11 +66,11 @@ final class CollectorLink implements Runnable, AutoCloseable {
         /** The lease the collector last granted, or null before any grant. */
         Duration grantedLease();
 
-        /** System.nanoTime() of the last sign of life of a collector: a message, or its taking in what was sent. */
-        long lastHeardNanos();
+        /** The collector renewed the lease (on the Lease call, a gRPC thread). */
+        void granted(LeaseGrant grant);
 
-        /** A sign of life of the collector that is no message: it took in what was sent. */
-        void heard();
+        /** Whether checkpoints wait for the collector's acknowledgement. */
+        boolean awaitingAcks();
 
         /** Refused for good (fenced, wrong guest, bad input): the agent stops. */
         void refused(Status why);
@@ -76,8 +83,17 @@ final class CollectorLink implements Runnable, AutoCloseable {
     private final Agent agent;
     private volatile boolean running = true;
     private ManagedChannel channel;
+    /** The Lease call's own connection to the same collector, so heartbeats never queue behind page data. */
+    private ManagedChannel leaseChannel;
     private String channelTarget;
     private volatile CollectorStream current;
+    /** The Lease call beside the current stream, and the token its Welcome gave; null while there is no stream. */
+    private LeaseCall lease;
+    private ByteString leaseToken;
+    /** System.nanoTime() of the last sign of life of a collector: a grant, a message, or its taking in data. */
+    private volatile long lastHeardNanos = System.nanoTime();
+    /** System.nanoTime() of the last sign the stream moves: a message on it, or its taking in what was sent. */
+    private volatile long lastProgressNanos = System.nanoTime();
     private long lastRefusalLogNanos;
 
     CollectorLink(String vm, FailoverConfig config, Failover failover, AgentMetrics metrics, Agent agent) {
@@ -124,7 +140,7 @@ final class CollectorLink implements Runnable, AutoCloseable {
                 }
                 if (welcomed.isDone() && !welcomed.isCompletedExceptionally()) {
                     backoffMillis = 100;
-                    lostSince = agent.lastHeardNanos(); // the standby was lost when it fell silent
+                    lostSince = lastHeardNanos; // the standby was lost when it fell silent
                 }
             }
             current = null;
@@ -200,28 +216,36 @@ final class CollectorLink implements Runnable, AutoCloseable {
     /** One stream to {@code target}, from Hello until it ends; returns how it ended. */
     private Status stream(Placement.Target target, CompletableFuture<Welcome> welcomed) throws InterruptedException {
         CompletableFuture<Status> closed = new CompletableFuture<>();
-        CollectorStream stream = new CollectorStream(channelTo(target.address()),
-                message -> agent.onMessage(message, welcomed), closed::complete, agent::heard);
+        CollectorStream stream = new CollectorStream(channelTo(target.address()), message -> {
+            progressed();
+            agent.onMessage(message, welcomed);
+        }, closed::complete, this::progressed);
         try {
             stream.send(AgentMessage.newBuilder().setHello(agent.hello()).build());
             Object answer = CompletableFuture.anyOf(welcomed, closed).get(HANDSHAKE_TIMEOUT.toMillis(),
                     TimeUnit.MILLISECONDS);
             if (answer instanceof Welcome welcome) {
                 current = stream;
+                openLease(welcome.getLeaseToken());
                 agent.streaming(stream, welcome, target);
             }
-            // A partition may leave the connection open and silent: a stream that hears nothing for the whole standby
-            // timeout (no grant, no ack, nothing of what was sent taken in) is as lost as one that ended. A collector
-            // that is merely slow (a backlog of pages under load) still takes in what it is sent.
+            // A partition may leave the connection open and silent: a collector that answers no heartbeat and sends
+            // nothing for the whole standby timeout is as lost as one whose stream ended. One busy with a full sync
+            // or a backlog still renews the lease on its own connection; one that renews but takes in nothing of
+            // the checkpoints waiting for it, for many timeouts, is wedged and lost too.
             while (true) {
                 try {
                     return closed.get(100, TimeUnit.MILLISECONDS);
                 } catch (TimeoutException stillOpen) {
-                    long silent = System.nanoTime() - agent.lastHeardNanos();
-                    if (silent > config.timeout(agent.grantedLease()).toNanos()) {
-                        stream.cancel("the collector has been silent for " + silent / 1_000_000 + " ms");
-                        return Status.UNAVAILABLE.withDescription("the collector at " + target.address()
-                                + " has been silent for " + silent / 1_000_000 + " ms");
+                    long timeout = config.timeout(agent.grantedLease()).toNanos();
+                    long silent = System.nanoTime() - lastHeardNanos;
+                    long stalled = System.nanoTime() - lastProgressNanos;
+                    String lost = silent > timeout ? "has been silent for " + silent / 1_000_000 + " ms"
+                            : agent.awaitingAcks() && stalled > STALLED_TIMEOUTS * timeout
+                            ? "has taken in no checkpoint data for " + stalled / 1_000_000 + " ms" : null;
+                    if (lost != null) {
+                        stream.cancel("the collector " + lost);
+                        return Status.UNAVAILABLE.withDescription("the collector at " + target.address() + " " + lost);
                     }
                 }
             }
@@ -235,41 +259,91 @@ final class CollectorLink implements Runnable, AutoCloseable {
         } catch (InterruptedException e) {
             stream.cancel("agent stopping");
             throw e;
+        } finally {
+            closeLease();
         }
     }
 
-    /** The channel to {@code address}, made anew when the target changes. */
+    /** Sends heartbeat {@code sequence} on the Lease call, reopening the call if it ended; false if not sent. */
+    synchronized boolean heartbeat(long sequence) {
+        if (lease == null) {
+            return false;
+        }
+        if (lease.closed()) {
+            lease = new LeaseCall(leaseChannel, vm, leaseToken, this::granted);
+        }
+        return lease.offer(sequence);
+    }
+
+    private synchronized void openLease(ByteString token) {
+        leaseToken = token;
+        lease = new LeaseCall(leaseChannel, vm, token, this::granted);
+    }
+
+    private synchronized void closeLease() {
+        if (lease != null) {
+            lease.cancel();
+            lease = null;
+        }
+    }
+
+    private void granted(LeaseGrant grant) {
+        lastHeardNanos = System.nanoTime();
+        agent.granted(grant);
+    }
+
+    private void progressed() {
+        long now = System.nanoTime();
+        lastProgressNanos = now;
+        lastHeardNanos = now;
+    }
+
+    /** The channels to {@code address}, the stream's and the lease's, made anew when the target changes. */
     private ManagedChannel channelTo(String address) {
         if (channel == null || !address.equals(channelTarget)) {
-            if (channel != null) {
-                channel.shutdownNow();
-            }
-            channel = NettyChannelBuilder.forTarget(address)
-                    .usePlaintext()
-                    .keepAliveTime(10, TimeUnit.SECONDS)
-                    .keepAliveTimeout(5, TimeUnit.SECONDS)
-                    .keepAliveWithoutCalls(true)
-                    .flowControlWindow(FLOW_CONTROL_WINDOW)
-                    // The agent resends what a broken stream lost itself (the collector's Welcome says from
-                    // where). gRPC's retries would keep every message until the call commits, to serialize it
-                    // again, and a page's bytes are only valid until its batch was sent (BatchPayloads).
-                    .disableRetry()
-                    .build();
+            shutdown(channel);
+            shutdown(leaseChannel);
+            channel = newChannel(address, FLOW_CONTROL_WINDOW);
+            // Heartbeats are a few dozen bytes: the default window is plenty.
+            leaseChannel = newChannel(address, 0);
             channelTarget = address;
         }
         return channel;
     }
 
+    private static ManagedChannel newChannel(String address, int flowControlWindow) {
+        NettyChannelBuilder builder = NettyChannelBuilder.forTarget(address)
+                .usePlaintext()
+                .keepAliveTime(10, TimeUnit.SECONDS)
+                .keepAliveTimeout(5, TimeUnit.SECONDS)
+                .keepAliveWithoutCalls(true)
+                // The agent resends what a broken stream lost itself (the collector's Welcome says from
+                // where). gRPC's retries would keep every message until the call commits, to serialize it
+                // again, and a page's bytes are only valid until its batch was sent (BatchPayloads).
+                .disableRetry();
+        if (flowControlWindow > 0) {
+            builder.flowControlWindow(flowControlWindow);
+        }
+        return builder.build();
+    }
+
+    private static void shutdown(ManagedChannel channel) {
+        if (channel == null) {
+            return;
+        }
+        channel.shutdownNow();
+        try {
+            channel.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     @Override
     public void close() {
-        if (channel != null) {
-            channel.shutdownNow();
-            try {
-                channel.awaitTermination(5, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
+        closeLease();
+        shutdown(channel);
+        shutdown(leaseChannel);
         failover.close();
     }
 }

@@ -47,6 +47,13 @@ final class OutputGate {
      * captured, without an acknowledgement or a lease, until a standby protects this primary again.
      */
     private boolean alone;
+    /**
+     * Outputs below this were released while going on alone, held by no standby: this primary is protected again
+     * only once a standby acknowledged an epoch holding all of them ({@link #acknowledgedEnd} reaches it).
+     */
+    private long unprotectedEnd;
+    /** The output end of the newest acknowledged checkpoint. */
+    private long acknowledgedEnd;
     private volatile IOException fenced;
 
     /** The records a checkpoint carries: indexes {@code [start, start + records.size())}. */
@@ -135,6 +142,7 @@ final class OutputGate {
 
     /** The collector acknowledged a checkpoint: every output below its output end may be released. */
     synchronized void committed(Acknowledged acknowledged) {
+        acknowledgedEnd = Math.max(acknowledgedEnd, acknowledged.outputEnd());
         if (acknowledged.outputEnd() > committedEnd) {
             committedEnd = acknowledged.outputEnd();
             notifyAll();
@@ -170,9 +178,22 @@ final class OutputGate {
         notifyAll();
     }
 
-    /** A standby protects this primary again: outputs wait for its acknowledgements and lease once more. */
-    synchronized void protectedAgain() {
+    /**
+     * A standby holds this primary's state again: outputs captured from now on wait for its acknowledgements and
+     * lease once more. Those released alone are in no acknowledged checkpoint yet, so the primary counts as
+     * protected ({@link #protectedByStandby}) only once an acknowledgement covers them, an epoch or two later.
+     */
+    synchronized void standbyAgain() {
         alone = false;
+        unprotectedEnd = committedEnd;
+    }
+
+    /**
+     * Whether a failover now would lose no released output: not going on alone, and every output released alone
+     * is in an acknowledged checkpoint.
+     */
+    synchronized boolean protectedByStandby() {
+        return !alone && acknowledgedEnd >= unprotectedEnd;
     }
 
     synchronized boolean alone() {

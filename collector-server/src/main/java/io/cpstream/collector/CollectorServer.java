@@ -160,6 +160,11 @@ public final class CollectorServer implements AutoCloseable {
         return registry.all().stream().map(Standby::status).toList();
     }
 
+    /** The standbys, for this package's tests. */
+    StandbyRegistry registry() {
+        return registry;
+    }
+
     public CollectorConfig config() {
         return config;
     }

@@ -2,6 +2,8 @@ package io.cpstream.collector;
 
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CollectorMessage;
+import io.cpstream.proto.Heartbeat;
+import io.cpstream.proto.LeaseGrant;
 import io.cpstream.proto.ReplicationGrpc;
 import io.grpc.MethodDescriptor;
 import io.grpc.ServerMethodDefinition;
@@ -10,7 +12,7 @@ import io.grpc.ServiceDescriptor;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 
-/** The replication endpoint: hands each new stream to a {@link ReplicationStream}. */
+/** The replication endpoint: hands each new stream to a {@link ReplicationStream}, each lease call to a {@link LeaseStream}. */
 final class ReplicationService extends ReplicationGrpc.ReplicationImplBase {
 
     private final StandbyRegistry registry;
@@ -31,16 +33,22 @@ final class ReplicationService extends ReplicationGrpc.ReplicationImplBase {
                         AgentMessage.parser()))
                 .build();
         ServiceDescriptor.Builder service = ServiceDescriptor.newBuilder(generated.getServiceDescriptor().getName())
-                .setSchemaDescriptor(generated.getServiceDescriptor().getSchemaDescriptor());
-        ServerServiceDefinition.Builder binding = ServerServiceDefinition.builder(service.addMethod(aliasing).build());
-        binding.addMethod(aliasing, stream.getServerCallHandler());
+                .setSchemaDescriptor(generated.getServiceDescriptor().getSchemaDescriptor()).addMethod(aliasing);
+        ServerMethodDefinition<?, ?> lease = generated.getMethod(ReplicationGrpc.getLeaseMethod().getFullMethodName());
+        service.addMethod(lease.getMethodDescriptor());
         for (ServerMethodDefinition<?, ?> other : generated.getMethods()) {
-            if (other != stream) {
-                throw new IllegalStateException("ReplicationService binds only its stream; found "
+            if (other != stream && other != lease) {
+                throw new IllegalStateException("ReplicationService binds its stream and lease calls only; found "
                         + other.getMethodDescriptor().getFullMethodName());
             }
         }
-        return binding.build();
+        return ServerServiceDefinition.builder(service.build()).addMethod(aliasing, stream.getServerCallHandler())
+                .addMethod(lease).build();
+    }
+
+    @Override
+    public StreamObserver<Heartbeat> lease(StreamObserver<LeaseGrant> responseObserver) {
+        return new LeaseStream(registry, (ServerCallStreamObserver<LeaseGrant>) responseObserver);
     }
 
     @Override

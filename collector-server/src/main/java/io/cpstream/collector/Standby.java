@@ -4,7 +4,9 @@ import io.cpstream.collector.lease.LeaseAuthority;
 import io.cpstream.collector.store.ImageStore;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CollectorMessage;
+import io.cpstream.proto.Heartbeat;
 import io.cpstream.proto.Hello;
+import io.cpstream.proto.LeaseGrant;
 import io.cpstream.proto.PromoteResponse;
 import io.cpstream.proto.VmStatus;
 import io.cpstream.proto.Welcome;
@@ -12,13 +14,14 @@ import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.time.Duration;
 
 /**
  * One protected VM on this collector: the stream feeding it, and the parts that do the work, each behind this
  * one lock: {@link CheckpointIntake} (the checkpoints of the stream, a state machine), {@link VersionedImage}
- * (page versions and decoding), {@link PrimaryLiveness} (lease and silence), {@link Promoter} and
- * {@link StandbyStatus}. Calls to the lease authority (ZooKeeper: remote I/O) are made between two holds of the
+ * (page versions and decoding), {@link Promoter} and {@link StandbyStatus}; {@link PrimaryLiveness} (lease and
+ * silence) has a lock of its own, so heartbeats never wait for a commit. Calls to the lease authority (ZooKeeper: remote I/O) are made between two holds of the
  * lock, never under it, and what they answered is checked again against the state they return to.
  */
 final class Standby {
@@ -85,9 +88,11 @@ final class Standby {
             agentId = hello.getAgentId();
             intake.restart(hello.getLineage(), stream::send);
             intake.finishPendingApply();
+            PrimaryLiveness.Terms terms = liveness.open(store.manifest().fencingEpoch(), agentId);
             LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} attached; standby at epoch {2}", vm, agentId,
                     store.manifest().committedEpoch());
-            return Admission.welcome(store, collectorId, intake.versionsKnownAfter());
+            return Admission.welcome(store, collectorId, intake.versionsKnownAfter()).toBuilder()
+                    .setLeaseToken(terms.token()).build();
         }
     }
 
@@ -96,9 +101,6 @@ final class Standby {
      * owns the VM (replaced, fenced) are ignored: its status was already sent.
      */
     CollectorMessage handle(ReplicationStream stream, AgentMessage message) throws StandbyException {
-        if (message.hasHeartbeat()) {
-            return heartbeat(stream, message);
-        }
         synchronized (this) {
             if (owner != stream) {
                 return null;
@@ -108,30 +110,28 @@ final class Standby {
         }
     }
 
-    /** Renews the primary's lease, unless it no longer owns the VM or the authority says it must not act. */
-    private CollectorMessage heartbeat(ReplicationStream stream, AgentMessage message) {
-        long fencing;
-        String holder;
-        synchronized (this) {
-            if (owner != stream || store.manifest().promoted()) {
-                return null;
-            }
-            liveness.heard();
-            fencing = store.manifest().fencingEpoch();
-            holder = agentId;
+    /**
+     * Renews the primary's lease for a heartbeat of the Lease call, or returns null: the heartbeat does not present
+     * the token of the attached stream, or the VM is being promoted or was fenced, or the authority says the
+     * primary must not act. Never takes the standby's lock (a commit may hold it for a while), so a busy standby
+     * still answers within a heartbeat.
+     */
+    LeaseGrant renew(Heartbeat heartbeat) {
+        PrimaryLiveness.Terms terms = liveness.terms();
+        if (terms == null || !MessageDigest.isEqual(terms.token().toByteArray(),
+                heartbeat.getLeaseToken().toByteArray())) {
+            return null;
         }
-        boolean may = leases.mayGrant(vm, fencing, holder);
-        synchronized (this) {
-            if (!may || owner != stream || store.manifest().promoted() || store.manifest().fencingEpoch() != fencing) {
-                return null;
-            }
-            return CollectorMessage.newBuilder().setLease(liveness.grant(message.getHeartbeat(), fencing)).build();
+        if (!leases.mayGrant(vm, terms.fencingEpoch(), terms.holder())) {
+            return null;
         }
+        return liveness.grant(heartbeat, terms);
     }
 
     synchronized void detach(ReplicationStream stream) {
         if (owner == stream) {
             owner = null;
+            liveness.close();
             intake.drop();
             LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} detached at epoch {2}", vm, agentId,
                     store.manifest().committedEpoch());
@@ -148,12 +148,19 @@ final class Standby {
      */
     PromoteResponse promote(boolean force) throws StandbyException {
         synchronized (promotion) {
+            // No grant from here on: the lease read next is the last one the primary may hold.
+            PrimaryLiveness.Terms suspended = liveness.suspend();
             long leaseLeft = leaseRemainingNanos();
             boolean heldElsewhere = leaseLeft == 0 && leases.heldElsewhere(vm);
             long fencing;
             synchronized (this) {
-                intake.finishPendingApply();
-                promoter.check(force, leaseLeft, heldElsewhere, agentId, owner != null);
+                try {
+                    intake.finishPendingApply();
+                    promoter.check(force, leaseLeft, heldElsewhere, agentId, owner != null);
+                } catch (StandbyException | RuntimeException refused) {
+                    liveness.resume(suspended); // nothing changed: the primary may renew again
+                    throw refused;
+                }
                 // No checkpoint may commit while the authority raises the epoch: the promoted image is this one.
                 promoting = true;
                 closeOwner(StandbyException.retryLater("vm " + vm + " is being promoted", null));
@@ -239,6 +246,7 @@ final class Standby {
     }
 
     private void closeOwner(StandbyException why) {
+        liveness.close();
         if (owner != null) {
             owner.close(why);
             owner = null;

@@ -41,6 +41,11 @@ final class TestCollector implements AutoCloseable {
         return new RawAgent(channel);
     }
 
+    /** The standby of {@code vm} inside the collector, or null. */
+    Standby standby(String vm) {
+        return server.registry().find(vm);
+    }
+
     long committedEpoch(String vm) {
         return AdminGrpc.newBlockingStub(channel).getVm(GetVmRequest.newBuilder().setVmId(vm).build()).getCommittedEpoch();
     }

@@ -12,12 +12,18 @@ import io.cpstream.proto.VmState;
 import io.cpstream.proto.VmStatus;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.regex.Pattern;
 
 /**
  * One fault of a pool, broken on purpose: a ZooKeeper ensemble of three, three collectors in the pool (each a process,
@@ -83,12 +89,13 @@ final class PoolChaosTrial {
                 for (int i = 0; i < COLLECTORS; i++) {
                     pool.add(startCollector(i, zookeeper.connectString()));
                 }
+                int agentMetrics = ChaosFinale.freePort();
                 agent = DaemonProcess.start(work.resolve("agent.log"), List.of("agent",
                         "--collectors", "zk:" + zookeeper.connectString(), "--vm", ChaosFinale.VM, "--source", source,
                         "--host-name", "host-of-the-agent", "--standby-timeout-ms", String.valueOf(STANDBY_TIMEOUT.toMillis()),
-                        "--metrics-port", "0", "--epoch-ms", "20", "--verify",
+                        "--metrics-port", String.valueOf(agentMetrics), "--epoch-ms", "20", "--verify",
                         "--output-sink", "tcp://127.0.0.1:" + receiver.port()));
-                DaemonProcess primary = agent;
+                Primary primary = new Primary(agent, agentMetrics);
                 Member standby = awaitProtected(pool, primary, null);
                 ChaosFinale.awaitUntil(() -> committed(standby) >= 5, "epoch 5 to be committed");
                 Thread.sleep(random.nextInt(1500));
@@ -100,6 +107,7 @@ final class PoolChaosTrial {
                     case STANDBY_LOST -> {
                         long lostAt = System.nanoTime();
                         standby.process().kill9(); // for good: no restart
+                        ChaosFinale.awaitUntil(() -> !primary.protectedByStandby(), "the primary to go on alone");
                         Member next = awaitProtected(pool, primary, standby);
                         reprotected = millisSince(lostAt);
                         Thread.sleep(500);
@@ -127,7 +135,7 @@ final class PoolChaosTrial {
                         }
                         if (promoted != null) {
                             // The promotion won: the cut-off primary must stop by itself, without releasing.
-                            if (!primary.awaitExit(ChaosFinale.PATIENCE)) {
+                            if (!primary.process().awaitExit(ChaosFinale.PATIENCE)) {
                                 violations.add("the primary kept running after its standby was promoted");
                             }
                         } else {
@@ -152,7 +160,7 @@ final class PoolChaosTrial {
                     // The primary's host dies now; the operator promotes its standby with the safe default.
                     Member holder = awaitProtected(pool, primary, null);
                     Thread.sleep(random.nextInt(300));
-                    primary.kill9();
+                    primary.process().kill9();
                     ChaosFinale.awaitUntil(() -> leaseRemaining(holder) == 0, "the dead primary's lease to run out");
                     promoted = holder.admin().promote(ChaosFinale.VM, false);
                 }
@@ -184,13 +192,42 @@ final class PoolChaosTrial {
         return new Member(index, process, link, new AdminClient("127.0.0.1:" + port));
     }
 
-    /** The member the primary streams to once it has committed there, other than {@code not}. */
-    private static Member awaitProtected(List<Member> pool, DaemonProcess primary, Member not)
+    /** The agent's process and what it says on its metrics port. */
+    private record Primary(DaemonProcess process, int metricsPort) {
+        private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+        private static final Pattern PROTECTED = Pattern.compile("^cpstream_agent_protected\\{[^}]*} 1\\.0$",
+                Pattern.MULTILINE);
+
+        /** What the agent itself reports: a standby holds every output it released. False while unreachable. */
+        boolean protectedByStandby() {
+            try {
+                HttpResponse<String> metrics = HTTP.send(HttpRequest.newBuilder(
+                        URI.create("http://127.0.0.1:" + metricsPort + "/metrics")).timeout(Duration.ofSeconds(2))
+                        .build(), HttpResponse.BodyHandlers.ofString());
+                return metrics.statusCode() == 200 && PROTECTED.matcher(metrics.body()).find();
+            } catch (IOException e) {
+                return false;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+    }
+
+    /**
+     * The member the primary streams to once it has committed there and the primary says it is protected (every
+     * output it released is in a checkpoint the standby committed), other than {@code not}.
+     */
+    private static Member awaitProtected(List<Member> pool, Primary primary, Member not)
             throws InterruptedException {
         Member[] found = new Member[1];
         ChaosFinale.awaitUntil(() -> {
-            if (!primary.alive()) {
-                throw new IllegalStateException("the agent stopped by itself: " + ChaosFinale.lastLines(primary.log()));
+            if (!primary.process().alive()) {
+                throw new IllegalStateException("the agent stopped by itself: "
+                        + ChaosFinale.lastLines(primary.process().log()));
+            }
+            if (!primary.protectedByStandby()) {
+                return false;
             }
             for (Member member : pool) {
                 if (member != not && member.streaming() && committed(member) > 0) {

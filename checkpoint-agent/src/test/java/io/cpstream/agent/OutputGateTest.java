@@ -1,0 +1,94 @@
+package io.cpstream.agent;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.cpstream.agent.output.FileOutputSink;
+import io.cpstream.agent.output.OutputLog;
+import io.cpstream.tracker.GuestOutput;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The gate between the guest's output and the world, around losing the standby: alone it releases as it captures;
+ * when a standby holds the VM again, new output waits for acknowledgements at once, but the primary counts as
+ * protected only once an acknowledged checkpoint holds every output it released alone. Otherwise a failover right
+ * after "protected again" would lose output the world already saw.
+ */
+class OutputGateTest {
+
+    @TempDir
+    Path dir;
+
+    /** A guest whose output the test emits: each record its index, taken whole by the next poll. */
+    private static final class Guest {
+        final ConcurrentLinkedQueue<GuestOutput> pending = new ConcurrentLinkedQueue<>();
+        long next;
+
+        void emit(int count) {
+            for (int i = 0; i < count; i++) {
+                pending.add(new GuestOutput(0, next, new byte[] {(byte) next}));
+                next++;
+            }
+        }
+
+        List<GuestOutput> poll(long maxBytes) {
+            List<GuestOutput> taken = new ArrayList<>();
+            GuestOutput output;
+            while (taken.size() < maxBytes && (output = pending.poll()) != null) {
+                taken.add(output);
+            }
+            return taken;
+        }
+    }
+
+    @Test
+    void protectedAgainOnlyOnceAnAcknowledgementHoldsWhatWasReleasedAlone() throws Exception {
+        Path released = dir.resolve("released.log");
+        Guest guest = new Guest();
+        PrimaryLease lease = new PrimaryLease();
+        lease.granted(lease.heartbeatSent(), Duration.ofMinutes(10).toNanos() / 1000);
+        OutputGate gate = new OutputGate("vm", 0, new FileOutputSink(released), lease, 1 << 20, guest::poll);
+        Thread releaser = Thread.ofPlatform().start(gate::releaseLoop);
+        try {
+            // Protected: output waits for the ack of the checkpoint that holds it.
+            guest.emit(10);
+            long cut = gate.capture();
+            assertEquals(10, cut);
+            assertTrue(gate.protectedByStandby());
+            gate.committed(new Acknowledged(1, -1, cut));
+
+            // The standby is lost: alone, output leaves as it comes, without a lease or an ack.
+            gate.goAlone(1);
+            assertFalse(gate.protectedByStandby());
+            guest.emit(30);
+            await().atMost(Duration.ofSeconds(10)).until(() -> OutputLog.read(released, "vm").size() == 40);
+
+            // A new standby's full sync was cut at output 25 (the epoch loop's stun), then committed.
+            gate.standbyAgain();
+            gate.committed(new Acknowledged(2, -1, 25));
+            assertFalse(gate.protectedByStandby(), "outputs 25..39 left alone and no acknowledged epoch holds them");
+
+            // From now on output waits again: what the guest emits is not released before its ack.
+            guest.emit(5);
+            long next = gate.capture();
+            assertEquals(45, next);
+            Thread.sleep(200);
+            assertEquals(40, OutputLog.read(released, "vm").size(), "output waits for the new standby");
+
+            gate.committed(new Acknowledged(3, -1, next));
+            assertTrue(gate.protectedByStandby(), "epoch 3 holds every output released alone");
+            await().atMost(Duration.ofSeconds(10)).until(() -> OutputLog.read(released, "vm").size() == 45);
+        } finally {
+            gate.stop();
+            releaser.join();
+        }
+    }
+}
