@@ -82,6 +82,11 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--compare-encoders", description = "Also capture --seconds of checkpoints from a fresh --source and run raw, lz4, xbzrle and cpstream over exactly that sequence (`encoders`)")
     boolean compareEncoders;
 
+    @Option(names = "--link-baseline", description = "After the pipeline, measure the bare loopback link in the same run: "
+            + "one plain TCP stream and one gRPC stream with the agent's window and flow control, 3 s each "
+            + "(`link_mb_per_s`, `grpc_link_mb_per_s`), and the pipeline's wire rate over each (`pipeline_over_link`)")
+    boolean linkBaseline;
+
     @Option(names = "--json", description = "Print one JSON object as the last line")
     boolean json;
 
@@ -111,7 +116,14 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
         Bench.Kind kind = compareStun ? Bench.Kind.COMPARE_STUN : compareDirty ? Bench.Kind.COMPARE_DIRTY
                 : compareModes ? Bench.Kind.COMPARE_MODES : Bench.Kind.PIPELINE;
         BenchSettings settings = new BenchSettings(guest, seconds, warmupSeconds, warmupEpochs, json, System.out);
+        if (linkBaseline && kind != Bench.Kind.PIPELINE && kind != Bench.Kind.COMPARE_MODES) {
+            throw new Errors.UserError("--link-baseline goes with a pipeline run, not with --compare-stun or "
+                    + "--compare-dirty");
+        }
         Map<String, Object> result = Bench.run(settings, config, kind, compareEncoders);
+        if (linkBaseline) {
+            Bench.addLinkBaseline(result);
+        }
         if (json) {
             Json.print(System.out, result);
         } else {

@@ -45,4 +45,25 @@ public final class Bench {
         }
         return result;
     }
+
+    /** How long each link baseline runs: long enough for a steady rate, short beside the pipeline's window. */
+    private static final java.time.Duration LINK_BASELINE = java.time.Duration.ofSeconds(3);
+
+    /**
+     * Adds to a pipeline run's {@code result} what the bare loopback link carries, measured now ({@link
+     * LinkBaseline}), and {@code pipeline_over_link}: the bytes the pipeline put on the link per second ({@code
+     * pipeline_mb_per_s}, its wire bytes, framing included) over the plain TCP stream's.
+     */
+    public static void addLinkBaseline(Map<String, Object> result) throws Exception {
+        Map<String, Object> link = LinkBaseline.measure(LINK_BASELINE);
+        result.putAll(link);
+        Object pipeline = result.get("wire_mb_per_s");
+        if (pipeline instanceof Number mbPerSecond) {
+            result.put("pipeline_mb_per_s", mbPerSecond);
+            result.put("pipeline_over_link", Figures.round(mbPerSecond.doubleValue()
+                    / ((Number) link.get("link_mb_per_s")).doubleValue()));
+            result.put("pipeline_over_grpc_link", Figures.round(mbPerSecond.doubleValue()
+                    / ((Number) link.get("grpc_link_mb_per_s")).doubleValue()));
+        }
+    }
 }
