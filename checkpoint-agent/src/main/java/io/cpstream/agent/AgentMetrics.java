@@ -40,6 +40,7 @@ final class AgentMetrics {
     // Short stuns: what moved out of the stun, and how epochs adapt.
     final Counter deferredPages;
     final Counter cowFaults;
+    final Counter mergedEpochs;
     final Counter stagingAllocations;
     final Counter stunTargetMisses;
     final Counter bandwidthExceeded;
@@ -88,6 +89,8 @@ final class AgentMetrics {
                 "Stable pages write-protected at the stun and copied after the guest resumed", vm);
         cowFaults = counter(registry, "cpstream.agent.cow.faults",
                 "Protected pages the guest wrote before they were copied (saved first, copy-before-write)", vm);
+        mergedEpochs = counter(registry, "cpstream.agent.merged.epochs",
+                "Epoch boundaries passed without a stun while the pipeline was full: merged into the next checkpoint", vm);
         stagingAllocations = counter(registry, "cpstream.agent.staging.allocations",
                 "Stuns that had to allocate their staging buffer (the dirty set outgrew the one reserved before it)", vm);
         stunTargetMisses = counter(registry, "cpstream.agent.stun.target.misses",

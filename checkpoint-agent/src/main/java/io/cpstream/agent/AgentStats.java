@@ -20,6 +20,7 @@ public final class AgentStats {
     private long deferredPages;
     private long stunTargetMisses;
     private long bandwidthExceeded;
+    private long mergedEpochs;
     private double epochMsMin = Double.MAX_VALUE;
     private double epochMsMax;
     private double epochMsLast;
@@ -34,11 +35,14 @@ public final class AgentStats {
      * @param stunTargetMisses  epoch decisions that could not meet the stun target
      * @param bandwidthExceeded epoch decisions that could not keep the stream within the bandwidth budget
      * @param epochMsLast       the epoch length the agent chose last (with adaptive epochs it moves)
+     * @param mergedEpochs      epoch boundaries passed without a stun while the pipeline was full: their dirty pages
+     *                          went out in the next checkpoint instead of queueing checkpoints of their own
      */
     public record Snapshot(long checkpoints, long acknowledged, long lastAckedEpoch, long dirtyPages, long pagesSent,
                            long wireBytes, double pauseMsP50, double pauseMsP99, double pauseMsMax, double lagMsP50,
                            double lagMsP99, long cowFaults, long deferredPages, long stunTargetMisses,
-                           long bandwidthExceeded, double epochMsMin, double epochMsMax, double epochMsLast) {
+                           long bandwidthExceeded, double epochMsMin, double epochMsMax, double epochMsLast,
+                           long mergedEpochs) {
     }
 
     synchronized void recordCapture(long pause, long dirty) {
@@ -69,6 +73,10 @@ public final class AgentStats {
         }
     }
 
+    synchronized void recordMerged(long epochs) {
+        mergedEpochs += epochs;
+    }
+
     synchronized long wireBytesTotal() {
         return wireBytesTotal;
     }
@@ -92,6 +100,7 @@ public final class AgentStats {
         wireBytes = 0;
         cowFaults = 0;
         deferredPages = 0;
+        mergedEpochs = 0;
         stunTargetMisses = 0;
         bandwidthExceeded = 0;
         epochMsMin = Double.MAX_VALUE;
@@ -102,7 +111,7 @@ public final class AgentStats {
         return new Snapshot(checkpoints, acked, lastAckedEpoch, dirtyPages, pagesSent, wireBytes,
                 ms(pauseNanos, 50), ms(pauseNanos, 99), pauseNanos.getMaxValue() / 1e6, ms(lagNanos, 50),
                 ms(lagNanos, 99), cowFaults, deferredPages, stunTargetMisses, bandwidthExceeded,
-                epochMsMin == Double.MAX_VALUE ? 0 : epochMsMin, epochMsMax, epochMsLast);
+                epochMsMin == Double.MAX_VALUE ? 0 : epochMsMin, epochMsMax, epochMsLast, mergedEpochs);
     }
 
     private static double ms(Histogram histogram, double percentile) {

@@ -96,6 +96,7 @@ final class EpochLoop implements Runnable {
                 if (!state.awaitCapacity(config.maxInFlight(), 100)) {
                     continue;
                 }
+                countMerged(System.nanoTime() - next);
                 long started = System.nanoTime();
                 StagingPool.Lease lease = staging.reserve(stagingPeakBytes + stagingPeakBytes / 4);
                 CapturedCheckpoint checkpoint;
@@ -120,6 +121,18 @@ final class EpochLoop implements Runnable {
             if (verifier != null) {
                 verifier.shutdownNow();
             }
+        }
+    }
+
+    /**
+     * Counts the epoch boundaries that passed while the loop waited for room in the pipeline ({@code lateNanos} past
+     * the one it was due at): each is a checkpoint not taken, merged into the next one.
+     */
+    private void countMerged(long lateNanos) {
+        long merged = lateNanos / Math.max(1, controller.intervalNanos());
+        if (merged > 0) {
+            stats.recordMerged(merged);
+            metrics.mergedEpochs.increment(merged);
         }
     }
 

@@ -71,6 +71,8 @@ public final class Pipeline {
             result.put("wire_mb_per_s", Figures.round(s.wireBytes() / 1e6 / seconds));
             result.put("deferred_pages_per_epoch", Figures.round(perCheckpoint(s.deferredPages(), s)));
             result.put("cow_faults", s.cowFaults());
+            // Backpressure: boundaries the stream was too far behind to take a checkpoint at, merged into the next.
+            result.put("merged_epochs", s.mergedEpochs());
             result.put("epoch_ms_last", Figures.round(s.epochMsLast()));
             result.put("epoch_ms_min", Figures.round(s.epochMsMin()));
             result.put("epoch_ms_max", Figures.round(s.epochMsMax()));
