@@ -151,6 +151,7 @@ final class EpochLoop implements Runnable {
         BitSet stable = new BitSet();
         StagingSlots slots;
         ProtectedPages deferred = null;
+        BitSet overflow = null;
         long verifyNanos = 0;
         long resumed;
         try {
@@ -165,14 +166,26 @@ final class EpochLoop implements Runnable {
                 plan = state.plan(dirty, stunNanos, outputEnd);
                 BitSet pages = plan.pages();
                 planned = pages.cardinality();
-                lease.fit((long) planned * pageSize);
+                slots = new StagingSlots(pages);
+                long needed = (long) planned * pageSize;
+                if (deferStable && needed > lease.capacity()) {
+                    // The dirty set outgrew the reservation. Allocating here would zero and fault in a fresh
+                    // buffer with the guest stopped (tens of ms for a large set): the pages beyond the reserved
+                    // slots are protected like stable ones instead, and copied into a larger buffer after resume.
+                    overflow = slots.fromSlot((int) (lease.capacity() / pageSize));
+                    lease.fit(lease.capacity());
+                } else {
+                    lease.fit(needed);
+                }
                 if (deferStable) {
                     stable = history.stable(pages, minProtectRun);
+                    if (overflow != null) {
+                        stable.or(overflow);
+                    }
                     if (!stable.isEmpty()) {
                         deferred = stun.protect(stable);
                     }
                 }
-                slots = new StagingSlots(pages);
                 BitSet hot = pages;
                 if (!stable.isEmpty()) {
                     hot = (BitSet) pages.clone();
@@ -193,6 +206,9 @@ final class EpochLoop implements Runnable {
             // time since, because reading it inside the stun cost microseconds of a stopped guest.
             stunUnixMicros = ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now())
                     - (System.nanoTime() - stunNanos) / 1000;
+            if (overflow != null) {
+                lease.grow((long) planned * pageSize);
+            }
             if (deferred != null) {
                 // The guest runs again: copy the stable pages as they were at the stun, lifting protection.
                 copyPages(stable, slots, lease.segment(), pageSize, deferred);

@@ -49,6 +49,30 @@ final class StagingPool implements AutoCloseable {
             segment = buffer.whole().asSlice(0, bytes);
         }
 
+        /** Bytes the reserved buffer holds: what a stun can copy into without allocating. */
+        long capacity() {
+            return buffer.whole().byteSize();
+        }
+
+        /**
+         * After the stun, with the guest running: makes {@link #segment()} {@code bytes} long, allocating a larger
+         * buffer if needed and carrying over what was copied into the current one. The epoch loop uses it when the
+         * dirty set outgrew the reservation and the pages beyond it were protected instead of copied, so the stun
+         * itself never allocates.
+         */
+        void grow(long bytes) {
+            if (bytes > buffer.whole().byteSize()) {
+                Buffer larger = allocate(bytes);
+                MemorySegment.copy(buffer.whole(), 0, larger.whole(), 0, segment.byteSize());
+                if (outgrown != null) {
+                    giveBack(outgrown);
+                }
+                outgrown = buffer;
+                buffer = larger;
+            }
+            segment = buffer.whole().asSlice(0, bytes);
+        }
+
         MemorySegment segment() {
             return segment;
         }

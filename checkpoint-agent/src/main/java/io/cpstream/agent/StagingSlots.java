@@ -24,6 +24,23 @@ final class StagingSlots {
         }
     }
 
+    /** The planned pages in slots {@code slot} and after: those a buffer of {@code slot} slots cannot hold. */
+    BitSet fromSlot(int slot) {
+        long[] beyond = new long[words.length];
+        for (int word = 0; word < words.length; word++) {
+            int skip = slot - before[word];
+            long bits = words[word];
+            if (skip >= Long.bitCount(bits)) {
+                continue; // every planned page of this word has a slot below {@code slot}
+            }
+            for (; skip > 0; skip--) {
+                bits &= bits - 1; // drop the lowest: it still has a slot below {@code slot}
+            }
+            beyond[word] = bits;
+        }
+        return BitSet.valueOf(beyond);
+    }
+
     /** The slot of {@code page}, which must be one of the planned pages. */
     int slot(int page) {
         int word = page >>> 6;

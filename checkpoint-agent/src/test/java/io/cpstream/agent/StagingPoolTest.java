@@ -48,6 +48,29 @@ class StagingPoolTest {
     }
 
     @Test
+    void growingAfterTheStunKeepsWhatWasCopiedAndAllocatesOutsideIt() {
+        try (StagingPool pool = new StagingPool(2)) {
+            try (StagingPool.Lease lease = pool.reserve(MIB)) {
+                long capacity = lease.capacity();
+                lease.fit(capacity);
+                lease.segment().fill((byte) 5);
+                lease.grow(3 * capacity);
+                assertFalse(lease.allocated(), "grow is not an allocation inside the stun");
+                assertEquals(3 * capacity, lease.segment().byteSize());
+                assertEquals(5, lease.segment().get(ValueLayout.JAVA_BYTE, 0));
+                assertEquals(5, lease.segment().get(ValueLayout.JAVA_BYTE, capacity - 1));
+                assertEquals(0, lease.segment().get(ValueLayout.JAVA_BYTE, capacity));
+                lease.segment().fill((byte) 6); // the whole grown slice is usable
+            }
+            // Both went back: a reservation of the grown size is served without allocating.
+            try (StagingPool.Lease lease = pool.reserve(3 * MIB)) {
+                lease.fit(3 * MIB);
+                assertFalse(lease.allocated());
+            }
+        }
+    }
+
+    @Test
     void buffersOnLoanStayValidWhileThePoolRetiresItsSmallestIdleOnes() {
         try (StagingPool pool = new StagingPool(1)) {
             StagingPool.Lease big = pool.reserve(8 * MIB);

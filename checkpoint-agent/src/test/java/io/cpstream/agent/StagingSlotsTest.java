@@ -30,6 +30,30 @@ class StagingSlotsTest {
     }
 
     @Test
+    void thePagesFromASlotOnAreExactlyThoseRankedThereOrLater() {
+        SplittableRandom random = new SplittableRandom(11);
+        for (int round = 0; round < 50; round++) {
+            BitSet planned = new BitSet();
+            int pages = 1 + random.nextInt(5000);
+            double share = random.nextDouble();
+            for (int page = 0; page < pages; page++) {
+                if (random.nextDouble() < share) {
+                    planned.set(page);
+                }
+            }
+            StagingSlots slots = new StagingSlots(planned);
+            int from = random.nextInt(planned.cardinality() + 2);
+            BitSet expected = new BitSet();
+            for (int page = planned.nextSetBit(0); page >= 0; page = planned.nextSetBit(page + 1)) {
+                if (slots.slot(page) >= from) {
+                    expected.set(page);
+                }
+            }
+            assertEquals(expected, slots.fromSlot(from), "from slot " + from);
+        }
+    }
+
+    @Test
     void aPageOutsideThePlanHasNoSlot() {
         BitSet planned = new BitSet();
         planned.set(3);
