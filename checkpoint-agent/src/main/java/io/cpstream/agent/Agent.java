@@ -41,6 +41,8 @@ import java.util.function.LongConsumer;
 public final class Agent implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger(Agent.class.getName());
+    /** Whether this agent said already that its threads could not raise their priority. */
+    private final java.util.concurrent.atomic.AtomicBoolean priorityWarned = new java.util.concurrent.atomic.AtomicBoolean();
     static final int PROTOCOL_VERSION = 3;
 
     private final AgentConfig config;
@@ -131,7 +133,8 @@ public final class Agent implements AutoCloseable {
         running = true;
         source.start();
         linkThread = Thread.ofPlatform().name("agent-link-" + config.vmId()).start(link);
-        heartbeatThread = Thread.ofPlatform().daemon().name("agent-heartbeat-" + config.vmId()).start(this::heartbeats);
+        heartbeatThread = Thread.ofPlatform().daemon().name("agent-heartbeat-" + config.vmId())
+                .start(prioritized(this::heartbeats));
         releaserThread = Thread.ofPlatform().name("agent-output-" + config.vmId()).start(() -> {
             outputs.releaseLoop();
             if (outputs.fenced() != null) {
@@ -139,8 +142,25 @@ public final class Agent implements AutoCloseable {
                         + outputs.fenced().getMessage()));
             }
         });
-        loopThread = Thread.ofPlatform().name("agent-epochs-" + config.vmId()).start(epochLoop);
-        senderThread = Thread.ofPlatform().name("agent-sender-" + config.vmId()).start(sender);
+        loopThread = Thread.ofPlatform().name("agent-epochs-" + config.vmId()).start(prioritized(epochLoop));
+        senderThread = Thread.ofPlatform().name("agent-sender-" + config.vmId()).start(prioritized(sender));
+    }
+
+    /**
+     * {@code body} on a thread that first asks for a better CPU share than the guests' ({@link ThreadPriority}): the
+     * stuns, the stream and the lease are what protection runs on, and on a busy host the scheduler would otherwise
+     * delay them behind the very guests they protect.
+     */
+    private Runnable prioritized(Runnable body) {
+        return () -> {
+            ThreadPriority.raiseCurrentThread(ThreadPriority.NICE).ifPresent(why -> {
+                if (!priorityWarned.getAndSet(true)) {
+                    LOG.log(System.Logger.Level.INFO, "vm {0}: stuns and the stream run at normal priority: {1}",
+                            config.vmId(), why);
+                }
+            });
+            body.run();
+        };
     }
 
     /** Called with each newly acknowledged epoch, on a gRPC thread; must be quick. */

@@ -87,6 +87,11 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
             + "(`link_mb_per_s`, `grpc_link_mb_per_s`), and the pipeline's wire rate over each (`pipeline_over_link`)")
     boolean linkBaseline;
 
+    @Option(names = "--cpu-hog", description = "After the pipeline, run it again with one busy process per core (like "
+            + "guests keeping the host's CPUs busy) and report those figures under `cpu_hog`, with "
+            + "`checkpoints_over_quiet` and `lag_p99_over_epoch` (lag p99 in achieved epochs)")
+    boolean cpuHog;
+
     @Option(names = "--json", description = "Print one JSON object as the last line")
     boolean json;
 
@@ -116,13 +121,16 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
         Bench.Kind kind = compareStun ? Bench.Kind.COMPARE_STUN : compareDirty ? Bench.Kind.COMPARE_DIRTY
                 : compareModes ? Bench.Kind.COMPARE_MODES : Bench.Kind.PIPELINE;
         BenchSettings settings = new BenchSettings(guest, seconds, warmupSeconds, warmupEpochs, json, System.out);
-        if (linkBaseline && kind != Bench.Kind.PIPELINE && kind != Bench.Kind.COMPARE_MODES) {
-            throw new Errors.UserError("--link-baseline goes with a pipeline run, not with --compare-stun or "
-                    + "--compare-dirty");
+        if ((linkBaseline || cpuHog) && kind != Bench.Kind.PIPELINE && kind != Bench.Kind.COMPARE_MODES) {
+            throw new Errors.UserError("--link-baseline and --cpu-hog go with a pipeline run, not with --compare-stun "
+                    + "or --compare-dirty");
         }
         Map<String, Object> result = Bench.run(settings, config, kind, compareEncoders);
         if (linkBaseline) {
             Bench.addLinkBaseline(result);
+        }
+        if (cpuHog) {
+            Bench.addCpuHog(settings, config, result);
         }
         if (json) {
             Json.print(System.out, result);

@@ -62,6 +62,30 @@ class BenchCommandTest {
         assertTrue(result.has("pause_p99_ratio"));
     }
 
+    /** The link's ceiling and the busy-host run beside the pipeline, in one invocation; figures only, no timing. */
+    @Test
+    void measuresTheLinkAndABusyHostInTheSameRun() throws Exception {
+        JsonNode result = bench("--source", "sim:mem=4m,rate=5000,workload=zipf", "--seconds", "2",
+                "--warmup-epochs", "5", "--link-baseline", "--cpu-hog");
+        // The figures themselves depend on how busy this shared machine is; what they are made of does not.
+        for (String field : List.of("link_mb_per_s", "grpc_link_mb_per_s")) {
+            assertTrue(result.get(field).asDouble() > 0, field + " in " + result);
+        }
+        assertEquals(result.get("wire_mb_per_s").asDouble(), result.get("pipeline_mb_per_s").asDouble());
+        assertEquals(result.get("wire_mb_per_s").asDouble() / result.get("link_mb_per_s").asDouble(),
+                result.get("pipeline_over_link").asDouble(), 0.01, "pipeline_over_link is the pipeline's wire rate over the link's");
+        assertTrue(result.has("lag_p99_over_epoch"), result.toString());
+        JsonNode hog = result.get("cpu_hog");
+        assertEquals(Runtime.getRuntime().availableProcessors(), hog.get("hog_processes").asInt());
+        for (String field : List.of("checkpoints_per_s", "lag_ms_p99", "pause_ms_p99", "merged_epochs",
+                "checkpoints_over_quiet", "lag_p99_over_epoch")) {
+            assertTrue(hog.has(field), "cpu_hog misses " + field);
+        }
+        double quiet = result.get("checkpoints_per_s").asDouble();
+        assertEquals(quiet == 0 ? 0 : hog.get("checkpoints_per_s").asDouble() / quiet,
+                hog.get("checkpoints_over_quiet").asDouble(), 0.01);
+    }
+
     private static JsonNode bench(String... args) throws Exception {
         String[] all = new String[args.length + 2];
         all[0] = "bench";

@@ -46,6 +46,19 @@ public final class Bench {
         return result;
     }
 
+    /**
+     * Adds to a pipeline run's {@code result} the same pipeline measured again with a busy process on every core
+     * ({@link CpuHog}), under {@code cpu_hog}; {@code result} itself gains {@code lag_p99_over_epoch} so the two
+     * compare side by side.
+     */
+    public static void addCpuHog(BenchSettings settings, AgentConfig config, Map<String, Object> result)
+            throws Exception {
+        double rate = ((Number) result.get("checkpoints_per_s")).doubleValue();
+        result.put("lag_p99_over_epoch", Figures.round(rate == 0 ? 0
+                : ((Number) result.get("lag_ms_p99")).doubleValue() / (1000 / rate)));
+        result.put("cpu_hog", CpuHog.measure(settings, config, result));
+    }
+
     /** How long each link baseline runs: long enough for a steady rate, short beside the pipeline's window. */
     private static final java.time.Duration LINK_BASELINE = java.time.Duration.ofSeconds(3);
 
