@@ -72,6 +72,10 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
         return with(b -> b.collector = value);
     }
 
+    public AgentConfig withVmId(String value) {
+        return with(b -> b.vmId = value);
+    }
+
     public AgentConfig withVerify(boolean value) {
         return with(b -> b.verify = value);
     }

@@ -87,6 +87,12 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
             + "(`link_mb_per_s`, `grpc_link_mb_per_s`), and the pipeline's wire rate over each (`pipeline_over_link`)")
     boolean linkBaseline;
 
+    @Option(names = "--vms", defaultValue = "0", description = "Run this many VMs (each an agent with its own --source, in "
+            + "this process) on one collector process, after one VM alone in the same run: per-VM lag p50/p99, "
+            + "checkpoints/s summed, the collector's heap, direct memory and RSS (`single_vm_lag_ms_p99`, "
+            + "`vm_lag_ms_p99_worst`, `collector_rss_mb`)")
+    int vms;
+
     @Option(names = "--cpu-hog", description = "After the pipeline, run it again with one busy process per core (like "
             + "guests keeping the host's CPUs busy) and report those figures under `cpu_hog`, with "
             + "`checkpoints_over_quiet` and `lag_p99_over_epoch` (lag p99 in achieved epochs)")
@@ -106,8 +112,12 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
         if (seconds < 1 || warmupSeconds < 0) {
             throw new Errors.UserError("--seconds must be at least 1 and --warmup-seconds at least 0");
         }
-        if ((compareStun ? 1 : 0) + (compareDirty ? 1 : 0) + (compareModes ? 1 : 0) > 1) {
-            throw new Errors.UserError("--compare-stun, --compare-dirty and --compare-modes are separate runs; pick one");
+        if ((compareStun ? 1 : 0) + (compareDirty ? 1 : 0) + (compareModes ? 1 : 0) + (vms > 0 ? 1 : 0) > 1) {
+            throw new Errors.UserError("--compare-stun, --compare-dirty, --compare-modes and --vms are separate runs; "
+                    + "pick one");
+        }
+        if (vms < 0) {
+            throw new Errors.UserError("--vms must be at least 1");
         }
         var given = spec.commandLine().getParseResult();
         String guest = compareStun && !given.hasMatchedOption("--source") ? StunComparison.SOURCE : source;
@@ -119,13 +129,16 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
                 .withEncoding(encoding).withDeltaCacheBytes(deltaCache).withVerify(verify)
                 .withStun(AgentCommand.stunConfig(split, maxStunMillis, maxMbps));
         Bench.Kind kind = compareStun ? Bench.Kind.COMPARE_STUN : compareDirty ? Bench.Kind.COMPARE_DIRTY
-                : compareModes ? Bench.Kind.COMPARE_MODES : Bench.Kind.PIPELINE;
+                : compareModes ? Bench.Kind.COMPARE_MODES : vms > 0 ? Bench.Kind.MANY_VMS : Bench.Kind.PIPELINE;
         BenchSettings settings = new BenchSettings(guest, seconds, warmupSeconds, warmupEpochs, json, System.out);
         if ((linkBaseline || cpuHog) && kind != Bench.Kind.PIPELINE && kind != Bench.Kind.COMPARE_MODES) {
             throw new Errors.UserError("--link-baseline and --cpu-hog go with a pipeline run, not with --compare-stun "
                     + "or --compare-dirty");
         }
-        Map<String, Object> result = Bench.run(settings, config, kind, compareEncoders);
+        if (vms > 0 && compareEncoders) {
+            throw new Errors.UserError("--compare-encoders goes with a pipeline run, not with --vms");
+        }
+        Map<String, Object> result = Bench.run(settings, config, kind, compareEncoders, vms);
         if (linkBaseline) {
             Bench.addLinkBaseline(result);
         }

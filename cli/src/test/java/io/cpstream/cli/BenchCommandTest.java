@@ -86,6 +86,23 @@ class BenchCommandTest {
                 hog.get("checkpoints_over_quiet").asDouble(), 0.01);
     }
 
+    /** Several VMs on one collector process, after one alone, in one invocation; figures only, no timing. */
+    @Test
+    void runsManyVmsOnOneCollectorBesideASingleOne() throws Exception {
+        JsonNode result = bench("--vms", "3", "--source", "sim:mem=4m,rate=2000,workload=zipf", "--seconds", "2",
+                "--warmup-seconds", "1");
+        assertEquals(3, result.get("vms").asInt());
+        for (String field : List.of("single_vm_checkpoints_per_s", "single_vm_lag_ms_p50", "single_vm_lag_ms_p99",
+                "checkpoints_per_s", "vm_checkpoints_per_s_min", "vm_lag_ms_p50", "vm_lag_ms_p99_median",
+                "vm_lag_ms_p99_worst", "lag_p99_over_single", "metrics_scrape_ms_max")) {
+            assertTrue(result.has(field), "missing " + field + " in " + result);
+        }
+        // The collector is a process of its own and its memory is read from it, not from this JVM.
+        assertTrue(result.get("collector_rss_mb").asDouble() > 10, result.toString());
+        assertTrue(result.get("collector_heap_mb").asDouble() > 0, result.toString());
+        assertEquals(result.get("collector_rss_mb").asDouble() / 4, result.get("collector_rss_per_vm_mb").asDouble(), 0.01);
+    }
+
     private static JsonNode bench(String... args) throws Exception {
         String[] all = new String[args.length + 2];
         all[0] = "bench";

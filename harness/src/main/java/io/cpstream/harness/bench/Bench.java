@@ -13,7 +13,7 @@ import java.util.Map;
 public final class Bench {
 
     /** The kind of run; the stun and dirty-tracker comparisons are runs of their own. */
-    public enum Kind { PIPELINE, COMPARE_MODES, COMPARE_STUN, COMPARE_DIRTY }
+    public enum Kind { PIPELINE, COMPARE_MODES, COMPARE_STUN, COMPARE_DIRTY, MANY_VMS }
 
     private Bench() {
     }
@@ -24,6 +24,12 @@ public final class Bench {
      */
     public static Map<String, Object> run(BenchSettings settings, AgentConfig config, Kind kind,
                                           boolean compareEncoders) throws Exception {
+        return run(settings, config, kind, compareEncoders, 1);
+    }
+
+    /** As {@link #run(BenchSettings, AgentConfig, Kind, boolean)}; {@code vms} is how many VMs {@code MANY_VMS} runs. */
+    public static Map<String, Object> run(BenchSettings settings, AgentConfig config, Kind kind,
+                                          boolean compareEncoders, int vms) throws Exception {
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("source", settings.source());
         result.put("seconds", settings.seconds());
@@ -32,6 +38,7 @@ public final class Bench {
         switch (kind) {
             case COMPARE_STUN -> result.putAll(StunComparison.run(settings, config));
             case COMPARE_DIRTY -> result.putAll(DirtyTrackerComparison.run(settings, config));
+            case MANY_VMS -> result.putAll(ManyVms.run(settings, config, vms));
             case PIPELINE, COMPARE_MODES -> {
                 Map<String, Object> main = Pipeline.measure(settings, config);
                 result.putAll(main);

@@ -33,12 +33,22 @@ public final class DaemonProcess implements AutoCloseable {
         return start(log, "io.cpstream.cli.Main", args);
     }
 
-    /** Starts the Java program {@code mainClass} of this class path with {@code args}, its output in {@code log}. */
+    /**
+     * Starts the Java program {@code mainClass} of this class path with {@code args}, its output in {@code log}, in a
+     * small JVM: many daemons share the machine in a chaos run, and none of them is being measured.
+     */
     public static DaemonProcess start(Path log, String mainClass, List<String> args) throws IOException {
-        List<String> command = new ArrayList<>(List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-Xmx256m", "-XX:TieredStopAtLevel=1",
-                "-cp", System.getProperty("java.class.path"), mainClass));
+        return start(log, List.of("--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-Xmx256m",
+                "-XX:TieredStopAtLevel=1"), mainClass, args);
+    }
+
+    /** As {@link #start(Path, String, List)}, with the JVM flags given (a daemon being measured runs as deployed). */
+    public static DaemonProcess start(Path log, List<String> jvmFlags, String mainClass, List<String> args)
+            throws IOException {
+        List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        command.addAll(jvmFlags);
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), mainClass));
         command.addAll(args);
         Process process = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
