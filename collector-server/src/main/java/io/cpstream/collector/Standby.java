@@ -36,7 +36,8 @@ final class Standby {
     private final PrimaryLiveness liveness;
     private final Promoter promoter;
     private final CollectorMetrics metrics;
-    private ReplicationStream owner;
+    /** Volatile for {@link #connectedNow()}; written only under this standby's monitor. */
+    private volatile ReplicationStream owner;
     private String agentId = "";
     /** Serialises promotions of this VM; held across the authority's raise, unlike the standby's lock. */
     private final Object promotion = new Object();
@@ -229,12 +230,23 @@ final class Standby {
         return store.manifest().fencingEpoch();
     }
 
-    synchronized boolean connected() {
-        return owner != null;
+    // What the gauges read: the manifest is immutable and replaced whole, the owner a volatile reference, so a scrape
+    // never waits behind a commit holding this standby's monitor (with many VMs, one scrape would wait behind many).
+
+    long committedEpochNow() {
+        return store.manifest().committedEpoch();
     }
 
-    synchronized long lagMillis() {
+    long fencingEpochNow() {
+        return store.manifest().fencingEpoch();
+    }
+
+    long lagMillisNow() {
         return StandbyStatus.lagMillis(store.manifest());
+    }
+
+    boolean connectedNow() {
+        return owner != null;
     }
 
     synchronized void close() {

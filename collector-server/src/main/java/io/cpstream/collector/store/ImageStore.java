@@ -38,7 +38,8 @@ public final class ImageStore implements AutoCloseable {
     private final FileChannel imageChannel;
     private final MemorySegment image;
     private final Journal journal;
-    private StandbyManifest manifest;
+    /** Immutable, replaced whole at each change: volatile so metrics read it without the standby's monitor. */
+    private volatile StandbyManifest manifest;
     private CommittedState committed;
     private long stagingEpoch = -1;
     private long stagedPages;
