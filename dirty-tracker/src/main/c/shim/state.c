@@ -117,6 +117,9 @@ static uint64_t msrs_bytes(struct cps_vm *vm)
 
 uint64_t cps_vm_state_max(struct cps_vm *vm)
 {
+    if (vm->backend == CPS_BACKEND_EMU) {
+        return cps_emu_state_max(vm);
+    }
     uint64_t per_vcpu = 10 * SECTION_HEADER + pad8(cpuid_bytes(vm)) + pad8(sizeof(struct kvm_sregs))
                         + pad8(sizeof(struct kvm_regs)) + pad8(sizeof(struct kvm_xcrs)) + pad8(vm->xsave_size)
                         + pad8(sizeof(struct kvm_fpu)) + pad8(msrs_bytes(vm)) + pad8(sizeof(struct kvm_debugregs))
@@ -231,6 +234,9 @@ int cps_vm_save_state(struct cps_vm *vm, void *buf, uint64_t cap, uint64_t *len,
 {
     if (!all_parked(vm)) {
         return cps_fail(err, errlen, "device state can only be saved while the guest is stunned");
+    }
+    if (vm->backend == CPS_BACKEND_EMU) {
+        return cps_emu_save_state(vm, buf, cap, len, err, errlen);
     }
     if (cap < HEADER_BYTES + 8) {
         return cps_fail(err, errlen, "device-state buffer of %llu bytes is too small", (unsigned long long)cap);
@@ -359,6 +365,9 @@ int cps_vm_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *er
 {
     if (!all_parked(vm)) {
         return cps_fail(err, errlen, "device state can only be loaded into a stopped guest");
+    }
+    if (vm->backend == CPS_BACKEND_EMU) {
+        return cps_emu_load_state(vm, buf, len, err, errlen);
     }
     const uint8_t *b = buf;
     if (len < HEADER_BYTES + 8 || len % 8 != 0) {
