@@ -19,8 +19,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
 import java.util.List;
-import java.util.Optional;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -35,9 +33,7 @@ class EmuCheckpointTest {
 
     @BeforeEach
     void requireEmulator() {
-        Optional<String> reason = KvmSource.emuUnavailableReason();
-        reason.ifPresent(r -> System.out.println("skipping emu test: " + r));
-        Assumptions.assumeTrue(reason.isEmpty(), () -> "emu unavailable: " + reason.orElse(""));
+        KvmTestSupport.assumeEmu();
     }
 
     @ParameterizedTest
