@@ -35,7 +35,7 @@
 #define CPS_EMU_RUN_BYTES 8192u
 #define CPS_EMU_DATA_OFFSET 4096u
 
-#define STATE_MAGIC 0x5453554d45535043ull /* "CPSEMUST" */
+#define STATE_MAGIC CPS_EMU_STATE_MAGIC
 #define STATE_VERSION 1u
 
 #if CPS_HAVE_UNICORN
@@ -272,6 +272,17 @@ int cps_emu_set_entry(struct cps_vm *vm, char *err, size_t errlen)
         || uc_check(uc_api.reg_write(e->uc, UC_X86_REG_RDI, &rdi), "setting RDI", err, errlen) != 0
         || uc_check(uc_api.reg_write(e->uc, UC_X86_REG_RSI, &rsi), "setting RSI", err, errlen) != 0) {
         return -1;
+    }
+    /* The selectors of boot.c's GDT (which is in guest RAM now), as KVM's vCPUs have them. */
+    uint64_t code = 0x08, data = 0x10;
+    const int data_segs[] = { UC_X86_REG_SS, UC_X86_REG_DS, UC_X86_REG_ES, UC_X86_REG_FS, UC_X86_REG_GS };
+    if (uc_check(uc_api.reg_write(e->uc, UC_X86_REG_CS, &code), "loading CS", err, errlen) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(data_segs) / sizeof(data_segs[0]); i++) {
+        if (uc_check(uc_api.reg_write(e->uc, data_segs[i], &data), "loading a data segment", err, errlen) != 0) {
+            return -1;
+        }
     }
     e->rip = CPS_IMAGE_GPA;
     return 0;
@@ -551,6 +562,193 @@ int cps_emu_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *e
     return rc == 0 ? 0 : cps_fail(err, errlen, "out of memory restoring pending output");
 }
 
+/*
+ * A KVM guest's checkpoint on the emulated CPU: state.c walks and checks the CPSKVMST blob and hands each
+ * section here. What the guests' machine has (long mode, flat segments, no interrupts, no x87 stack in use)
+ * is translated; what the emulated backend could not honour (a pending event, several vCPUs, x87 registers
+ * in use) refuses the restore rather than run a different machine.
+ */
+static int write_or_fail(struct cps_emu *e, int id, const void *value, const char *what, char *err, size_t errlen)
+{
+    uint8_t buf[64];
+    memset(buf, 0, sizeof(buf));
+    memcpy(buf, value, id == UC_X86_REG_GDTR || id == UC_X86_REG_IDTR || id == UC_X86_REG_LDTR || id == UC_X86_REG_TR
+                           ? sizeof(uc_x86_mmr) : 16);
+    return uc_check(uc_api.reg_write(e->uc, id, buf), what, err, errlen);
+}
+
+static int set64(struct cps_emu *e, int id, uint64_t v, const char *what, char *err, size_t errlen)
+{
+    uint8_t buf[16] = { 0 };
+    memcpy(buf, &v, 8);
+    return write_or_fail(e, id, buf, what, err, errlen);
+}
+
+static int set_msr(struct cps_emu *e, uint32_t index, uint64_t v, char *err, size_t errlen)
+{
+    uc_x86_msr msr = { .rid = index, .value = v };
+    return uc_check(uc_api.reg_write(e->uc, UC_X86_REG_MSR, &msr), "writing an MSR", err, errlen);
+}
+
+static int apply_segment(struct cps_emu *e, int id, const struct kvm_segment *seg, char *err, size_t errlen)
+{
+    uint8_t now[16];
+    struct reg_desc r = { id, 0 };
+    if (read_reg(e, &r, now, err, errlen) != 0) {
+        return -1;
+    }
+    uint16_t selector = seg->selector;
+    if (memcmp(now, &selector, 2) != 0 && set64(e, id, selector, "loading a segment selector", err, errlen) != 0) {
+        return -1;
+    }
+    if (id == UC_X86_REG_FS) {
+        return set64(e, UC_X86_REG_FS_BASE, seg->base, "setting FS base", err, errlen);
+    }
+    if (id == UC_X86_REG_GS) {
+        return set64(e, UC_X86_REG_GS_BASE, seg->base, "setting GS base", err, errlen);
+    }
+    return 0;
+}
+
+static int apply_sregs(struct cps_emu *e, const struct kvm_sregs *s, char *err, size_t errlen)
+{
+    uc_x86_mmr gdt = { .base = s->gdt.base, .limit = s->gdt.limit };
+    uc_x86_mmr idt = { .base = s->idt.base, .limit = s->idt.limit };
+    if (set_msr(e, 0xc0000080u, s->efer, err, errlen) != 0
+        || set64(e, UC_X86_REG_CR4, s->cr4, "setting CR4", err, errlen) != 0
+        || set64(e, UC_X86_REG_CR3, s->cr3, "setting CR3", err, errlen) != 0
+        || set64(e, UC_X86_REG_CR0, s->cr0, "setting CR0", err, errlen) != 0
+        || set64(e, UC_X86_REG_CR2, s->cr2, "setting CR2", err, errlen) != 0
+        || write_or_fail(e, UC_X86_REG_GDTR, &gdt, "setting GDTR", err, errlen) != 0
+        || write_or_fail(e, UC_X86_REG_IDTR, &idt, "setting IDTR", err, errlen) != 0) {
+        return -1;
+    }
+    struct { int id; const struct kvm_segment *seg; } segs[] = {
+        { UC_X86_REG_CS, &s->cs }, { UC_X86_REG_SS, &s->ss }, { UC_X86_REG_DS, &s->ds },
+        { UC_X86_REG_ES, &s->es }, { UC_X86_REG_FS, &s->fs }, { UC_X86_REG_GS, &s->gs },
+    };
+    for (size_t i = 0; i < sizeof(segs) / sizeof(segs[0]); i++) {
+        if (apply_segment(e, segs[i].id, segs[i].seg, err, errlen) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int apply_regs(struct cps_emu *e, const struct kvm_regs *r, char *err, size_t errlen)
+{
+    const struct { int id; uint64_t v; } regs[] = {
+        { UC_X86_REG_RAX, r->rax }, { UC_X86_REG_RBX, r->rbx }, { UC_X86_REG_RCX, r->rcx },
+        { UC_X86_REG_RDX, r->rdx }, { UC_X86_REG_RSI, r->rsi }, { UC_X86_REG_RDI, r->rdi },
+        { UC_X86_REG_RSP, r->rsp }, { UC_X86_REG_RBP, r->rbp }, { UC_X86_REG_R8, r->r8 },
+        { UC_X86_REG_R9, r->r9 }, { UC_X86_REG_R10, r->r10 }, { UC_X86_REG_R11, r->r11 },
+        { UC_X86_REG_R12, r->r12 }, { UC_X86_REG_R13, r->r13 }, { UC_X86_REG_R14, r->r14 },
+        { UC_X86_REG_R15, r->r15 }, { UC_X86_REG_RFLAGS, r->rflags },
+    };
+    for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++) {
+        if (set64(e, regs[i].id, regs[i].v, "setting a general register", err, errlen) != 0) {
+            return -1;
+        }
+    }
+    e->rip = r->rip;
+    return 0;
+}
+
+/* The x87/SSE state in FXSAVE layout (the start of an XSAVE area; struct kvm_fpu holds the same fields). */
+static int apply_fp(struct cps_emu *e, uint16_t fcw, uint16_t fsw, uint8_t ftw_abridged, const uint8_t (*st)[16],
+                    uint32_t mxcsr, const uint8_t (*xmm)[16], char *err, size_t errlen)
+{
+    if (ftw_abridged != 0) {
+        return cps_fail(err, errlen, "the KVM guest has x87 registers in use (tag word 0x%02x); the emulated "
+                        "backend restores only an empty x87 stack", ftw_abridged);
+    }
+    if (set64(e, UC_X86_REG_FPCW, fcw, "setting FPCW", err, errlen) != 0
+        || set64(e, UC_X86_REG_FPSW, fsw, "setting FPSW", err, errlen) != 0
+        || set64(e, UC_X86_REG_MXCSR, mxcsr, "setting MXCSR", err, errlen) != 0) {
+        return -1;
+    }
+    (void)st; /* an empty stack: nothing in ST0-7 is live */
+    for (int i = 0; i < 16; i++) {
+        if (write_or_fail(e, UC_X86_REG_XMM0 + i, xmm[i], "setting an XMM register", err, errlen) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int cps_emu_apply_kvm_section(struct cps_vm *vm, uint32_t type, const void *p, uint32_t n, char *err, size_t errlen)
+{
+    struct cps_emu *e = vm->emu;
+    switch (type) {
+    case SEC_SREGS:
+        if (n != sizeof(struct kvm_sregs)) {
+            return cps_fail(err, errlen, "device state: special registers section has %u bytes", n);
+        }
+        return apply_sregs(e, p, err, errlen);
+    case SEC_REGS:
+        if (n != sizeof(struct kvm_regs)) {
+            return cps_fail(err, errlen, "device state: registers section has %u bytes", n);
+        }
+        return apply_regs(e, p, err, errlen);
+    case SEC_XSAVE: {
+        const uint8_t *x = p;
+        if (n < 416) {
+            return cps_fail(err, errlen, "device state: XSAVE section has %u bytes", n);
+        }
+        uint16_t fcw, fsw;
+        uint32_t mxcsr;
+        memcpy(&fcw, x, 2);
+        memcpy(&fsw, x + 2, 2);
+        memcpy(&mxcsr, x + 24, 4);
+        return apply_fp(e, fcw, fsw, x[4], (const uint8_t(*)[16])(x + 32), mxcsr, (const uint8_t(*)[16])(x + 160),
+                        err, errlen);
+    }
+    case SEC_FPU: {
+        if (n != sizeof(struct kvm_fpu)) {
+            return cps_fail(err, errlen, "device state: FPU section has %u bytes", n);
+        }
+        const struct kvm_fpu *f = p;
+        return apply_fp(e, f->fcw, f->fsw, f->ftwx, (const uint8_t(*)[16])f->fpr, f->mxcsr,
+                        (const uint8_t(*)[16])f->xmm, err, errlen);
+    }
+    case SEC_MSRS: {
+        const struct kvm_msrs *m = p;
+        if (n < sizeof(*m) || n != sizeof(*m) + (uint64_t)m->nmsrs * sizeof(struct kvm_msr_entry)) {
+            return cps_fail(err, errlen, "device state: malformed MSR section");
+        }
+        for (uint32_t i = 0; i < m->nmsrs; i++) {
+            uint32_t index = m->entries[i].index;
+            /* the syscall MSRs and the swap-GS base; EFER came with the special registers */
+            if ((index >= 0xc0000081u && index <= 0xc0000084u) || index == 0xc0000102u) {
+                if (set_msr(e, index, m->entries[i].data, err, errlen) != 0) {
+                    return -1;
+                }
+            }
+        }
+        return 0;
+    }
+    case SEC_EVENTS: {
+        if (n != sizeof(struct kvm_vcpu_events)) {
+            return cps_fail(err, errlen, "device state: vCPU events section has %u bytes", n);
+        }
+        const struct kvm_vcpu_events *ev = p;
+        if (ev->exception.injected || ev->exception.pending || ev->interrupt.injected || ev->nmi.injected
+            || ev->nmi.pending) {
+            return cps_fail(err, errlen, "the KVM guest has an exception, interrupt or NMI in flight; the emulated "
+                            "backend cannot deliver it");
+        }
+        return 0;
+    }
+    case SEC_CPUID:    /* the emulator's own CPU model answers CPUID */
+    case SEC_XCRS:     /* XCR0 beyond x87/SSE is unused by guests without AVX state */
+    case SEC_DEBUGREGS:/* no debug registers are armed by the guests */
+    case SEC_MP_STATE: /* a halted vCPU halts again: its RIP is after the HLT, before the jump back to it */
+        return 0;
+    default:
+        return cps_fail(err, errlen, "device state: unknown section type %u (written by a newer cpstream?)", type);
+    }
+}
+
 #else /* built without the Unicorn headers */
 
 static int no_unicorn(char *err, size_t errlen)
@@ -573,6 +771,11 @@ int cps_emu_save_state(struct cps_vm *vm, void *buf, uint64_t cap, uint64_t *len
 int cps_emu_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *err, size_t errlen)
 {
     (void)vm; (void)buf; (void)len;
+    return no_unicorn(err, errlen);
+}
+int cps_emu_apply_kvm_section(struct cps_vm *vm, uint32_t type, const void *p, uint32_t n, char *err, size_t errlen)
+{
+    (void)vm; (void)type; (void)p; (void)n;
     return no_unicorn(err, errlen);
 }
 

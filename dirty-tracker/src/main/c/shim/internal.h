@@ -143,6 +143,23 @@ int cps_emu_set_entry(struct cps_vm *vm, char *err, size_t errlen);
 uint64_t cps_emu_state_max(struct cps_vm *vm);
 int cps_emu_save_state(struct cps_vm *vm, void *buf, uint64_t cap, uint64_t *len, char *err, size_t errlen);
 int cps_emu_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *err, size_t errlen);
+/* A KVM guest's state (state.c walks and checks the blob) applied to an emulated vCPU, section by section. */
+int cps_emu_apply_kvm_section(struct cps_vm *vm, uint32_t type, const void *p, uint32_t n, char *err, size_t errlen);
+#define CPS_EMU_STATE_MAGIC 0x5453554d45535043ull /* "CPSEMUST" */
+
+/* state.c: the sections of a KVM guest's device state, in restore order. */
+enum section {
+    SEC_CPUID = 1,
+    SEC_SREGS = 2,
+    SEC_REGS = 3,
+    SEC_XCRS = 4,
+    SEC_XSAVE = 5,
+    SEC_FPU = 6,
+    SEC_MSRS = 7,
+    SEC_DEBUGREGS = 8,
+    SEC_EVENTS = 9,
+    SEC_MP_STATE = 10,
+};
 
 /* state.c */
 int cps_state_probe(struct cps_vm *vm, char *err, size_t errlen);

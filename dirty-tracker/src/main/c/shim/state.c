@@ -27,18 +27,6 @@
 #define HEADER_BYTES 48u
 #define SECTION_HEADER 16u
 
-enum section {
-    SEC_CPUID = 1,
-    SEC_SREGS = 2,
-    SEC_REGS = 3,
-    SEC_XCRS = 4,
-    SEC_XSAVE = 5,
-    SEC_FPU = 6,
-    SEC_MSRS = 7,
-    SEC_DEBUGREGS = 8,
-    SEC_EVENTS = 9,
-    SEC_MP_STATE = 10,
-};
 
 static bool has_cap(struct cps_vm *vm, long cap)
 {
@@ -271,6 +259,9 @@ static int expect_size(uint32_t type, uint32_t got, uint64_t want, char *err, si
 static int apply_section(struct cps_vm *vm, uint32_t type, struct cps_vcpu *c, void *p, uint32_t n, char *err,
                          size_t errlen)
 {
+    if (vm->backend == CPS_BACKEND_EMU) {
+        return cps_emu_apply_kvm_section(vm, type, p, n, err, errlen);
+    }
     uint32_t id = c->id;
     switch (type) {
     case SEC_CPUID: {
@@ -366,16 +357,22 @@ int cps_vm_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *er
     if (!all_parked(vm)) {
         return cps_fail(err, errlen, "device state can only be loaded into a stopped guest");
     }
-    if (vm->backend == CPS_BACKEND_EMU) {
+    const uint8_t *b = buf;
+    uint64_t magic = 0;
+    memcpy(&magic, b, len >= 8 ? 8 : 0);
+    /* An emulated guest reads its own state, and a KVM guest's too (emu.c translates its sections). */
+    if (vm->backend == CPS_BACKEND_EMU && magic != STATE_MAGIC) {
         return cps_emu_load_state(vm, buf, len, err, errlen);
     }
-    const uint8_t *b = buf;
     if (len < HEADER_BYTES + 8 || len % 8 != 0) {
         return cps_fail(err, errlen, "device state of %llu bytes is truncated or misaligned", (unsigned long long)len);
     }
     uint64_t header[6], sum;
     memcpy(header, b, sizeof(header));
     memcpy(&sum, b + len - 8, 8);
+    if (header[0] == CPS_EMU_STATE_MAGIC) {
+        return cps_fail(err, errlen, "this device state is an emulated guest's (CPSEMUST); restore it with an emu source");
+    }
     if (header[0] != STATE_MAGIC) {
         return cps_fail(err, errlen, "not a cpstream KVM device state (bad magic)");
     }
