@@ -364,15 +364,15 @@ int cps_vm_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *er
     if (vm->backend == CPS_BACKEND_EMU && magic != STATE_MAGIC) {
         return cps_emu_load_state(vm, buf, len, err, errlen);
     }
+    if (magic == CPS_EMU_STATE_MAGIC) {
+        return cps_fail(err, errlen, "this device state is an emulated guest's (CPSEMUST); restore it with an emu source");
+    }
     if (len < HEADER_BYTES + 8 || len % 8 != 0) {
         return cps_fail(err, errlen, "device state of %llu bytes is truncated or misaligned", (unsigned long long)len);
     }
     uint64_t header[6], sum;
     memcpy(header, b, sizeof(header));
     memcpy(&sum, b + len - 8, 8);
-    if (header[0] == CPS_EMU_STATE_MAGIC) {
-        return cps_fail(err, errlen, "this device state is an emulated guest's (CPSEMUST); restore it with an emu source");
-    }
     if (header[0] != STATE_MAGIC) {
         return cps_fail(err, errlen, "not a cpstream KVM device state (bad magic)");
     }
