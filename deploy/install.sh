@@ -12,6 +12,9 @@
 #   /var/lib/cpstream                        state: standby images and snapshots
 # and, when run as root on the real root, creates the system user `cpstream` (in group kvm when it
 # exists) and reloads systemd.
+# Runtime packages beside a JDK 25: none for sim, process and trace sources; /dev/kvm for kvm sources; the
+# Debian package libunicorn2 (libunicorn.so.2, Unicorn 2.x) for emu sources (the same guests on an emulated
+# CPU, no /dev/kvm needed). The script says when libunicorn2 is missing; it installs no package itself.
 #
 # Usage: deploy/install.sh [--prefix DIR] [--destdir DIR] [--from LIBDIR]
 #   --prefix   where bin/ and lib/ go (default /opt/cpstream); units are rewritten to match
@@ -97,6 +100,10 @@ if [ -z "$destdir" ]; then
   if [ -d /run/systemd/system ]; then
     systemctl daemon-reload
   fi
+fi
+
+if ! { ldconfig -p 2>/dev/null | grep -q 'libunicorn\.so\.2 '; }; then
+  echo "install.sh: libunicorn.so.2 is not installed: emu sources need it (apt-get install libunicorn2)" >&2
 fi
 
 cat >&2 <<DONE

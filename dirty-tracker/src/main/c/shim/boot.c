@@ -146,6 +146,9 @@ int cps_vm_boot(struct cps_vm *vm, const void *image, uint64_t image_len, const 
         || cps_vm_write(vm, CPS_IMAGE_GPA, image, image_len, err, errlen) != 0) {
         return -1;
     }
+    if (vm->backend == CPS_BACKEND_EMU) {
+        return cps_emu_set_entry(vm, err, errlen);
+    }
     for (uint32_t i = 0; i < vm->nvcpus; i++) {
         if (set_entry_state(vm, &vm->vcpus[i], err, errlen) != 0) {
             return -1;

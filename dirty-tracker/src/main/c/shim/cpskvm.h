@@ -16,7 +16,19 @@
 #define CPS_DIRTY_RING   1u /* per-vCPU dirty ring */
 #define CPS_DIRTY_PAGEMAP 2u /* userfaultfd async write-protect + PAGEMAP_SCAN (Linux 6.7+), no KVM dirty log */
 
+#define CPS_BACKEND_KVM 0u /* /dev/kvm */
+#define CPS_BACKEND_EMU 1u /* an emulated CPU (Unicorn, libunicorn.so.2 loaded on first use); dirty=pagemap only */
+
 struct cps_vm;
+
+/*
+ * Creates a guest whose one vCPU is emulated (Unicorn) instead of run by KVM: same memory layout, boot,
+ * ports, channels and stun as a KVM guest; dirty pages by userfaultfd async write-protect + PAGEMAP_SCAN.
+ */
+struct cps_vm *cps_vm_create_emu(uint64_t mem_bytes, char *err, size_t errlen);
+
+/* 0 if the emulated backend can be used here (libunicorn.so.2 loads); else -1 with the reason. */
+int cps_emu_available(char *err, size_t errlen);
 
 /* Creates a VM with mem_bytes of memfd-backed RAM and vcpus parked vCPU threads. Not yet booted. */
 struct cps_vm *cps_vm_create(uint64_t mem_bytes, uint32_t vcpus, uint32_t dirty_mode, uint32_t ring_entries,

@@ -28,7 +28,11 @@ struct cps_vcpu {
     uint32_t ring_fetch;         /* next ring entry to collect; guarded by vm->dirty_lock */
 };
 
+struct cps_emu;
+
 struct cps_vm {
+    uint32_t backend;            /* CPS_BACKEND_KVM or CPS_BACKEND_EMU */
+    struct cps_emu *emu;         /* emu.c: the emulator, emulated backend only */
     int kvm_fd;
     int vm_fd;
     int mem_fd;
@@ -127,6 +131,35 @@ void cps_vcpu_fault(struct cps_vcpu *c, const char *fmt, ...) __attribute__((for
 bool cps_io_exit(struct cps_vcpu *c);
 bool cps_io_halt(struct cps_vcpu *c);
 void cps_io_free(struct cps_vm *vm);
+
+/* io.c: puts drained-format output records back in front of the output buffer (restore); lock held. */
+int cps_io_restore_pending(struct cps_vm *vm, const uint8_t *records, size_t len);
+
+/* emu.c: the emulated vCPU (Unicorn, loaded on first use). vCPU 0's kvm_run is a plain allocation. */
+int cps_emu_init(struct cps_vm *vm, char *err, size_t errlen);
+void cps_emu_free(struct cps_vm *vm);
+bool cps_emu_run(struct cps_vcpu *c); /* runs until a stun (true) or a fault (false) */
+int cps_emu_set_entry(struct cps_vm *vm, char *err, size_t errlen);
+uint64_t cps_emu_state_max(struct cps_vm *vm);
+int cps_emu_save_state(struct cps_vm *vm, void *buf, uint64_t cap, uint64_t *len, char *err, size_t errlen);
+int cps_emu_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *err, size_t errlen);
+/* A KVM guest's state (state.c walks and checks the blob) applied to an emulated vCPU, section by section. */
+int cps_emu_apply_kvm_section(struct cps_vm *vm, uint32_t type, const void *p, uint32_t n, char *err, size_t errlen);
+#define CPS_EMU_STATE_MAGIC 0x5453554d45535043ull /* "CPSEMUST" */
+
+/* state.c: the sections of a KVM guest's device state, in restore order. */
+enum section {
+    SEC_CPUID = 1,
+    SEC_SREGS = 2,
+    SEC_REGS = 3,
+    SEC_XCRS = 4,
+    SEC_XSAVE = 5,
+    SEC_FPU = 6,
+    SEC_MSRS = 7,
+    SEC_DEBUGREGS = 8,
+    SEC_EVENTS = 9,
+    SEC_MP_STATE = 10,
+};
 
 /* state.c */
 int cps_state_probe(struct cps_vm *vm, char *err, size_t errlen);

@@ -242,6 +242,20 @@ uint64_t cps_vm_drain_output(struct cps_vm *vm, void *buf, uint64_t cap)
     return used;
 }
 
+int cps_io_restore_pending(struct cps_vm *vm, const uint8_t *records, size_t len)
+{
+    if (len == 0) {
+        return 0;
+    }
+    if (!reserve(&vm->out_buf, &vm->out_cap, vm->out_len + len)) {
+        return -1;
+    }
+    memmove(vm->out_buf + len, vm->out_buf, vm->out_len);
+    memcpy(vm->out_buf, records, len);
+    vm->out_len += len;
+    return 0;
+}
+
 uint64_t cps_vm_drain_console(struct cps_vm *vm, void *buf, uint64_t cap)
 {
     pthread_mutex_lock(&vm->lock);

@@ -19,7 +19,14 @@
 
 int cps_pagemap_init(struct cps_vm *vm, char *err, size_t errlen)
 {
-    int uffd = cps_uffd_open(O_CLOEXEC | O_NONBLOCK, err, errlen);
+    /*
+     * An emulated guest's RAM is written only from user space (the emulator's stores, the shim's memcpy), so
+     * its userfaultfd may be user-mode-only, which any user may open (vm.unprivileged_userfaultfd=0 allows
+     * it); KVM writes guest RAM from the kernel and needs a full one. (Asynchronous write-protect faults are
+     * resolved before that distinction is made anyway.)
+     */
+    int flags = O_CLOEXEC | O_NONBLOCK | (vm->backend == CPS_BACKEND_EMU ? UFFD_USER_MODE_ONLY : 0);
+    int uffd = cps_uffd_open(flags, err, errlen);
     if (uffd < 0) {
         return -1;
     }

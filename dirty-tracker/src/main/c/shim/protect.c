@@ -154,6 +154,10 @@ static int protect_init(struct cps_vm *vm, char *err, size_t errlen)
     if (vm->prot_ready) {
         return 0;
     }
+    if (vm->backend == CPS_BACKEND_EMU) {
+        return cps_fail(err, errlen, "the emulated guest's dirty tracking (PAGEMAP_SCAN) already holds guest RAM's one "
+                        "userfaultfd context");
+    }
     if (vm->dirty_mode == CPS_DIRTY_PAGEMAP) {
         return cps_fail(err, errlen, "dirty=pagemap already tracks guest RAM with an asynchronous userfaultfd, and a "
                         "range has only one userfaultfd context: copy-before-write needs dirty=bitmap or dirty=ring");

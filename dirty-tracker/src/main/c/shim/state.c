@@ -27,18 +27,6 @@
 #define HEADER_BYTES 48u
 #define SECTION_HEADER 16u
 
-enum section {
-    SEC_CPUID = 1,
-    SEC_SREGS = 2,
-    SEC_REGS = 3,
-    SEC_XCRS = 4,
-    SEC_XSAVE = 5,
-    SEC_FPU = 6,
-    SEC_MSRS = 7,
-    SEC_DEBUGREGS = 8,
-    SEC_EVENTS = 9,
-    SEC_MP_STATE = 10,
-};
 
 static bool has_cap(struct cps_vm *vm, long cap)
 {
@@ -117,6 +105,9 @@ static uint64_t msrs_bytes(struct cps_vm *vm)
 
 uint64_t cps_vm_state_max(struct cps_vm *vm)
 {
+    if (vm->backend == CPS_BACKEND_EMU) {
+        return cps_emu_state_max(vm);
+    }
     uint64_t per_vcpu = 10 * SECTION_HEADER + pad8(cpuid_bytes(vm)) + pad8(sizeof(struct kvm_sregs))
                         + pad8(sizeof(struct kvm_regs)) + pad8(sizeof(struct kvm_xcrs)) + pad8(vm->xsave_size)
                         + pad8(sizeof(struct kvm_fpu)) + pad8(msrs_bytes(vm)) + pad8(sizeof(struct kvm_debugregs))
@@ -232,6 +223,9 @@ int cps_vm_save_state(struct cps_vm *vm, void *buf, uint64_t cap, uint64_t *len,
     if (!all_parked(vm)) {
         return cps_fail(err, errlen, "device state can only be saved while the guest is stunned");
     }
+    if (vm->backend == CPS_BACKEND_EMU) {
+        return cps_emu_save_state(vm, buf, cap, len, err, errlen);
+    }
     if (cap < HEADER_BYTES + 8) {
         return cps_fail(err, errlen, "device-state buffer of %llu bytes is too small", (unsigned long long)cap);
     }
@@ -265,6 +259,9 @@ static int expect_size(uint32_t type, uint32_t got, uint64_t want, char *err, si
 static int apply_section(struct cps_vm *vm, uint32_t type, struct cps_vcpu *c, void *p, uint32_t n, char *err,
                          size_t errlen)
 {
+    if (vm->backend == CPS_BACKEND_EMU) {
+        return cps_emu_apply_kvm_section(vm, type, p, n, err, errlen);
+    }
     uint32_t id = c->id;
     switch (type) {
     case SEC_CPUID: {
@@ -361,6 +358,15 @@ int cps_vm_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *er
         return cps_fail(err, errlen, "device state can only be loaded into a stopped guest");
     }
     const uint8_t *b = buf;
+    uint64_t magic = 0;
+    memcpy(&magic, b, len >= 8 ? 8 : 0);
+    /* An emulated guest reads its own state, and a KVM guest's too (emu.c translates its sections). */
+    if (vm->backend == CPS_BACKEND_EMU && magic != STATE_MAGIC) {
+        return cps_emu_load_state(vm, buf, len, err, errlen);
+    }
+    if (magic == CPS_EMU_STATE_MAGIC) {
+        return cps_fail(err, errlen, "this device state is an emulated guest's (CPSEMUST); restore it with an emu source");
+    }
     if (len < HEADER_BYTES + 8 || len % 8 != 0) {
         return cps_fail(err, errlen, "device state of %llu bytes is truncated or misaligned", (unsigned long long)len);
     }

@@ -137,6 +137,12 @@ static void *vcpu_main(void *arg)
     pthread_sigmask(SIG_UNBLOCK, &kick, NULL); /* the creating (JVM) thread may have it blocked */
 
     bool settled = true; /* no exit is waiting for KVM_RUN to complete it */
+    /* Emulated: an I/O access completes inside its hook, so the vCPU is always settled between runs. */
+    while (vm->backend == CPS_BACKEND_EMU) {
+        if (!wait_until_running(c) || !cps_emu_run(c)) {
+            goto stopped;
+        }
+    }
     for (;;) {
         if (settled && !wait_until_running(c)) {
             break;
@@ -154,6 +160,7 @@ static void *vcpu_main(void *arg)
             break;
         }
     }
+stopped:
     /* A dead vCPU counts as stopped so stuns still work and report the fault. */
     pthread_mutex_lock(&vm->lock);
     if (!c->parked) {

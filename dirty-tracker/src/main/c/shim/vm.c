@@ -13,6 +13,9 @@
 /* Far above any RAM this shim maps (1 GiB max); Intel hosts need the TSS range set even for long mode. */
 #define CPS_TSS_ADDR 0xfffbd000u
 
+static struct cps_vm *alloc_vm(uint64_t mem_bytes, uint32_t vcpus, uint32_t dirty_mode, uint32_t ring_entries,
+                               char *err, size_t errlen);
+
 void *cps_guest_ptr(struct cps_vm *vm, uint64_t gpa, uint64_t len)
 {
     if (gpa > vm->mem_bytes || len > vm->mem_bytes - gpa) {
@@ -43,7 +46,7 @@ void cps_vm_mark_all_dirty(struct cps_vm *vm)
     cps_dirty_mark(vm, 0, vm->mem_bytes);
 }
 
-static int create_memory(struct cps_vm *vm, char *err, size_t errlen)
+static int map_memory(struct cps_vm *vm, char *err, size_t errlen)
 {
     /* A memfd rather than anonymous memory: it can be handed to another process or mapped twice later. */
     vm->mem_fd = memfd_create("cpstream-guest-ram", MFD_CLOEXEC);
@@ -58,13 +61,21 @@ static int create_memory(struct cps_vm *vm, char *err, size_t errlen)
         return cps_fail_errno(err, errlen, "mapping %llu bytes of guest RAM failed", (unsigned long long)vm->mem_bytes);
     }
     vm->mem = mem;
+    return 0;
+}
+
+static int create_memory(struct cps_vm *vm, char *err, size_t errlen)
+{
+    if (map_memory(vm, err, errlen) != 0) {
+        return -1;
+    }
     struct kvm_userspace_memory_region region = {
         .slot = 0,
         /* dirty=pagemap tracks writes in the host page tables instead of KVM's log. */
         .flags = vm->dirty_mode == CPS_DIRTY_PAGEMAP ? 0 : KVM_MEM_LOG_DIRTY_PAGES,
         .guest_phys_addr = 0,
         .memory_size = vm->mem_bytes,
-        .userspace_addr = (uint64_t)(uintptr_t)mem,
+        .userspace_addr = (uint64_t)(uintptr_t)vm->mem,
     };
     if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) != 0) {
         return cps_fail_errno(err, errlen, "KVM_SET_USER_MEMORY_REGION (guest RAM, dirty logging) failed");
@@ -120,22 +131,10 @@ static int create_vcpu(struct cps_vm *vm, uint32_t id, char *err, size_t errlen)
     return cps_dirty_init_vcpu(c, err, errlen);
 }
 
-struct cps_vm *cps_vm_create(uint64_t mem_bytes, uint32_t vcpus, uint32_t dirty_mode, uint32_t ring_entries,
-                             char *err, size_t errlen)
+/* The VM structure with its locks, stopped, with no memory and no vCPU yet. */
+static struct cps_vm *alloc_vm(uint64_t mem_bytes, uint32_t vcpus, uint32_t dirty_mode, uint32_t ring_entries,
+                               char *err, size_t errlen)
 {
-    if (mem_bytes < CPS_MIN_MEM || mem_bytes > CPS_MAX_MEM || mem_bytes % (2u << 20) != 0) {
-        cps_fail(err, errlen, "guest RAM must be a multiple of 2 MiB between %u MiB and %u MiB, not %llu bytes",
-                 CPS_MIN_MEM >> 20, CPS_MAX_MEM >> 20, (unsigned long long)mem_bytes);
-        return NULL;
-    }
-    if (vcpus < 1 || vcpus > CPS_MAX_VCPUS) {
-        cps_fail(err, errlen, "vCPU count must be 1..%u, not %u", CPS_MAX_VCPUS, vcpus);
-        return NULL;
-    }
-    if (dirty_mode != CPS_DIRTY_BITMAP && dirty_mode != CPS_DIRTY_RING && dirty_mode != CPS_DIRTY_PAGEMAP) {
-        cps_fail(err, errlen, "unknown dirty tracking mode %u", dirty_mode);
-        return NULL;
-    }
     struct cps_vm *vm = calloc(1, sizeof(*vm));
     if (vm == NULL) {
         cps_fail(err, errlen, "out of memory for the VM");
@@ -159,6 +158,64 @@ struct cps_vm *cps_vm_create(uint64_t mem_bytes, uint32_t vcpus, uint32_t dirty_
     pthread_cond_init(&vm->parked_cv, NULL);
     pthread_cond_init(&vm->wake_cv, NULL);
     vm->paused = true;
+    return vm;
+}
+
+static bool check_mem(uint64_t mem_bytes, char *err, size_t errlen)
+{
+    if (mem_bytes < CPS_MIN_MEM || mem_bytes > CPS_MAX_MEM || mem_bytes % (2u << 20) != 0) {
+        cps_fail(err, errlen, "guest RAM must be a multiple of 2 MiB between %u MiB and %u MiB, not %llu bytes",
+                 CPS_MIN_MEM >> 20, CPS_MAX_MEM >> 20, (unsigned long long)mem_bytes);
+        return false;
+    }
+    return true;
+}
+
+struct cps_vm *cps_vm_create_emu(uint64_t mem_bytes, char *err, size_t errlen)
+{
+    if (!check_mem(mem_bytes, err, errlen)) {
+        return NULL;
+    }
+    struct cps_vm *vm = alloc_vm(mem_bytes, 1, CPS_DIRTY_PAGEMAP, 0, err, errlen);
+    if (vm == NULL) {
+        return NULL;
+    }
+    vm->backend = CPS_BACKEND_EMU;
+    /* The same RAM and dirty tracking as a KVM guest with dirty=pagemap, with no KVM memory slot. */
+    if (cps_dirty_init_vm(vm, err, errlen) != 0 || map_memory(vm, err, errlen) != 0
+        || cps_pagemap_init(vm, err, errlen) != 0 || cps_emu_init(vm, err, errlen) != 0) {
+        goto fail;
+    }
+    cps_vm_mark_all_dirty(vm);
+    if (cps_vcpu_start_threads(vm, err, errlen) != 0) {
+        goto fail;
+    }
+    return vm;
+
+fail:
+    cps_vm_destroy(vm);
+    return NULL;
+}
+
+struct cps_vm *cps_vm_create(uint64_t mem_bytes, uint32_t vcpus, uint32_t dirty_mode, uint32_t ring_entries,
+                             char *err, size_t errlen)
+{
+    if (!check_mem(mem_bytes, err, errlen)) {
+        return NULL;
+    }
+    if (vcpus < 1 || vcpus > CPS_MAX_VCPUS) {
+        cps_fail(err, errlen, "vCPU count must be 1..%u, not %u", CPS_MAX_VCPUS, vcpus);
+        return NULL;
+    }
+    if (dirty_mode != CPS_DIRTY_BITMAP && dirty_mode != CPS_DIRTY_RING && dirty_mode != CPS_DIRTY_PAGEMAP) {
+        cps_fail(err, errlen, "unknown dirty tracking mode %u", dirty_mode);
+        return NULL;
+    }
+    struct cps_vm *vm = alloc_vm(mem_bytes, vcpus, dirty_mode, ring_entries, err, errlen);
+    if (vm == NULL) {
+        return NULL;
+    }
+    vm->backend = CPS_BACKEND_KVM;
 
     vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (vm->kvm_fd < 0) {
@@ -220,6 +277,7 @@ void cps_vm_destroy(struct cps_vm *vm)
     /* After the vCPUs (one may wait on a write-protect fault only the fault thread resolves), before RAM goes. */
     cps_protect_free(vm);
     cps_pagemap_free(vm);
+    cps_emu_free(vm); /* frees the emulated vCPU's kvm_run, which is no mapping */
     for (uint32_t i = 0; i < CPS_MAX_VCPUS; i++) {
         struct cps_vcpu *c = &vm->vcpus[i];
         if (c->ring != NULL) {

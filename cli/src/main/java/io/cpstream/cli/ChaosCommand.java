@@ -18,7 +18,8 @@ final class ChaosCommand implements Callable<Integer> {
     int trials;
 
     @Option(names = "--source", defaultValue = "sim:mem=8m,rate=20000,outputs=1000",
-            description = "Guest to protect; kvm:guest=counter,mem=16m where /dev/kvm exists (default: ${DEFAULT-VALUE})")
+            description = "Guest to protect; kvm:guest=counter,mem=16m where /dev/kvm exists, emu:guest=counter,mem=16m "
+                    + "anywhere ('kvm' and 'emu' alone mean those) (default: ${DEFAULT-VALUE})")
     String source;
 
     @Option(names = "--seed", defaultValue = "1", description = "Seed of the fault schedule (default: ${DEFAULT-VALUE})")
@@ -41,7 +42,7 @@ final class ChaosCommand implements Callable<Integer> {
         if (trials < 1) {
             throw new Errors.UserError("--trials must be at least 1");
         }
-        String spec = source.equals("kvm") ? DemoCommand.DEFAULT_KVM_SOURCE : source;
+        String spec = DemoCommand.expandSource(source);
         List<ChaosTrial.Fault> chosen = faults == null
                 ? List.of(ChaosTrial.Fault.KILL_AGENT, ChaosTrial.Fault.KILL_COLLECTOR, ChaosTrial.Fault.PARTITION,
                         ChaosTrial.Fault.SLOW_LINK)

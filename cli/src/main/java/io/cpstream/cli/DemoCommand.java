@@ -37,6 +37,17 @@ final class DemoCommand implements Callable<Integer>, KeyedOptions.Keyed {
     static final String DEFAULT_SOURCE = "sim:mem=16m,workload=mixed";
     /** What {@code --source kvm} alone means: a small counter guest, quick even on a nested KVM. */
     static final String DEFAULT_KVM_SOURCE = "kvm:guest=counter,mem=16m";
+    /** What {@code --source emu} alone means: the same counter guest on the emulated CPU (no /dev/kvm needed). */
+    static final String DEFAULT_EMU_SOURCE = "emu:guest=counter,mem=16m";
+
+    /** A --source as given, with the short forms {@code kvm} and {@code emu} expanded. */
+    static String expandSource(String source) {
+        return switch (source) {
+            case "kvm" -> DEFAULT_KVM_SOURCE;
+            case "emu" -> DEFAULT_EMU_SOURCE;
+            default -> source;
+        };
+    }
     static final String VM = "demo-vm";
     /** Outputs of the promoted VM the demo waits for, at most {@link #PROMOTED_PATIENCE}. */
     private static final int PROMOTED_OUTPUTS = 10;
@@ -47,7 +58,8 @@ final class DemoCommand implements Callable<Integer>, KeyedOptions.Keyed {
     int seconds;
 
     @Option(names = "--source", defaultValue = DEFAULT_SOURCE,
-            description = "Guest to protect (default: ${DEFAULT-VALUE}); 'kvm' alone means " + DEFAULT_KVM_SOURCE)
+            description = "Guest to protect (default: ${DEFAULT-VALUE}); 'kvm' alone means " + DEFAULT_KVM_SOURCE
+                    + ", 'emu' alone " + DEFAULT_EMU_SOURCE)
     String source;
 
     /** The agent's setting (AgentKeys): default and doc from the key. */
@@ -70,7 +82,7 @@ final class DemoCommand implements Callable<Integer>, KeyedOptions.Keyed {
         if (seconds < 1) {
             throw new Errors.UserError("--seconds must be at least 1");
         }
-        String spec = source.equals("kvm") ? DEFAULT_KVM_SOURCE : source;
+        String spec = expandSource(source);
         if (dataDir != null && Files.exists(dataDir.resolve("vms").resolve(VM))) {
             // Epoch N of a fresh standby is the primary's N-th stun: that is how outputs are matched to epochs.
             throw new Errors.UserError("--data-dir " + dataDir + " already holds " + VM + " from an earlier demo; "

@@ -20,7 +20,8 @@ import picocli.CommandLine.Option;
 
 /**
  * Brings a promoted VM back to life from its snapshot and runs it: the promoted epoch's memory and
- * device state in a new guest (a new KVM VM for {@code kvm}), resumed where the primary was stunned.
+ * device state in a new guest (a new KVM VM for {@code kvm}, a new emulated one for {@code emu}), resumed where
+ * the primary was stunned.
  * With {@code --collector} the restored VM is protected again by an agent of its own.
  */
 @Command(name = "run", mixinStandardHelpOptions = true, modelTransformer = KeyedOptions.class,

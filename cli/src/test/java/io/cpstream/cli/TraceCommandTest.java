@@ -37,6 +37,22 @@ class TraceCommandTest {
         assertTrue(bench.get("checkpoints_per_s").asDouble() > 0, bench.toString());
     }
 
+    /** The guests of the KVM backend, on the emulated CPU: recorded like any other source (skips without libunicorn2). */
+    @Test
+    void recordAnEmulatedGuest() throws Exception {
+        var unavailable = io.cpstream.tracker.kvm.KvmSource.emuUnavailableReason();
+        unavailable.ifPresent(reason -> System.out.println("skipping emu trace test: " + reason));
+        org.junit.jupiter.api.Assumptions.assumeTrue(unavailable.isEmpty(), () -> unavailable.orElse(""));
+        Path trace = dir.resolve("emu.cpt");
+        String source = "emu:guest=memtouch,mem=4m,pages=8,stride=3";
+        JsonNode recorded = json(CliRun.of("trace", "record", "--source", source, "--epoch-ms", "5", "--epochs", "8",
+                "--out", trace.toString(), "--json"));
+        assertEquals(8, recorded.get("epochs").asInt());
+        JsonNode info = json(CliRun.of("trace", "info", trace.toString(), "--json"));
+        assertEquals(1024, info.get("page_count").asInt());
+        assertEquals(source, info.get("metadata").get("source").asText());
+    }
+
     @Test
     void badInvocationsSayWhatToDo() {
         CliRun neither = CliRun.of("trace", "record", "--out", dir.resolve("x.cpt").toString());

@@ -51,6 +51,7 @@ public final class MemorySources {
     private static final Map<String, Kind> KINDS = table(
             new Kind("sim", DEFAULT_SPEC, SimSource::open, SimSource::restore, null),
             new Kind("kvm", "kvm:guest=counter,mem=64m", KvmSource::open, KvmSource::restore, null),
+            new Kind("emu", "emu:guest=counter,mem=64m", KvmSource::open, KvmSource::restore, null),
             new Kind("process", "process:pid=1234", ProcessSource::open, null, "pid"),
             new Kind("trace", "trace:file=redis.cpt", TraceSource::open, null, "file"));
 

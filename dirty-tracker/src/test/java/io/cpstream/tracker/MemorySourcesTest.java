@@ -15,7 +15,8 @@ class MemorySourcesTest {
     void anUnknownKindIsRefusedWithAnExampleOfEveryKnownKind() {
         var e = assertThrows(IllegalArgumentException.class, () -> MemorySources.open("floppy:size=1m"));
         assertEquals("unknown source kind 'floppy'; known: sim (e.g. " + MemorySources.DEFAULT_SPEC
-                + "), kvm (e.g. kvm:guest=counter,mem=64m), process (e.g. process:pid=1234), "
+                + "), kvm (e.g. kvm:guest=counter,mem=64m), emu (e.g. emu:guest=counter,mem=64m), "
+                + "process (e.g. process:pid=1234), "
                 + "trace (e.g. trace:file=redis.cpt)", e.getMessage());
     }
 
@@ -31,7 +32,7 @@ class MemorySourcesTest {
         for (String kind : new String[] {"trace", "process", "floppy"}) {
             var e = assertThrows(IllegalArgumentException.class,
                     () -> MemorySources.restore(new SourceSpec(kind, Map.of()), MemorySegment.NULL, new byte[0]));
-            assertTrue(e.getMessage().endsWith("restorable kinds: sim, kvm"), e.getMessage());
+            assertTrue(e.getMessage().endsWith("restorable kinds: sim, kvm, emu"), e.getMessage());
         }
     }
 }

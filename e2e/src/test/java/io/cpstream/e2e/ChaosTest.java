@@ -66,6 +66,19 @@ class ChaosTest {
         assertEquals(0, result.get("violations").asLong(), result.toPrettyString());
     }
 
+    @Test
+    void failoverOfAnEmulatedGuest() throws Exception {
+        var unavailable = KvmSource.emuUnavailableReason();
+        if (unavailable.isPresent()) {
+            System.out.println("SKIPPED failoverOfAnEmulatedGuest: " + unavailable.get());
+        }
+        Assumptions.assumeTrue(unavailable.isEmpty(), () -> "no emulator: " + unavailable.orElse(""));
+        JsonNode result = chaos("--trials", "2", "--source", "emu:guest=counter,mem=4m");
+        assertEquals(0, result.get("violations").asLong(), result.toPrettyString());
+        assertEquals(0, result.get("outputs_lost").asLong(), result.toPrettyString());
+        assertEquals(0, result.get("outputs_duplicated").asLong(), result.toPrettyString());
+    }
+
     private JsonNode chaos(String... args) throws Exception {
         String[] all = java.util.stream.Stream.concat(java.util.stream.Stream.of("chaos", "--json", "--keep",
                 work.toString()), java.util.Arrays.stream(args)).toArray(String[]::new);

@@ -26,7 +26,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * standby equals the primary at each committed epoch (I1, I4), with KVM's dirty bitmap and its dirty
  * ring (and userfaultfd's PAGEMAP_SCAN) as the source of dirty pages, with the agent's default history
  * split: stable pages are write-protected and copied after the resume where the source can. Skips,
- * saying why, where /dev/kvm is missing.
+ * saying why, where /dev/kvm is missing. The same guests on the emulated CPU ({@code emu:}, dirty pages
+ * from userfaultfd's PAGEMAP_SCAN) run everywhere.
  *
  * <p>{@link #committedCheckpointsHoldStunValuesOfPagesWrittenRightAfterTheResume} is the copy-before-write
  * proof: memtouch writes its pages back to back, so after every resume it rewrites pages that were
@@ -46,11 +47,15 @@ class KvmReplicationTest {
         "kvm:guest=counter,mem=8m,dirty=ring",
         "kvm:guest=memtouch,mem=8m,pages=8,stride=5",
         "kvm:guest=memtouch,mem=8m,pages=8,stride=5,dirty=pagemap",
+        "emu:guest=counter,mem=8m",
+        "emu:guest=memtouch,mem=8m,pages=8,stride=5",
+        "emu:guest=kv,mem=8m",
     })
     void standbyEqualsThePrimaryAtEveryCommittedEpoch(String spec) throws Exception {
-        Optional<String> unavailable = KvmSource.unavailableReason();
-        unavailable.ifPresent(reason -> System.out.println("skipping KVM test: " + reason));
-        Assumptions.assumeTrue(unavailable.isEmpty(), () -> "KVM unavailable: " + unavailable.orElse(""));
+        String kind = spec.substring(0, spec.indexOf(':'));
+        Optional<String> unavailable = KvmSource.unavailableReason(kind);
+        unavailable.ifPresent(reason -> System.out.println("skipping " + kind + " test: " + reason));
+        Assumptions.assumeTrue(unavailable.isEmpty(), () -> kind + " unavailable: " + unavailable.orElse(""));
         if (spec.contains("dirty=pagemap")) {
             Optional<String> pagemap = KvmSource.pagemapUnavailableReason();
             pagemap.ifPresent(reason -> System.out.println("skipping dirty=pagemap test: " + reason));

@@ -31,6 +31,8 @@ import java.time.Duration;
 import java.util.Optional;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -38,8 +40,8 @@ import org.junit.jupiter.api.io.TempDir;
  * checking from both output streams that its output carries on right after the promoted epoch's last
  * output; {@code run} restores a snapshot, and with a collector protects the restored VM again, so a
  * second promotion continues the stream once more; a promoted kv store answers with the values committed
- * before promotion. KVM cases skip with the reason where /dev/kvm is
- * missing.
+ * before promotion. Each guest-VM case runs on KVM (skipping with the reason where /dev/kvm is missing)
+ * and on the emulated CPU ({@code emu}, everywhere libunicorn2 is installed).
  */
 class PromotionRunsTheVmTest {
 
@@ -48,21 +50,22 @@ class PromotionRunsTheVmTest {
     @TempDir
     Path dir;
 
-    @Test
-    void kvmDemoVerifiesTheImageAndTheGuestOutputContinues() throws Exception {
-        assumeKvm();
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"kvm", "emu"})
+    void guestVmDemoVerifiesTheImageAndTheGuestOutputContinues(String kind) throws Exception {
+        assumeBackend(kind);
         Path data = dir.resolve("data");
-        JsonNode demo = cliJson(0, "demo", "--source", "kvm", "--seconds", "3", "--data-dir", data.toString(), "--json");
+        JsonNode demo = cliJson(0, "demo", "--source", kind, "--seconds", "3", "--data-dir", data.toString(), "--json");
         assertTrue(demo.get("verified").asBoolean(), demo.toString());
         assertTrue(demo.get("guest_output_continuous").asBoolean(), demo.toString());
-        assertEquals("kvm:guest=counter,mem=16m", demo.get("source").asText(), "the default KVM source the README names");
+        assertEquals(kind + ":guest=counter,mem=16m", demo.get("source").asText(), "the default source the README names");
         long lastIndex = demo.get("primary_last_output_of_epoch").get("index").asLong();
         assertEquals(lastIndex + 1, demo.get("promoted_first_output").get("index").asLong());
 
         // The snapshot runs again, as often as asked, from the same instant.
         JsonNode run = cliJson(0, "run", "--snapshot", demo.get("snapshot").asText(), "--seconds", "1", "--json");
         assertEquals(demo.get("promoted_first_output").toString(), run.get("first_output").toString());
-        assertEquals("kvm", run.get("source").asText().split(":")[0]);
+        assertEquals(kind, run.get("source").asText().split(":")[0]);
     }
 
     @Test
@@ -78,10 +81,11 @@ class PromotionRunsTheVmTest {
         assertTrue(run.get("outputs").asLong() > 1, run.toString());
     }
 
-    @Test
-    void kvmPromotedVmIsProtectedAgainAndASecondPromotionContinuesItsOutput() throws Exception {
-        assumeKvm();
-        JsonNode demo = cliJson(0, "demo", "--source", "kvm:guest=counter,mem=8m", "--seconds", "2",
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"kvm", "emu"})
+    void guestVmPromotedIsProtectedAgainAndASecondPromotionContinuesItsOutput(String kind) throws Exception {
+        assumeBackend(kind);
+        JsonNode demo = cliJson(0, "demo", "--source", kind + ":guest=counter,mem=8m", "--seconds", "2",
                 "--data-dir", dir.resolve("first").toString(), "--json");
         assertTrue(demo.get("guest_output_continuous").asBoolean(), demo.toString());
         Path firstSnapshot = Path.of(demo.get("snapshot").asText());
@@ -116,13 +120,14 @@ class PromotionRunsTheVmTest {
         }
     }
 
-    @Test
-    void kvmPromotedKvStoreAnswersWithTheValuesCommittedBeforePromotion() throws Exception {
-        assumeKvm();
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"kvm", "emu"})
+    void guestVmPromotedKvStoreAnswersWithTheValuesCommittedBeforePromotion(String kind) throws Exception {
+        assumeBackend(kind);
         int keys = 12;
         ObservedOutputs responses = new ObservedOutputs(null);
         AgentConfig config = AgentConfig.of("unused", "kv").withVerify(true);
-        try (LocalReplication primary = new LocalReplication("kvm:guest=kv,mem=8m,slots=64", dir, config, responses)) {
+        try (LocalReplication primary = new LocalReplication(kind + ":guest=kv,mem=8m,slots=64", dir, config, responses)) {
             KvmSource kv = (KvmSource) ((OutputTap) primary.guest).guest();
             primary.start();
             for (int i = 0; i < keys; i++) {
@@ -204,10 +209,11 @@ class PromotionRunsTheVmTest {
         return found[0];
     }
 
-    private static void assumeKvm() {
-        Optional<String> reason = KvmSource.unavailableReason();
-        reason.ifPresent(r -> System.out.println("skipping KVM test: " + r));
-        Assumptions.assumeTrue(reason.isEmpty(), () -> "KVM unavailable: " + reason.orElse(""));
+    /** Skips, saying why, where this backend cannot run: kvm without /dev/kvm, emu without libunicorn2. */
+    private static void assumeBackend(String kind) {
+        Optional<String> reason = KvmSource.unavailableReason(kind);
+        reason.ifPresent(r -> System.out.println("skipping " + kind + " test: " + r));
+        Assumptions.assumeTrue(reason.isEmpty(), () -> kind + " unavailable: " + reason.orElse(""));
     }
 
     private static JsonNode cliJson(int expectedCode, String... args) throws Exception {

@@ -4,16 +4,38 @@ import io.cpstream.tracker.SourceSpec;
 import java.util.Locale;
 
 /**
- * The parameters of a {@code kvm:} source spec, validated.
+ * The parameters of a {@code kvm:} or {@code emu:} source spec, validated.
  *
  * <pre>
  * kvm:guest=counter|kv|memtouch, mem=64m, vcpus=1, dirty=bitmap|ring|pagemap, ring-entries=16384, + guest parameters
+ * emu:guest=counter|kv|memtouch, mem=64m, + guest parameters (one emulated vCPU, dirty pages by pagemap)
  *   counter:  area=16 (pages the counter writes), spin=0 (pause loops between outputs)
  *   kv:       slots=1024 (512-byte table slots)
  *   memtouch: pages=16 (per step), stride=1 (pages), mode=free|commanded
  * </pre>
  */
-record KvmConfig(Guest guest, long memBytes, int vcpus, DirtyMode dirty, int ringEntries, long[] guestArgs) {
+record KvmConfig(Backend backend, Guest guest, long memBytes, int vcpus, DirtyMode dirty, int ringEntries,
+                 long[] guestArgs) {
+
+    /** What runs the guest's CPU: KVM, or Unicorn's emulator (the same guests, ports and channels). */
+    enum Backend {
+        KVM("kvm"), EMU("emu");
+
+        final String id;
+
+        Backend(String id) {
+            this.id = id;
+        }
+
+        static Backend of(String kind) {
+            for (Backend b : values()) {
+                if (b.id.equals(kind)) {
+                    return b;
+                }
+            }
+            throw new IllegalArgumentException("not a guest VM source kind: " + kind + " (kvm or emu)");
+        }
+    }
 
     static final long MIN_MEM = 4L << 20;
     static final long MAX_MEM = 1L << 30;
@@ -30,22 +52,29 @@ record KvmConfig(Guest guest, long memBytes, int vcpus, DirtyMode dirty, int rin
     }
 
     static KvmConfig parse(SourceSpec spec) {
+        Backend backend = Backend.of(spec.kind());
+        String what = backend.id + " source: ";
         SourceSpec.Reader r = spec.reader();
-        Guest guest = Guest.parse(r.string("guest", "counter"));
+        Guest guest = Guest.parse(backend, r.string("guest", "counter"));
         long mem = r.bytes("mem", 64L << 20, MIN_MEM, MAX_MEM);
         if (mem % MEM_ALIGN != 0) {
-            throw new IllegalArgumentException("kvm source: mem must be a multiple of 2m (guest RAM is mapped with 2 MiB pages)");
+            throw new IllegalArgumentException(what + "mem must be a multiple of 2m (guest RAM is mapped with 2 MiB pages)");
         }
-        int vcpus = (int) r.integer("vcpus", 1, 1, 4);
-        DirtyMode dirty = switch (r.string("dirty", "bitmap").toLowerCase(Locale.ROOT)) {
-            case "bitmap" -> DirtyMode.BITMAP;
-            case "ring" -> DirtyMode.RING;
-            case "pagemap" -> DirtyMode.PAGEMAP;
-            default -> throw new IllegalArgumentException("kvm source: dirty must be bitmap, ring or pagemap");
-        };
-        long ring = r.integer("ring-entries", 16384, 256, 1 << 16);
-        if (Long.bitCount(ring) != 1) {
-            throw new IllegalArgumentException("kvm source: ring-entries must be a power of two");
+        int vcpus = 1;
+        DirtyMode dirty = DirtyMode.PAGEMAP;
+        long ring = 16384;
+        if (backend == Backend.KVM) {
+            vcpus = (int) r.integer("vcpus", 1, 1, 4);
+            dirty = switch (r.string("dirty", "bitmap").toLowerCase(Locale.ROOT)) {
+                case "bitmap" -> DirtyMode.BITMAP;
+                case "ring" -> DirtyMode.RING;
+                case "pagemap" -> DirtyMode.PAGEMAP;
+                default -> throw new IllegalArgumentException(what + "dirty must be bitmap, ring or pagemap");
+            };
+            ring = r.integer("ring-entries", 16384, 256, 1 << 16);
+            if (Long.bitCount(ring) != 1) {
+                throw new IllegalArgumentException(what + "ring-entries must be a power of two");
+            }
         }
         long dataPages = (mem - GuestAbi.DATA_GPA) / GuestAbi.PAGE_SIZE;
         long[] args = switch (guest) {
@@ -62,12 +91,12 @@ record KvmConfig(Guest guest, long memBytes, int vcpus, DirtyMode dirty, int rin
                 switch (r.string("mode", "free").toLowerCase(Locale.ROOT)) {
                     case "free" -> 0;
                     case "commanded" -> 1;
-                    default -> throw new IllegalArgumentException("kvm source: memtouch mode must be free or commanded");
+                    default -> throw new IllegalArgumentException(what + "memtouch mode must be free or commanded");
                 },
             };
         };
         r.requireAllUsed();
-        return new KvmConfig(guest, mem, vcpus, dirty, (int) ring, args);
+        return new KvmConfig(backend, guest, mem, vcpus, dirty, (int) ring, args);
     }
 
     /** The guest programs this backend ships. */
@@ -80,13 +109,14 @@ record KvmConfig(Guest guest, long memBytes, int vcpus, DirtyMode dirty, int rin
             this.id = id;
         }
 
-        static Guest parse(String text) {
+        static Guest parse(Backend backend, String text) {
             for (Guest g : values()) {
                 if (g.id.equals(text)) {
                     return g;
                 }
             }
-            throw new IllegalArgumentException("kvm source: unknown guest '" + text + "'; known: counter, kv, memtouch");
+            throw new IllegalArgumentException(backend.id + " source: unknown guest '" + text
+                    + "'; known: counter, kv, memtouch");
         }
     }
 }

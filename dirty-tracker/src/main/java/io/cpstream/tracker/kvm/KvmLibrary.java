@@ -28,6 +28,8 @@ final class KvmLibrary {
     static final long ERR_LEN = 512;
 
     final MethodHandle create;
+    final MethodHandle createEmu;
+    final MethodHandle emuAvailable;
     final MethodHandle memory;
     final MethodHandle write;
     final MethodHandle markAllDirty;
@@ -55,6 +57,8 @@ final class KvmLibrary {
                 () -> new KvmException("native shim lacks symbol " + name + " (stale build?)")), fd);
         // Every fallible call ends with (char *err, size_t errlen).
         create = b.bind("cps_vm_create", FunctionDescriptor.of(ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG));
+        createEmu = b.bind("cps_vm_create_emu", FunctionDescriptor.of(ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG));
+        emuAvailable = b.bind("cps_emu_available", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
         memory = b.bind("cps_vm_memory", FunctionDescriptor.of(ADDRESS, ADDRESS));
         write = b.bind("cps_vm_write", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG));
         markAllDirty = b.bind("cps_vm_mark_all_dirty", FunctionDescriptor.ofVoid(ADDRESS));

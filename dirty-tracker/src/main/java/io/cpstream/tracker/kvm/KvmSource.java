@@ -23,8 +23,11 @@ import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
- * A real guest on /dev/kvm, run by the native shim (src/main/c/shim): spec
- * {@code kvm:guest=counter,mem=64m,dirty=bitmap} (see {@link KvmConfig} for every parameter).
+ * A guest of the native shim (src/main/c/shim): a real VM on /dev/kvm, spec
+ * {@code kvm:guest=counter,mem=64m,dirty=bitmap} (see {@link KvmConfig} for every parameter), or the same
+ * guest on an emulated CPU (Unicorn, loaded by the shim), spec {@code emu:guest=counter,mem=64m}. Both kinds
+ * share everything but the CPU: memory layout, boot, ports and channels, stun and resume, output epochs; the
+ * emulated one tracks dirty pages as {@code dirty=pagemap} does and has a device state of its own.
  *
  * <p>Dirty tracking is KVM's own (dirty bitmap with manual re-protect, or the per-vCPU dirty ring),
  * plus the pages the VMM writes itself. A stun stops every vCPU thread out of KVM_RUN with no I/O half
@@ -66,6 +69,7 @@ public final class KvmSource implements MemorySource {
     /** Creates the VM and boots the guest named in the spec; it runs from {@link #start()} on. */
     public static KvmSource open(SourceSpec spec) {
         KvmConfig config = KvmConfig.parse(spec);
+        requireAvailable(config);
         byte[] image = GuestAbi.image(config.guest());
         NativeVm vm = newVm(config);
         try {
@@ -89,6 +93,7 @@ public final class KvmSource implements MemorySource {
      */
     public static KvmSource restore(SourceSpec spec, MemorySegment memory, byte[] deviceState) {
         KvmConfig config = KvmConfig.parse(spec);
+        requireAvailable(config);
         if (memory.byteSize() != config.memBytes()) {
             throw new IllegalArgumentException("memory image has " + memory.byteSize() + " bytes; the spec says mem="
                     + config.memBytes());
@@ -118,6 +123,46 @@ public final class KvmSource implements MemorySource {
         } catch (IOException e) {
             throw new UncheckedIOException("reading memory image " + memoryImage, e);
         }
+    }
+
+    /** Fails with the reason when the spec's backend cannot run here (the emulator's library is missing). */
+    private static void requireAvailable(KvmConfig config) {
+        if (config.backend() == KvmConfig.Backend.EMU) {
+            String problem = NativeVm.emulatorProblem();
+            if (problem != null) {
+                throw new KvmException("the emu source cannot run here: " + problem);
+            }
+        }
+    }
+
+    /**
+     * Why the emulated backend ({@code emu:}) cannot run here, or empty if it can: loads Unicorn
+     * (libunicorn.so.2) and creates a small guest, which also needs userfaultfd asynchronous write-protect and
+     * PAGEMAP_SCAN (Linux 6.7+) for its dirty tracking.
+     */
+    public static Optional<String> emuUnavailableReason() {
+        try {
+            KvmLibrary.get();
+            String problem = NativeVm.emulatorProblem();
+            if (problem != null) {
+                return Optional.of(problem);
+            }
+        } catch (RuntimeException e) {
+            return Optional.of(e.getMessage());
+        }
+        try (KvmSource probe = open("emu:guest=counter,mem=4m")) {
+            return Optional.empty();
+        } catch (KvmException e) {
+            return Optional.of(e.getMessage() + " (kernel " + System.getProperty("os.version") + ")");
+        }
+    }
+
+    /** Why a source of this kind ({@code kvm} or {@code emu}) cannot run here, or empty if it can. */
+    public static Optional<String> unavailableReason(String kind) {
+        return switch (KvmConfig.Backend.of(kind)) {
+            case KVM -> unavailableReason();
+            case EMU -> emuUnavailableReason();
+        };
     }
 
     /** Why the KVM backend cannot run here, or empty if it can. */
@@ -157,12 +202,15 @@ public final class KvmSource implements MemorySource {
     }
 
     private static NativeVm newVm(KvmConfig config) {
+        if (config.backend() == KvmConfig.Backend.EMU) {
+            return NativeVm.emulated(config.memBytes());
+        }
         return new NativeVm(config.memBytes(), config.vcpus(), config.dirty().nativeCode, config.ringEntries());
     }
 
     @Override
     public String kind() {
-        return "kvm";
+        return config.backend().id;
     }
 
     @Override
@@ -221,7 +269,7 @@ public final class KvmSource implements MemorySource {
         synchronized (control) {
             if (protectionProblem == null) {
                 String problem = withVm(vm::protectProbe);
-                protectionProblem = problem == null ? "" : "kvm copy-before-write is unavailable: " + problem;
+                protectionProblem = problem == null ? "" : kind() + " copy-before-write is unavailable: " + problem;
             }
             return protectionProblem.isEmpty() ? Optional.empty() : Optional.of(protectionProblem);
         }
@@ -299,7 +347,7 @@ public final class KvmSource implements MemorySource {
         lock.lock();
         try {
             if (closed) {
-                throw new IllegalStateException("the kvm source is closed");
+                throw new IllegalStateException("the " + kind() + " source is closed");
             }
             return action.get();
         } finally {

@@ -30,10 +30,33 @@ final class NativeVm implements AutoCloseable {
     private final MemorySegment memory;
 
     NativeVm(long memBytes, int vcpus, int dirtyMode, int ringEntries) {
+        this(false, memBytes, vcpus, dirtyMode, ringEntries);
+    }
+
+    /** A guest whose vCPU is emulated (Unicorn) rather than run by KVM; dirty pages by pagemap. */
+    static NativeVm emulated(long memBytes) {
+        return new NativeVm(true, memBytes, 1, 2, 0);
+    }
+
+    /** Why the emulated backend cannot run here (libunicorn.so.2 missing or unusable), or null. */
+    static String emulatorProblem() {
+        KvmLibrary lib = KvmLibrary.get();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
-            MemorySegment vm = (MemorySegment) lib.create.invokeExact(memBytes, vcpus, dirtyMode, ringEntries, err,
-                    KvmLibrary.ERR_LEN);
+            int rc = (int) lib.emuAvailable.invokeExact(err, KvmLibrary.ERR_LEN);
+            return rc == 0 ? null : err.getString(0);
+        } catch (Throwable t) {
+            throw rethrow("probing the emulator", t);
+        }
+    }
+
+    private NativeVm(boolean emulated, long memBytes, int vcpus, int dirtyMode, int ringEntries) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            MemorySegment vm = emulated
+                    ? (MemorySegment) lib.createEmu.invokeExact(memBytes, err, KvmLibrary.ERR_LEN)
+                    : (MemorySegment) lib.create.invokeExact(memBytes, vcpus, dirtyMode, ringEntries, err,
+                            KvmLibrary.ERR_LEN);
             if (vm.equals(MemorySegment.NULL)) {
                 throw new KvmException("creating the VM failed: " + err.getString(0));
             }

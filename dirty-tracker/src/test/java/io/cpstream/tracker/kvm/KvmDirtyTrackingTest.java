@@ -7,14 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.BitSet;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The dirty set is exactly what the guest wrote: memtouch writes a known set of pages per step (and
  * nothing else in the data region), so the data-region part of each harvest must equal that set.
- * Outside the data region the guest only writes its own stack and variables.
+ * Outside the data region the guest only writes its own stack and variables. The same holds for the
+ * emulated backend ({@code emu}), whose dirty pages come from the host page tables.
  */
 class KvmDirtyTrackingTest {
 
@@ -23,18 +23,26 @@ class KvmDirtyTrackingTest {
     private static final int OWN_LOW = 0xE0;
     private static final int OWN_HIGH = 0x110;
 
-    @BeforeEach
-    void requireKvm() {
+    /**
+     * A memtouch guest's spec for a dirty mode of KVM ({@code bitmap}, {@code ring}, {@code pagemap}) or for the
+     * emulated backend ({@code emu}, whose tracking is pagemap's), skipping with the reason where it cannot run.
+     */
+    private static String memtouch(String mode, String params) {
+        if (mode.equals("emu")) {
+            KvmTestSupport.assumeEmu();
+            return "emu:guest=memtouch,mem=8m," + params;
+        }
         assumeKvm();
+        KvmTestSupport.assumeDirtyMode(mode);
+        return "kvm:guest=memtouch,mem=8m,dirty=" + mode + "," + params;
     }
 
     @ParameterizedTest(name = "dirty={0}")
-    @ValueSource(strings = {"bitmap", "ring", "pagemap"})
+    @ValueSource(strings = {"bitmap", "ring", "pagemap", "emu"})
     void harvestReportsExactlyThePagesTheGuestWrote(String mode) {
-        KvmTestSupport.assumeDirtyMode(mode);
         int pages = 12;
         int stride = 5;
-        String spec = "kvm:guest=memtouch,mem=8m,dirty=" + mode + ",pages=" + pages + ",stride=" + stride + ",mode=commanded";
+        String spec = memtouch(mode, "pages=" + pages + ",stride=" + stride + ",mode=commanded");
         try (KvmSource source = KvmSource.open(spec)) {
             source.start();
             try (var stun = source.stun()) {
@@ -56,10 +64,9 @@ class KvmDirtyTrackingTest {
     }
 
     @ParameterizedTest(name = "dirty={0}")
-    @ValueSource(strings = {"bitmap", "ring", "pagemap"})
+    @ValueSource(strings = {"bitmap", "ring", "pagemap", "emu"})
     void pagesWrittenByTheVmmAreDirty(String mode) {
-        KvmTestSupport.assumeDirtyMode(mode);
-        try (KvmSource source = KvmSource.open("kvm:guest=memtouch,mem=8m,mode=commanded,dirty=" + mode)) {
+        try (KvmSource source = KvmSource.open(memtouch(mode, "mode=commanded"))) {
             source.start();
             try (var stun = source.stun()) {
                 stun.harvestDirty(); // the first harvest is everything: get it out of the way
@@ -82,6 +89,7 @@ class KvmDirtyTrackingTest {
 
     @org.junit.jupiter.api.Test
     void ringFullExitsLoseNoPages() {
+        assumeKvm();
         // 100 steps of 48 distinct pages in one epoch: 4800 entries cannot fit a 4096-entry ring, so the
         // ring must fill and be reset mid-epoch (KVM_EXIT_DIRTY_RING_FULL) without losing a page. Steps
         // stay under KVM's 64-entry headroom between exits (see the README on ring overruns).

@@ -29,6 +29,13 @@ final class KvmTestSupport {
         Assumptions.assumeTrue(reason.isEmpty(), () -> "KVM unavailable: " + reason.orElse(""));
     }
 
+    /** Skips, saying why, when the emulated backend cannot run here (no libunicorn2, no uffd async write-protect). */
+    static void assumeEmu() {
+        Optional<String> reason = KvmSource.emuUnavailableReason();
+        reason.ifPresent(r -> System.out.println("skipping emu test: " + r));
+        Assumptions.assumeTrue(reason.isEmpty(), () -> "emu unavailable: " + reason.orElse(""));
+    }
+
     /** Skips, saying why, when this kernel cannot track dirty pages the way {@code mode} names. */
     static void assumeDirtyMode(String mode) {
         if (!mode.equals("pagemap")) {
