@@ -66,7 +66,7 @@ final class CheckpointIntake {
         this.vm = vm;
         this.store = store;
         this.image = image;
-        this.advisor = new DeltaAdvisor(store.manifest().pageSize(), store.manifest().pageCount());
+        this.advisor = new DeltaAdvisor(image);
         this.metrics = metrics;
     }
 
@@ -195,7 +195,7 @@ final class CheckpointIntake {
         }
         metrics.pageDecoded(encoding);
         if (!open.full) {
-            advisor.observe((int) index, encoding, image);
+            advisor.observe((int) index, encoding);
         }
         try {
             store.stagePage((int) index, image.scratch());

@@ -2,9 +2,9 @@ package io.cpstream.collector;
 
 import io.cpstream.collector.store.ImageStore;
 import io.cpstream.encoder.CorruptPageException;
-import io.cpstream.encoder.PageDecoder;
 import io.cpstream.encoder.PageEncoding;
 import io.cpstream.encoder.ReceiverPages;
+import io.cpstream.encoder.StreamDecoder;
 import io.cpstream.proto.Page;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
@@ -23,7 +23,8 @@ final class VersionedImage implements ReceiverPages {
     private final ImageStore store;
     private final int pageSize;
     private final long[] versions;
-    private final PageDecoder decoder;
+    /** diff-encoder's receiver half: decoding, and the verdicts the {@link DeltaAdvisor} sends back. */
+    private final StreamDecoder decoder;
     private final MemorySegment scratch;
     private long versionsKnownAfter;
 
@@ -31,7 +32,7 @@ final class VersionedImage implements ReceiverPages {
         this.store = store;
         this.pageSize = store.manifest().pageSize();
         this.versions = new long[Math.toIntExact(store.manifest().pageCount())];
-        this.decoder = new PageDecoder(pageSize);
+        this.decoder = new StreamDecoder(pageSize, versions.length);
         this.scratch = MemorySegment.ofArray(new byte[pageSize]);
         this.versionsKnownAfter = store.manifest().committedEpoch();
     }
@@ -53,6 +54,10 @@ final class VersionedImage implements ReceiverPages {
         decoder.decode(page.getIndex(), encoding, page.getData().asReadOnlyByteBuffer(), page.getCrc32C(),
                 page.getBaseVersion(), page.getSourceIndex(), this, scratch);
         return encoding;
+    }
+
+    StreamDecoder decoder() {
+        return decoder;
     }
 
     /** The page the last {@link #decode} produced. */
