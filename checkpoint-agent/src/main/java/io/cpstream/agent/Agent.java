@@ -41,7 +41,7 @@ import java.util.function.LongConsumer;
 public final class Agent implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger(Agent.class.getName());
-    static final int PROTOCOL_VERSION = 3;
+    static final int PROTOCOL_VERSION = 4;
 
     private final AgentConfig config;
     private final MemorySource source;

@@ -7,7 +7,6 @@ import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CheckpointBegin;
 import io.cpstream.proto.CheckpointCommit;
 import io.cpstream.proto.Limit;
-import io.cpstream.proto.Page;
 import io.cpstream.proto.PageBatch;
 
 /**
@@ -15,8 +14,10 @@ import io.cpstream.proto.PageBatch;
  * {@link CheckpointSender} sends them, and {@code bench --compare-encoders} measures their serialized size
  * ({@link #wireBytes}), so the bytes the comparison reports are the bytes the agent puts on the wire.
  *
- * <p>Pages go into {@link PageBatch}es of at most {@link Limit#MAX_PAGE_BATCH_PAYLOAD_BYTES} of page data and
- * {@link Limit#MAX_PAGES_PER_BATCH} records:
+ * <p>Pages go into {@link PageBatch}es, in columns (protocol 4: see {@code replication.proto}; a page costs the
+ * collector 1 byte of encoding, 1-3 of index gap, 4 of CRC-32C unless it is a zero page, 1-2 of length for LZ4 and
+ * DELTA, 1-2 of base lag for DELTA, besides its payload), at most {@link Limit#MAX_PAGE_BATCH_PAYLOAD_BYTES} of page
+ * data and {@link Limit#MAX_PAGES_PER_BATCH} records each, pages in ascending order:
  * <pre>
  * for each page:  if (!batches.fits(record)) send(batches.take());  batches.add(index, record);
  * at the end:     if (!batches.isEmpty()) send(batches.take());
@@ -34,7 +35,10 @@ public final class CheckpointMessages {
     public static final int BATCH_PAYLOAD_BYTES = Limit.MAX_PAGE_BATCH_PAYLOAD_BYTES_VALUE;
 
     private final BatchPayloads payloads;
+    private final byte[] encodings = new byte[Limit.MAX_PAGES_PER_BATCH_VALUE];
     private PageBatch.Builder batch;
+    private int records;
+    private long lastIndex;
     private long epoch;
     private long batchBytes;
     private boolean taken;
@@ -55,6 +59,7 @@ public final class CheckpointMessages {
             long pageCount) {
         this.epoch = epoch;
         batch = null;
+        records = 0;
         batchBytes = 0;
         payloads.clear(); // a send that failed midway may have left a batch behind
         taken = false;
@@ -90,9 +95,8 @@ public final class CheckpointMessages {
 
     /** Whether {@code record} may join the open batch (always, when it is empty). */
     public boolean fits(EncodedPage record) {
-        return batch == null || batch.getPagesCount() == 0
-                || (batchBytes + record.payloadBytes() <= BATCH_PAYLOAD_BYTES
-                        && batch.getPagesCount() < Limit.MAX_PAGES_PER_BATCH_VALUE);
+        return records == 0 || (batchBytes + record.payloadBytes() <= BATCH_PAYLOAD_BYTES
+                && records < Limit.MAX_PAGES_PER_BATCH_VALUE);
     }
 
     /** Adds page {@code index}'s record to the open batch; its payload is copied (it may be scratch). */
@@ -103,25 +107,56 @@ public final class CheckpointMessages {
         }
         if (batch == null) {
             batch = PageBatch.newBuilder().setEpoch(epoch);
+            records = 0;
+        } else if (records > 0 && index <= lastIndex) {
+            throw new IllegalArgumentException("page " + index + " after page " + lastIndex + ": pages go in ascending order");
         }
-        batch.addPages(Page.newBuilder()
-                .setIndex(index)
-                .setEncodingValue(record.encoding().wireNumber())
-                .setData(record.payloadBytes() == 0 ? ByteString.EMPTY : payloads.hold(record.payload()))
-                .setCrc32C(record.crc32c())
-                .setBaseVersion(record.baseVersion())
-                .setSourceIndex(record.sourceIndex()));
+        if (records == Limit.MAX_PAGES_PER_BATCH_VALUE) {
+            throw new IllegalStateException("the batch is full: take() it first");
+        }
+        batch.addIndexGaps(records == 0 ? index : index - lastIndex - 1);
+        lastIndex = index;
+        encodings[records++] = (byte) record.encoding().wireNumber();
+        switch (record.encoding()) {
+            case ZERO -> { }
+            case FULL -> {
+                batch.addCrc32C(record.crc32c());
+                payloads.append(record.payload());
+            }
+            case LZ4 -> {
+                batch.addCrc32C(record.crc32c());
+                batch.addLengths(record.payloadBytes());
+                payloads.append(record.payload());
+            }
+            case DELTA -> {
+                if (record.baseVersion() <= 0 || record.baseVersion() >= epoch) {
+                    throw new IllegalArgumentException("a delta of epoch " + epoch + " against version "
+                            + record.baseVersion());
+                }
+                batch.addCrc32C(record.crc32c());
+                batch.addLengths(record.payloadBytes());
+                batch.addBaseLags(epoch - record.baseVersion());
+                payloads.append(record.payload());
+            }
+            case DUPLICATE -> {
+                batch.addCrc32C(record.crc32c());
+                batch.addSourceIndexes(record.sourceIndex());
+            }
+        }
         batchBytes += record.payloadBytes();
     }
 
     public boolean isEmpty() {
-        return batch == null || batch.getPagesCount() == 0;
+        return batch == null || records == 0;
     }
 
     /** The open batch as a message (valid until the next {@link #add}); a new batch opens with the next page. */
     public AgentMessage take() {
-        AgentMessage message = AgentMessage.newBuilder().setPages(batch).build();
+        AgentMessage message = AgentMessage.newBuilder().setPages(batch
+                .setEncodings(ByteString.copyFrom(encodings, 0, records))
+                .setData(payloads.appended())).build();
         batch = null;
+        records = 0;
         batchBytes = 0;
         taken = true;
         return message;
