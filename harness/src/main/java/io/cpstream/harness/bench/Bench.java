@@ -13,7 +13,7 @@ import java.util.Map;
 public final class Bench {
 
     /** The kind of run; the stun and dirty-tracker comparisons are runs of their own. */
-    public enum Kind { PIPELINE, COMPARE_MODES, COMPARE_STUN, COMPARE_DIRTY }
+    public enum Kind { PIPELINE, COMPARE_MODES, COMPARE_STUN, COMPARE_DIRTY, ENCODERS_ONLY }
 
     private Bench() {
     }
@@ -32,6 +32,7 @@ public final class Bench {
         switch (kind) {
             case COMPARE_STUN -> result.putAll(StunComparison.run(settings, config));
             case COMPARE_DIRTY -> result.putAll(DirtyTrackerComparison.run(settings, config));
+            case ENCODERS_ONLY -> result.putAll(EncoderComparison.run(settings, config));
             case PIPELINE, COMPARE_MODES -> {
                 Map<String, Object> main = Pipeline.measure(settings, config);
                 result.putAll(main);
