@@ -82,9 +82,10 @@ final class CheckpointSender implements Runnable, AutoCloseable {
     private void send(CollectorStream stream, CapturedCheckpoint checkpoint)
             throws CollectorStream.ClosedException, InterruptedException {
         CheckpointPlan plan = checkpoint.plan();
-        stream.send(messages.begin(plan.epoch(), plan.baseEpoch(), plan.full(), checkpoint.stunUnixMicros(),
-                checkpoint.pauseNanos() / 1000, checkpoint.pageCount()));
-        long payloadBytes = 0;
+        // Wire bytes: the serialized Begin, page batches and Commit, with gRPC's prefix, as bench --compare-encoders
+        // counts them (device state and outputs are not pages, and cost every encoding the same).
+        long wireBytes = sent(stream, messages.begin(plan.epoch(), plan.baseEpoch(), plan.full(),
+                checkpoint.stunUnixMicros(), checkpoint.pauseNanos() / 1000, checkpoint.pageCount()));
         long zeroPages = 0;
         BitSet pages = plan.pages();
         int ordinal = 0;
@@ -93,16 +94,15 @@ final class CheckpointSender implements Runnable, AutoCloseable {
             EncodedPage encoded = encoder.encode(page, checkpoint.page(ordinal, pageSize));
             int payload = encoded.payloadBytes();
             if (!messages.fits(encoded)) {
-                stream.send(messages.take());
+                wireBytes += sent(stream, messages.take());
             }
             messages.add(page, encoded);
-            payloadBytes += payload;
             if (payload == 0) {
                 zeroPages++;
             }
         }
         if (!messages.isEmpty()) {
-            stream.send(messages.take());
+            wireBytes += sent(stream, messages.take());
         }
         encoder.end();
         byte[] deviceState = checkpoint.deviceState();
@@ -112,13 +112,21 @@ final class CheckpointSender implements Runnable, AutoCloseable {
         long releasedEnd = outputs.releasedEnd();
         OutputGate.Slice slice = outputs.slice(plan.outputStart(), plan.outputEnd());
         sendOutputs(stream, plan.epoch(), slice);
-        stream.send(CheckpointMessages.commit(plan.epoch(), checkpoint.pageCount(), deviceState, slice.start(),
-                plan.outputEnd(), releasedEnd, checkpoint.imageSha256()));
+        wireBytes += sent(stream, CheckpointMessages.commit(plan.epoch(), checkpoint.pageCount(), deviceState,
+                slice.start(), plan.outputEnd(), releasedEnd, checkpoint.imageSha256()));
         metrics.pagesSent.increment(checkpoint.pageCount());
-        metrics.wireBytes.increment(payloadBytes);
+        metrics.wireBytes.increment(wireBytes);
         metrics.rawBytes.increment((double) checkpoint.pageCount() * pageSize);
         metrics.zeroPages.increment(zeroPages);
-        stats.recordSent(checkpoint.pageCount(), payloadBytes);
+        stats.recordSent(checkpoint.pageCount(), wireBytes);
+    }
+
+    /** Sends {@code message}; returns its bytes on the wire (the size is computed once, gRPC reuses it). */
+    private static long sent(CollectorStream stream, AgentMessage message)
+            throws CollectorStream.ClosedException, InterruptedException {
+        long bytes = CheckpointMessages.wireBytes(message);
+        stream.send(message);
+        return bytes;
     }
 
     /** The device state in chunks of at most {@link Limit#MAX_CHUNK_BYTES}; at least one, even when it is empty. */

@@ -24,8 +24,9 @@ class BenchCommandTest {
             assertTrue(result.get("modes").get("full").has(field), "modes.full misses " + field);
             assertTrue(result.get("modes").get("cpstream").has(field), "modes.cpstream misses " + field);
         }
-        assertEquals(4096.0, result.get("modes").get("full").get("wire_bytes_per_dirty_page").asDouble(),
-                "full-page mode sends every page whole");
+        double fullPerPage = result.get("modes").get("full").get("wire_bytes_per_dirty_page").asDouble();
+        assertTrue(fullPerPage > 4096 && fullPerPage < 4096 * 1.01,
+                "full-page mode sends every page whole, and its framing is counted: " + fullPerPage);
 
         JsonNode encoders = result.get("encoders");
         assertEquals(200, result.get("encoders_checkpoints").asInt());
