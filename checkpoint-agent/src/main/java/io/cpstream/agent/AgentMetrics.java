@@ -71,7 +71,7 @@ final class AgentMetrics {
         dirtyPages = DistributionSummary.builder("cpstream.agent.dirty.pages")
                 .description("Pages the guest dirtied per epoch").tag("vm", vm).register(registry);
         pagesSent = counter(registry, "cpstream.agent.pages.sent", "Page records sent", vm);
-        wireBytes = counter(registry, "cpstream.agent.wire.bytes", "Bytes of page payload sent", vm);
+        wireBytes = counter(registry, "cpstream.agent.wire.bytes", "Bytes of page messages sent (Begin, page batches, Commit: serialized, with gRPC's 5-byte prefix)", vm);
         rawBytes = counter(registry, "cpstream.agent.raw.bytes", "Bytes of the pages sent, before encoding", vm);
         zeroPages = counter(registry, "cpstream.agent.zero.pages", "Pages sent as zero pages", vm);
         resyncs = counter(registry, "cpstream.agent.resyncs", "Resyncs requested by the collector", vm);

@@ -16,7 +16,7 @@ import java.nio.ByteBuffer;
  */
 final class BatchPayloads {
 
-    private final byte[] bytes;
+    private byte[] bytes;
     private int used;
 
     /** @param capacity at least the batch limit plus the largest single payload */
@@ -37,6 +37,24 @@ final class BatchPayloads {
         ByteString held = UnsafeByteOperations.unsafeWrap(bytes, used, length);
         used += length;
         return held;
+    }
+
+    /**
+     * Appends the payload's bytes (from its position to its limit) to the batch's data, growing the array if it must
+     * (not expected within the batch limit; nothing appended has been handed out before {@link #appended()}).
+     */
+    void append(ByteBuffer payload) {
+        int length = payload.remaining();
+        if (used + length > bytes.length) {
+            bytes = java.util.Arrays.copyOf(bytes, Math.max(2 * bytes.length, used + length));
+        }
+        payload.get(payload.position(), bytes, used, length);
+        used += length;
+    }
+
+    /** Every byte appended since {@link #clear()}, as a ByteString valid until {@link #clear()}. */
+    ByteString appended() {
+        return used == 0 ? ByteString.EMPTY : UnsafeByteOperations.unsafeWrap(bytes, 0, used);
     }
 
     /** The batch holding the payloads was sent: the array may be reused. */

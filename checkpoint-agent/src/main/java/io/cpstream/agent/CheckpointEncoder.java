@@ -1,12 +1,10 @@
 package io.cpstream.agent;
 
-import io.cpstream.encoder.DeltaBaseCache;
-import io.cpstream.encoder.DuplicateIndex;
 import io.cpstream.encoder.EncodedPage;
-import io.cpstream.encoder.Lz4Backoff;
 import io.cpstream.encoder.PageChecksums;
 import io.cpstream.encoder.PageEncoder;
 import io.cpstream.encoder.PageEncoding;
+import io.cpstream.encoder.StreamEncoder;
 import io.cpstream.proto.Feedback;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -15,9 +13,10 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Chooses the encoding of every page the sender streams, and keeps what that takes: the delta base cache (copies
- * of what the collector holds, for the pages its Feedback calls delta candidates), the duplicate index, and the
- * modification history that drives base eviction.
+ * Chooses the encoding of every page the sender streams. In cpstream mode that is diff-encoder's
+ * {@link StreamEncoder} (delta base cache, duplicate index, LZ4 backoff, the modification history that drives base
+ * eviction), the same object {@code bench --compare-encoders} measures; this class keeps it in step with what the
+ * collector holds.
  *
  * <p>The rule that keeps the standby byte-exact (I1): a DELTA names a base version, and a DUPLICATE a source page,
  * only when the collector is certain to hold exactly that when it applies the checkpoint. A checkpoint applies
@@ -42,18 +41,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 final class CheckpointEncoder implements AutoCloseable {
 
-    /** Direct-mapped duplicate index entries, at most (24 bytes each): two per page of guest memory up to this. */
-    private static final int MAX_DUPLICATE_SLOTS = 1 << 21;
-
     private final EncodingMode mode;
     private final int pageCount;
     private final AgentMetrics metrics;
     private final PageEncoder encoder;
-    private final PageWriteHistory history;
-    private final DeltaBaseCache bases;
-    private final DuplicateIndex duplicates;
-    /** Per page: whether LZ4 is worth trying on it (it is skipped for a while after it did not pay). */
-    private final Lz4Backoff lz4Backoff;
+    /** cpstream mode only. */
+    private final StreamEncoder bases;
     private final ConcurrentLinkedQueue<Runnable> fromCollector = new ConcurrentLinkedQueue<>();
     private final AtomicInteger deltasToCorrupt = new AtomicInteger();
     private long epoch;
@@ -67,18 +60,7 @@ final class CheckpointEncoder implements AutoCloseable {
         this.pageCount = pageCount;
         this.metrics = metrics;
         this.encoder = new PageEncoder(pageSize);
-        if (mode == EncodingMode.CPSTREAM) {
-            history = new PageWriteHistory(pageCount);
-            bases = new DeltaBaseCache(pageSize, pageCount, Math.max(pageSize, baseCacheBytes),
-                    slots -> new HistoryEviction(history, slots));
-            duplicates = new DuplicateIndex(pageCount, (int) Math.min(MAX_DUPLICATE_SLOTS, 2L * pageCount));
-            lz4Backoff = new Lz4Backoff(pageCount);
-        } else {
-            history = null;
-            bases = null;
-            duplicates = null;
-            lz4Backoff = null;
-        }
+        bases = mode == EncodingMode.CPSTREAM ? new StreamEncoder(pageSize, pageCount, baseCacheBytes) : null;
     }
 
     // ------------------------------------------------------------------ from the stream's threads
@@ -96,7 +78,7 @@ final class CheckpointEncoder implements AutoCloseable {
             long[] named = pages.stream().mapToLong(Long::longValue).filter(this::inRange).toArray();
             fromCollector.add(() -> {
                 for (long page : named) {
-                    bases.remove(page);
+                    bases.forget(page);
                 }
             });
         }
@@ -133,15 +115,13 @@ final class CheckpointEncoder implements AutoCloseable {
         if (plan.full() || base > lastCompleted) {
             // A new image, or a base this encoder never completed: it cannot tell what the collector holds.
             bases.clear();
-            duplicates.clear();
         } else if (base < lastCompleted || open) {
             // Restarting from an older committed epoch, or after a checkpoint left half sent: what was sent
             // after the base never committed (the restart's base is always older than the half-sent one).
             bases.discardNewerThan(base);
-            duplicates.clear();
         }
         open = true;
-        history.advance(epoch);
+        bases.begin(epoch);
     }
 
     /** Encodes one page of the open checkpoint. The payload is valid until the next call. */
@@ -157,21 +137,13 @@ final class CheckpointEncoder implements AutoCloseable {
     }
 
     private EncodedPage encodeWithContext(int page, MemorySegment content) {
-        history.written(page);
-        MemorySegment base = bases.base(page);
         boolean candidate = bases.isCandidate(page);
-        EncodedPage record = encoder.encode(page, content, base, base == null ? 0 : bases.version(page), duplicates,
-                lz4Backoff);
+        EncodedPage record = bases.encode(page, content);
         if (candidate) {
             metrics.deltaCandidatePages.increment();
             if (record.encoding() == PageEncoding.DELTA) {
                 metrics.deltaCandidateHits.increment();
             }
-        }
-        if (record.encoding() == PageEncoding.ZERO) {
-            bases.remove(page);  // a zero page is free to send; its copy would only take a slot
-        } else {
-            bases.sent(page, content, epoch);
         }
         if (record.encoding() == PageEncoding.DELTA && deltasToCorrupt.get() > 0
                 && deltasToCorrupt.getAndDecrement() > 0) {
@@ -184,8 +156,8 @@ final class CheckpointEncoder implements AutoCloseable {
     void end() {
         open = false;
         lastCompleted = epoch;
-        if (duplicates != null) {
-            duplicates.publish();
+        if (bases != null) {
+            bases.end();
         }
     }
 

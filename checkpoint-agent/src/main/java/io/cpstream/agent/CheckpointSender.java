@@ -3,15 +3,10 @@ package io.cpstream.agent;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import io.cpstream.encoder.EncodedPage;
-import io.cpstream.encoder.ImageDigest;
 import io.cpstream.proto.AgentMessage;
-import io.cpstream.proto.CheckpointBegin;
-import io.cpstream.proto.CheckpointCommit;
 import io.cpstream.proto.DeviceState;
 import io.cpstream.proto.Limit;
 import io.cpstream.proto.OutputBatch;
-import io.cpstream.proto.Page;
-import io.cpstream.proto.PageBatch;
 import java.util.BitSet;
 import java.util.concurrent.BlockingQueue;
 
@@ -24,7 +19,7 @@ final class CheckpointSender implements Runnable, AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger(CheckpointSender.class.getName());
     /** Page payload per batch message; keeps any one message from monopolising the stream. */
-    static final int BATCH_PAYLOAD_BYTES = Limit.MAX_PAGE_BATCH_PAYLOAD_BYTES_VALUE;
+    static final int BATCH_PAYLOAD_BYTES = CheckpointMessages.BATCH_PAYLOAD_BYTES;
 
     private final BlockingQueue<CapturedCheckpoint> outbox;
     private final ReplicationState state;
@@ -33,7 +28,7 @@ final class CheckpointSender implements Runnable, AutoCloseable {
     private final AgentStats stats;
     private final CheckpointEncoder encoder;
     private final OutputGate outputs;
-    private final BatchPayloads payloads;
+    private final CheckpointMessages messages;
     private volatile boolean running = true;
 
     CheckpointSender(BlockingQueue<CapturedCheckpoint> outbox, ReplicationState state, int pageSize, int pageCount,
@@ -45,9 +40,7 @@ final class CheckpointSender implements Runnable, AutoCloseable {
         this.metrics = metrics;
         this.stats = stats;
         this.encoder = new CheckpointEncoder(config.encoding(), pageSize, pageCount, config.deltaCacheBytes(), metrics);
-        // A batch is cut before it would pass the limit, but its first payload may be a whole page (or a
-        // little more, for an encoding that did not pay).
-        this.payloads = new BatchPayloads(BATCH_PAYLOAD_BYTES + 2 * pageSize);
+        this.messages = new CheckpointMessages(pageSize);
     }
 
     /** Where Welcome, Resync and Feedback go to keep the encoder's view of the collector right. */
@@ -89,17 +82,10 @@ final class CheckpointSender implements Runnable, AutoCloseable {
     private void send(CollectorStream stream, CapturedCheckpoint checkpoint)
             throws CollectorStream.ClosedException, InterruptedException {
         CheckpointPlan plan = checkpoint.plan();
-        stream.send(AgentMessage.newBuilder().setBegin(CheckpointBegin.newBuilder()
-                .setEpoch(plan.epoch())
-                .setBaseEpoch(plan.baseEpoch())
-                .setFull(plan.full())
-                .setStunUnixMicros(checkpoint.stunUnixMicros())
-                .setStunMicros(checkpoint.pauseNanos() / 1000)
-                .setPageCount(checkpoint.pageCount())).build());
-        payloads.clear(); // each checkpoint starts afresh: a send that failed midway left its batch behind
-        PageBatch.Builder batch = PageBatch.newBuilder().setEpoch(plan.epoch());
-        long batchBytes = 0;
-        long wireBytes = 0;
+        // Wire bytes: the serialized Begin, page batches and Commit, with gRPC's prefix, as bench --compare-encoders
+        // counts them (device state and outputs are not pages, and cost every encoding the same).
+        long wireBytes = sent(stream, messages.begin(plan.epoch(), plan.baseEpoch(), plan.full(),
+                checkpoint.stunUnixMicros(), checkpoint.pauseNanos() / 1000, checkpoint.pageCount()));
         long zeroPages = 0;
         BitSet pages = plan.pages();
         int ordinal = 0;
@@ -107,27 +93,16 @@ final class CheckpointSender implements Runnable, AutoCloseable {
         for (int page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1), ordinal++) {
             EncodedPage encoded = encoder.encode(page, checkpoint.page(ordinal, pageSize));
             int payload = encoded.payloadBytes();
-            if ((batchBytes + payload > BATCH_PAYLOAD_BYTES || batch.getPagesCount() == Limit.MAX_PAGES_PER_BATCH_VALUE)
-                    && batch.getPagesCount() > 0) {
-                sendBatch(stream, batch);
-                batch = PageBatch.newBuilder().setEpoch(plan.epoch());
-                batchBytes = 0;
+            if (!messages.fits(encoded)) {
+                wireBytes += sent(stream, messages.take());
             }
-            batch.addPages(Page.newBuilder()
-                    .setIndex(page)
-                    .setEncodingValue(encoded.encoding().wireNumber())
-                    .setData(wireData(encoded))
-                    .setCrc32C(encoded.crc32c())
-                    .setBaseVersion(encoded.baseVersion())
-                    .setSourceIndex(encoded.sourceIndex()));
-            batchBytes += payload;
-            wireBytes += payload;
+            messages.add(page, encoded);
             if (payload == 0) {
                 zeroPages++;
             }
         }
-        if (batch.getPagesCount() > 0) {
-            sendBatch(stream, batch);
+        if (!messages.isEmpty()) {
+            wireBytes += sent(stream, messages.take());
         }
         encoder.end();
         byte[] deviceState = checkpoint.deviceState();
@@ -137,23 +112,21 @@ final class CheckpointSender implements Runnable, AutoCloseable {
         long releasedEnd = outputs.releasedEnd();
         OutputGate.Slice slice = outputs.slice(plan.outputStart(), plan.outputEnd());
         sendOutputs(stream, plan.epoch(), slice);
-        CheckpointCommit.Builder commit = CheckpointCommit.newBuilder()
-                .setEpoch(plan.epoch())
-                .setPageCount(checkpoint.pageCount())
-                .setDeviceStateBytes(deviceState.length)
-                .setDeviceStateSha256(ByteString.copyFrom(ImageDigest.sha256(deviceState)))
-                .setOutputStart(slice.start())
-                .setOutputEnd(plan.outputEnd())
-                .setReleasedOutputEnd(releasedEnd);
-        if (checkpoint.imageSha256() != null) {
-            commit.setExpectedImageSha256(ByteString.copyFrom(checkpoint.imageSha256()));
-        }
-        stream.send(AgentMessage.newBuilder().setCommit(commit).build());
+        wireBytes += sent(stream, CheckpointMessages.commit(plan.epoch(), checkpoint.pageCount(), deviceState,
+                slice.start(), plan.outputEnd(), releasedEnd, checkpoint.imageSha256()));
         metrics.pagesSent.increment(checkpoint.pageCount());
         metrics.wireBytes.increment(wireBytes);
         metrics.rawBytes.increment((double) checkpoint.pageCount() * pageSize);
         metrics.zeroPages.increment(zeroPages);
         stats.recordSent(checkpoint.pageCount(), wireBytes);
+    }
+
+    /** Sends {@code message}; returns its bytes on the wire (the size is computed once, gRPC reuses it). */
+    private static long sent(CollectorStream stream, AgentMessage message)
+            throws CollectorStream.ClosedException, InterruptedException {
+        long bytes = CheckpointMessages.wireBytes(message);
+        stream.send(message);
+        return bytes;
     }
 
     /** The device state in chunks of at most {@link Limit#MAX_CHUNK_BYTES}; at least one, even when it is empty. */
@@ -193,19 +166,4 @@ final class CheckpointSender implements Runnable, AutoCloseable {
         }
     }
 
-    /** Sends a batch; once sent, its payloads' bytes are on the transport and their array may be reused. */
-    private void sendBatch(CollectorStream stream, PageBatch.Builder batch)
-            throws CollectorStream.ClosedException, InterruptedException {
-        stream.send(AgentMessage.newBuilder().setPages(batch).build());
-        payloads.clear();
-    }
-
-    /**
-     * A page's payload, copied into the batch's {@link BatchPayloads}: it is a view of the staging buffer (FULL)
-     * or of the encoder's scratch space (reused by the next page), and protobuf would copy a view of
-     * off-heap memory into a fresh array anyway.
-     */
-    private ByteString wireData(EncodedPage encoded) {
-        return encoded.payloadBytes() == 0 ? ByteString.EMPTY : payloads.hold(encoded.payload());
-    }
 }

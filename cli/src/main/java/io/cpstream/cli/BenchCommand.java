@@ -82,6 +82,10 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--compare-encoders", description = "Also capture --seconds of checkpoints from a fresh --source and run raw, lz4, xbzrle and cpstream over exactly that sequence (`encoders`)")
     boolean compareEncoders;
 
+    @Option(names = "--encoders-only", description = "With --compare-encoders: run only the encoder comparison, no "
+            + "pipeline (what bench/compare-encoders.sh runs)")
+    boolean encodersOnly;
+
     @Option(names = "--link-baseline", description = "After the pipeline, measure the bare loopback link in the same run: "
             + "one plain TCP stream and one gRPC stream with the agent's window and flow control, 3 s each "
             + "(`link_mb_per_s`, `grpc_link_mb_per_s`), and the pipeline's wire rate over each (`pipeline_over_link`)")
@@ -128,8 +132,12 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
         AgentConfig config = AgentConfig.of("unused", "bench-vm").withEpochInterval(Duration.ofMillis(epoch))
                 .withEncoding(encoding).withDeltaCacheBytes(deltaCache).withVerify(verify)
                 .withStun(AgentCommand.stunConfig(split, maxStunMillis, maxMbps));
-        Bench.Kind kind = compareStun ? Bench.Kind.COMPARE_STUN : compareDirty ? Bench.Kind.COMPARE_DIRTY
-                : compareModes ? Bench.Kind.COMPARE_MODES : vms > 0 ? Bench.Kind.MANY_VMS : Bench.Kind.PIPELINE;
+        if (encodersOnly && (!compareEncoders || compareStun || compareDirty || compareModes || linkBaseline || vms > 0)) {
+            throw new Errors.UserError("--encoders-only goes with --compare-encoders alone");
+        }
+        Bench.Kind kind = encodersOnly ? Bench.Kind.ENCODERS_ONLY : compareStun ? Bench.Kind.COMPARE_STUN
+                : compareDirty ? Bench.Kind.COMPARE_DIRTY : compareModes ? Bench.Kind.COMPARE_MODES
+                : vms > 0 ? Bench.Kind.MANY_VMS : Bench.Kind.PIPELINE;
         BenchSettings settings = new BenchSettings(guest, seconds, warmupSeconds, warmupEpochs, json, System.out);
         if ((linkBaseline || cpuHog) && kind != Bench.Kind.PIPELINE && kind != Bench.Kind.COMPARE_MODES) {
             throw new Errors.UserError("--link-baseline and --cpu-hog go with a pipeline run, not with --compare-stun "

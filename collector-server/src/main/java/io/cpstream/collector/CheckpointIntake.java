@@ -14,9 +14,7 @@ import io.cpstream.proto.CheckpointCommit;
 import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.DeviceState;
 import io.cpstream.proto.Feedback;
-import io.cpstream.proto.Limit;
 import io.cpstream.proto.OutputBatch;
-import io.cpstream.proto.Page;
 import io.cpstream.proto.PageBatch;
 import io.cpstream.proto.Resync;
 import io.cpstream.snapshot.CommittedOutputs;
@@ -54,6 +52,7 @@ final class CheckpointIntake {
     private final ImageStore store;
     private final VersionedImage image;
     private final DeltaAdvisor advisor;
+    private final PageColumns columns;
     private final CollectorMetrics metrics;
     private Phase phase = Phase.READY;
     private OpenCheckpoint open;
@@ -66,7 +65,8 @@ final class CheckpointIntake {
         this.vm = vm;
         this.store = store;
         this.image = image;
-        this.advisor = new DeltaAdvisor(store.manifest().pageSize(), store.manifest().pageCount());
+        this.advisor = new DeltaAdvisor(image);
+        this.columns = new PageColumns(store.manifest().pageSize(), image.pageCount());
         this.metrics = metrics;
     }
 
@@ -147,35 +147,20 @@ final class CheckpointIntake {
         if (discards(batch.getEpoch(), "page batch")) {
             return;
         }
-        if (batch.getPagesCount() > Limit.MAX_PAGES_PER_BATCH_VALUE) {
-            throw StandbyException.invalid("a batch of " + batch.getPagesCount() + " pages exceeds "
-                    + Limit.MAX_PAGES_PER_BATCH_VALUE);
-        }
-        long payload = 0;
-        for (Page page : batch.getPagesList()) {
-            payload += page.getData().size();
-        }
-        if (payload > Limit.MAX_PAGE_BATCH_PAYLOAD_BYTES_VALUE) {
-            throw StandbyException.invalid("a batch of " + payload + " bytes of page data exceeds "
-                    + Limit.MAX_PAGE_BATCH_PAYLOAD_BYTES_VALUE);
-        }
-        for (Page page : batch.getPagesList()) {
-            if (!stage(page)) {
+        columns.read(batch, open.epoch, image.zeroPageCrc32c());
+        for (int i = 0; i < columns.records(); i++) {
+            if (!stage(i)) {
                 return;
             }
         }
-        counters.received(batch.getPagesCount(), payload);
-        metrics.pagesReceived.increment(batch.getPagesCount());
-        metrics.wireBytesReceived.increment(payload);
+        counters.received(columns.records(), columns.dataBytes());
+        metrics.pagesReceived.increment(columns.records());
+        metrics.wireBytesReceived.increment(columns.dataBytes());
     }
 
-    /** Stages one page; false when it did not verify and the checkpoint is being discarded. */
-    private boolean stage(Page page) throws StandbyException {
-        long index = page.getIndex();
-        if (Long.compareUnsigned(index, image.pageCount()) >= 0) {
-            throw StandbyException.invalid("epoch " + open.epoch + " carries page " + Long.toUnsignedString(index)
-                    + "; the guest has " + image.pageCount());
-        }
+    /** Stages record {@code i} of the batch just read; false when it did not verify and the checkpoint is being discarded. */
+    private boolean stage(int i) throws StandbyException {
+        long index = columns.index(i); // within the guest: PageColumns checked it
         if (open.seen.get((int) index)) {
             throw StandbyException.invalid("epoch " + open.epoch + " carries page " + index + " twice");
         }
@@ -185,7 +170,8 @@ final class CheckpointIntake {
         }
         PageEncoding encoding;
         try {
-            encoding = image.decode(page, open.full);
+            encoding = image.decode(index, columns.encoding(i), columns.payload(i), columns.crc32c(i),
+                    columns.baseVersion(i), columns.sourceIndex(i), open.full);
         } catch (CorruptPageException e) {
             metrics.pageRejected(e.reason());
             LOG.log(System.Logger.Level.WARNING, "vm {0}: page {1} of epoch {2} rejected, asking for it whole: {3}",
@@ -195,7 +181,7 @@ final class CheckpointIntake {
         }
         metrics.pageDecoded(encoding);
         if (!open.full) {
-            advisor.observe((int) index, encoding, image);
+            advisor.observe((int) index, encoding);
         }
         try {
             store.stagePage((int) index, image.scratch());

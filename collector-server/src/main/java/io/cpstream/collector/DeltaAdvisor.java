@@ -1,66 +1,51 @@
 package io.cpstream.collector;
 
-import io.cpstream.encoder.DeltaCandidateClassifier;
-import io.cpstream.encoder.DeltaFeedback;
 import io.cpstream.encoder.PageEncoding;
+import io.cpstream.encoder.StreamDecoder;
 import io.cpstream.proto.Feedback;
 
 /**
- * Tells the agent which pages are worth a delta: each received page with a known previous version is compared
- * with it, and at each commit the changes of verdict go back in a {@code Feedback} (only news, so a steady guest
- * costs nothing). Reset for each new stream: a new stream may be a new agent, which knows no verdicts yet.
+ * Tells the agent which pages are worth a delta: each received page with a known previous version is judged by the
+ * image's {@link StreamDecoder}, and at each commit the changes of verdict go back in a {@code Feedback} (only news,
+ * so a steady guest costs nothing). Reset for each new stream: a new stream may be a new agent, which knows no
+ * verdicts yet.
  */
 final class DeltaAdvisor {
 
-    private final int pageSize;
-    private final long pageCount;
-    private final DeltaCandidateClassifier classifier;
-    private final DeltaFeedback feedback;
+    private final VersionedImage image;
 
-    DeltaAdvisor(int pageSize, long pageCount) {
-        this.pageSize = pageSize;
-        this.pageCount = pageCount;
-        this.classifier = new DeltaCandidateClassifier(pageSize);
-        this.feedback = new DeltaFeedback(pageCount);
+    DeltaAdvisor(VersionedImage image) {
+        this.image = image;
     }
 
-    /**
-     * A page of an incremental checkpoint was just decoded into {@code image.scratch()}. A DELTA record tells how
-     * much it changed without a second pass; a page known to be rewritten wholesale is compared again only now and
-     * then.
-     */
-    void observe(int index, PageEncoding encoding, VersionedImage image) {
-        if (image.version(index) == 0) {
-            return; // nothing known to compare with
-        }
-        if (encoding == PageEncoding.DELTA) {
-            feedback.note(index, classifier.classifyDelta(image.lastDeltaRunBytes()));
-        } else if (feedback.worthClassifying(index)) {
-            feedback.note(index, classifier.classify(image.page(index), image.scratch()));
-        }
+    /** A page of an incremental checkpoint was just decoded into {@code image.scratch()}. */
+    void observe(int index, PageEncoding encoding) {
+        image.decoder().observe(index, encoding, image.lastDeltaRunBytes(), image.version(index), image.page(index),
+                image.scratch());
     }
 
     /** The verdicts that changed since the last call, or null when none did. */
     Feedback drain() {
-        if (!feedback.hasNews()) {
+        StreamDecoder decoder = image.decoder();
+        if (!decoder.hasNews()) {
             return null;
         }
         Feedback.Builder message = Feedback.newBuilder();
-        for (long page : feedback.drainCandidates()) {
+        for (long page : decoder.drainCandidates()) {
             message.addDeltaCandidates(page);
         }
-        for (long page : feedback.drainNotCandidates()) {
+        for (long page : decoder.drainNotCandidates()) {
             message.addNotCandidates(page);
         }
         return message.build();
     }
 
     void reset() {
-        feedback.reset();
+        image.decoder().reset();
     }
 
     @Override
     public String toString() {
-        return "DeltaAdvisor[" + pageCount + " pages of " + pageSize + "]";
+        return "DeltaAdvisor[" + image.pageCount() + " pages]";
     }
 }

@@ -2,10 +2,11 @@ package io.cpstream.collector;
 
 import io.cpstream.collector.store.ImageStore;
 import io.cpstream.encoder.CorruptPageException;
-import io.cpstream.encoder.PageDecoder;
 import io.cpstream.encoder.PageEncoding;
 import io.cpstream.encoder.ReceiverPages;
-import io.cpstream.proto.Page;
+import io.cpstream.encoder.StreamDecoder;
+import io.cpstream.encoder.PageChecksums;
+import java.nio.ByteBuffer;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.BitSet;
@@ -23,16 +24,19 @@ final class VersionedImage implements ReceiverPages {
     private final ImageStore store;
     private final int pageSize;
     private final long[] versions;
-    private final PageDecoder decoder;
+    /** diff-encoder's receiver half: decoding, and the verdicts the {@link DeltaAdvisor} sends back. */
+    private final StreamDecoder decoder;
     private final MemorySegment scratch;
+    private final int zeroPageCrc;
     private long versionsKnownAfter;
 
     VersionedImage(ImageStore store) {
         this.store = store;
         this.pageSize = store.manifest().pageSize();
         this.versions = new long[Math.toIntExact(store.manifest().pageCount())];
-        this.decoder = new PageDecoder(pageSize);
+        this.decoder = new StreamDecoder(pageSize, versions.length);
         this.scratch = MemorySegment.ofArray(new byte[pageSize]);
+        this.zeroPageCrc = PageChecksums.crc32c(MemorySegment.ofArray(new byte[pageSize]));
         this.versionsKnownAfter = store.manifest().committedEpoch();
     }
 
@@ -40,19 +44,27 @@ final class VersionedImage implements ReceiverPages {
         return versions.length;
     }
 
+    /** CRC-32C of a zero page: what a PAGE_ZERO record (which carries none) must produce. */
+    int zeroPageCrc32c() {
+        return zeroPageCrc;
+    }
+
     /**
-     * Decodes {@code page} into {@link #scratch()} and verifies it. A full checkpoint may not depend on what the
-     * standby holds, so it may carry no DELTA or DUPLICATE.
+     * Decodes the record of page {@code index} into {@link #scratch()} and verifies it. A full checkpoint may not
+     * depend on what the standby holds, so it may carry no DELTA or DUPLICATE.
      */
-    PageEncoding decode(Page page, boolean full) throws CorruptPageException {
-        PageEncoding encoding = PageEncoding.fromWire(page.getEncodingValue());
+    PageEncoding decode(long index, PageEncoding encoding, ByteBuffer data, int crc32c, long baseVersion,
+            long sourceIndex, boolean full) throws CorruptPageException {
         if (full && encoding.dependsOnReceiver()) {
             throw new CorruptPageException(CorruptPageException.Reason.BASE_NOT_HELD, encoding
                     + " record in a full checkpoint, which must not depend on what the standby holds");
         }
-        decoder.decode(page.getIndex(), encoding, page.getData().asReadOnlyByteBuffer(), page.getCrc32C(),
-                page.getBaseVersion(), page.getSourceIndex(), this, scratch);
+        decoder.decode(index, encoding, data, crc32c, baseVersion, sourceIndex, this, scratch);
         return encoding;
+    }
+
+    StreamDecoder decoder() {
+        return decoder;
     }
 
     /** The page the last {@link #decode} produced. */

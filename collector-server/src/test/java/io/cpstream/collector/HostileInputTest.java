@@ -17,7 +17,6 @@ import io.cpstream.encoder.PageEncoder;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CheckpointBegin;
 import io.cpstream.proto.CollectorMessage;
-import io.cpstream.proto.Page;
 import io.cpstream.proto.PageEncoding;
 import io.cpstream.proto.ReplicationGrpc;
 import io.grpc.Status;
@@ -100,7 +99,7 @@ class HostileInputTest {
         // The agent lineage differs from the stream that built the image only if it says so; reuse it.
         Status duplicate = collector.agent().send(hello("vm", PAGES)).send(AgentMessage.newBuilder()
                 .setBegin(CheckpointBegin.newBuilder().setEpoch(3).setBaseEpoch(1).setPageCount(2)).build())
-                .send(batch(3, page(0, (byte) 7), page(0, (byte) 7))).awaitClosed();
+                .send(batch(3, page(0, (byte) 7))).send(batch(3, page(0, (byte) 7))).awaitClosed();
         assertEquals(Status.Code.INVALID_ARGUMENT, duplicate.getCode());
 
         Status wrongCount = collector.agent().send(hello("vm", PAGES)).send(AgentMessage.newBuilder()
@@ -180,7 +179,7 @@ class HostileInputTest {
     @Test
     void corruptedPageIsNeverAppliedAndTriggersResync() throws Exception {
         RawAgent stream = commitFullEpoch("vm", 1, (byte) 1);
-        Page corrupt = page(3, (byte) 5).toBuilder().setCrc32C(12345).build();
+        RawAgent.Rec corrupt = page(3, (byte) 5).withCrc32c(12345);
         stream.send(AgentMessage.newBuilder().setBegin(CheckpointBegin.newBuilder().setEpoch(2).setBaseEpoch(1)
                 .setPageCount(1)).build()).send(batch(2, corrupt)).sendCommit(2, 1);
         await().atMost(Duration.ofSeconds(30)).until(() -> stream.received.stream().anyMatch(CollectorMessage::hasResync));
@@ -197,15 +196,14 @@ class HostileInputTest {
 
 
     /** A DELTA record turning a page of {@code from} bytes into one of {@code from} with byte 100 set to {@code to}. */
-    private static Page delta(long index, byte from, byte to, long baseVersion) {
+    private static RawAgent.Rec delta(long index, byte from, byte to, long baseVersion) {
         byte[] target = filled(from);
         target[100] = to;
         EncodedPage record = new PageEncoder().encode(MemorySegment.ofArray(target), MemorySegment.ofArray(filled(from)),
                 baseVersion);
         assertEquals(io.cpstream.encoder.PageEncoding.DELTA, record.encoding());
-        return Page.newBuilder().setIndex(index).setEncoding(PageEncoding.PAGE_DELTA)
-                .setData(ByteString.copyFrom(record.payload())).setCrc32C(record.crc32c())
-                .setBaseVersion(record.baseVersion()).build();
+        return new RawAgent.Rec(index, PageEncoding.PAGE_DELTA, ByteString.copyFrom(record.payload()), record.crc32c(),
+                record.baseVersion(), 0);
     }
 
 
@@ -223,7 +221,7 @@ class HostileInputTest {
         byte[] before = imageFile();
 
         // Against a version the page does not have: refused, asked for whole, nothing applied.
-        stream.send(incremental(2, 1, 1)).send(batch(2, delta(3, (byte) 1, (byte) 9, 7))).sendCommit(2, 1);
+        stream.send(incremental(9, 1, 1)).send(batch(9, delta(3, (byte) 1, (byte) 9, 7))).sendCommit(9, 1);
         CollectorMessage refused = awaitResync(stream);
         assertEquals(List.of(3L), refused.getResync().getPagesList());
         assertTrue(refused.getResync().getReason().contains("version 7"), refused.getResync().getReason());
@@ -270,21 +268,63 @@ class HostileInputTest {
     void duplicatesReferToTheCommittedImageAndMustMatchTheirChecksum() throws Exception {
         RawAgent stream = commitFullEpoch("vm", 1, (byte) 1);
         // Page 2 is rewritten in this checkpoint, yet page 6 duplicates page 2 as committed (all ones).
-        Page duplicate = Page.newBuilder().setIndex(6).setEncoding(PageEncoding.PAGE_DUPLICATE).setSourceIndex(2)
-                .setCrc32C(PageChecksums.crc32c(MemorySegment.ofArray(filled((byte) 1)))).build();
+        RawAgent.Rec duplicate = new RawAgent.Rec(6, PageEncoding.PAGE_DUPLICATE, ByteString.EMPTY,
+                PageChecksums.crc32c(MemorySegment.ofArray(filled((byte) 1))), 0, 2);
         stream.send(incremental(2, 1, 2)).send(batch(2, page(2, (byte) 4), duplicate)).sendCommit(2, 2);
         await().atMost(Duration.ofSeconds(30)).until(() -> committedEpoch("vm") == 2);
         assertEquals(1, imageFile()[6 * 4096]);
         assertEquals(4, imageFile()[2 * 4096]);
 
         // A duplicate whose source does not hold the bytes its checksum describes is refused.
-        Page wrong = duplicate.toBuilder().setSourceIndex(2).build(); // page 2 now holds fours
+        RawAgent.Rec wrong = duplicate.withSourceIndex(2); // page 2 now holds fours
         stream.send(incremental(3, 2, 1)).send(batch(3, wrong)).sendCommit(3, 1);
         assertEquals(List.of(6L), awaitResync(stream).getResync().getPagesList());
-        Page outOfRange = duplicate.toBuilder().setSourceIndex(PAGES + 5).build();
+        RawAgent.Rec outOfRange = duplicate.withSourceIndex(PAGES + 5);
         stream.send(incremental(4, 2, 1)).send(batch(4, outOfRange)).sendCommit(4, 1);
         assertEquals(List.of(6L), awaitResync(stream).getResync().getPagesList());
         assertEquals(2, committedEpoch("vm"));
+    }
+
+    /**
+     * Protocol 4's columns: a batch whose columns do not describe its records exactly is refused whole, before a
+     * page of it is staged, and the committed image stays.
+     */
+    @Test
+    void batchesWhoseColumnsDoNotAddUpCloseTheStreamAndLeaveTheStandbyAlone() throws Exception {
+        commitFullEpoch("vm", 1, (byte) 1).out.onCompleted();
+        byte[] before = imageFile();
+        io.cpstream.proto.PageBatch good = batch(2, page(1, (byte) 3), delta(4, (byte) 1, (byte) 9, 1)).getPages();
+        java.util.Map<String, io.cpstream.proto.PageBatch> hostile = new java.util.LinkedHashMap<>();
+        hostile.put("a checksum short", good.toBuilder().clearCrc32C().addCrc32C(good.getCrc32C(0)).build());
+        hostile.put("a checksum too many", good.toBuilder().addCrc32C(7).build());
+        hostile.put("a length short", good.toBuilder().clearLengths().build());
+        hostile.put("a length past the page", good.toBuilder().setLengths(0, 4097).build());
+        hostile.put("a length past the data", good.toBuilder().setLengths(0, good.getLengths(0) + 1).build());
+        hostile.put("a byte of data too many", good.toBuilder().setData(good.getData().concat(ByteString.copyFrom(
+                new byte[1]))).build());
+        hostile.put("a base lag short", good.toBuilder().clearBaseLags().build());
+        hostile.put("a base lag of zero", good.toBuilder().setBaseLags(0, 0).build());
+        hostile.put("a base lag past epoch 0", good.toBuilder().setBaseLags(0, 2).build());
+        hostile.put("a source index too many", good.toBuilder().addSourceIndexes(1).build());
+        hostile.put("an index gap short", good.toBuilder().clearIndexGaps().addIndexGaps(1).build());
+        hostile.put("an index past the guest", good.toBuilder().setIndexGaps(1, PAGES - 2).build());
+        hostile.put("an index gap of 2^64 - 1", good.toBuilder().setIndexGaps(1, -1L).build());
+        hostile.put("an unknown encoding", good.toBuilder().setEncodings(ByteString.copyFrom(new byte[] {2, 9})).build());
+        hostile.put("encoding 0", good.toBuilder().setEncodings(ByteString.copyFrom(new byte[] {0, 4})).build());
+        for (var entry : hostile.entrySet()) {
+            Status status = collector.agent().send(hello("vm", PAGES)).send(incremental(2, 1, 2))
+                    .send(AgentMessage.newBuilder().setPages(entry.getValue()).build()).awaitClosed();
+            assertEquals(Status.Code.INVALID_ARGUMENT, status.getCode(), entry.getKey() + ": " + status);
+            assertEquals(1, committedEpoch("vm"), entry.getKey());
+            assertTrue(java.util.Arrays.equals(before, imageFile()), entry.getKey() + ": the committed image is untouched");
+        }
+        // The same batch, well formed, commits: the refusals were the columns', not the records'.
+        RawAgent stream = collector.agent().send(hello("vm", PAGES)).send(incremental(2, 1, 2))
+                .send(AgentMessage.newBuilder().setPages(good).build()).sendCommit(2, 2);
+        await().atMost(Duration.ofSeconds(30)).until(() -> committedEpoch("vm") == 2);
+        assertEquals(3, imageFile()[4096]);
+        assertEquals(9, imageFile()[4 * 4096 + 100]);
+        stream.out.onCompleted();
     }
 
     @Test

@@ -9,7 +9,6 @@ import io.cpstream.proto.CheckpointCommit;
 import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.DeviceState;
 import io.cpstream.proto.Hello;
-import io.cpstream.proto.Page;
 import io.cpstream.proto.PageBatch;
 import io.cpstream.proto.PageEncoding;
 import io.cpstream.proto.ReplicationGrpc;
@@ -104,14 +103,53 @@ final class RawAgent {
         return bytes;
     }
 
-    static Page page(long index, byte fill) {
-        byte[] bytes = filled(fill);
-        return Page.newBuilder().setIndex(index).setEncoding(PageEncoding.PAGE_FULL).setData(ByteString.copyFrom(bytes))
-                .setCrc32C(PageChecksums.crc32c(MemorySegment.ofArray(bytes))).build();
+    /**
+     * One page record as a test writes it; {@link #batch} packs records into PageBatch's columns (protocol 4) by
+     * its rules, with nothing checked, so a test may write records no agent would.
+     */
+    record Rec(long index, PageEncoding encoding, ByteString data, int crc32c, long baseVersion, long sourceIndex) {
+
+        Rec withCrc32c(int crc) {
+            return new Rec(index, encoding, data, crc, baseVersion, sourceIndex);
+        }
+
+        Rec withSourceIndex(long source) {
+            return new Rec(index, encoding, data, crc32c, baseVersion, source);
+        }
     }
 
-    static AgentMessage batch(long epoch, Page... pages) {
-        return AgentMessage.newBuilder().setPages(PageBatch.newBuilder().setEpoch(epoch).addAllPages(List.of(pages)))
+    static Rec page(long index, byte fill) {
+        byte[] bytes = filled(fill);
+        return new Rec(index, PageEncoding.PAGE_FULL, ByteString.copyFrom(bytes),
+                PageChecksums.crc32c(MemorySegment.ofArray(bytes)), 0, 0);
+    }
+
+    /** The records in the columns of one batch, in the order given (index gaps are computed from the order). */
+    static AgentMessage batch(long epoch, Rec... pages) {
+        PageBatch.Builder batch = PageBatch.newBuilder().setEpoch(epoch);
+        byte[] encodings = new byte[pages.length];
+        ByteString data = ByteString.EMPTY;
+        long previous = -1;
+        for (int i = 0; i < pages.length; i++) {
+            Rec page = pages[i];
+            batch.addIndexGaps(page.index() - previous - 1);
+            previous = page.index();
+            encodings[i] = (byte) page.encoding().getNumber();
+            if (page.encoding() != PageEncoding.PAGE_ZERO) {
+                batch.addCrc32C(page.crc32c());
+            }
+            if (page.encoding() == PageEncoding.PAGE_LZ4 || page.encoding() == PageEncoding.PAGE_DELTA) {
+                batch.addLengths(page.data().size());
+            }
+            if (page.encoding() == PageEncoding.PAGE_DELTA) {
+                batch.addBaseLags(epoch - page.baseVersion());
+            }
+            if (page.encoding() == PageEncoding.PAGE_DUPLICATE) {
+                batch.addSourceIndexes(page.sourceIndex());
+            }
+            data = data.concat(page.data());
+        }
+        return AgentMessage.newBuilder().setPages(batch.setEncodings(ByteString.copyFrom(encodings)).setData(data))
                 .build();
     }
 

@@ -6,16 +6,16 @@ import java.util.Arrays;
 import java.util.function.IntFunction;
 
 /**
- * Agent side: copies of what the collector holds for the pages worth delta-encoding, so the next
- * change of such a page can travel as a DELTA against exactly that version.
+ * Agent side: copies of what the collector holds, so the next change of a page can travel as a DELTA against
+ * exactly that version.
  *
- * <p>Only <em>candidate</em> pages are kept: the collector's {@code Feedback} names them
- * ({@link #acceptFeedback}). Caching every page sent (as XBZRLE does) would let pages rewritten
- * wholesale, which never make a useful delta, push out the ones that do. A page the collector has not
- * judged yet is kept <em>on probation</em> until its verdict arrives (one round trip later): without
- * that, a page would need three writes before its first delta instead of two. The copies live in one
- * off-heap block bounded by a byte budget (default {@value #DEFAULT_BUDGET_BYTES} bytes); when it is
- * full a {@link BaseEvictionPolicy} picks the victim.
+ * <p>Admission is XBZRLE's: while the cache has room, every page sent keeps a copy (a page rewritten wholesale
+ * today may take a 16-byte write tomorrow, and without a copy that write would travel whole). What the collector's
+ * {@code Feedback} says ({@link #acceptFeedback}) decides what leaves once the cache is full: a page judged not a
+ * delta candidate never pushes another page out, and the eviction policy (the agent's {@link HistoryEviction})
+ * gives up non-candidates before candidates and pages on probation (not judged yet), and cold pages before hot
+ * ones. The copies live in one off-heap block bounded by a byte budget (default {@value #DEFAULT_BUDGET_BYTES}
+ * bytes).
  *
  * <p>Every lookup and store is O(1) and allocation-free: a page-to-slot table, one preallocated view per
  * slot. Not thread-safe: used by the thread that encodes the stream.
@@ -82,7 +82,8 @@ public final class DeltaBaseCache implements AutoCloseable {
 
     /**
      * The collector's verdict: {@code candidates} change little between checkpoints and are worth a base
-     * copy; {@code notCandidates} are not, and lose theirs now.
+     * copy; {@code notCandidates} are not: their copies stay while there is room, and are the first to go when
+     * there is none.
      */
     public void acceptFeedback(long[] candidates, long[] notCandidates) {
         for (long page : candidates) {
@@ -94,8 +95,12 @@ public final class DeltaBaseCache implements AutoCloseable {
             checkPage(page);
             candidateBits[(int) (page >>> 6)] &= ~(1L << page);
             judgedBits[(int) (page >>> 6)] |= 1L << page;
-            remove(page);
         }
+    }
+
+    /** True while the collector judged {@code page} a delta candidate, or has not judged it yet. */
+    public boolean worthKeeping(long page) {
+        return isCandidate(page) || onProbation(page);
     }
 
     public boolean isCandidate(long page) {
@@ -131,14 +136,13 @@ public final class DeltaBaseCache implements AutoCloseable {
     }
 
     /**
-     * {@code content} of {@code page} was just sent in checkpoint {@code version}: keep a copy if the page is a
-     * candidate or on probation, and drop the stale copy if not.
+     * {@code content} of {@code page} was just sent in checkpoint {@code version}: keep a copy. A candidate or a page
+     * on probation takes a slot even when that evicts another base; any other page only refreshes the slot it has
+     * or takes a free one, and otherwise has no copy (its old one would be stale).
      */
     public void sent(long page, MemorySegment content, long version) {
-        if (isCandidate(page) || onProbation(page)) {
+        if (worthKeeping(page) || slotOfPage[checkPage(page)] != NO_SLOT || freeCount > 0) {
             store(page, content, version);
-        } else {
-            remove(page);
         }
     }
 

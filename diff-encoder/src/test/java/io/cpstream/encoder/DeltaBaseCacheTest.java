@@ -23,19 +23,53 @@ class DeltaBaseCacheTest {
     }
 
     @Test
-    void keepsCandidatesAndProbationPagesDropsTheRest() {
-        try (DeltaBaseCache cache = new DeltaBaseCache(PAGE, 100, 10L * PAGE, ClockEviction::new)) {
+    void admitsEveryPageWhileThereIsRoomAndNonCandidatesNeverEvict() {
+        try (DeltaBaseCache cache = new DeltaBaseCache(PAGE, 100, 2L * PAGE, ClockEviction::new)) {
             cache.sent(1, page(1), 5);
             assertNotNull(cache.base(1), "an unjudged page is kept on probation");
             assertEquals(5, cache.version(1));
-            cache.acceptFeedback(new long[] {2}, new long[] {1});
-            assertNull(cache.base(1), "a page judged not worth it loses its copy");
-            cache.sent(1, page(1), 6);
-            assertNull(cache.base(1));
+            cache.acceptFeedback(new long[] {2}, new long[] {1, 3});
+            assertNotNull(cache.base(1), "a page judged not a candidate keeps its copy while there is room");
+            cache.sent(1, page(7), 6);
+            assertEquals(-1, cache.base(1).mismatch(page(7)), "and its copy follows what was sent");
+            assertEquals(6, cache.version(1));
             cache.sent(2, page(2), 6);
             assertEquals(-1, cache.base(2).mismatch(page(2)));
             assertTrue(cache.isCandidate(2));
             assertFalse(cache.onProbation(2));
+            cache.sent(3, page(3), 6);
+            assertNull(cache.base(3), "a non-candidate never pushes another base out");
+            assertEquals(0, cache.evictions());
+            cache.sent(4, page(4), 6);
+            assertNotNull(cache.base(4), "a page on probation does");
+            assertEquals(1, cache.evictions());
+        }
+    }
+
+    @Test
+    void historyEvictionGivesUpNonCandidatesFirst() {
+        PageWriteHistory history = new PageWriteHistory(100);
+        DeltaBaseCache[] holder = new DeltaBaseCache[1];
+        try (DeltaBaseCache cache = new DeltaBaseCache(PAGE, 100, 4L * PAGE,
+                slots -> new HistoryEviction(history, slots, page -> holder[0].worthKeeping(page)))) {
+            holder[0] = cache;
+            history.advance(1);
+            for (int p = 0; p < 4; p++) {
+                history.written(p);
+                cache.sent(p, page(p), 1);
+            }
+            // Page 2 is the hottest page, but the collector says it is not worth a delta; the others are candidates.
+            for (int e = 2; e < 6; e++) {
+                history.advance(e);
+                history.written(2);
+            }
+            cache.acceptFeedback(new long[] {0, 1, 3}, new long[] {2});
+            cache.sent(50, page(50), 6);
+            assertNull(cache.base(2), "the non-candidate went first, however hot");
+            assertNotNull(cache.base(0));
+            assertNotNull(cache.base(1));
+            assertNotNull(cache.base(3));
+            assertNotNull(cache.base(50));
         }
     }
 

@@ -13,6 +13,7 @@ import java.util.EnumMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 /**
  * Runs several {@link StreamCodec}s side by side over exactly the same checkpoints and reports wire
@@ -22,7 +23,13 @@ import java.util.Map;
  *
  * <p>Per checkpoint and codec: encode every dirty page, copying payloads into a wire buffer (timed as
  * encode); then decode and verify them against the receiver's image of the previous checkpoint, and apply
- * them all at commit, as the collector does (timed as decode); then compare the image.
+ * them all at commit, as the collector does (timed as decode); then compare the image. Each lane's
+ * {@link WireFraming} counts its wire bytes.
+ *
+ * <p>{@link #floorBytes()}: for every dirty page of the incremental checkpoints, the bytes that differ from the
+ * receiver's copy (none for a page that became all zero: that is known content), plus minimal framing (which page:
+ * the ULEB128 of its distance from the previous dirty page; how much: the ULEB128 of that count). Where the new
+ * bytes are random, as the sim's writes are, no encoding goes below it.
  * Pure: no I/O; the CLI prints the reports.
  */
 public final class CodecComparison implements AutoCloseable {
@@ -31,6 +38,7 @@ public final class CodecComparison implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final List<Lane> lanes = new ArrayList<>();
     private long changedBytes;
+    private long floorBytes;
     private Arena stagingArena;
     private MemorySegment staging;
 
@@ -46,17 +54,32 @@ public final class CodecComparison implements AutoCloseable {
 
     /** Receivers starting from nothing (all zero pages), for sequences that begin with a full sync. */
     public CodecComparison(int pageSize, long pageCount, List<StreamCodec> codecs) {
-        this(pageSize, pageCount, null, codecs);
+        this(pageSize, pageCount, null, codecs, codec -> null);
+    }
+
+    /**
+     * Receivers starting from nothing; {@code framing} gives a codec's wire framing (null: the codec's own
+     * {@link StreamCodec#framing()}, if any).
+     */
+    public CodecComparison(int pageSize, long pageCount, List<StreamCodec> codecs,
+            Function<StreamCodec, WireFraming> framing) {
+        this(pageSize, pageCount, null, codecs, framing);
     }
 
     private CodecComparison(int pageSize, long pageCount, MemorySegment initialImage, List<StreamCodec> codecs) {
+        this(pageSize, pageCount, initialImage, codecs, codec -> null);
+    }
+
+    private CodecComparison(int pageSize, long pageCount, MemorySegment initialImage, List<StreamCodec> codecs,
+            Function<StreamCodec, WireFraming> framing) {
         this.pageSize = pageSize;
         for (StreamCodec codec : codecs) {
             MemorySegment image = arena.allocate(pageCount * pageSize, pageSize);
             if (initialImage != null) {
                 image.copyFrom(initialImage.asSlice(0, pageCount * pageSize));
             }
-            lanes.add(new Lane(codec, image, new long[(int) pageCount]));
+            WireFraming wire = framing.apply(codec);
+            lanes.add(new Lane(codec, image, new long[(int) pageCount], wire != null ? wire : codec.framing()));
         }
     }
 
@@ -71,8 +94,15 @@ public final class CodecComparison implements AutoCloseable {
     public void run(Checkpoint checkpoint) throws CorruptPageException {
         if (!checkpoint.fullSync() && !lanes.isEmpty()) {
             Lane first = lanes.getFirst();
+            long previous = -1;
             for (int i = 0; i < checkpoint.pages().length; i++) {
-                changedBytes += changedBytes(first.page(checkpoint.pages()[i]), checkpoint.content(i));
+                long page = checkpoint.pages()[i];
+                MemorySegment content = checkpoint.content(i);
+                long changed = changedBytes(first.page(page), content);
+                changedBytes += changed;
+                long conveyed = io.cpstream.encoder.ZeroPages.isZero(content) ? 0 : changed;
+                floorBytes += conveyed + ulebBytes(Math.abs(page - previous)) + ulebBytes(conveyed);
+                previous = page;
             }
         }
         for (Lane lane : lanes) {
@@ -98,6 +128,22 @@ public final class CodecComparison implements AutoCloseable {
      */
     public long changedBytes() {
         return changedBytes;
+    }
+
+    /**
+     * The least any encoding could put on the wire for the incremental checkpoints when new bytes are random: see
+     * the class comment.
+     */
+    public long floorBytes() {
+        return floorBytes;
+    }
+
+    static int ulebBytes(long value) {
+        int bytes = 1;
+        while ((value >>>= 7) != 0) {
+            bytes++;
+        }
+        return bytes;
     }
 
     private static long changedBytes(MemorySegment before, MemorySegment after) {
@@ -132,6 +178,7 @@ public final class CodecComparison implements AutoCloseable {
         final StreamCodec codec;
         final MemorySegment image;
         final long[] versions;
+        final WireFraming framing;
         final Map<PageEncoding, Long> records = new EnumMap<>(PageEncoding.class);
         byte[] wire = new byte[0];
         PageEncoding[] encodings = new PageEncoding[0];
@@ -141,13 +188,16 @@ public final class CodecComparison implements AutoCloseable {
         int[] payloadEnds = new int[0];
         long checkpoints;
         long dirtyPages;
+        long payloadBytes;
         long wireBytes;
+        long fullSyncPayloadBytes;
         long fullSyncWireBytes;
         long encodeNanos;
         long decodeNanos;
 
-        Lane(StreamCodec codec, MemorySegment image, long[] versions) {
+        Lane(StreamCodec codec, MemorySegment image, long[] versions, WireFraming framing) {
             this.codec = codec;
+            this.framing = framing;
             this.image = image;
             this.versions = versions;
         }
@@ -169,9 +219,15 @@ public final class CodecComparison implements AutoCloseable {
 
             long start = System.nanoTime();
             codec.beginCheckpoint(checkpoint);
+            if (framing != null) {
+                framing.beginCheckpoint(checkpoint);
+            }
             int end = 0;
             for (int i = 0; i < count; i++) {
                 EncodedPage record = codec.encode(epoch, checkpoint.pages()[i], checkpoint.content(i));
+                if (framing != null) {
+                    framing.page(checkpoint.pages()[i], record);
+                }
                 ByteBuffer payload = record.payload();
                 int length = payload.remaining();
                 payload.get(payload.position(), wire, end, length);
@@ -184,6 +240,7 @@ public final class CodecComparison implements AutoCloseable {
             }
             codec.endCheckpoint(epoch);
             long encoded = System.nanoTime() - start;
+            long framed = framing != null ? framing.endCheckpoint() : -1;
 
             // Like the collector: every record decodes against the image of the previous checkpoint into
             // staging, and the checkpoint applies whole at commit.
@@ -216,7 +273,8 @@ public final class CodecComparison implements AutoCloseable {
                 }
             }
             if (checkpoint.fullSync()) {
-                fullSyncWireBytes += end;
+                fullSyncPayloadBytes += end;
+                fullSyncWireBytes += framed;
                 return;
             }
             for (int i = 0; i < count; i++) {
@@ -226,7 +284,8 @@ public final class CodecComparison implements AutoCloseable {
             decodeNanos += decoded;
             checkpoints++;
             dirtyPages += count;
-            wireBytes += end;
+            payloadBytes += end;
+            wireBytes += framed;
         }
 
         void ensureCapacity(int count) {
@@ -242,9 +301,9 @@ public final class CodecComparison implements AutoCloseable {
 
         CodecReport report() {
             double bytes = (double) dirtyPages * pageSize;
-            return new CodecReport(codec.name(), checkpoints, dirtyPages, wireBytes,
+            return new CodecReport(codec.name(), checkpoints, dirtyPages, payloadBytes, framing == null ? -1 : wireBytes,
                     encodeNanos == 0 ? 0 : bytes * 1e3 / encodeNanos, decodeNanos == 0 ? 0 : bytes * 1e3 / decodeNanos,
-                    new EnumMap<>(records), fullSyncWireBytes);
+                    new EnumMap<>(records), fullSyncPayloadBytes, framing == null ? -1 : fullSyncWireBytes);
         }
     }
 }

@@ -44,6 +44,15 @@ public interface StreamCodec extends AutoCloseable {
     default void committed(long epoch) {
     }
 
+    /**
+     * How this scheme frames its records on the wire, or null when only the caller knows (cpstream's framing is the
+     * agent's protobuf messages, which this module does not see): {@link CodecComparison} then reports payload
+     * bytes only, unless it was given a framing for this codec.
+     */
+    default WireFraming framing() {
+        return null;
+    }
+
     @Override
     default void close() {
     }

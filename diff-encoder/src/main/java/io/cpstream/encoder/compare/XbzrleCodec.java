@@ -134,6 +134,12 @@ public final class XbzrleCodec implements StreamCodec {
         }
     }
 
+    /** QEMU's own: an 8-byte header per page, 1 more for a zero page, 3 more for an XBZRLE page. */
+    @Override
+    public WireFraming framing() {
+        return new QemuRamFraming();
+    }
+
     @Override
     public void close() {
         arena.close();

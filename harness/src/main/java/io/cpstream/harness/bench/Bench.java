@@ -13,7 +13,7 @@ import java.util.Map;
 public final class Bench {
 
     /** The kind of run; the stun and dirty-tracker comparisons are runs of their own. */
-    public enum Kind { PIPELINE, COMPARE_MODES, COMPARE_STUN, COMPARE_DIRTY, MANY_VMS }
+    public enum Kind { PIPELINE, COMPARE_MODES, COMPARE_STUN, COMPARE_DIRTY, MANY_VMS, ENCODERS_ONLY }
 
     private Bench() {
     }
@@ -39,6 +39,7 @@ public final class Bench {
             case COMPARE_STUN -> result.putAll(StunComparison.run(settings, config));
             case COMPARE_DIRTY -> result.putAll(DirtyTrackerComparison.run(settings, config));
             case MANY_VMS -> result.putAll(ManyVms.run(settings, config, vms));
+            case ENCODERS_ONLY -> result.putAll(EncoderComparison.run(settings, config));
             case PIPELINE, COMPARE_MODES -> {
                 Map<String, Object> main = Pipeline.measure(settings, config);
                 result.putAll(main);

@@ -1,4 +1,4 @@
-package io.cpstream.agent;
+package io.cpstream.encoder;
 
 /**
  * A small per-page modification history: for each page, the checkpoint it was last sent in and a count of
@@ -8,7 +8,7 @@ package io.cpstream.agent;
  *
  * <p>Not thread-safe: kept by the thread that encodes checkpoints.
  */
-final class PageWriteHistory {
+public final class PageWriteHistory {
 
     static final int HALF_LIFE_EPOCHS = 32;
     private static final int MAX_WRITES = 127;
@@ -18,18 +18,18 @@ final class PageWriteHistory {
     private final byte[] writes;
     private long epoch;
 
-    PageWriteHistory(int pageCount) {
+    public PageWriteHistory(int pageCount) {
         lastEpoch = new int[pageCount];
         writes = new byte[pageCount];
     }
 
     /** The checkpoint being encoded from now on. */
-    void advance(long currentEpoch) {
+    public void advance(long currentEpoch) {
         epoch = currentEpoch;
     }
 
     /** Page {@code page} is written in the current checkpoint. */
-    void written(int page) {
+    public void written(int page) {
         int last = lastEpoch[page];
         int now = (int) epoch;
         if (last == now && writes[page] > 0) {
@@ -41,12 +41,12 @@ final class PageWriteHistory {
     }
 
     /** How often the page was written lately (decayed to now): the higher, the likelier it is written soon. */
-    int heat(int page) {
+    public int heat(int page) {
         return decayed(page);
     }
 
     /** Checkpoints since the page was last written (large when never). */
-    long age(int page) {
+    public long age(int page) {
         return writes[page] == 0 ? Long.MAX_VALUE : (int) epoch - lastEpoch[page] & 0xFFFFFFFFL;
     }
 
