@@ -48,14 +48,15 @@ final class ReplicationService extends ReplicationGrpc.ReplicationImplBase {
 
     @Override
     public StreamObserver<Heartbeat> lease(StreamObserver<LeaseGrant> responseObserver) {
-        return new LeaseStream(registry, (ServerCallStreamObserver<LeaseGrant>) responseObserver);
+        return new LeaseStream(registry, (ServerCallStreamObserver<LeaseGrant>) responseObserver,
+                PeerAuthorization.current());
     }
 
     @Override
     public StreamObserver<AgentMessage> stream(StreamObserver<CollectorMessage> responseObserver) {
         ServerCallStreamObserver<CollectorMessage> responses = (ServerCallStreamObserver<CollectorMessage>) responseObserver;
         responses.disableAutoRequest();
-        ReplicationStream stream = new ReplicationStream(registry, responses);
+        ReplicationStream stream = new ReplicationStream(registry, responses, PeerAuthorization.current());
         responses.request(1);
         return stream;
     }

@@ -136,6 +136,11 @@ public record Identity(String name, Role role, List<String> vmPatterns, boolean 
         return v == vm.length();
     }
 
+    /** Whether {@code other} is the same peer (name and role; the VMs it names may differ after a rotation). */
+    public boolean samePeer(Identity other) {
+        return other != null && authenticated == other.authenticated && name.equals(other.name) && role == other.role;
+    }
+
     /** For logs and audit lines: {@code name (role)}. */
     @Override
     public String toString() {

@@ -1,6 +1,7 @@
 package io.cpstream.security;
 
 import io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.netty.handler.ssl.ClientAuth;
 import io.grpc.netty.shaded.io.netty.handler.ssl.SslContext;
 import io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder;
@@ -42,6 +43,22 @@ public final class Tls {
                 .trustManager(material.trustManager())
                 .protocols(PROTOCOL)
                 .build();
+    }
+
+    /**
+     * Secures {@code channel} as {@code settings} say: mutual TLS requiring a server of role {@code server}, or
+     * plaintext for {@link TlsSettings#INSECURE}.
+     */
+    public static NettyChannelBuilder secure(NettyChannelBuilder channel, TlsSettings settings, Role server)
+            throws PkiException {
+        if (settings.insecure()) {
+            return channel.usePlaintext();
+        }
+        try {
+            return channel.sslContext(grpcClient(TlsMaterial.load(settings, server)));
+        } catch (SSLException e) {
+            throw new PkiException("cannot set up TLS: " + e.getMessage(), e);
+        }
     }
 
     /** A JDK context for sockets (the sink's line protocol), either side. */
