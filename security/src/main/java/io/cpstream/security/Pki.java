@@ -149,6 +149,25 @@ public final class Pki {
         }
     }
 
+    /** The identities of one self-contained run (demo, bench, tests): a collector, an agent of some VMs, an admin. */
+    public record Throwaway(TlsSettings collector, TlsSettings agent, TlsSettings admin) {
+    }
+
+    /** A fresh CA in {@code dir} and the three identities of a run on one machine, valid for a day. */
+    public static Throwaway throwaway(Path dir, String vmPattern) throws IOException, PkiException {
+        Duration day = Duration.ofDays(1);
+        init(dir, day);
+        issue(dir, "collector", Role.COLLECTOR, List.of(), day);
+        issue(dir, "agent", Role.AGENT, List.of(vmPattern), day);
+        issue(dir, "admin", Role.ADMIN, List.of(), day);
+        return new Throwaway(settings(dir, "collector"), settings(dir, "agent"), settings(dir, "admin"));
+    }
+
+    /** The TLS settings of identity {@code name} issued in {@code dir}. */
+    public static TlsSettings settings(Path dir, String name) {
+        return TlsSettings.files(dir.resolve(name + ".crt"), dir.resolve(name + ".key"), dir.resolve(CA_CERT));
+    }
+
     private static KeyPair newKeyPair() throws PkiException {
         try {
             KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
