@@ -32,6 +32,11 @@ final class LeaseStream implements StreamObserver<Heartbeat> {
         if (closed) {
             return;
         }
+        if (heartbeat == null) {
+            grants.onError(Status.INVALID_ARGUMENT.withDescription("invalid protobuf message").asRuntimeException());
+            closed = true;
+            return;
+        }
         if (heartbeat.getVmId().length() > Limit.MAX_LABEL_BYTES_VALUE
                 || heartbeat.getLeaseToken().size() > Limit.MAX_LABEL_BYTES_VALUE) {
             grants.onError(Status.INVALID_ARGUMENT.withDescription("a heartbeat's vm id and lease token are at most "

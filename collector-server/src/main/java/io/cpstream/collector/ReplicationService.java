@@ -34,8 +34,15 @@ final class ReplicationService extends ReplicationGrpc.ReplicationImplBase {
                 .build();
         ServiceDescriptor.Builder service = ServiceDescriptor.newBuilder(generated.getServiceDescriptor().getName())
                 .setSchemaDescriptor(generated.getServiceDescriptor().getSchemaDescriptor()).addMethod(aliasing);
-        ServerMethodDefinition<?, ?> lease = generated.getMethod(ReplicationGrpc.getLeaseMethod().getFullMethodName());
-        service.addMethod(lease.getMethodDescriptor());
+        @SuppressWarnings("unchecked")
+        ServerMethodDefinition<Heartbeat, LeaseGrant> lease = (ServerMethodDefinition<Heartbeat, LeaseGrant>)
+                generated.getMethod(ReplicationGrpc.getLeaseMethod().getFullMethodName());
+        // Heartbeats through the same marshaller, for the same answer to garbage (INVALID_ARGUMENT).
+        MethodDescriptor<Heartbeat, LeaseGrant> leaseMethod = lease.getMethodDescriptor().toBuilder()
+                .setRequestMarshaller(new AliasingMarshaller<>(lease.getMethodDescriptor().getRequestMarshaller(),
+                        Heartbeat.parser()))
+                .build();
+        service.addMethod(leaseMethod);
         for (ServerMethodDefinition<?, ?> other : generated.getMethods()) {
             if (other != stream && other != lease) {
                 throw new IllegalStateException("ReplicationService binds its stream and lease calls only; found "
@@ -43,7 +50,7 @@ final class ReplicationService extends ReplicationGrpc.ReplicationImplBase {
             }
         }
         return ServerServiceDefinition.builder(service.build()).addMethod(aliasing, stream.getServerCallHandler())
-                .addMethod(lease).build();
+                .addMethod(leaseMethod, lease.getServerCallHandler()).build();
     }
 
     @Override

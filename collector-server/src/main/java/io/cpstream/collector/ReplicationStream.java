@@ -41,6 +41,9 @@ final class ReplicationStream implements StreamObserver<AgentMessage> {
             return;
         }
         try {
+            if (message == null) {
+                throw StandbyException.invalid("invalid protobuf message");
+            }
             if (message.hasHello()) {
                 if (standby != null) {
                     throw StandbyException.invalid("hello sent twice on one stream");
