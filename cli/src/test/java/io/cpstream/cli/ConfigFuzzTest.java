@@ -31,7 +31,7 @@ class ConfigFuzzTest {
         io.cpstream.snapshot.DurableFiles.deleteRecursively(dir);
     }
 
-    @Property(tries = 10_000)
+    @Property
     void anyFileLoadsOrIsRefusedWithTheLoadersMessage(@ForAll("files") String text, @ForAll("commands") String command)
             throws Exception {
         Path file = dir.resolve("config.yaml");

@@ -105,8 +105,9 @@ final class Standby {
             intake.restart(hello.getLineage(), stream::send);
             intake.finishPendingApply();
             PrimaryLiveness.Terms terms = liveness.open(store.manifest().fencingEpoch(), agentId);
-            LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} attached; standby at epoch {2}", vm, agentId,
-                    store.manifest().committedEpoch());
+            LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} ({3}) attached; standby at epoch {2}", vm,
+                    Text.quote(agentId),
+                    store.manifest().committedEpoch(), stream.peer());
             return Admission.welcome(store, collectorId, intake.versionsKnownAfter()).toBuilder()
                     .setLeaseToken(terms.token()).build();
         }
@@ -154,7 +155,7 @@ final class Standby {
             ownerPeer = null;
             liveness.close();
             intake.drop();
-            LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} detached at epoch {2}", vm, agentId,
+            LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} detached at epoch {2}", vm, Text.quote(agentId),
                     store.manifest().committedEpoch());
         }
     }

@@ -92,7 +92,7 @@ class IntakeFuzzTest {
         io.cpstream.snapshot.DurableFiles.deleteRecursively(dataDir);
     }
 
-    @Property(tries = 10_000)
+    @Property
     void messageSequencesNeverCommitOrFailInternally(@ForAll("sequences") List<AgentMessage> messages)
             throws Exception {
         RawAgent stream = new RawAgent(channel).send(RawAgent.hello(VM, PAGES));
@@ -105,7 +105,7 @@ class IntakeFuzzTest {
         assertEquals(committed, registry.find(VM).committedEpoch());
     }
 
-    @Property(tries = 10_000)
+    @Property
     void garbageBytesAreInvalidArguments(@ForAll("garbage") byte[] bytes) throws Exception {
         ClientCall<byte[], byte[]> call = channel.newCall(ReplicationGrpc.getStreamMethod().toBuilder(RAW, RAW)
                 .build(), CallOptions.DEFAULT);
