@@ -187,6 +187,9 @@ final class StandbyRegistry implements AutoCloseable {
                 if (standby != null) {
                     standbys.remove(vm, standby);
                     leases.released(vm);
+                    // Its meters go with it: a VM of the same name later starts its own.
+                    meters.getMeters().stream().filter(meter -> vm.equals(meter.getId().getTag("vm"))).toList()
+                            .forEach(meters::remove);
                 }
             }
             broken.remove(vm);
