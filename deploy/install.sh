@@ -88,6 +88,8 @@ install -m 0644 "$repo/README.md" "$root/usr/share/doc/cpstream/README.md"
 
 # State directory (systemd's StateDirectory= creates it too), the user, systemd.
 install -d -m 0750 "$root/var/lib/cpstream"
+# Certificates of this host's daemons (cpstream pki issue writes them; keys 0600, readable by the service user).
+install -d -m 0750 "$etc/pki"
 if [ -z "$destdir" ]; then
   if ! id cpstream >/dev/null 2>&1; then
     useradd --system --home-dir /var/lib/cpstream --no-create-home --shell /usr/sbin/nologin cpstream
@@ -97,6 +99,7 @@ if [ -z "$destdir" ]; then
   fi
   chown cpstream:cpstream /var/lib/cpstream
   chgrp cpstream "$etc/collector.yaml"
+  chgrp cpstream "$etc/pki"
   if [ -d /run/systemd/system ]; then
     systemctl daemon-reload
   fi
@@ -109,6 +112,9 @@ fi
 cat >&2 <<DONE
 install.sh: installed cpstream under ${root:-}$prefix
 next steps:
+  certificates: cpstream pki init --dir ~/cpstream-ca  (keep it offline), then per host
+                cpstream pki issue --dir ~/cpstream-ca --name <name> --role collector|agent [--vm <vm>]
+                and copy ca.crt, <name>.crt, <name>.key to /etc/cpstream/pki/ (owner cpstream, key 0600)
   standby host: edit /etc/cpstream/collector.yaml, then  systemctl enable --now cpstream-collector
   primary host: cp /etc/cpstream/agent.yaml.example /etc/cpstream/agent-<vm>.yaml, edit it, then
                 systemctl enable --now cpstream-agent@<vm>

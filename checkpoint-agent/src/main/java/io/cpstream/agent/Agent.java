@@ -90,7 +90,7 @@ public final class Agent implements AutoCloseable {
      * @throws IllegalArgumentException when the output sink spec is wrong or the sink cannot be opened
      */
     public Agent(AgentConfig config, MemorySource source, MeterRegistry registry) {
-        this(config, source, registry, openSink(config.outputSink()));
+        this(config, source, registry, openSink(config.outputSink(), config.tls()));
     }
 
     /** An agent releasing output to {@code sink}, which it closes when it stops. */
@@ -122,7 +122,15 @@ public final class Agent implements AutoCloseable {
             throw new IllegalArgumentException("cannot reach the authority or the pool of collectors: "
                     + e.getMessage(), e);
         }
-        this.link = new CollectorLink(config.vmId(), config.failover(), failover, metrics, new LinkEvents());
+        try {
+            this.link = new CollectorLink(config.vmId(), config.failover(), config.tls(), failover, metrics,
+                    new LinkEvents());
+        } catch (IllegalArgumentException e) {
+            failover.close();
+            sender.close();
+            staging.close();
+            throw e;
+        }
     }
 
     /** Starts the guest (if it is not running yet) and replication. */
@@ -431,9 +439,9 @@ public final class Agent implements AutoCloseable {
         }
     }
 
-    private static OutputSink openSink(String spec) {
+    private static OutputSink openSink(String spec, io.cpstream.security.TlsSettings tls) {
         try {
-            return OutputSinks.open(spec);
+            return OutputSinks.open(spec, tls);
         } catch (java.io.IOException e) {
             throw new IllegalArgumentException("cannot open the output sink " + spec + ": " + e.getMessage(), e);
         }

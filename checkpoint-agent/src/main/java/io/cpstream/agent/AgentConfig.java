@@ -1,5 +1,6 @@
 package io.cpstream.agent;
 
+import io.cpstream.security.TlsSettings;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.function.Consumer;
@@ -26,11 +27,13 @@ import java.util.function.Consumer;
  * @param stun            what is copied inside the stun (history split or copy-all), and the stun and
  *                        bandwidth targets epochs adapt to
  * @param failover        what happens when the standby is lost, and the pool of collectors to find another in
+ * @param tls             mutual TLS to the collector (both the stream's and the lease's channel) and the output
+ *                        sink, or plaintext ({@link TlsSettings#INSECURE})
  */
 public record AgentConfig(String collector, String vmId, long fencingEpoch, Duration epochInterval,
                           int maxInFlight, boolean verify, int digestsRetained, EncodingMode encoding,
                           long deltaCacheBytes, String outputSink, long maxPendingOutputBytes,
-                          Duration heartbeatInterval, StunConfig stun, FailoverConfig failover) {
+                          Duration heartbeatInterval, StunConfig stun, FailoverConfig failover, TlsSettings tls) {
 
     public static final Duration DEFAULT_HEARTBEAT = Duration.ofMillis(200);
 
@@ -39,6 +42,7 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
         Objects.requireNonNull(outputSink, "outputSink");
         Objects.requireNonNull(stun, "stun");
         Objects.requireNonNull(failover, "failover");
+        Objects.requireNonNull(tls, "tls");
         if ((collector == null) == (failover.pool() == null)) {
             throw new IllegalArgumentException("give either a collector or a pool of collectors, not both or neither");
         }
@@ -65,7 +69,7 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
                 Duration.ofMillis(AgentKeys.EPOCH_MS.defaultValue()), 4, AgentKeys.VERIFY.defaultValue(), 8192,
                 AgentKeys.ENCODING.defaultValue(), AgentKeys.DELTA_CACHE.defaultValue(),
                 AgentKeys.OUTPUT_SINK.defaultValue(), AgentKeys.MAX_PENDING_OUTPUT.defaultValue(), DEFAULT_HEARTBEAT,
-                StunConfig.DEFAULT, FailoverConfig.DEFAULT);
+                StunConfig.DEFAULT, FailoverConfig.DEFAULT, TlsSettings.INSECURE);
     }
 
     public AgentConfig withCollector(String value) {
@@ -126,13 +130,17 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
         });
     }
 
+    public AgentConfig withTls(TlsSettings value) {
+        return with(b -> b.tls = value);
+    }
+
     /** A copy with {@code change} applied to its fields: one place that lists them all. */
     private AgentConfig with(Consumer<Fields> change) {
         Fields f = new Fields(this);
         change.accept(f);
         return new AgentConfig(f.collector, f.vmId, f.fencingEpoch, f.epochInterval, f.maxInFlight, f.verify,
                 f.digestsRetained, f.encoding, f.deltaCacheBytes, f.outputSink, f.maxPendingOutputBytes,
-                f.heartbeatInterval, f.stun, f.failover);
+                f.heartbeatInterval, f.stun, f.failover, f.tls);
     }
 
     private static void requirePositive(Duration value, String what) {
@@ -157,6 +165,7 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
         Duration heartbeatInterval;
         StunConfig stun;
         FailoverConfig failover;
+        TlsSettings tls;
 
         Fields(AgentConfig c) {
             collector = c.collector;
@@ -173,6 +182,7 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
             heartbeatInterval = c.heartbeatInterval;
             stun = c.stun;
             failover = c.failover;
+            tls = c.tls;
         }
     }
 }

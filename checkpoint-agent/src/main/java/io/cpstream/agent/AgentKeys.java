@@ -6,6 +6,7 @@ import io.cpstream.config.Parsers;
 import io.cpstream.proto.Limit;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.MemorySources;
+import java.nio.file.Path;
 import java.util.List;
 
 /**
@@ -92,9 +93,25 @@ public final class AgentKeys {
             "Bandwidth budget of the checkpoint stream in Mbit/s; epochs lengthen to meet it, 0: none",
             Parsers.decimalAtLeast(0));
 
+    public static final ConfigKey<String> METRICS_LISTEN = ConfigKey.of("metrics-listen", "127.0.0.1",
+            "Host /metrics and /health bind to (0.0.0.0 for a Prometheus on another host)", Parsers::text);
+
+    public static final ConfigKey<Path> TLS_CERT = ConfigKey.optional("tls-cert", Path.class,
+            "PEM certificate of this agent (cpstream pki issue --role agent --vm VM); reloaded when it changes",
+            Parsers::path);
+
+    public static final ConfigKey<Path> TLS_KEY = ConfigKey.optional("tls-key", Path.class,
+            "PEM private key of --tls-cert", Parsers::path);
+
+    public static final ConfigKey<Path> TLS_CA = ConfigKey.optional("tls-ca", Path.class,
+            "PEM CA certificate(s) the collector and the output sink must be issued by", Parsers::path);
+
+    public static final ConfigKey<Boolean> INSECURE = ConfigKey.of("insecure", false,
+            "Plaintext without authentication to the collector and the sink, instead of mutual TLS", Parsers::flag);
+
     /** Every key, in the order {@code cpstream agent} declares its options. */
     public static final List<ConfigKey<?>> ALL = List.of(COLLECTOR, COLLECTORS, ZOOKEEPER, STANDBY_TIMEOUT_MS,
-            ON_STANDBY_LOSS, HOST_NAME, VM, SOURCE, METRICS_PORT, EPOCH_MS, FENCING_EPOCH,
+            ON_STANDBY_LOSS, HOST_NAME, VM, SOURCE, METRICS_PORT, METRICS_LISTEN, EPOCH_MS, FENCING_EPOCH,
             VERIFY, OUTPUT_SINK, MAX_PENDING_OUTPUT, HEALTH_MAX_LAG_MS, ENCODING, DELTA_CACHE, SPLIT, MAX_STUN_MS,
-            MAX_MBPS);
+            MAX_MBPS, TLS_CERT, TLS_KEY, TLS_CA, INSECURE);
 }

@@ -8,7 +8,14 @@ import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.Hello;
 import io.cpstream.proto.LeaseGrant;
 import io.cpstream.proto.Welcome;
+import io.cpstream.security.PkiException;
+import io.cpstream.security.Role;
+import io.cpstream.security.Tls;
+import io.cpstream.security.TlsMaterial;
+import io.cpstream.security.TlsSettings;
 import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.netty.handler.ssl.SslContext;
+import javax.net.ssl.SSLException;
 import io.grpc.Status;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.time.Duration;
@@ -96,8 +103,18 @@ final class CollectorLink implements Runnable, AutoCloseable {
     private volatile long lastProgressNanos = System.nanoTime();
     private long lastRefusalLogNanos;
 
-    CollectorLink(String vm, FailoverConfig config, Failover failover, AgentMetrics metrics, Agent agent) {
+    /** Mutual TLS for both channels (the collector must present a collector certificate), or null: plaintext. */
+    private final SslContext tls;
+
+    CollectorLink(String vm, FailoverConfig config, TlsSettings tls, Failover failover, AgentMetrics metrics,
+                  Agent agent) {
         this.vm = vm;
+        try {
+            this.tls = tls.insecure() ? null : Tls.grpcClient(TlsMaterial.load(tls, Role.COLLECTOR));
+        } catch (PkiException | SSLException e) {
+            throw new IllegalArgumentException("TLS: " + e.getMessage(), e);
+        }
+        tls.warnIfInsecure("agent of vm " + vm);
         this.config = config;
         this.failover = failover;
         this.metrics = metrics;
@@ -311,9 +328,14 @@ final class CollectorLink implements Runnable, AutoCloseable {
         return channel;
     }
 
-    private static ManagedChannel newChannel(String address, int flowControlWindow) {
-        NettyChannelBuilder builder = NettyChannelBuilder.forTarget(address)
-                .usePlaintext()
+    private ManagedChannel newChannel(String address, int flowControlWindow) {
+        NettyChannelBuilder builder = NettyChannelBuilder.forTarget(address);
+        if (tls == null) {
+            builder.usePlaintext();
+        } else {
+            builder.sslContext(tls);
+        }
+        builder
                 .keepAliveTime(10, TimeUnit.SECONDS)
                 .keepAliveTimeout(5, TimeUnit.SECONDS)
                 .keepAliveWithoutCalls(true)

@@ -63,6 +63,9 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--metrics-port")
     int metricsPort;
 
+    @Option(names = "--metrics-listen")
+    String metricsListen;
+
     @Option(names = "--epoch-ms")
     long epochMillis;
 
@@ -98,6 +101,18 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--max-mbps")
     double maxMbps;
 
+    @Option(names = "--tls-cert")
+    Path tlsCert;
+
+    @Option(names = "--tls-key")
+    Path tlsKey;
+
+    @Option(names = "--tls-ca")
+    Path tlsCa;
+
+    @Option(names = "--insecure", arity = "0..1", fallbackValue = "true")
+    boolean insecure;
+
     @Option(names = "--json", description = "Print one JSON object when the agent stops")
     boolean json;
 
@@ -126,9 +141,10 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
                 .withEpochInterval(Duration.ofMillis(epochMillis))
                 .withFencingEpoch(fencingEpoch).withVerify(verify).withOutputSink(outputSink)
                 .withMaxPendingOutputBytes(maxPendingOutput).withEncoding(encoding).withDeltaCacheBytes(deltaCache)
-                .withStun(stunConfig(split, maxStunMillis, maxMbps));
+                .withStun(stunConfig(split, maxStunMillis, maxMbps))
+                .withTls(TlsOptions.settings(tlsCert, tlsKey, tlsCa, insecure));
         try (MemorySource guest = MemorySources.open(source);
-             MetricsEndpoint metrics = new MetricsEndpoint(metricsPort);
+             MetricsEndpoint metrics = new MetricsEndpoint(metricsListen, metricsPort);
              Agent agent = new Agent(settings, guest, metrics.registry())) {
             metrics.check("connected", () -> connected(agent, target));
             metrics.check("lag", () -> lag(agent, healthMaxLagMillis));

@@ -111,6 +111,46 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
                 AgentKeys.VERIFY, AgentKeys.ENCODING, AgentKeys.DELTA_CACHE);
     }
 
+    @Option(names = "--compare-tls", description = "Measure the pipeline in plaintext and over mutual TLS 1.3, in the "
+            + "order off on on off; reports checkpoints/s and wire MB/s of each and their ratio")
+    boolean compareTls;
+
+    /** The pipeline without and with TLS, A B B A so that neither always gets the cold JIT. */
+    private static Map<String, Object> compareTls(BenchSettings settings, AgentConfig config) throws Exception {
+        Map<String, Object> off = new java.util.LinkedHashMap<>();
+        Map<String, Object> on = new java.util.LinkedHashMap<>();
+        java.util.List<Map<String, Object>> offRuns = new java.util.ArrayList<>();
+        java.util.List<Map<String, Object>> onRuns = new java.util.ArrayList<>();
+        for (boolean tls : new boolean[] {false, true, true, false}) {
+            (tls ? onRuns : offRuns).add(io.cpstream.harness.bench.Pipeline.measure(settings, settings.source(), config,
+                    tls));
+        }
+        for (String figure : java.util.List.of("checkpoints_per_s", "wire_mb_per_s", "pause_ms_p50", "pause_ms_p99",
+                "lag_ms_p50", "lag_ms_p99")) {
+            off.put(figure, mean(offRuns, figure));
+            on.put(figure, mean(onRuns, figure));
+        }
+        Map<String, Object> result = new java.util.LinkedHashMap<>();
+        result.put("source", settings.source());
+        result.put("tls_off", off);
+        result.put("tls_on", on);
+        result.put("checkpoints_per_s_ratio", ratio(on, off, "checkpoints_per_s"));
+        result.put("wire_mb_per_s_ratio", ratio(on, off, "wire_mb_per_s"));
+        result.put("runs_off", offRuns);
+        result.put("runs_on", onRuns);
+        return result;
+    }
+
+    private static double mean(java.util.List<Map<String, Object>> runs, String figure) {
+        return Math.round(runs.stream().mapToDouble(run -> ((Number) run.get(figure)).doubleValue()).average()
+                .orElse(0) * 1000) / 1000.0;
+    }
+
+    private static double ratio(Map<String, Object> on, Map<String, Object> off, String figure) {
+        double base = ((Number) off.get(figure)).doubleValue();
+        return base == 0 ? 0 : Math.round(((Number) on.get(figure)).doubleValue() / base * 1000) / 1000.0;
+    }
+
     @Override
     public Integer call() throws Exception {
         if (seconds < 1 || warmupSeconds < 0) {
@@ -145,6 +185,19 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
         }
         if (vms > 0 && compareEncoders) {
             throw new Errors.UserError("--compare-encoders goes with a pipeline run, not with --vms");
+        }
+        if (compareTls) {
+            if (kind != Bench.Kind.PIPELINE || compareEncoders || linkBaseline || cpuHog) {
+                throw new Errors.UserError("--compare-tls is a run of its own: the pipeline in plaintext and over mutual "
+                        + "TLS, twice each (off on on off)");
+            }
+            Map<String, Object> result = compareTls(settings, config);
+            if (json) {
+                Json.print(System.out, result);
+            } else {
+                result.forEach((k, v) -> System.out.printf("%-26s %s%n", k, v));
+            }
+            return 0;
         }
         Map<String, Object> result = Bench.run(settings, config, kind, compareEncoders, vms);
         if (linkBaseline) {

@@ -44,11 +44,20 @@ final class CollectorCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--metrics-port")
     int metricsPort;
 
+    @Option(names = "--metrics-listen")
+    String metricsListen;
+
     @Option(names = "--durability")
     Durability durability;
 
     @Option(names = "--max-guest-bytes")
     long maxGuestBytes;
+
+    @Option(names = "--max-total-guest-bytes")
+    long maxTotalGuestBytes;
+
+    @Option(names = "--max-vms")
+    long maxVms;
 
     @Option(names = "--lease-ms")
     long leaseMillis;
@@ -71,6 +80,22 @@ final class CollectorCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--health-max-lag-ms")
     long healthMaxLagMillis;
 
+    @Option(names = "--tls-cert")
+    Path tlsCert;
+
+    @Option(names = "--tls-key")
+    Path tlsKey;
+
+    @Option(names = "--tls-ca")
+    Path tlsCa;
+
+    // arity 0..1 (not negatable), as agent --verify: --insecure=false turns off what a config file turned on.
+    @Option(names = "--insecure", arity = "0..1", fallbackValue = "true")
+    boolean insecure;
+
+    @Option(names = "--audit-log")
+    Path auditLog;
+
     @Option(names = "--json", description = "Print one JSON object when the collector has stopped")
     boolean json;
 
@@ -85,14 +110,18 @@ final class CollectorCommand implements Callable<Integer>, KeyedOptions.Keyed {
         CollectorConfig settings = new CollectorConfig(listen.host(), listen.port(), dataDir, durability, maxGuestBytes,
                 Duration.ofSeconds(drainSeconds), Duration.ofMillis(leaseMillis),
                 autoPromoteAfterMillis > 0 ? Duration.ofMillis(autoPromoteAfterMillis) : null, zookeeper,
-                new CollectorConfig.PoolSettings(advertise, hostName));
-        try (MetricsEndpoint metrics = new MetricsEndpoint(metricsPort);
+                new CollectorConfig.PoolSettings(advertise, hostName),
+                new CollectorConfig.Quotas(Math.toIntExact(maxVms), maxTotalGuestBytes, auditLog),
+                TlsOptions.settings(tlsCert, tlsKey, tlsCa, insecure));
+        String metricsHost = metricsListen != null ? metricsListen : listen.host();
+        try (MetricsEndpoint metrics = new MetricsEndpoint(metricsHost, metricsPort);
              CollectorServer server = CollectorServer.start(settings, metrics.registry())) {
             metrics.check("connected", () -> connected(server.vms()));
             metrics.check("lag", () -> lag(server.vms(), healthMaxLagMillis));
             metrics.check("data-dir", () -> dataDirectory(dataDir));
-            String ready = String.format("listening on %s:%d, data in %s, metrics on :%d", listen.host(), server.port(),
-                    dataDir.toAbsolutePath(), metrics.port());
+            String ready = String.format("listening on %s:%d (%s), data in %s, metrics on %s:%d", listen.host(),
+                    server.port(), settings.tls().insecure() ? "INSECURE plaintext" : "mutual TLS",
+                    dataDir.toAbsolutePath(), metricsHost, metrics.port());
             System.out.println("cpstream collector " + ready);
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 SdNotify.stopping("draining streams for up to " + drainSeconds + " s");

@@ -69,6 +69,10 @@ final class DemoCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--data-dir", description = "Keep the collector's data (standby and snapshot) here instead of a temporary directory")
     Path dataDir;
 
+    @Option(names = "--insecure", description = "Plaintext between agent and collector instead of mutual TLS with "
+            + "certificates made for this run")
+    boolean insecure;
+
     @Option(names = "--json", description = "Print one JSON object as the last line")
     boolean json;
 
@@ -91,16 +95,17 @@ final class DemoCommand implements Callable<Integer>, KeyedOptions.Keyed {
         AgentConfig config = AgentConfig.of("unused", VM).withVerify(true)
                 .withEpochInterval(Duration.ofMillis(epochMillis));
         ObservedOutputs primaryOutputs = new ObservedOutputs(null);
-        try (LocalReplication run = new LocalReplication(spec, dataDir, config, primaryOutputs)) {
-            System.out.printf("cpstream demo: protecting %s (%d MiB) for %d s, collector on 127.0.0.1:%d%n", spec,
-                    run.guest.memoryBytes() >> 20, seconds, run.collector.port());
+        try (LocalReplication run = new LocalReplication(spec, dataDir, config, primaryOutputs, !insecure)) {
+            System.out.printf("cpstream demo: protecting %s (%d MiB) for %d s, collector on 127.0.0.1:%d (%s)%n", spec,
+                    run.guest.memoryBytes() >> 20, seconds, run.collector.port(),
+                    insecure ? "plaintext" : "mutual TLS, certificates of this run in " + run.dataDir.resolve("pki"));
             run.start();
             // Count the replication time from the first committed epoch: connecting and the first full
             // checkpoint take a few seconds on a cold JVM, and a standby with nothing committed cannot be promoted.
             run.awaitFirstCommit(FIRST_COMMIT_PATIENCE);
             run.run(Duration.ofSeconds(seconds), json, System.out);
             PromoteResponse promoted;
-            try (AdminClient admin = new AdminClient("127.0.0.1:" + run.collector.port())) {
+            try (AdminClient admin = new AdminClient("127.0.0.1:" + run.collector.port(), run.adminTls)) {
                 promoted = admin.promote(VM, true);
             }
             // The primary host fails now; everything it emitted up to here is in primaryOutputs.

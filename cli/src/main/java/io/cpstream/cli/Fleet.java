@@ -1,6 +1,7 @@
 package io.cpstream.cli;
 
 import io.cpstream.collector.client.AdminClient;
+import io.cpstream.security.TlsSettings;
 import io.cpstream.config.HostPort;
 import io.cpstream.coordination.CollectorInfo;
 import io.cpstream.coordination.CollectorPool;
@@ -39,18 +40,18 @@ interface Fleet extends AutoCloseable {
     @Override
     void close();
 
-    static Fleet of(String collector, String collectors) {
+    static Fleet of(String collector, String collectors, TlsSettings tls) {
         if (collectors != null) {
             if (!collectors.startsWith("zk:")) {
                 throw new Errors.UserError("--collectors takes zk: and a ZooKeeper connect string, e.g. zk:zk1:2181");
             }
             try {
-                return new Pool(Coordinator.connect(collectors.substring(3), 10_000, 10_000));
+                return new Pool(Coordinator.connect(collectors.substring(3), 10_000, 10_000), tls);
             } catch (CoordinationException e) {
                 throw new Errors.UserError(e.getMessage());
             }
         }
-        return new One(HostPort.parse(collector, "--collector").target());
+        return new One(HostPort.parse(collector, "--collector").target(), tls);
     }
 
     /** One collector, asked directly. */
@@ -58,9 +59,9 @@ interface Fleet extends AutoCloseable {
         private final String address;
         private final AdminClient admin;
 
-        One(String address) {
+        One(String address, TlsSettings tls) {
             this.address = address;
-            this.admin = new AdminClient(address);
+            this.admin = new AdminClient(address, tls);
         }
 
         @Override
@@ -86,7 +87,10 @@ interface Fleet extends AutoCloseable {
         private final Primaries primaries;
         private final Map<String, AdminClient> admins = new HashMap<>();
 
-        Pool(Coordinator coordinator) throws CoordinationException {
+        private final TlsSettings tls;
+
+        Pool(Coordinator coordinator, TlsSettings tls) throws CoordinationException {
+            this.tls = tls;
             this.coordinator = coordinator;
             this.pool = new CollectorPool(coordinator);
             this.primaries = new Primaries(coordinator);
@@ -97,7 +101,7 @@ interface Fleet extends AutoCloseable {
             List<Row> rows = new ArrayList<>();
             try {
                 for (CollectorInfo member : pool.members()) {
-                    AdminClient admin = admins.computeIfAbsent(member.address(), AdminClient::new);
+                    AdminClient admin = admins.computeIfAbsent(member.address(), address -> new AdminClient(address, tls));
                     try {
                         admin.list().forEach(vm -> rows.add(new Row(vm, member.address())));
                     } catch (StatusRuntimeException e) {

@@ -7,8 +7,8 @@ import picocli.CommandLine.Command;
 @Command(name = "cpstream", mixinStandardHelpOptions = true, version = "cpstream 0.1.0",
         description = "Checkpoint streaming for fault-tolerant virtual machines.",
         subcommands = {DemoCommand.class, CollectorCommand.class, AgentCommand.class, StatusCommand.class,
-                PromoteCommand.class, RunCommand.class, SinkCommand.class, ChaosCommand.class, BenchCommand.class,
-                TraceCommand.class, CommandLine.HelpCommand.class})
+                PromoteCommand.class, DeleteCommand.class, RunCommand.class, SinkCommand.class, ChaosCommand.class, BenchCommand.class,
+                TraceCommand.class, PkiCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

@@ -52,7 +52,13 @@ final class MetricsEndpoint implements AutoCloseable {
     private final HealthCheckRegistry health = new HealthCheckRegistry();
     private final HttpServer server;
 
+    /** On all interfaces: for tests and tools. Daemons name the host ({@code --metrics-listen}). */
     MetricsEndpoint(int port) throws IOException {
+        this("0.0.0.0", port);
+    }
+
+    /** Serves on {@code host:port}; port 0 serves nothing. */
+    MetricsEndpoint(String host, int port) throws IOException {
         registry.add(prometheus);
         registry.add(jmx);
         new JvmMemoryMetrics().bindTo(registry);
@@ -64,9 +70,9 @@ final class MetricsEndpoint implements AutoCloseable {
             return;
         }
         try {
-            server = HttpServer.create(new InetSocketAddress(port), 16);
+            server = HttpServer.create(new InetSocketAddress(host, port), 16);
         } catch (IOException e) {
-            throw new Errors.UserError("cannot serve metrics on port " + port + ": " + e.getMessage()
+            throw new Errors.UserError("cannot serve metrics on " + host + ":" + port + ": " + e.getMessage()
                     + "; pick another metrics-port");
         }
         server.createContext("/metrics", exchange -> respond(exchange, 200,

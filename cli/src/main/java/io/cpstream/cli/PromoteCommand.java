@@ -24,12 +24,15 @@ final class PromoteCommand implements Callable<Integer> {
             + "(its output stays fenced either way)")
     boolean force;
 
+    @picocli.CommandLine.Mixin
+    TlsOptions tls;
+
     @Option(names = "--json", description = "Print one JSON object")
     boolean json;
 
     @Override
     public Integer call() {
-        try (AdminClient admin = new AdminClient(HostPort.parse(collector, "--collector").target())) {
+        try (AdminClient admin = new AdminClient(HostPort.parse(collector, "--collector").target(), tls.settings())) {
             PromoteResponse promoted = admin.promote(vm, force);
             if (json) {
                 Json.print(System.out, describe(promoted));

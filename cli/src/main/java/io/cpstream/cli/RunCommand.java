@@ -54,6 +54,9 @@ final class RunCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--output-sink", description = "with --collector only")
     String outputSink;
 
+    @picocli.CommandLine.Mixin
+    TlsOptions tls;
+
     @Option(names = "--quiet", description = "Do not print every output, only a line a second")
     boolean quiet;
 
@@ -81,7 +84,8 @@ final class RunCommand implements Callable<Integer>, KeyedOptions.Keyed {
         if (collector != null) {
             protect = AgentConfig.of(HostPort.parse(collector, "--collector").target(), vm)
                     .withFencingEpoch(fencingEpoch == null ? snapshot.manifest().fencingEpoch() : fencingEpoch)
-                    .withEpochInterval(Duration.ofMillis(epochMillis)).withVerify(verify).withOutputSink(outputSink);
+                    .withEpochInterval(Duration.ofMillis(epochMillis)).withVerify(verify).withOutputSink(outputSink)
+                    .withTls(tls.settings());
         }
         boolean printEach = !quiet && !json;
         ObservedOutputs outputs = new ObservedOutputs(printEach ? System.out : null);

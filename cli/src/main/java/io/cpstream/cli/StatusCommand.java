@@ -36,6 +36,9 @@ final class StatusCommand implements Callable<Integer> {
                     + "primaries that run alone after losing their standby")
     String collectors;
 
+    @picocli.CommandLine.Mixin
+    TlsOptions tls;
+
     @Option(names = "--json", description = "Print one JSON object")
     boolean json;
 
@@ -48,7 +51,7 @@ final class StatusCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws InterruptedException {
-        try (Fleet fleet = Fleet.of(collector, collectors)) {
+        try (Fleet fleet = Fleet.of(collector, collectors, tls.settings())) {
             if (json) {
                 List<Map<String, Object>> rows = new ArrayList<>();
                 for (Fleet.Row row : fleet.rows()) {

@@ -53,9 +53,14 @@ final class Admission {
         if (manifest.promoted() && presented < manifest.fencingEpoch()) {
             throw StandbyException.fenced(vm, "was promoted at epoch " + manifest.committedEpoch());
         }
-        if (presented < authoritative || presented < manifest.fencingEpoch()) {
-            throw StandbyException.fenced(vm, "has fencing epoch " + Math.max(authoritative, manifest.fencingEpoch())
-                    + " and the agent presented " + presented);
+        long known = Math.max(authoritative, manifest.fencingEpoch());
+        if (presented < 0 || presented > known) {
+            // Epochs are the authority's to issue (I6): a primary presents one it was given, never a higher one.
+            throw StandbyException.invalid("vm " + vm + " has fencing epoch " + known + " and the agent presented "
+                    + Long.toUnsignedString(presented) + "; an agent may present only an epoch the authority gave it");
+        }
+        if (presented < known) {
+            throw StandbyException.fenced(vm, "has fencing epoch " + known + " and the agent presented " + presented);
         }
         StandbyManifest next = manifest;
         if (manifest.promoted()) {

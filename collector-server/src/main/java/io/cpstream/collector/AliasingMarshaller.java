@@ -45,8 +45,9 @@ final class AliasingMarshaller<T extends MessageLite> implements MethodDescripto
             in.checkLastTagWas(0);
             return parsed;
         } catch (InvalidProtocolBufferException e) {
-            throw Status.INTERNAL.withDescription("invalid protobuf message: " + e.getMessage()).withCause(e)
-                    .asRuntimeException();
+            // The peer's fault, not the collector's (I5). gRPC would answer an exception thrown here with UNKNOWN
+            // ("Application error"): null hands the garbage to the call, which answers INVALID_ARGUMENT.
+            return null;
         } catch (IOException e) {
             throw Status.INTERNAL.withDescription("cannot read the message: " + e.getMessage()).withCause(e)
                     .asRuntimeException();

@@ -2,6 +2,7 @@ package io.cpstream.collector;
 
 import io.cpstream.collector.store.Durability;
 import io.cpstream.config.HostPort;
+import io.cpstream.security.TlsSettings;
 import java.nio.file.Path;
 import java.time.Duration;
 
@@ -21,10 +22,28 @@ import java.time.Duration;
  * @param zookeeper     ZooKeeper connect string ({@code host:port[,host:port...]}) when several collectors
  *                      share leases and fencing epochs; null: this collector alone decides
  * @param pool          how this collector shows itself in the pool of collectors (with {@code zookeeper})
+ * @param quotas        how much agents may make this collector hold, over all VMs
+ * @param tls           mutual TLS for the replication and admin APIs, or plaintext ({@link TlsSettings#INSECURE})
  */
 public record CollectorConfig(String host, int port, Path dataDirectory, Durability durability, long maxGuestBytes,
                               Duration drain, Duration lease, Duration autoPromoteAfter, String zookeeper,
-                              PoolSettings pool) {
+                              PoolSettings pool, Quotas quotas, TlsSettings tls) {
+
+    /**
+     * @param maxVms             standbys this collector keeps at most; a Hello for one more is refused
+     * @param maxTotalGuestBytes the guests of all its standbys together, at most
+     * @param auditLog           where admin actions are appended (who, what, when, result); null: the log only
+     */
+    public record Quotas(int maxVms, long maxTotalGuestBytes, Path auditLog) {
+        public static final Quotas DEFAULT = new Quotas(Math.toIntExact(CollectorKeys.MAX_VMS.defaultValue()),
+                CollectorKeys.MAX_TOTAL_GUEST_BYTES.defaultValue(), null);
+
+        public Quotas {
+            if (maxVms < 1 || maxTotalGuestBytes < 1) {
+                throw new IllegalArgumentException("quotas must be positive");
+            }
+        }
+    }
 
     /**
      * @param advertise where agents in the pool reach this collector; null: the listen address (this machine's
@@ -50,37 +69,53 @@ public record CollectorConfig(String host, int port, Path dataDirectory, Durabil
     public static CollectorConfig of(String host, int port, Path dataDirectory) {
         return new CollectorConfig(host, port, dataDirectory, CollectorKeys.DURABILITY.defaultValue(),
                 CollectorKeys.MAX_GUEST_BYTES.defaultValue(), Duration.ofSeconds(CollectorKeys.DRAIN_SECONDS.defaultValue()),
-                Duration.ofMillis(CollectorKeys.LEASE_MS.defaultValue()), null, null, PoolSettings.DEFAULT);
+                Duration.ofMillis(CollectorKeys.LEASE_MS.defaultValue()), null, null, PoolSettings.DEFAULT, Quotas.DEFAULT,
+                TlsSettings.INSECURE);
     }
 
     public CollectorConfig withDurability(Durability value) {
-        return new CollectorConfig(host, port, dataDirectory, value, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper, pool);
+        return new CollectorConfig(host, port, dataDirectory, value, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper, pool, quotas, tls);
     }
 
     public CollectorConfig withDrain(Duration value) {
         return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, value, lease, autoPromoteAfter,
-                zookeeper, pool);
+                zookeeper, pool, quotas, tls);
     }
 
     public CollectorConfig withPort(int value) {
-        return new CollectorConfig(host, value, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper, pool);
+        return new CollectorConfig(host, value, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper, pool, quotas, tls);
     }
 
     public CollectorConfig withLease(Duration value) {
-        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, value, autoPromoteAfter, zookeeper, pool);
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, value, autoPromoteAfter, zookeeper, pool, quotas, tls);
     }
 
     public CollectorConfig withAutoPromoteAfter(Duration value) {
-        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, value, zookeeper, pool);
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, value, zookeeper, pool, quotas, tls);
     }
 
     public CollectorConfig withZooKeeper(String value) {
         return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter,
-                value, pool);
+                value, pool, quotas, tls);
     }
 
     public CollectorConfig withPool(PoolSettings value) {
         return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter,
-                zookeeper, value);
+                zookeeper, value, quotas, tls);
+    }
+
+    public CollectorConfig withQuotas(Quotas value) {
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter,
+                zookeeper, pool, value, tls);
+    }
+
+    public CollectorConfig withTls(TlsSettings value) {
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter,
+                zookeeper, pool, quotas, value);
+    }
+
+    public CollectorConfig withMaxGuestBytes(long value) {
+        return new CollectorConfig(host, port, dataDirectory, durability, value, drain, lease, autoPromoteAfter,
+                zookeeper, pool, quotas, tls);
     }
 }

@@ -17,8 +17,8 @@ public final class CollectorKeys {
     private CollectorKeys() {
     }
 
-    public static final ConfigKey<HostPort> LISTEN = ConfigKey.of("listen", new HostPort("0.0.0.0", 7700),
-            "HOST:PORT to serve agents and admin on", Parsers::address);
+    public static final ConfigKey<HostPort> LISTEN = ConfigKey.of("listen", new HostPort("127.0.0.1", 7700),
+            "HOST:PORT to serve agents and admin on (loopback unless configured)", Parsers::address);
 
     public static final ConfigKey<Path> DATA_DIR = ConfigKey.required("data-dir", Path.class,
             "Directory for standby images and snapshots", Parsers::path);
@@ -26,13 +26,24 @@ public final class CollectorKeys {
     public static final ConfigKey<Integer> METRICS_PORT = ConfigKey.of("metrics-port", 9465,
             "Port for /metrics and /health; 0 turns it off", Parsers::port);
 
+    public static final ConfigKey<String> METRICS_LISTEN = ConfigKey.optional("metrics-listen", String.class,
+            "Host /metrics and /health bind to; default: the host of --listen", Parsers::text);
+
     public static final ConfigKey<Durability> DURABILITY = ConfigKey.of("durability", Durability.NONE,
             "none: an acked epoch survives a crash of the collector process (a host crash leaves the standby needing a "
                     + "full sync); fsync: also a power loss of this host",
             Parsers.choice(Durability.class, "a durability"));
 
-    public static final ConfigKey<Long> MAX_GUEST_BYTES = ConfigKey.of("max-guest-bytes", 1L << 40,
-            "Largest guest accepted, in bytes", Parsers.atLeast(1));
+    public static final ConfigKey<Long> MAX_GUEST_BYTES = ConfigKey.of("max-guest-bytes", 64L << 30,
+            "Largest guest accepted, in bytes; a Hello declaring more is refused", Parsers.atLeast(4096));
+
+    public static final ConfigKey<Long> MAX_TOTAL_GUEST_BYTES = ConfigKey.of("max-total-guest-bytes", 256L << 30,
+            "All standbys' guests together, in bytes; a Hello for a new VM beyond it is refused (the collector's heap "
+                    + "holds 8 bytes per page of it)", Parsers.atLeast(4096));
+
+    public static final ConfigKey<Long> MAX_VMS = ConfigKey.of("max-vms", 128L,
+            "Standbys kept at most; a Hello for one more is refused (each holds about 2 MiB of direct memory)",
+            Parsers.between(1, 1 << 20, "VMs"));
 
     public static final ConfigKey<Long> LEASE_MS = ConfigKey.of("lease-ms", 2000L,
             "How long one heartbeat lets a primary release output; promotion without --force waits it out",
@@ -61,7 +72,26 @@ public final class CollectorKeys {
     public static final ConfigKey<Long> HEALTH_MAX_LAG_MS = ConfigKey.of("health-max-lag-ms", 5000L,
             "/health is unhealthy while a replicating VM's standby is older than this", Parsers.atLeast(1));
 
+    public static final ConfigKey<Path> TLS_CERT = ConfigKey.optional("tls-cert", Path.class,
+            "PEM certificate of this collector (cpstream pki issue --role collector); reloaded when it changes",
+            Parsers::path);
+
+    public static final ConfigKey<Path> TLS_KEY = ConfigKey.optional("tls-key", Path.class,
+            "PEM private key of --tls-cert", Parsers::path);
+
+    public static final ConfigKey<Path> TLS_CA = ConfigKey.optional("tls-ca", Path.class,
+            "PEM CA certificate(s) agents and operators must be issued by", Parsers::path);
+
+    public static final ConfigKey<Boolean> INSECURE = ConfigKey.of("insecure", false,
+            "Plaintext without authentication instead of mutual TLS: anyone reaching --listen may act on every VM",
+            Parsers::flag);
+
+    public static final ConfigKey<Path> AUDIT_LOG = ConfigKey.optional("audit-log", Path.class,
+            "File admin actions are appended to (who, what, when, result); they always go to the log too",
+            Parsers::path);
+
     /** Every key, in the order {@code cpstream collector} declares its options. */
-    public static final List<ConfigKey<?>> ALL = List.of(LISTEN, DATA_DIR, METRICS_PORT, DURABILITY, MAX_GUEST_BYTES,
-            LEASE_MS, AUTO_PROMOTE_AFTER_MS, ZOOKEEPER, ADVERTISE, HOST_NAME, DRAIN_SECONDS, HEALTH_MAX_LAG_MS);
+    public static final List<ConfigKey<?>> ALL = List.of(LISTEN, DATA_DIR, METRICS_PORT, METRICS_LISTEN, DURABILITY,
+            MAX_GUEST_BYTES, MAX_TOTAL_GUEST_BYTES, MAX_VMS, LEASE_MS, AUTO_PROMOTE_AFTER_MS, ZOOKEEPER, ADVERTISE,
+            HOST_NAME, DRAIN_SECONDS, HEALTH_MAX_LAG_MS, TLS_CERT, TLS_KEY, TLS_CA, INSECURE, AUDIT_LOG);
 }

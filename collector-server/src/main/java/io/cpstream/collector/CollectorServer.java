@@ -7,7 +7,12 @@ import io.cpstream.collector.pool.PoolMembership;
 import io.cpstream.coordination.CollectorInfo;
 import io.cpstream.coordination.CoordinationException;
 import io.cpstream.coordination.Coordinator;
+import io.cpstream.security.PkiException;
+import io.cpstream.security.Tls;
+import io.cpstream.security.TlsMaterial;
 import io.grpc.Server;
+import io.grpc.ServerInterceptors;
+import io.grpc.netty.shaded.io.netty.handler.ssl.SslContext;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
@@ -26,6 +31,12 @@ public final class CollectorServer implements AutoCloseable {
     static final int MAX_INBOUND_MESSAGE_BYTES = 4 << 20;
     /** Lets an agent keep several page batches on the wire while one is being applied. */
     static final int FLOW_CONTROL_WINDOW = 8 << 20;
+    /** An agent makes two calls (its stream and its lease), an operator one at a time: room, but no flood. */
+    static final int MAX_CALLS_PER_CONNECTION = 16;
+    /** Headers are a few hundred bytes; gRPC's default allows 8 KiB. */
+    static final int MAX_HEADER_BYTES = 8 << 10;
+    /** A peer that has not finished its TLS handshake by then is cut (slow handshakes hold memory). */
+    static final long HANDSHAKE_SECONDS = 10;
 
     private final CollectorConfig config;
     private final StandbyRegistry registry;
@@ -37,6 +48,7 @@ public final class CollectorServer implements AutoCloseable {
     /** The ZooKeeper session leases and the pool membership share; null for a lone collector. */
     private final Coordinator coordinator;
     private PoolMembership membership;
+    private AuditLog audit;
     private final String advertised;
 
     private CollectorServer(CollectorConfig config, StandbyRegistry registry, ExecutorService executor,
@@ -55,9 +67,22 @@ public final class CollectorServer implements AutoCloseable {
         Coordinator coordinator = coordinator(config);
         LeaseAuthority leases = coordinator == null ? new LocalLeases() : new ZooKeeperLeases(coordinator, collectorId);
         StandbyRegistry registry;
+        AuditLog audit = null;
+        SslContext tls;
         try {
+            tls = config.tls().insecure() ? null : Tls.grpcServer(TlsMaterial.load(config.tls(), null));
+            audit = new AuditLog(config.quotas().auditLog());
             registry = StandbyRegistry.open(config, collectorId, meters, leases);
+        } catch (PkiException e) {
+            leases.close();
+            if (coordinator != null) {
+                coordinator.close();
+            }
+            throw new IOException("TLS: " + e.getMessage(), e);
         } catch (IOException | RuntimeException e) {
+            if (audit != null) {
+                audit.close();
+            }
             leases.close();
             if (coordinator != null) {
                 coordinator.close();
@@ -66,21 +91,30 @@ public final class CollectorServer implements AutoCloseable {
         }
         ExecutorService executor = Executors.newCachedThreadPool(Thread.ofPlatform().daemon().name("collector-", 0)
                 .factory());
-        Server server = NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), config.port()))
+        config.tls().warnIfInsecure("collector");
+        PeerAuthorization authorization = new PeerAuthorization(config.tls().insecure(), audit);
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), config.port()))
                 .executor(executor)
                 .maxInboundMessageSize(MAX_INBOUND_MESSAGE_BYTES)
+                .maxInboundMetadataSize(MAX_HEADER_BYTES)
                 .flowControlWindow(FLOW_CONTROL_WINDOW)
+                .maxConcurrentCallsPerConnection(MAX_CALLS_PER_CONNECTION)
+                .handshakeTimeout(HANDSHAKE_SECONDS, TimeUnit.SECONDS)
                 .keepAliveTime(10, TimeUnit.SECONDS)
                 .keepAliveTimeout(5, TimeUnit.SECONDS)
                 .permitKeepAliveTime(1, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
-                .addService(new ReplicationService(registry).binding())
-                .addService(new AdminService(registry))
-                .build();
+                .addService(ServerInterceptors.intercept(new ReplicationService(registry).binding(), authorization))
+                .addService(ServerInterceptors.intercept(new AdminService(registry, audit), authorization));
+        if (tls != null) {
+            builder.sslContext(tls);
+        }
+        Server server = builder.build();
         try {
             server.start();
         } catch (IOException e) {
             registry.close();
+            audit.close();
             leases.close();
             if (coordinator != null) {
                 coordinator.close();
@@ -88,9 +122,10 @@ public final class CollectorServer implements AutoCloseable {
             executor.shutdownNow();
             throw new IOException("cannot listen on " + config.host() + ":" + config.port() + ": " + e.getMessage(), e);
         }
-        LOG.log(System.Logger.Level.INFO, "collector listening on {0}:{1,number,#}, data in {2}, durability {3}",
-                config.host(), server.getPort(), config.dataDirectory(), config.durability());
+        LOG.log(System.Logger.Level.INFO, "collector listening on {0}:{1,number,#} ({4}), data in {2}, durability {3}",
+                config.host(), server.getPort(), config.dataDirectory(), config.durability(), config.tls());
         CollectorServer collector = new CollectorServer(config, registry, executor, server, leases, coordinator);
+        collector.audit = audit;
         if (coordinator != null) {
             try {
                 // Its own id in the pool: unique even for collectors of one process, and safe as a znode name.
@@ -206,6 +241,11 @@ public final class CollectorServer implements AutoCloseable {
                 membership.close();
             }
             registry.close();
+            try {
+                audit.close();
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.WARNING, "closing the audit log: " + e.getMessage());
+            }
             leases.close();
             if (coordinator != null) {
                 coordinator.close();

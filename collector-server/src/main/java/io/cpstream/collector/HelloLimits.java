@@ -30,6 +30,11 @@ final class HelloLimits {
             throw StandbyException.invalid("guest of " + Long.toUnsignedString(hello.getPageCount()) + " pages is "
                     + "outside what this collector accepts (1 to " + maxPages + " pages; see --max-guest-bytes)");
         }
+        if (hello.getFencingEpoch() < 0 || hello.getFencingEpoch() == Long.MAX_VALUE) {
+            // uint64 above 2^63-1 reads negative; 2^63-1 could never be raised by a promotion.
+            throw StandbyException.invalid("fencing epoch " + Long.toUnsignedString(hello.getFencingEpoch())
+                    + " is out of range (below " + Long.MAX_VALUE + ")");
+        }
         label("agent id", hello.getAgentId());
         label("lineage", hello.getLineage());
         label("source kind", hello.getSource().getKind());

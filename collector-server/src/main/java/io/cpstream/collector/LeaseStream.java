@@ -3,6 +3,7 @@ package io.cpstream.collector;
 import io.cpstream.proto.Heartbeat;
 import io.cpstream.proto.LeaseGrant;
 import io.cpstream.proto.Limit;
+import io.cpstream.security.Identity;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -17,16 +18,23 @@ final class LeaseStream implements StreamObserver<Heartbeat> {
 
     private final StandbyRegistry registry;
     private final ServerCallStreamObserver<LeaseGrant> grants;
+    private final Identity peer;
     private boolean closed;
 
-    LeaseStream(StandbyRegistry registry, ServerCallStreamObserver<LeaseGrant> grants) {
+    LeaseStream(StandbyRegistry registry, ServerCallStreamObserver<LeaseGrant> grants, Identity peer) {
         this.registry = registry;
         this.grants = grants;
+        this.peer = peer;
     }
 
     @Override
     public void onNext(Heartbeat heartbeat) {
         if (closed) {
+            return;
+        }
+        if (heartbeat == null) {
+            grants.onError(Status.INVALID_ARGUMENT.withDescription("invalid protobuf message").asRuntimeException());
+            closed = true;
             return;
         }
         if (heartbeat.getVmId().length() > Limit.MAX_LABEL_BYTES_VALUE
@@ -36,8 +44,15 @@ final class LeaseStream implements StreamObserver<Heartbeat> {
             closed = true;
             return;
         }
+        if (!peer.mayProtect(heartbeat.getVmId())) {
+            grants.onError(Status.PERMISSION_DENIED.withDescription(peer + " may not hold the lease of vm "
+                    + Text.quote(heartbeat.getVmId())).asRuntimeException());
+            closed = true;
+            return;
+        }
         Standby standby = registry.find(heartbeat.getVmId());
-        LeaseGrant grant = standby == null ? null : standby.renew(heartbeat);
+        // The stream attached under the token must be this peer's too: a token alone does not transfer a lease.
+        LeaseGrant grant = standby == null ? null : standby.renew(heartbeat, peer);
         // A grant the transport cannot take now is dropped, not queued: the next heartbeat earns a fresh one.
         if (grant != null && grants.isReady()) {
             grants.onNext(grant);

@@ -34,8 +34,15 @@ final class ReplicationService extends ReplicationGrpc.ReplicationImplBase {
                 .build();
         ServiceDescriptor.Builder service = ServiceDescriptor.newBuilder(generated.getServiceDescriptor().getName())
                 .setSchemaDescriptor(generated.getServiceDescriptor().getSchemaDescriptor()).addMethod(aliasing);
-        ServerMethodDefinition<?, ?> lease = generated.getMethod(ReplicationGrpc.getLeaseMethod().getFullMethodName());
-        service.addMethod(lease.getMethodDescriptor());
+        @SuppressWarnings("unchecked")
+        ServerMethodDefinition<Heartbeat, LeaseGrant> lease = (ServerMethodDefinition<Heartbeat, LeaseGrant>)
+                generated.getMethod(ReplicationGrpc.getLeaseMethod().getFullMethodName());
+        // Heartbeats through the same marshaller, for the same answer to garbage (INVALID_ARGUMENT).
+        MethodDescriptor<Heartbeat, LeaseGrant> leaseMethod = lease.getMethodDescriptor().toBuilder()
+                .setRequestMarshaller(new AliasingMarshaller<>(lease.getMethodDescriptor().getRequestMarshaller(),
+                        Heartbeat.parser()))
+                .build();
+        service.addMethod(leaseMethod);
         for (ServerMethodDefinition<?, ?> other : generated.getMethods()) {
             if (other != stream && other != lease) {
                 throw new IllegalStateException("ReplicationService binds its stream and lease calls only; found "
@@ -43,19 +50,20 @@ final class ReplicationService extends ReplicationGrpc.ReplicationImplBase {
             }
         }
         return ServerServiceDefinition.builder(service.build()).addMethod(aliasing, stream.getServerCallHandler())
-                .addMethod(lease).build();
+                .addMethod(leaseMethod, lease.getServerCallHandler()).build();
     }
 
     @Override
     public StreamObserver<Heartbeat> lease(StreamObserver<LeaseGrant> responseObserver) {
-        return new LeaseStream(registry, (ServerCallStreamObserver<LeaseGrant>) responseObserver);
+        return new LeaseStream(registry, (ServerCallStreamObserver<LeaseGrant>) responseObserver,
+                PeerAuthorization.current());
     }
 
     @Override
     public StreamObserver<AgentMessage> stream(StreamObserver<CollectorMessage> responseObserver) {
         ServerCallStreamObserver<CollectorMessage> responses = (ServerCallStreamObserver<CollectorMessage>) responseObserver;
         responses.disableAutoRequest();
-        ReplicationStream stream = new ReplicationStream(registry, responses);
+        ReplicationStream stream = new ReplicationStream(registry, responses, PeerAuthorization.current());
         responses.request(1);
         return stream;
     }

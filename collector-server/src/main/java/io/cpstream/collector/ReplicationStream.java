@@ -3,6 +3,7 @@ package io.cpstream.collector;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.Welcome;
+import io.cpstream.security.Identity;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -19,12 +20,19 @@ final class ReplicationStream implements StreamObserver<AgentMessage> {
 
     private final StandbyRegistry registry;
     private final ServerCallStreamObserver<CollectorMessage> responses;
+    private final Identity peer;
     private Standby standby;
     private boolean closed;
 
-    ReplicationStream(StandbyRegistry registry, ServerCallStreamObserver<CollectorMessage> responses) {
+    ReplicationStream(StandbyRegistry registry, ServerCallStreamObserver<CollectorMessage> responses, Identity peer) {
         this.registry = registry;
         this.responses = responses;
+        this.peer = peer;
+    }
+
+    /** Who is streaming, as its certificate says. */
+    Identity peer() {
+        return peer;
     }
 
     @Override
@@ -33,9 +41,17 @@ final class ReplicationStream implements StreamObserver<AgentMessage> {
             return;
         }
         try {
+            if (message == null) {
+                throw StandbyException.invalid("invalid protobuf message");
+            }
             if (message.hasHello()) {
                 if (standby != null) {
                     throw StandbyException.invalid("hello sent twice on one stream");
+                }
+                String vm = message.getHello().getVmId();
+                if (!peer.mayProtect(vm)) {
+                    throw StandbyException.denied(peer + " may not stream vm " + Text.quote(vm)
+                            + " (its certificate names " + peer.vmPatterns() + ")");
                 }
                 Standby target = registry.forHello(message.getHello());
                 Welcome welcome = target.attach(message.getHello(), this);
@@ -55,8 +71,8 @@ final class ReplicationStream implements StreamObserver<AgentMessage> {
             if (standby != null && e.kind() == StandbyException.Kind.INVALID) {
                 standby.countProtocolError();
             }
-            LOG.log(System.Logger.Level.WARNING, "closing stream{0}: {1}",
-                    standby == null ? "" : " of vm " + standby.vm(), e.getMessage());
+            LOG.log(System.Logger.Level.WARNING, "closing stream of {0}{1}: {2}", peer,
+                    standby == null ? "" : " for vm " + standby.vm(), e.getMessage());
             fail(Statuses.of(e));
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.ERROR, "closing stream after an internal error", e);

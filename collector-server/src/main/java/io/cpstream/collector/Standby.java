@@ -10,6 +10,7 @@ import io.cpstream.proto.LeaseGrant;
 import io.cpstream.proto.PromoteResponse;
 import io.cpstream.proto.VmStatus;
 import io.cpstream.proto.Welcome;
+import io.cpstream.security.Identity;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -36,9 +37,14 @@ final class Standby {
     private final PrimaryLiveness liveness;
     private final Promoter promoter;
     private final CollectorMetrics metrics;
+    private final long guestBytes;
     /** Volatile for {@link #connectedNow()}; written only under this standby's monitor. */
     private volatile ReplicationStream owner;
+    /** Who the attached stream's certificate says it is; only that peer renews the lease. */
+    private volatile Identity ownerPeer;
     private String agentId = "";
+    /** Set by a deletion: nothing attaches any more, the standby is going away. */
+    private boolean retired;
     /** Serialises promotions of this VM; held across the authority's raise, unlike the standby's lock. */
     private final Object promotion = new Object();
     /** While a promotion raises the fencing epoch: no stream may attach. */
@@ -54,6 +60,7 @@ final class Standby {
         this.intake = new CheckpointIntake(vm, store, new VersionedImage(store), metrics);
         this.liveness = new PrimaryLiveness(lease.toNanos());
         this.promoter = new Promoter(vm, store, snapshots);
+        this.guestBytes = store.manifest().pageCount() * store.manifest().pageSize();
     }
 
     /** A standby over {@code store}, with its meters registered and its fencing epoch watched at the authority. */
@@ -74,24 +81,34 @@ final class Standby {
         long local;
         synchronized (this) {
             Admission.requireGeometry(vm, store, hello);
-            local = Math.max(store.manifest().fencingEpoch(), hello.getFencingEpoch());
+            // The collector's own record, never the Hello's: the authority issues fencing epochs (I6).
+            local = store.manifest().fencingEpoch();
         }
         long authoritative = Admission.authoritativeEpoch(leases, vm, local);
         synchronized (this) {
-            if (promoting) {
-                throw StandbyException.retryLater("vm " + vm + " is being promoted", null);
+            if (promoting || retired) {
+                throw StandbyException.retryLater("vm " + vm + " is being " + (retired ? "deleted" : "promoted"), null);
+            }
+            if (owner != null && owner != stream && !owner.peer().samePeer(stream.peer())
+                    && liveness.remainingNanos() > 0) {
+                // Taking over a VM whose primary holds a lease is for that primary alone (reconnecting).
+                throw StandbyException.retryLater("vm " + vm + " is held by " + owner.peer() + " under a running "
+                        + "lease; another agent may take it over only once that lease ran out", null);
             }
             Admission.admit(vm, store, hello, authoritative);
             if (owner != null && owner != stream) {
-                owner.close(StandbyException.lostRace("replaced by a newer stream from agent " + hello.getAgentId()));
+                owner.close(StandbyException.lostRace("replaced by a newer stream from agent "
+                        + Text.quote(hello.getAgentId())));
             }
             owner = stream;
+            ownerPeer = stream.peer();
             agentId = hello.getAgentId();
             intake.restart(hello.getLineage(), stream::send);
             intake.finishPendingApply();
             PrimaryLiveness.Terms terms = liveness.open(store.manifest().fencingEpoch(), agentId);
-            LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} attached; standby at epoch {2}", vm, agentId,
-                    store.manifest().committedEpoch());
+            LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} ({3}) attached; standby at epoch {2}", vm,
+                    Text.quote(agentId),
+                    store.manifest().committedEpoch(), stream.peer());
             return Admission.welcome(store, collectorId, intake.versionsKnownAfter()).toBuilder()
                     .setLeaseToken(terms.token()).build();
         }
@@ -117,7 +134,11 @@ final class Standby {
      * primary must not act. Never takes the standby's lock (a commit may hold it for a while), so a busy standby
      * still answers within a heartbeat.
      */
-    LeaseGrant renew(Heartbeat heartbeat) {
+    LeaseGrant renew(Heartbeat heartbeat, Identity peer) {
+        Identity holder = ownerPeer;
+        if (holder == null || !holder.samePeer(peer)) {
+            return null;
+        }
         PrimaryLiveness.Terms terms = liveness.terms();
         if (terms == null || !MessageDigest.isEqual(terms.token().toByteArray(),
                 heartbeat.getLeaseToken().toByteArray())) {
@@ -132,9 +153,10 @@ final class Standby {
     synchronized void detach(ReplicationStream stream) {
         if (owner == stream) {
             owner = null;
+            ownerPeer = null;
             liveness.close();
             intake.drop();
-            LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} detached at epoch {2}", vm, agentId,
+            LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} detached at epoch {2}", vm, Text.quote(agentId),
                     store.manifest().committedEpoch());
         }
     }
@@ -198,6 +220,40 @@ final class Standby {
         }
     }
 
+    /**
+     * Stops this standby for good before its deletion: refused while its primary streams here or holds a lease,
+     * unless {@code force}; the stream is cut, nothing attaches afterwards, the store is closed. Returns its
+     * committed epoch.
+     */
+    long retire(boolean force) throws StandbyException {
+        long leaseLeft = leaseRemainingNanos();
+        synchronized (this) {
+            if (retired) {
+                throw StandbyException.notFound("vm " + vm + " is being deleted");
+            }
+            if (!force && (owner != null || leaseLeft > 0)) {
+                throw StandbyException.precondition("vm " + vm + " has " + (owner != null ? "its agent streaming"
+                        : "a primary holding its lease") + "; stop the agent first, or delete with force");
+            }
+            if (promoting) {
+                throw StandbyException.retryLater("vm " + vm + " is being promoted", null);
+            }
+            retired = true;
+            closeOwner(StandbyException.fenced(vm, "was deleted from this collector"));
+            long committed = store.manifest().committedEpoch();
+            try {
+                store.close();
+            } catch (IOException e) {
+                throw StandbyException.storage("closing the standby of vm " + vm, e);
+            }
+            return committed;
+        }
+    }
+
+    synchronized boolean retired() {
+        return retired;
+    }
+
     VmStatus status() {
         long leaseLeft = leaseRemainingNanos();
         synchronized (this) {
@@ -220,6 +276,11 @@ final class Standby {
             leases.released(vm);
         }
         return left;
+    }
+
+    /** The guest's size as the standby was created with; fixed for its life. */
+    long guestBytes() {
+        return guestBytes;
     }
 
     synchronized long committedEpoch() {
@@ -262,6 +323,7 @@ final class Standby {
         if (owner != null) {
             owner.close(why);
             owner = null;
+            ownerPeer = null;
         }
         intake.drop();
     }

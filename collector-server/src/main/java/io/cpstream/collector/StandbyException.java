@@ -22,7 +22,11 @@ final class StandbyException extends Exception {
         /** Not now: the lease authority (ZooKeeper) could not be consulted, or a promotion is under way. */
         RETRY_LATER,
         /** The collector's disk failed it; what was acknowledged before is intact. */
-        STORAGE
+        STORAGE,
+        /** The peer's certificate does not allow this (another VM's name, a role without the right). */
+        DENIED,
+        /** One more would exceed what this collector is configured to hold (VMs, guest bytes). */
+        EXHAUSTED
     }
 
     private final Kind kind;
@@ -63,6 +67,14 @@ final class StandbyException extends Exception {
 
     static StandbyException retryLater(String message, Throwable cause) {
         return new StandbyException(Kind.RETRY_LATER, message, cause);
+    }
+
+    static StandbyException denied(String message) {
+        return new StandbyException(Kind.DENIED, message, null);
+    }
+
+    static StandbyException exhausted(String message) {
+        return new StandbyException(Kind.EXHAUSTED, message, null);
     }
 
     static StandbyException storage(String what, Throwable cause) {

@@ -5,6 +5,7 @@ import io.cpstream.collector.store.Durability;
 import io.cpstream.collector.store.ImageStore;
 import io.cpstream.collector.store.StandbyManifest;
 import io.cpstream.snapshot.DurableFiles;
+import io.cpstream.proto.DeleteVmResponse;
 import io.cpstream.proto.Hello;
 import io.cpstream.proto.PromoteResponse;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -36,6 +37,9 @@ final class StandbyRegistry implements AutoCloseable {
     private final Path vmsDirectory;
     private final Durability durability;
     private final long maxGuestBytes;
+    private final CollectorConfig.Quotas quotas;
+    /** Held while a standby is created or deleted, so the quotas hold across concurrent Hellos. */
+    private final Object membership = new Object();
     private final Duration lease;
     private final LeaseAuthority leases;
     /** The automatic promotion policy, or null when only an operator promotes. */
@@ -54,6 +58,7 @@ final class StandbyRegistry implements AutoCloseable {
         this.vmsDirectory = config.dataDirectory().resolve("vms");
         this.durability = config.durability();
         this.maxGuestBytes = config.maxGuestBytes();
+        this.quotas = config.quotas();
         this.lease = config.lease();
         this.collectorId = collectorId;
         this.meters = meters;
@@ -117,20 +122,83 @@ final class StandbyRegistry implements AutoCloseable {
             throw StandbyException.precondition("the standby of vm " + vm + " on this collector cannot be opened ("
                     + damage + "); remove " + vmsDirectory.resolve(vm) + " on the collector to start over");
         }
-        try {
-            return standbys.computeIfAbsent(vm, id -> {
-                try {
-                    StandbyManifest fresh = StandbyManifest.fresh(id, PAGE_SIZE, hello.getPageCount(),
-                            hello.getFencingEpoch(), hello.getSource().getKind(),
-                            new HashMap<>(hello.getSource().getParamsMap()));
-                    return standby(id, ImageStore.create(vmsDirectory.resolve(id), fresh, durability));
-                } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            });
-        } catch (java.io.UncheckedIOException e) {
-            throw StandbyException.storage("creating the standby of vm " + vm, e.getCause());
+        Standby known = standbys.get(vm);
+        if (known != null) {
+            return known;
         }
+        synchronized (membership) {
+            known = standbys.get(vm);
+            if (known != null) {
+                return known;
+            }
+            requireRoomFor(vm, hello.getPageCount() * PAGE_SIZE);
+            try {
+                StandbyManifest fresh = StandbyManifest.fresh(vm, PAGE_SIZE, hello.getPageCount(),
+                        hello.getFencingEpoch(), hello.getSource().getKind(),
+                        new HashMap<>(hello.getSource().getParamsMap()));
+                Standby created = standby(vm, ImageStore.create(vmsDirectory.resolve(vm), fresh, durability));
+                standbys.put(vm, created);
+                return created;
+            } catch (IOException e) {
+                throw StandbyException.storage("creating the standby of vm " + vm, e);
+            }
+        }
+    }
+
+    /** A new standby of {@code guestBytes} fits this collector's quotas (I7), or is refused with what to change. */
+    private void requireRoomFor(String vm, long guestBytes) throws StandbyException {
+        int held = standbys.size() + broken.size();
+        if (held >= quotas.maxVms()) {
+            throw StandbyException.exhausted("vm " + vm + " refused: this collector holds " + held + " VMs, its limit "
+                    + "(--max-vms " + quotas.maxVms() + "); delete one or raise the limit");
+        }
+        long total = 0;
+        for (Standby standby : standbys.values()) {
+            total += standby.guestBytes();
+        }
+        if (total + guestBytes > quotas.maxTotalGuestBytes()) {
+            throw StandbyException.exhausted("vm " + vm + " refused: its " + guestBytes + " bytes of guest would take "
+                    + "this collector's guests to " + (total + guestBytes) + " bytes, above --max-total-guest-bytes "
+                    + quotas.maxTotalGuestBytes());
+        }
+    }
+
+    /**
+     * Deletes {@code vm}'s standby and its snapshots (see {@link Standby#retire}); a standby that could not be
+     * opened is deleted too. Its name is free for a new Hello afterwards.
+     */
+    DeleteVmResponse delete(String vm, boolean force) throws StandbyException {
+        synchronized (membership) {
+            Path directory = vmsDirectory.resolve(vm);
+            Standby standby = standbys.get(vm);
+            long committed = 0;
+            if (standby != null) {
+                committed = standby.retire(force);
+            } else if (broken.get(vm) == null) {
+                throw unknown(vm);
+            }
+            try {
+                if (Files.exists(directory)) {
+                    DurableFiles.deleteRecursively(directory);
+                }
+            } catch (IOException e) {
+                throw StandbyException.storage("deleting " + directory, e);
+            } finally {
+                if (standby != null) {
+                    standbys.remove(vm, standby);
+                    leases.released(vm);
+                    // Its meters go with it: a VM of the same name later starts its own.
+                    meters.getMeters().stream().filter(meter -> vm.equals(meter.getId().getTag("vm"))).toList()
+                            .forEach(meters::remove);
+                }
+            }
+            broken.remove(vm);
+            return DeleteVmResponse.newBuilder().setVmId(vm).setCommittedEpoch(committed).build();
+        }
+    }
+
+    private StandbyException unknown(String vm) {
+        return StandbyException.notFound("this collector has no vm " + Text.quote(vm));
     }
 
     /** The standby of {@code vm}, or null when this collector holds none. */
@@ -140,9 +208,8 @@ final class StandbyRegistry implements AutoCloseable {
 
     Standby existing(String vm) throws StandbyException {
         Standby standby = standbys.get(vm);
-        if (standby == null) {
-            throw StandbyException.notFound("this collector has no vm '" + vm + "'; known: "
-                    + standbys.keySet().stream().sorted().toList());
+        if (standby == null || standby.retired()) {
+            throw unknown(vm);
         }
         return standby;
     }

@@ -21,6 +21,8 @@ final class Statuses {
             case LOST_RACE -> Status.ABORTED;
             case RETRY_LATER -> Status.UNAVAILABLE;
             case STORAGE -> Status.INTERNAL;
+            case DENIED -> Status.PERMISSION_DENIED;
+            case EXHAUSTED -> Status.RESOURCE_EXHAUSTED;
         };
         return status.withDescription(e.getMessage());
     }

@@ -114,8 +114,8 @@ class HostileInputTest {
 
     /**
      * Bytes that do not parse as an AgentMessage (the stream's requests go through {@link AliasingMarshaller},
-     * not gRPC's stock parser) end the stream, mid-checkpoint, and the committed image stays. gRPC reports a
-     * request that fails to parse as UNKNOWN ("Application error processing RPC"), as with its own parser.
+     * not gRPC's stock parser) end the stream, mid-checkpoint, with INVALID_ARGUMENT (gRPC itself would say UNKNOWN,
+     * "Application error processing RPC", for a request that fails to parse), and the committed image stays.
      */
     @Test
     void bytesThatAreNoMessageCloseTheStreamAndLeaveTheStandbyAlone() throws Exception {
@@ -129,7 +129,7 @@ class HostileInputTest {
             Status status = rawBytesStream(List.of(hello("vm", PAGES).toByteArray(), AgentMessage.newBuilder()
                     .setBegin(CheckpointBegin.newBuilder().setEpoch(2).setBaseEpoch(1).setPageCount(1)).build()
                     .toByteArray(), garbage));
-            assertEquals(Status.Code.UNKNOWN, status.getCode(), String.valueOf(status));
+            assertEquals(Status.Code.INVALID_ARGUMENT, status.getCode(), String.valueOf(status));
         }
 
         assertEquals(1, committedEpoch("vm"));

@@ -82,9 +82,14 @@ class InstallTest {
     void installedCollectorStartsFromItsConfigAndSpeaksSdNotify() throws Throwable {
         Path root = install();
         Path config = root.resolve("etc/cpstream/collector.yaml");
-        // The shipped file, pointed at places this test may use.
+        // The shipped file, pointed at places this test may use, with certificates issued the way the README says.
+        Path pki = dir.resolve("pki");
+        io.cpstream.security.Pki.init(pki, java.time.Duration.ofDays(1));
+        io.cpstream.security.Pki.issue(pki, "collector", io.cpstream.security.Role.COLLECTOR, List.of(),
+                java.time.Duration.ofDays(1));
         Files.writeString(config, Files.readString(config)
-                .replace("listen: 0.0.0.0:7700", "listen: 127.0.0.1:0")
+                .replace("listen: 127.0.0.1:7700", "listen: 127.0.0.1:0")
+                .replace("/etc/cpstream/pki/", pki + "/")
                 .replace("data-dir: /var/lib/cpstream", "data-dir: " + dir.resolve("state"))
                 .replace("metrics-port: 9465", "metrics-port: 0"));
         try (NotifyReceiver systemd = NotifyReceiver.at(dir.resolve("notify"));

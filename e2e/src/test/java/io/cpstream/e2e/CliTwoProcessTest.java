@@ -40,16 +40,39 @@ class CliTwoProcessTest {
         processes.forEach(Process::destroyForcibly);
     }
 
+    /** The options that make {@code name} (issued by {@code cpstream pki} into {@code pki}) this command's identity. */
+    private static String[] tls(Path pki, String name) {
+        return new String[] {"--tls-cert", pki.resolve(name + ".crt").toString(), "--tls-key",
+                pki.resolve(name + ".key").toString(), "--tls-ca", pki.resolve("ca.crt").toString()};
+    }
+
+    private static String[] with(String[] options, String... more) {
+        List<String> all = new ArrayList<>(List.of(more));
+        all.addAll(List.of(options));
+        return all.toArray(String[]::new);
+    }
+
     @Test
     void replicateInspectPromoteAndFence() throws Exception {
+        // Certificates the way the README issues them: a CA, then one identity per daemon and operator.
+        Path pki = dataDir.resolve("pki");
+        assertEquals(0, CliRun.of("pki", "init", "--dir", pki.toString()).code());
+        for (String[] issue : List.of(new String[] {"collector", "collector"}, new String[] {"host-a", "agent"},
+                new String[] {"ops", "admin"}, new String[] {"viewer", "reader"})) {
+            CliRun issued = CliRun.of(with(issue[1].equals("agent") ? new String[] {"--vm", "vm-*"} : new String[0],
+                    "pki", "issue", "--dir", pki.toString(), "--name", issue[0], "--role", issue[1]));
+            assertEquals(0, issued.code(), issued.err());
+        }
         int port = freePort();
         String collector = "127.0.0.1:" + port;
-        spawn("collector", "--listen", collector, "--data-dir", dataDir.toString(), "--metrics-port", "0");
-        Process agent = spawn("agent", "--collector", collector, "--vm", "vm-1", "--source", "sim:mem=4m,rate=20000",
-                "--metrics-port", "0", "--verify");
+        spawn(with(tls(pki, "collector"), "collector", "--listen", collector, "--data-dir",
+                dataDir.resolve("data").toString(), "--metrics-port", "0"));
+        Process agent = spawn(with(tls(pki, "host-a"), "agent", "--collector", collector, "--vm", "vm-1", "--source",
+                "sim:mem=4m,rate=20000", "--metrics-port", "0", "--verify"));
+        String[] ops = tls(pki, "ops");
 
         JsonNode vm = await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(300)).until(() -> {
-            CliRun status = CliRun.of("status", "--collector", collector, "--json");
+            CliRun status = CliRun.of(with(tls(pki, "viewer"), "status", "--collector", collector, "--json"));
             if (status.code() != 0) {
                 return null;
             }
@@ -60,12 +83,23 @@ class CliTwoProcessTest {
         assertEquals("vm-1", vm.get("vm").asText());
         assertTrue(vm.get("lag_ms").asLong() >= 0, "lag is reported: " + vm);
 
+        // A reader may look, not promote; without a certificate nothing at all.
+        CliRun reader = CliRun.of(with(tls(pki, "viewer"), "promote", "--collector", collector, "--vm", "vm-1",
+                "--force"));
+        assertEquals(1, reader.code(), reader.out());
+        assertTrue(reader.err().contains("viewer (reader) may not call Promote (needs the admin role)"), reader.err());
+        CliRun plaintext = CliRun.of("status", "--collector", collector, "--json", "--insecure");
+        assertEquals(1, plaintext.code(), plaintext.out());
+        CliRun none = CliRun.of("status", "--collector", collector, "--json");
+        assertEquals(1, none.code(), none.out());
+        assertTrue(none.err().contains("--tls-cert"), none.err());
+
         // While the primary streams and renews its lease, the safe default refuses to make a second primary.
-        CliRun refused = CliRun.of("promote", "--collector", collector, "--vm", "vm-1", "--json");
+        CliRun refused = CliRun.of(with(ops, "promote", "--collector", collector, "--vm", "vm-1", "--json"));
         assertEquals(1, refused.code(), refused.out());
         assertTrue(refused.err().contains("still holds its lease") && refused.err().contains("--force"), refused.err());
 
-        CliRun promote = CliRun.of("promote", "--collector", collector, "--vm", "vm-1", "--force", "--json");
+        CliRun promote = CliRun.of(with(ops, "promote", "--collector", collector, "--vm", "vm-1", "--force", "--json"));
         assertEquals(0, promote.code(), promote.err());
         JsonNode promoted = promote.json();
         assertTrue(promoted.get("verified").asBoolean(), "snapshot equals the primary at the promoted epoch: " + promoted);
@@ -78,21 +112,22 @@ class CliTwoProcessTest {
         assertTrue(agent.waitFor(60, TimeUnit.SECONDS), "fenced agent exits");
         assertNotEquals(0, agent.exitValue());
 
-        CliRun again = CliRun.of("promote", "--collector", collector, "--vm", "vm-1", "--json");
+        CliRun again = CliRun.of(with(ops, "promote", "--collector", collector, "--vm", "vm-1", "--json"));
         assertEquals(1, again.code());
         assertTrue(again.err().contains("already promoted"), again.err());
-        CliRun status = CliRun.of("status", "--collector", collector, "--json");
+        CliRun status = CliRun.of(with(ops, "status", "--collector", collector, "--json"));
         assertEquals("promoted", status.json().get("vms").get(0).get("state").asText());
     }
 
     @Test
     void errorsAreOneActionableLineOnStderr() throws Exception {
-        CliRun unreachable = CliRun.of("status", "--collector", "127.0.0.1:" + freePort(), "--json");
+        CliRun unreachable = CliRun.of("status", "--collector", "127.0.0.1:" + freePort(), "--json", "--insecure");
         assertEquals(1, unreachable.code());
         assertTrue(unreachable.err().contains("cannot reach the collector"), unreachable.err());
         assertEquals("", unreachable.out());
 
-        CliRun badSource = CliRun.of("agent", "--collector", "127.0.0.1:1", "--vm", "x", "--source", "sim:mem=4m,colour=red");
+        CliRun badSource = CliRun.of("agent", "--collector", "127.0.0.1:1", "--vm", "x", "--source", "sim:mem=4m,colour=red",
+                "--insecure");
         assertEquals(1, badSource.code());
         assertTrue(badSource.err().contains("does not know parameter(s) [colour]"), badSource.err());
 

@@ -66,9 +66,9 @@ class DaemonOpsTest {
         // The collector takes its settings from a config file, as under systemd.
         Path config = dir.resolve("collector.yaml");
         Files.writeString(config, "listen: " + collector + "\ndata-dir: " + dir.resolve("data") + "\nmetrics-port: "
-                + collectorMetrics + "\n");
+                + collectorMetrics + "\ninsecure: true\n");
         daemons.cpstream("collector", "collector", "--config", config.toString());
-        daemons.cpstream("agent", "agent", "--collector", collector, "--vm", VM, "--source", "sim:mem=8m,rate=20000",
+        daemons.cpstream("agent", "agent", "--insecure", "--collector", collector, "--vm", VM, "--source", "sim:mem=8m,rate=20000",
                 "--metrics-port", String.valueOf(agentMetrics));
         await("agent healthy: " + daemons.logText("agent")).atMost(Duration.ofSeconds(180))
                 .pollInterval(Duration.ofMillis(500))
@@ -116,7 +116,7 @@ class DaemonOpsTest {
 
         // An agent whose collector is not there: 503, and the check says why.
         int port = TestDaemons.freePort();
-        daemons.cpstream("lonely-agent", "agent", "--collector", "127.0.0.1:" + TestDaemons.freePort(), "--vm", "lonely",
+        daemons.cpstream("lonely-agent", "agent", "--insecure", "--collector", "127.0.0.1:" + TestDaemons.freePort(), "--vm", "lonely",
                 "--source", "sim:mem=4m", "--metrics-port", String.valueOf(port));
         TestDaemons.Http lonely = await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(500))
                 .until(() -> TestDaemons.get("http://127.0.0.1:" + port + "/health"),
@@ -129,7 +129,7 @@ class DaemonOpsTest {
 
     @Test
     void statusOnceShowsEveryVmWithEpochLagStunAndThroughput() {
-        CliRun status = CliRun.of("status", "--collector", collector, "--once");
+        CliRun status = CliRun.of("status", "--insecure", "--collector", collector, "--once");
         assertEquals(0, status.code(), status.err());
         String row = status.out().lines().filter(line -> line.startsWith(VM)).findFirst().orElseThrow(
                 () -> new AssertionError("no row for " + VM + ":\n" + status.out()));

@@ -258,7 +258,7 @@ class StandbyLossTest {
 
     /** The row of {@code vm} that `cpstream status --collectors zk:...` shows protected, or else its first row. */
     private com.fasterxml.jackson.databind.JsonNode poolRow(String vm) throws IOException {
-        CliRun status = CliRun.of("status", "--collectors", "zk:" + zookeeper.getConnectString(), "--json");
+        CliRun status = CliRun.of("status", "--insecure", "--collectors", "zk:" + zookeeper.getConnectString(), "--json");
         assertEquals(0, status.code(), status.err());
         com.fasterxml.jackson.databind.JsonNode first = com.fasterxml.jackson.databind.node.MissingNode.getInstance();
         for (com.fasterxml.jackson.databind.JsonNode row : status.json().get("vms")) {

@@ -133,14 +133,14 @@ public final class ChaosTrial {
         int collectorPort = freePort();
         Path collectorData = work.resolve("collector-a");
         List<String> collectorArgs = List.of("collector", "--listen", "127.0.0.1:" + collectorPort, "--data-dir",
-                collectorData.toString(), "--metrics-port", "0", "--lease-ms", String.valueOf(LEASE.toMillis()));
+                collectorData.toString(), "--metrics-port", "0", "--lease-ms", String.valueOf(LEASE.toMillis()), "--insecure");
         try (OutputReceiver receiver = new OutputReceiver("127.0.0.1", 0, work.resolve("released.log"));
              TcpProxy link = new TcpProxy(new InetSocketAddress("127.0.0.1", collectorPort));
              AdminClient admin = new AdminClient("127.0.0.1:" + collectorPort)) {
             DaemonProcess collector = DaemonProcess.start(work.resolve("collector.log"), collectorArgs);
             DaemonProcess agent = DaemonProcess.start(work.resolve("agent.log"), List.of("agent",
                     "--collector", "127.0.0.1:" + link.port(), "--vm", VM, "--source", source, "--metrics-port", "0",
-                    "--epoch-ms", "20", "--verify", "--output-sink", "tcp://127.0.0.1:" + receiver.port()));
+                    "--epoch-ms", "20", "--verify", "--output-sink", "tcp://127.0.0.1:" + receiver.port(), "--insecure"));
             try {
                 DaemonProcess primary = agent;
                 awaitUntil(() -> {

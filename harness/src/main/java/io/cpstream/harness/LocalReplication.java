@@ -5,6 +5,9 @@ import io.cpstream.agent.AgentConfig;
 import io.cpstream.agent.AgentStats;
 import io.cpstream.collector.CollectorConfig;
 import io.cpstream.collector.CollectorServer;
+import io.cpstream.security.Pki;
+import io.cpstream.security.PkiException;
+import io.cpstream.security.TlsSettings;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.MemorySources;
 import io.cpstream.tracker.OutputTap;
@@ -27,6 +30,8 @@ public final class LocalReplication implements AutoCloseable {
     /** The collector's meters (epochs committed, digests verified, mismatches). */
     public final SimpleMeterRegistry collectorMeters = new SimpleMeterRegistry();
     public final Agent agent;
+    /** How an operator reaches the collector: an admin certificate of this run, or plaintext. */
+    public final TlsSettings adminTls;
     private final boolean deleteDataDir;
     private boolean primaryStopped;
 
@@ -38,16 +43,38 @@ public final class LocalReplication implements AutoCloseable {
     /** @param outputs sees the guest's outputs as the agent takes them at each stun, each with its epoch */
     public LocalReplication(String sourceSpec, Path dataDirOrNull, AgentConfig template, OutputTap.Listener outputs)
             throws IOException {
+        this(sourceSpec, dataDirOrNull, template, outputs, false);
+    }
+
+    /**
+     * @param tls mutual TLS between agent and collector, with certificates of a CA made for this run (under the
+     *            data directory, {@code pki/}); false: plaintext
+     */
+    public LocalReplication(String sourceSpec, Path dataDirOrNull, AgentConfig template, OutputTap.Listener outputs,
+                            boolean tls) throws IOException {
         this.deleteDataDir = dataDirOrNull == null;
         this.dataDir = dataDirOrNull == null ? Files.createTempDirectory("cpstream-") : dataDirOrNull;
+        Pki.Throwaway identities = null;
+        if (tls) {
+            try {
+                identities = Pki.throwaway(dataDir.resolve("pki"), template.vmId());
+            } catch (PkiException e) {
+                throw new IOException("cannot make this run's certificates: " + e.getMessage(), e);
+            }
+        }
+        this.adminTls = tls ? identities.admin() : TlsSettings.INSECURE;
         this.guest = new OutputTap(MemorySources.open(sourceSpec), outputs);
         try {
-            this.collector = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dataDir), collectorMeters);
+            CollectorConfig config = CollectorConfig.of("127.0.0.1", 0, dataDir);
+            this.collector = CollectorServer.start(tls ? config.withTls(identities.collector()) : config,
+                    collectorMeters);
         } catch (IOException | RuntimeException e) {
             guest.close();
             throw e;
         }
-        this.agent = new Agent(template.withCollector("127.0.0.1:" + collector.port()), guest, new SimpleMeterRegistry());
+        AgentConfig agentConfig = template.withCollector("127.0.0.1:" + collector.port());
+        this.agent = new Agent(tls ? agentConfig.withTls(identities.agent()) : agentConfig, guest,
+                new SimpleMeterRegistry());
     }
 
     /** A counter of the collector's meters, 0 if it was never registered. */

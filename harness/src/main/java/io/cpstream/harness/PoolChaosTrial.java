@@ -94,7 +94,7 @@ final class PoolChaosTrial {
                         "--collectors", "zk:" + zookeeper.connectString(), "--vm", ChaosFinale.VM, "--source", source,
                         "--host-name", "host-of-the-agent", "--standby-timeout-ms", String.valueOf(STANDBY_TIMEOUT.toMillis()),
                         "--metrics-port", String.valueOf(agentMetrics), "--epoch-ms", "20", "--verify",
-                        "--output-sink", "tcp://127.0.0.1:" + receiver.port()));
+                        "--output-sink", "tcp://127.0.0.1:" + receiver.port(), "--insecure"));
                 Primary primary = new Primary(agent, agentMetrics);
                 Member standby = awaitProtected(pool, primary, null);
                 ChaosFinale.awaitUntil(() -> committed(standby) >= 5, "epoch 5 to be committed");
@@ -188,7 +188,7 @@ final class PoolChaosTrial {
         DaemonProcess process = DaemonProcess.start(work.resolve("collector-" + index + ".log"), List.of("collector",
                 "--listen", "127.0.0.1:" + port, "--data-dir", work.resolve("collector-" + index).toString(),
                 "--zookeeper", zookeeper, "--advertise", "127.0.0.1:" + link.port(), "--host-name", "host-" + index,
-                "--metrics-port", "0", "--lease-ms", String.valueOf(LEASE.toMillis())));
+                "--metrics-port", "0", "--lease-ms", String.valueOf(LEASE.toMillis()), "--insecure"));
         return new Member(index, process, link, new AdminClient("127.0.0.1:" + port));
     }
 

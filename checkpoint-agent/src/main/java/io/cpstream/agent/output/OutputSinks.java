@@ -1,5 +1,6 @@
 package io.cpstream.agent.output;
 
+import io.cpstream.security.TlsSettings;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Path;
@@ -11,7 +12,13 @@ public final class OutputSinks {
     private OutputSinks() {
     }
 
+    /** A sink over plaintext (tcp:// to a sink run with {@code --insecure}). */
     public static OutputSink open(String spec) throws IOException {
+        return open(spec, TlsSettings.INSECURE);
+    }
+
+    /** The sink {@code spec} names; a {@code tcp://} one with mutual TLS unless {@code tls} is insecure. */
+    public static OutputSink open(String spec, TlsSettings tls) throws IOException {
         if (spec == null || spec.equals("none")) {
             return new Discard();
         }
@@ -27,7 +34,7 @@ public final class OutputSinks {
             if (uri.getHost() == null || uri.getPort() < 1) {
                 throw new IllegalArgumentException("output sink '" + spec + "' needs a host and port, e.g. tcp://10.0.0.5:7800");
             }
-            return new TcpOutputSink(uri.getHost(), uri.getPort());
+            return new TcpOutputSink(uri.getHost(), uri.getPort(), tls);
         }
         throw new IllegalArgumentException("unknown output sink '" + spec + "'; use none, file:PATH or tcp://HOST:PORT");
     }

@@ -1,5 +1,10 @@
 package io.cpstream.agent.output;
 
+import io.cpstream.security.PkiException;
+import io.cpstream.security.Role;
+import io.cpstream.security.Tls;
+import io.cpstream.security.TlsMaterial;
+import io.cpstream.security.TlsSettings;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -9,6 +14,8 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.HexFormat;
 import java.util.List;
+import javax.net.ssl.SSLSocket;
+import javax.net.ssl.SSLSocketFactory;
 
 /**
  * {@code tcp://HOST:PORT}: releases to an output receiver over TCP, in the line protocol
@@ -27,9 +34,21 @@ public final class TcpOutputSink implements OutputSink {
     private String vm;
     private long fencingEpoch;
 
+    /** Mutual TLS (the receiver must present a sink certificate), or null: plaintext. */
+    private final SSLSocketFactory tls;
+
     public TcpOutputSink(String host, int port) {
+        this(host, port, TlsSettings.INSECURE);
+    }
+
+    public TcpOutputSink(String host, int port, TlsSettings settings) throws IllegalArgumentException {
         this.host = host;
         this.port = port;
+        try {
+            this.tls = settings.insecure() ? null : Tls.sockets(TlsMaterial.load(settings, Role.SINK)).getSocketFactory();
+        } catch (PkiException e) {
+            throw new IllegalArgumentException("TLS: " + e.getMessage(), e);
+        }
     }
 
     @Override
@@ -59,10 +78,17 @@ public final class TcpOutputSink implements OutputSink {
 
     private void connect() throws IOException {
         closeQuietly();
-        Socket s = new Socket();
-        s.connect(new InetSocketAddress(host, port), CONNECT_TIMEOUT_MILLIS);
-        s.setSoTimeout(ANSWER_TIMEOUT_MILLIS);
-        s.setTcpNoDelay(true);
+        Socket plain = new Socket();
+        plain.connect(new InetSocketAddress(host, port), CONNECT_TIMEOUT_MILLIS);
+        plain.setSoTimeout(ANSWER_TIMEOUT_MILLIS);
+        plain.setTcpNoDelay(true);
+        Socket s = plain;
+        if (tls != null) {
+            SSLSocket secure = (SSLSocket) tls.createSocket(plain, host, port, true);
+            secure.setEnabledProtocols(new String[] {Tls.PROTOCOL});
+            secure.startHandshake();
+            s = secure;
+        }
         socket = s;
         in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII));
         out = s.getOutputStream();

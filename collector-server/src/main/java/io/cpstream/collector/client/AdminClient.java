@@ -1,6 +1,12 @@
 package io.cpstream.collector.client;
 
 import io.cpstream.proto.AdminGrpc;
+import io.cpstream.proto.DeleteVmRequest;
+import io.cpstream.proto.DeleteVmResponse;
+import io.cpstream.security.PkiException;
+import io.cpstream.security.Role;
+import io.cpstream.security.Tls;
+import io.cpstream.security.TlsSettings;
 import io.cpstream.proto.ListVmsRequest;
 import io.cpstream.proto.PromoteRequest;
 import io.cpstream.proto.PromoteResponse;
@@ -16,8 +22,18 @@ public final class AdminClient implements AutoCloseable {
     private final ManagedChannel channel;
     private final AdminGrpc.AdminBlockingStub stub;
 
+    /** A plaintext client, for a collector run with {@code --insecure}. */
     public AdminClient(String target) {
-        channel = NettyChannelBuilder.forTarget(target).usePlaintext().build();
+        this(target, TlsSettings.INSECURE);
+    }
+
+    /** A client of the collector at {@code target}, with mutual TLS unless {@code tls} is insecure. */
+    public AdminClient(String target, TlsSettings tls) {
+        try {
+            channel = Tls.secure(NettyChannelBuilder.forTarget(target), tls, Role.COLLECTOR).build();
+        } catch (PkiException e) {
+            throw new IllegalArgumentException("TLS: " + e.getMessage(), e);
+        }
         stub = AdminGrpc.newBlockingStub(channel);
     }
 
@@ -42,6 +58,12 @@ public final class AdminClient implements AutoCloseable {
         // Writing the snapshot reads the whole image: allow for large guests.
         return stub.withDeadlineAfter(10, TimeUnit.MINUTES)
                 .promote(PromoteRequest.newBuilder().setVmId(vm).setForce(force).build());
+    }
+
+    /** Deletes the VM's standby and snapshots from the collector (admin role). */
+    public DeleteVmResponse delete(String vm, boolean force) {
+        return stub.withDeadlineAfter(1, TimeUnit.MINUTES)
+                .deleteVm(DeleteVmRequest.newBuilder().setVmId(vm).setForce(force).build());
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.cpstream.collector.lease;
 
+import io.cpstream.coordination.CoordinationException;
 import java.util.function.LongConsumer;
 
 /**
@@ -28,7 +29,11 @@ public final class LocalLeases implements LeaseAuthority {
     }
 
     @Override
-    public long raise(String vm, long expected) {
+    public long raise(String vm, long expected) throws CoordinationException {
+        if (expected < 0 || expected == Long.MAX_VALUE) {
+            throw new CoordinationException("vm " + vm + ": fencing epoch " + Long.toUnsignedString(expected)
+                    + " cannot be raised");
+        }
         return expected + 1;
     }
 

@@ -215,7 +215,7 @@ class ImageStoreCrashTest {
         assertEquals(5, next.end());
     }
 
-    private static void commit(ImageStore store, long epoch, long base, boolean full, byte[][] pages,
+    static void commit(ImageStore store, long epoch, long base, boolean full, byte[][] pages,
                                CommittedOutputs outputs) throws IOException {
         store.begin(epoch, base, full, 1000 * epoch);
         for (int i = 0; i < pages.length; i++) {
@@ -226,11 +226,11 @@ class ImageStoreCrashTest {
         store.commit(epoch);
     }
 
-    private static byte[] snapshotImage(ImageStore store) {
+    static byte[] snapshotImage(ImageStore store) {
         return ImageDigest.sha256(store.image());
     }
 
-    private static byte[][] randomPages(Random random, int count) {
+    static byte[][] randomPages(Random random, int count) {
         byte[][] pages = new byte[count][PAGE];
         for (byte[] page : pages) {
             random.nextBytes(page);
@@ -238,7 +238,7 @@ class ImageStoreCrashTest {
         return pages;
     }
 
-    private static void copyTree(Path from, Path to) throws IOException {
+    static void copyTree(Path from, Path to) throws IOException {
         Files.createDirectories(to);
         try (Stream<Path> files = Files.list(from)) {
             for (Path file : files.toList()) {

@@ -172,7 +172,7 @@ final class ManyVms {
                             || flag.startsWith("--enable-native-access"))
                     .toList();
             DaemonProcess process = DaemonProcess.start(work.resolve("collector.log"), flags, "io.cpstream.cli.Main",
-                    List.of("collector", "--listen", "127.0.0.1:" + port, "--data-dir",
+                    List.of("collector", "--insecure", "--listen", "127.0.0.1:" + port, "--data-dir",
                             work.resolve("data").toString(), "--metrics-port", String.valueOf(metricsPort)));
             Collector collector = new Collector(process, port, metricsPort);
             long deadline = System.nanoTime() + PATIENCE.toNanos();

@@ -28,10 +28,16 @@ public final class Pipeline {
     /** Runs {@code spec} with {@code config}; the figures of the measured window. */
     public static Map<String, Object> measure(BenchSettings settings, String spec, AgentConfig config)
             throws Exception {
+        return measure(settings, spec, config, false);
+    }
+
+    /** Runs {@code spec} with {@code config}, over mutual TLS when {@code tls}; the figures of the measured window. */
+    public static Map<String, Object> measure(BenchSettings settings, String spec, AgentConfig config, boolean tls)
+            throws Exception {
         StunConfig stun = config.stun();
         Map<String, Object> result = new LinkedHashMap<>();
         LocalReplication replication;
-        try (LocalReplication run = new LocalReplication(spec, null, config)) {
+        try (LocalReplication run = new LocalReplication(spec, null, config, (epoch, outputs) -> { }, tls)) {
             replication = run;
             settings.out().printf("cpstream bench: %s (%d MiB), %s encoding, epoch target %d ms, split %s%s%s, %d s "
                             + "warm-up + %d s measured%n", spec, run.guest.memoryBytes() >> 20, config.encoding().label(),
