@@ -13,14 +13,7 @@ class StagingSlotsTest {
     void aPagesSlotIsItsRankAmongThePlannedPages() {
         SplittableRandom random = new SplittableRandom(7);
         for (int round = 0; round < 50; round++) {
-            BitSet planned = new BitSet();
-            int pages = 1 + random.nextInt(5000);
-            double share = random.nextDouble();
-            for (int page = 0; page < pages; page++) {
-                if (random.nextDouble() < share) {
-                    planned.set(page);
-                }
-            }
+            BitSet planned = randomPlan(random);
             StagingSlots slots = new StagingSlots(planned);
             int rank = 0;
             for (int page = planned.nextSetBit(0); page >= 0; page = planned.nextSetBit(page + 1)) {
@@ -33,14 +26,7 @@ class StagingSlotsTest {
     void thePagesFromASlotOnAreExactlyThoseRankedThereOrLater() {
         SplittableRandom random = new SplittableRandom(11);
         for (int round = 0; round < 50; round++) {
-            BitSet planned = new BitSet();
-            int pages = 1 + random.nextInt(5000);
-            double share = random.nextDouble();
-            for (int page = 0; page < pages; page++) {
-                if (random.nextDouble() < share) {
-                    planned.set(page);
-                }
-            }
+            BitSet planned = randomPlan(random);
             StagingSlots slots = new StagingSlots(planned);
             int from = random.nextInt(planned.cardinality() + 2);
             BitSet expected = new BitSet();
@@ -63,5 +49,18 @@ class StagingSlotsTest {
         assertThrows(IllegalArgumentException.class, () -> slots.slot(4));
         assertThrows(IllegalArgumentException.class, () -> slots.slot(200));
         assertThrows(IllegalArgumentException.class, () -> slots.slot(-1));
+    }
+
+    /** Up to 5000 pages, each planned with a share drawn per plan, from sparse to nearly all. */
+    private static BitSet randomPlan(SplittableRandom random) {
+        BitSet planned = new BitSet();
+        int pages = 1 + random.nextInt(5000);
+        double share = random.nextDouble();
+        for (int page = 0; page < pages; page++) {
+            if (random.nextDouble() < share) {
+                planned.set(page);
+            }
+        }
+        return planned;
     }
 }

@@ -29,7 +29,7 @@ import java.util.function.BooleanSupplier;
  * missing, the promoted image the primary's at the promoted epoch, and never two primaries releasing (a write the
  * sink refused as fenced, or an older fencing epoch releasing after a newer one).
  */
-final class ChaosFinale {
+public final class ChaosFinale {
 
     static final String VM = ChaosTrial.VM;
     static final Duration PATIENCE = Duration.ofSeconds(60);
@@ -180,7 +180,8 @@ final class ChaosFinale {
         }
     }
 
-    static int freePort() throws IOException {
+    /** A TCP port free on this machine now, for a daemon started next to listen on (chaos trials, bench --vms). */
+    public static int freePort() throws IOException {
         try (ServerSocket socket = new ServerSocket(0)) {
             return socket.getLocalPort();
         }

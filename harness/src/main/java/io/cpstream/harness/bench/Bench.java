@@ -61,9 +61,7 @@ public final class Bench {
      */
     public static void addCpuHog(BenchSettings settings, AgentConfig config, Map<String, Object> result)
             throws Exception {
-        double rate = ((Number) result.get("checkpoints_per_s")).doubleValue();
-        result.put("lag_p99_over_epoch", Figures.round(rate == 0 ? 0
-                : ((Number) result.get("lag_ms_p99")).doubleValue() / (1000 / rate)));
+        result.put("lag_p99_over_epoch", Figures.lagP99OverEpoch(result));
         result.put("cpu_hog", CpuHog.measure(settings, config, result));
     }
 
@@ -81,10 +79,8 @@ public final class Bench {
         Object pipeline = result.get("wire_mb_per_s");
         if (pipeline instanceof Number mbPerSecond) {
             result.put("pipeline_mb_per_s", mbPerSecond);
-            result.put("pipeline_over_link", Figures.round(mbPerSecond.doubleValue()
-                    / ((Number) link.get("link_mb_per_s")).doubleValue()));
-            result.put("pipeline_over_grpc_link", Figures.round(mbPerSecond.doubleValue()
-                    / ((Number) link.get("grpc_link_mb_per_s")).doubleValue()));
+            result.put("pipeline_over_link", Figures.ratio(mbPerSecond, link.get("link_mb_per_s")));
+            result.put("pipeline_over_grpc_link", Figures.ratio(mbPerSecond, link.get("grpc_link_mb_per_s")));
         }
     }
 }

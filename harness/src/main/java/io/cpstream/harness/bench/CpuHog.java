@@ -41,12 +41,8 @@ final class CpuHog implements AutoCloseable {
             loaded = Pipeline.measure(settings, config);
         }
         loaded.put("hog_processes", cores);
-        double quietRate = ((Number) quiet.get("checkpoints_per_s")).doubleValue();
-        double loadedRate = ((Number) loaded.get("checkpoints_per_s")).doubleValue();
-        loaded.put("checkpoints_over_quiet", Figures.round(quietRate == 0 ? 0 : loadedRate / quietRate));
-        // Lag in achieved epochs: the bound the dashboards care about is relative to how often checkpoints happen.
-        loaded.put("lag_p99_over_epoch", Figures.round(loadedRate == 0 ? 0
-                : ((Number) loaded.get("lag_ms_p99")).doubleValue() / (1000 / loadedRate)));
+        loaded.put("checkpoints_over_quiet", Figures.ratio(loaded.get("checkpoints_per_s"), quiet.get("checkpoints_per_s")));
+        loaded.put("lag_p99_over_epoch", Figures.lagP99OverEpoch(loaded));
         return loaded;
     }
 

@@ -16,4 +16,13 @@ public final class Figures {
         double d = ((Number) denominator).doubleValue();
         return d == 0 ? 0 : round(((Number) numerator).doubleValue() / d);
     }
+
+    /**
+     * A pipeline run's lag p99 in achieved epochs ({@code lag_ms_p99} over the mean time between acknowledged
+     * checkpoints): the bound the dashboards care about is relative to how often checkpoints happen. 0 without any.
+     */
+    static double lagP99OverEpoch(java.util.Map<String, Object> pipeline) {
+        double rate = ((Number) pipeline.get("checkpoints_per_s")).doubleValue();
+        return rate == 0 ? 0 : round(((Number) pipeline.get("lag_ms_p99")).doubleValue() * rate / 1000);
+    }
 }

@@ -3,6 +3,7 @@ package io.cpstream.harness.bench;
 import io.cpstream.agent.Agent;
 import io.cpstream.agent.AgentConfig;
 import io.cpstream.agent.AgentStats;
+import io.cpstream.harness.ChaosFinale;
 import io.cpstream.harness.Directories;
 import io.cpstream.harness.HarnessException;
 import io.cpstream.harness.chaos.DaemonProcess;
@@ -11,7 +12,6 @@ import io.cpstream.tracker.MemorySources;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -66,8 +66,7 @@ final class ManyVms {
             result.put("vm_lag_ms_p50", Figures.round(many.lagP50Median()));
             result.put("vm_lag_ms_p99_median", Figures.round(many.lagP99Median()));
             result.put("vm_lag_ms_p99_worst", Figures.round(many.lagP99Worst()));
-            result.put("lag_p99_over_single", Figures.round(single.lagP99Worst() == 0 ? 0
-                    : many.lagP99Worst() / single.lagP99Worst()));
+            result.put("lag_p99_over_single", Figures.ratio(many.lagP99Worst(), single.lagP99Worst()));
             result.put("collector_heap_mb", Figures.round(many.memory.heapBytes() / 1e6));
             result.put("collector_direct_mb", Figures.round(many.memory.directBytes() / 1e6));
             result.put("collector_rss_mb", Figures.round(many.memory.rssBytes() / 1e6));
@@ -165,8 +164,8 @@ final class ManyVms {
     private record Collector(DaemonProcess process, int port, int metricsPort) implements AutoCloseable {
 
         static Collector start(Path work) throws Exception {
-            int port = freePort();
-            int metricsPort = freePort();
+            int port = ChaosFinale.freePort();
+            int metricsPort = ChaosFinale.freePort();
             List<String> flags = ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
                     .filter(flag -> (flag.startsWith("-XX:") && !flag.contains("FlightRecording"))
                             || flag.startsWith("--enable-native-access"))
@@ -220,12 +219,6 @@ final class ManyVms {
                 }
             }
             return 0;
-        }
-
-        private static int freePort() throws IOException {
-            try (ServerSocket socket = new ServerSocket(0)) {
-                return socket.getLocalPort();
-            }
         }
 
         @Override
