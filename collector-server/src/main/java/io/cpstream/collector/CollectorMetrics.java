@@ -80,13 +80,13 @@ final class CollectorMetrics {
     /** The gauges that read the standby itself, registered once it is constructed. */
     void registerGauges(MeterRegistry registry, String vm, Standby standby) {
         gauge(registry, "cpstream.collector.committed.epoch", "Newest committed epoch", vm, standby,
-                s -> s.committedEpochNow());
+                s -> s.committedEpoch());
         gauge(registry, "cpstream.collector.fencing.epoch", "Fencing epoch of the VM", vm, standby,
-                s -> s.fencingEpochNow());
+                s -> s.fencingEpoch());
         gauge(registry, "cpstream.collector.standby.age.seconds",
-                "Now minus the primary's stun time of the committed epoch", vm, standby, s -> s.lagMillisNow() / 1000.0);
+                "Now minus the primary's stun time of the committed epoch", vm, standby, s -> s.lagMillis() / 1000.0);
         gauge(registry, "cpstream.collector.connected", "1 while an agent streams this VM", vm, standby,
-                s -> s.connectedNow() ? 1 : 0);
+                s -> s.connected() ? 1 : 0);
     }
 
     void pageDecoded(PageEncoding encoding) {

@@ -38,7 +38,7 @@ final class Standby {
     private final Promoter promoter;
     private final CollectorMetrics metrics;
     private final long guestBytes;
-    /** Volatile for {@link #connectedNow()}; written only under this standby's monitor. */
+    /** Volatile for {@link #connected()}; written only under this standby's monitor. */
     private volatile ReplicationStream owner;
     /** Who the attached stream's certificate says it is; only that peer renews the lease. */
     private volatile Identity ownerPeer;
@@ -283,30 +283,22 @@ final class Standby {
         return guestBytes;
     }
 
-    synchronized long committedEpoch() {
+    // Read without this standby's monitor: the manifest is immutable and replaced whole, the owner a volatile reference,
+    // so a metrics scrape never waits behind a commit holding the monitor (with many VMs, it waited behind many).
+
+    long committedEpoch() {
         return store.manifest().committedEpoch();
     }
 
-    synchronized long fencingEpoch() {
+    long fencingEpoch() {
         return store.manifest().fencingEpoch();
     }
 
-    // What the gauges read: the manifest is immutable and replaced whole, the owner a volatile reference, so a scrape
-    // never waits behind a commit holding this standby's monitor (with many VMs, one scrape would wait behind many).
-
-    long committedEpochNow() {
-        return store.manifest().committedEpoch();
-    }
-
-    long fencingEpochNow() {
-        return store.manifest().fencingEpoch();
-    }
-
-    long lagMillisNow() {
+    long lagMillis() {
         return StandbyStatus.lagMillis(store.manifest());
     }
 
-    boolean connectedNow() {
+    boolean connected() {
         return owner != null;
     }
 
