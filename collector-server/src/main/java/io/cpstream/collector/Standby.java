@@ -147,7 +147,14 @@ final class Standby {
         if (!leases.mayGrant(vm, terms.fencingEpoch(), terms.holder())) {
             return null;
         }
-        return liveness.grant(heartbeat, terms);
+        LeaseGrant grant = liveness.grant(heartbeat, terms);
+        if (grant == null && liveness.remainingNanos() == 0) {
+            // The stream detached (or a promotion began) between the authority's yes and the grant. The lease the
+            // authority recorded for this collector must not outlive that: with no grant here, nothing would ever
+            // see it run out and release it, and no other collector could grant this VM's lease again.
+            leases.released(vm);
+        }
+        return grant;
     }
 
     synchronized void detach(ReplicationStream stream) {
