@@ -44,8 +44,6 @@ final class CollectorLink implements Runnable, AutoCloseable {
      * after this many standby timeouts: long enough for a standby merely slow to apply a huge checkpoint.
      */
     static final int STALLED_TIMEOUTS = 10;
-    /** Room for a few page batches in flight on the connection, so the link stays busy between acks. */
-    static final int FLOW_CONTROL_WINDOW = 8 << 20;
 
     /** What the link asks of its agent, and tells it. */
     interface Agent {
@@ -320,7 +318,7 @@ final class CollectorLink implements Runnable, AutoCloseable {
         if (channel == null || !address.equals(channelTarget)) {
             shutdown(channel);
             shutdown(leaseChannel);
-            channel = newChannel(address, FLOW_CONTROL_WINDOW);
+            channel = newChannel(address, StreamTuning.FLOW_CONTROL_WINDOW);
             // Heartbeats are a few dozen bytes: the default window is plenty.
             leaseChannel = newChannel(address, 0);
             channelTarget = address;

@@ -18,8 +18,6 @@ import java.util.function.Consumer;
  */
 final class CollectorStream {
 
-    static final int ON_READY_THRESHOLD = 2 << 20;
-
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition readyOrClosed = lock.newCondition();
     private final ClientCallStreamObserver<AgentMessage> requests;
@@ -45,7 +43,7 @@ final class CollectorStream {
         ClientCallStreamObserver<AgentMessage>[] holder = new ClientCallStreamObserver[1];
         // Ready while less than a couple of batches are buffered: the sender blocks only when the link is
         // genuinely behind, not after every 1 MiB message.
-        ReplicationGrpc.newStub(channel).withOnReadyThreshold(ON_READY_THRESHOLD).stream(new ClientResponseObserver<AgentMessage, CollectorMessage>() {
+        ReplicationGrpc.newStub(channel).withOnReadyThreshold(StreamTuning.ON_READY_THRESHOLD).stream(new ClientResponseObserver<AgentMessage, CollectorMessage>() {
             @Override
             public void beforeStart(ClientCallStreamObserver<AgentMessage> stream) {
                 holder[0] = stream;

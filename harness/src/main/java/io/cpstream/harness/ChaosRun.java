@@ -18,11 +18,13 @@ public final class ChaosRun {
     /**
      * What a series found: totals over its trials, and each trial's own findings.
      *
-     * @param outputStallMillis over the trials that lost a standby and went on: how long output stopped
+     * @param outputStallMillis over the trials that lost a standby and went on: how long output stopped after the fault
+     * @param outputQuietAtFaultMillis over the same trials: how long before the fault the last output was released
      * @param reprotectedMillis over the same trials: until another collector committed an epoch of the VM
      */
     public record Summary(int trials, String source, long violations, long outputsLost, long outputsDuplicated,
                           long digestMismatches, long twoPrimaries, List<Long> outputStallMillis,
+                          List<Long> outputQuietAtFaultMillis,
                           List<Long> reprotectedMillis, List<Map<String, Object>> results) {
 
         /** As {@code cpstream chaos --json} prints it. */
@@ -39,6 +41,8 @@ public final class ChaosRun {
                 result.put("output_stall_ms_p50", percentile(outputStallMillis, 50));
                 result.put("output_stall_ms_p99", percentile(outputStallMillis, 99));
                 result.put("output_stall_ms_max", percentile(outputStallMillis, 100));
+                result.put("output_quiet_at_fault_ms_p50", percentile(outputQuietAtFaultMillis, 50));
+                result.put("output_quiet_at_fault_ms_p99", percentile(outputQuietAtFaultMillis, 99));
             }
             if (!reprotectedMillis.isEmpty()) {
                 result.put("reprotected_ms_p50", percentile(reprotectedMillis, 50));
@@ -77,6 +81,7 @@ public final class ChaosRun {
         long mismatches = 0;
         long twoPrimaries = 0;
         List<Long> stalls = new ArrayList<>();
+        List<Long> quietAtFault = new ArrayList<>();
         List<Long> reprotections = new ArrayList<>();
         for (int i = 0; i < trials; i++) {
             ChaosTrial.Fault fault = faults.get(i % faults.size());
@@ -104,6 +109,7 @@ public final class ChaosRun {
             twoPrimaries += outcome.twoPrimaries();
             if (outcome.outputStallMillis() >= 0) {
                 stalls.add(outcome.outputStallMillis());
+                quietAtFault.add(outcome.outputQuietAtFaultMillis());
             }
             if (outcome.reprotectedMillis() >= 0) {
                 reprotections.add(outcome.reprotectedMillis());
@@ -114,6 +120,6 @@ public final class ChaosRun {
             }
         }
         return new Summary(trials, source, violations, lost + missing, duplicated, mismatches, twoPrimaries, stalls,
-                reprotections, results);
+                quietAtFault, reprotections, results);
     }
 }

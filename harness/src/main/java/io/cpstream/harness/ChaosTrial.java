@@ -71,25 +71,28 @@ public final class ChaosTrial {
     /**
      * What one trial found.
      *
-     * @param outputStallMillis how long the guest's output stopped after the fault; -1 where the fault is no standby
-     *                          loss (or the primary did not go on)
+     * @param outputStallMillis how long the guest's output stopped after the fault (from the fault, not from the last
+     *                          release before it); -1 where the fault is no standby loss (or the primary did not go on)
+     * @param outputQuietAtFaultMillis how long before the fault the last output had been released; -1 likewise
      * @param reprotectedMillis from the loss of the standby until another collector committed an epoch; -1 likewise
      */
     public record Outcome(int trial, Fault fault, long promotedEpoch, long outputEnd, long releasedBeforePromotion,
                           long releasedTotal, long lost, long duplicated, long missing, boolean digestMismatch,
-                          long twoPrimaries, long outputStallMillis, long reprotectedMillis, List<String> violations) {
+                          long twoPrimaries, long outputStallMillis, long outputQuietAtFaultMillis, long reprotectedMillis,
+                          List<String> violations) {
 
         static Outcome of(int trial, Fault fault, PromoteResponse promoted, ChaosFinale.Checks checks,
-                          long outputStallMillis, long reprotectedMillis, List<String> violations) {
+                          ReleaseSampler.Stall stall, long reprotectedMillis, List<String> violations) {
             return new Outcome(trial, fault, promoted.getPromotedEpoch(), promoted.getOutputEnd(),
                     checks.releasedBefore(), checks.releasedTotal(), checks.lost(), checks.duplicated(), checks.missing(),
-                    checks.digestMismatch(), checks.twoPrimaries(), outputStallMillis, reprotectedMillis,
+                    checks.digestMismatch(), checks.twoPrimaries(), stall == null ? -1 : stall.afterFaultMillis(),
+                    stall == null ? -1 : stall.quietAtFaultMillis(), reprotectedMillis,
                     List.copyOf(violations));
         }
 
         /** A trial that could not complete: that is a finding too. */
         static Outcome broken(int trial, Fault fault, String why) {
-            return new Outcome(trial, fault, 0, 0, 0, 0, 0, 0, 0, false, 0, -1, -1, List.of(why));
+            return new Outcome(trial, fault, 0, 0, 0, 0, 0, 0, 0, false, 0, -1, -1, -1, List.of(why));
         }
 
         public Map<String, Object> describe() {
@@ -102,6 +105,7 @@ public final class ChaosTrial {
             result.put("released_total", releasedTotal);
             if (outputStallMillis >= 0) {
                 result.put("output_stall_ms", outputStallMillis);
+                result.put("output_quiet_at_fault_ms", outputQuietAtFaultMillis);
             }
             if (reprotectedMillis >= 0) {
                 result.put("reprotected_ms", reprotectedMillis);
@@ -183,7 +187,7 @@ public final class ChaosTrial {
                             .withOutputSink("tcp://127.0.0.1:" + receiver.port())
                             .withHeartbeatInterval(Duration.ofMillis(100));
                     ChaosFinale.Checks checks = ChaosFinale.finish(promoted, receiver, protect, violations);
-                    return Outcome.of(trial, fault, promoted, checks, -1, -1, violations);
+                    return Outcome.of(trial, fault, promoted, checks, null, -1, violations);
                 }
             } finally {
                 agent.close();

@@ -100,7 +100,7 @@ final class PoolChaosTrial {
                 ChaosFinale.awaitUntil(() -> committed(standby) >= 5, "epoch 5 to be committed");
                 Thread.sleep(random.nextInt(1500));
                 ReleaseSampler sampler = ReleaseSampler.start(receiver);
-                long stall = -1;
+                ReleaseSampler.Stall stall = null;
                 long reprotected = -1;
                 PromoteResponse promoted = null;
                 switch (fault) {
@@ -111,7 +111,7 @@ final class PoolChaosTrial {
                         Member next = awaitProtected(pool, primary, standby);
                         reprotected = millisSince(lostAt);
                         Thread.sleep(500);
-                        stall = sampler.longestStallMillis(lostAt);
+                        stall = sampler.stall(lostAt);
                         pool.remove(standby);
                         ChaosFinale.awaitUntil(() -> committed(next) >= 3, "epochs on the new standby");
                     }
@@ -142,7 +142,7 @@ final class PoolChaosTrial {
                             Member next = awaitProtected(pool, primary, standby);
                             reprotected = millisSince(cutAt);
                             Thread.sleep(500);
-                            stall = sampler.longestStallMillis(cutAt);
+                            stall = sampler.stall(cutAt);
                             standby.link().heal();
                             ChaosFinale.awaitUntil(() -> committed(next) >= 3, "epochs on the new standby");
                         }

@@ -6,7 +6,8 @@ import java.util.List;
 
 /**
  * Watches a sink's released records every few milliseconds, to tell how long a guest's output stopped: the
- * longest time without a new record around a fault. What the guest's clients would see as the outage.
+ * longest time without a new record after a fault, and how long
+ * the output had been quiet when it struck. What the guest's clients would see as the outage.
  */
 final class ReleaseSampler implements AutoCloseable {
 
@@ -16,6 +17,7 @@ final class ReleaseSampler implements AutoCloseable {
     /** System.nanoTime() of every sample at which the released count had grown. */
     private final List<Long> growth = new ArrayList<>();
     private final Thread thread;
+    private final long startedNanos = System.nanoTime();
 
     private ReleaseSampler(OutputReceiver receiver) {
         this.receiver = receiver;
@@ -47,29 +49,37 @@ final class ReleaseSampler implements AutoCloseable {
     }
 
     /**
-     * The longest time without a released record from the last release before {@code faultNanos} until now: how
-     * long the output stopped because of the fault.
+     * How the output stopped around a fault.
+     *
+     * @param afterFaultMillis   the longest time without a released record from the fault until now: what the fault
+     *                           itself cost the guest's clients
+     * @param quietAtFaultMillis how long before the fault the last record had been released: the output's own lag at
+     *                           that moment (releases wait for acknowledged checkpoints), which a fault adds to but
+     *                           does not cause; reported beside the stall so neither hides in the other
      */
-    long longestStallMillis(long faultNanos) {
+    record Stall(long afterFaultMillis, long quietAtFaultMillis) {
+    }
+
+    Stall stall(long faultNanos) {
         List<Long> times;
         synchronized (growth) {
             times = List.copyOf(growth);
         }
+        long lastBefore = -1;
         long previous = faultNanos;
-        for (long t : times) {
-            if (t <= faultNanos) {
-                previous = t;
-            }
-        }
         long longest = 0;
         for (long t : times) {
-            if (t > faultNanos) {
+            if (t <= faultNanos) {
+                lastBefore = t;
+            } else {
                 longest = Math.max(longest, t - previous);
                 previous = t;
             }
         }
         longest = Math.max(longest, System.nanoTime() - previous);
-        return longest / 1_000_000;
+        // Sampled since start(): with no release seen before the fault, the quiet time is at least that long.
+        long quiet = faultNanos - (lastBefore >= 0 ? lastBefore : startedNanos);
+        return new Stall(longest / 1_000_000, Math.max(0, quiet) / 1_000_000);
     }
 
     @Override

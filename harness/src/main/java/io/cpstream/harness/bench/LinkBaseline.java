@@ -1,5 +1,6 @@
 package io.cpstream.harness.bench;
 
+import io.cpstream.agent.StreamTuning;
 import io.grpc.CallOptions;
 import io.grpc.ClientCall;
 import io.grpc.ManagedChannel;
@@ -32,14 +33,13 @@ import java.util.concurrent.atomic.AtomicLong;
  * What the loopback link carries with nothing of cpstream on it, measured in the same run as the pipeline so the
  * two figures share the machine's mood: one plain TCP stream (a writer of 1 MiB buffers, a reader that drops
  * them), and one gRPC client stream of 1 MiB messages over the same transport, window and flow control as the
- * agent's link (Netty, an 8 MiB window, sending only while the call is ready). The TCP figure is the link's
- * ceiling; the gRPC one is what the framework leaves of it before any checkpoint work.
+ * agent's link (Netty, the agent's window and on-ready threshold from {@link StreamTuning}, sending only while the
+ * call is ready). The TCP figure is the link's ceiling; the gRPC one is what the framework leaves of it before any
+ * checkpoint work.
  */
 final class LinkBaseline {
 
     private static final int BUFFER = 1 << 20;
-    /** The agent's and the collector's flow-control window ({@code CollectorLink}, {@code CollectorServer}). */
-    private static final int FLOW_CONTROL_WINDOW = 8 << 20;
     private static final MethodDescriptor<byte[], byte[]> SINK = MethodDescriptor.<byte[], byte[]>newBuilder()
             .setType(MethodDescriptor.MethodType.CLIENT_STREAMING)
             .setFullMethodName(MethodDescriptor.generateFullMethodName("cpstream.bench.Link", "Sink"))
@@ -98,13 +98,13 @@ final class LinkBaseline {
         ServerServiceDefinition service = ServerServiceDefinition.builder("cpstream.bench.Link")
                 .addMethod(SINK, new CountingSink(received)).build();
         Server server = NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
-                .flowControlWindow(FLOW_CONTROL_WINDOW).maxInboundMessageSize(2 * BUFFER).addService(service)
+                .flowControlWindow(StreamTuning.FLOW_CONTROL_WINDOW).maxInboundMessageSize(2 * BUFFER).addService(service)
                 .build().start();
         ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.getPort()).usePlaintext()
-                .flowControlWindow(FLOW_CONTROL_WINDOW).build();
+                .flowControlWindow(StreamTuning.FLOW_CONTROL_WINDOW).build();
         try {
             byte[] message = filled();
-            ClientCall<byte[], byte[]> call = channel.newCall(SINK, CallOptions.DEFAULT);
+            ClientCall<byte[], byte[]> call = channel.newCall(SINK, CallOptions.DEFAULT.withOnReadyThreshold(StreamTuning.ON_READY_THRESHOLD));
             CountDownLatch closed = new CountDownLatch(1);
             Object ready = new Object();
             call.start(new ClientCall.Listener<>() {
