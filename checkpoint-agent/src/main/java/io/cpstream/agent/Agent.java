@@ -43,7 +43,7 @@ public final class Agent implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Agent.class.getName());
     /** Whether this agent said already that its threads could not raise their priority. */
     private final java.util.concurrent.atomic.AtomicBoolean priorityWarned = new java.util.concurrent.atomic.AtomicBoolean();
-    static final int PROTOCOL_VERSION = 4;
+    static final int PROTOCOL_VERSION = 5;
 
     private final AgentConfig config;
     private final MemorySource source;

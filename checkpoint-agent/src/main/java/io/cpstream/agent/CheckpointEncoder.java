@@ -141,11 +141,11 @@ final class CheckpointEncoder implements AutoCloseable {
         EncodedPage record = bases.encode(page, content);
         if (candidate) {
             metrics.deltaCandidatePages.increment();
-            if (record.encoding() == PageEncoding.DELTA) {
+            if (record.encoding().isDelta()) {
                 metrics.deltaCandidateHits.increment();
             }
         }
-        if (record.encoding() == PageEncoding.DELTA && deltasToCorrupt.get() > 0
+        if (record.encoding() == PageEncoding.DELTA && record.payloadBytes() > 0 && deltasToCorrupt.get() > 0
                 && deltasToCorrupt.getAndDecrement() > 0) {
             return corrupted(record);
         }

@@ -3,6 +3,7 @@ package io.cpstream.agent;
 import com.google.protobuf.ByteString;
 import io.cpstream.encoder.EncodedPage;
 import io.cpstream.encoder.ImageDigest;
+import io.cpstream.encoder.PageBatchCheck;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CheckpointBegin;
 import io.cpstream.proto.CheckpointCommit;
@@ -14,9 +15,9 @@ import io.cpstream.proto.PageBatch;
  * {@link CheckpointSender} sends them, and {@code bench --compare-encoders} measures their serialized size
  * ({@link #wireBytes}), so the bytes the comparison reports are the bytes the agent puts on the wire.
  *
- * <p>Pages go into {@link PageBatch}es, in columns (protocol 4: see {@code replication.proto}; a page costs the
- * collector 1 byte of encoding, 1-3 of index gap, 4 of CRC-32C unless it is a zero page, 1-2 of length for LZ4 and
- * DELTA, 1-2 of base lag for DELTA, besides its payload), at most {@link Limit#MAX_PAGE_BATCH_PAYLOAD_BYTES} of page
+ * <p>Pages go into {@link PageBatch}es, in columns (protocol 5: see {@code replication.proto}; a page costs 1 byte of
+ * encoding, 1-3 of index gap, 1-2 of length for LZ4 and the deltas, 1-2 of base lag for the deltas, besides its
+ * payload; the batch carries one {@link PageBatchCheck} of its pages' CRC-32Cs, 9 bytes), at most {@link Limit#MAX_PAGE_BATCH_PAYLOAD_BYTES} of page
  * data and {@link Limit#MAX_PAGES_PER_BATCH} records each, pages in ascending order:
  * <pre>
  * for each page:  if (!batches.fits(record)) send(batches.take());  batches.add(index, record);
@@ -36,6 +37,8 @@ public final class CheckpointMessages {
 
     private final BatchPayloads payloads;
     private final byte[] encodings = new byte[Limit.MAX_PAGES_PER_BATCH_VALUE];
+    /** The open batch's pages' CRC-32Cs, folded: what the collector checks the pages it rebuilds against. */
+    private final PageBatchCheck check = new PageBatchCheck();
     private PageBatch.Builder batch;
     private int records;
     private long lastIndex;
@@ -108,6 +111,7 @@ public final class CheckpointMessages {
         if (batch == null) {
             batch = PageBatch.newBuilder().setEpoch(epoch);
             records = 0;
+            check.reset();
         } else if (records > 0 && index <= lastIndex) {
             throw new IllegalArgumentException("page " + index + " after page " + lastIndex + ": pages go in ascending order");
         }
@@ -117,31 +121,24 @@ public final class CheckpointMessages {
         batch.addIndexGaps(records == 0 ? index : index - lastIndex - 1);
         lastIndex = index;
         encodings[records++] = (byte) record.encoding().wireNumber();
+        check.add(record.crc32c());
         switch (record.encoding()) {
             case ZERO -> { }
-            case FULL -> {
-                batch.addCrc32C(record.crc32c());
-                payloads.append(record.payload());
-            }
+            case FULL -> payloads.append(record.payload());
             case LZ4 -> {
-                batch.addCrc32C(record.crc32c());
                 batch.addLengths(record.payloadBytes());
                 payloads.append(record.payload());
             }
-            case DELTA -> {
+            case DELTA, DELTA_LZ4 -> {
                 if (record.baseVersion() <= 0 || record.baseVersion() >= epoch) {
                     throw new IllegalArgumentException("a delta of epoch " + epoch + " against version "
                             + record.baseVersion());
                 }
-                batch.addCrc32C(record.crc32c());
                 batch.addLengths(record.payloadBytes());
                 batch.addBaseLags(epoch - record.baseVersion());
                 payloads.append(record.payload());
             }
-            case DUPLICATE -> {
-                batch.addCrc32C(record.crc32c());
-                batch.addSourceIndexes(record.sourceIndex());
-            }
+            case DUPLICATE -> batch.addSourceIndexes(record.sourceIndex());
         }
         batchBytes += record.payloadBytes();
     }
@@ -154,6 +151,7 @@ public final class CheckpointMessages {
     public AgentMessage take() {
         AgentMessage message = AgentMessage.newBuilder().setPages(batch
                 .setEncodings(ByteString.copyFrom(encodings, 0, records))
+                .setPagesCheck(check.value())
                 .setData(payloads.appended())).build();
         batch = null;
         records = 0;

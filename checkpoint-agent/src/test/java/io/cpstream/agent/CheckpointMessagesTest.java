@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
 import io.cpstream.encoder.EncodedPage;
+import io.cpstream.encoder.PageBatchCheck;
 import io.cpstream.encoder.PageEncoding;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.Limit;
@@ -15,7 +16,7 @@ import java.nio.ByteBuffer;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** The columns of a PageBatch as the agent writes them (protocol 4), and how batches are cut. */
+/** The columns of a PageBatch as the agent writes them (protocol 5), and how batches are cut. */
 class CheckpointMessagesTest {
 
     private static final int PAGE = 4096;
@@ -35,21 +36,27 @@ class CheckpointMessagesTest {
         messages.add(200, new EncodedPage(PageEncoding.LZ4, bytes(100, 2), 333));
         messages.add(201, new EncodedPage(PageEncoding.DELTA, bytes(7, 3), 444, 8, 0));
         messages.add(5000, new EncodedPage(PageEncoding.DUPLICATE, ByteBuffer.allocate(0), 555, 0, 17));
+        messages.add(5001, new EncodedPage(PageEncoding.DELTA_LZ4, bytes(9, 4), 666, 3, 0));
         AgentMessage message = messages.take();
         PageBatch batch = message.getPages();
         assertEquals(10, batch.getEpoch());
-        assertEquals(List.of(3L, 0L, 195L, 0L, 4798L), batch.getIndexGapsList());
-        assertEquals(ByteString.copyFrom(new byte[] {1, 2, 3, 4, 5}), batch.getEncodings());
-        assertEquals(List.of(222, 333, 444, 555), batch.getCrc32CList(), "a zero page carries no checksum");
-        assertEquals(List.of(100, 7), batch.getLengthsList());
-        assertEquals(List.of(2L), batch.getBaseLagsList(), "epoch 10 - version 8");
+        assertEquals(List.of(3L, 0L, 195L, 0L, 4798L, 0L), batch.getIndexGapsList());
+        assertEquals(ByteString.copyFrom(new byte[] {1, 2, 3, 4, 5, 6}), batch.getEncodings());
+        PageBatchCheck check = new PageBatchCheck();
+        for (int crc : new int[] {111, 222, 333, 444, 555, 666}) {
+            check.add(crc);
+        }
+        assertEquals(check.value(), batch.getPagesCheck(), "every page's CRC-32C, the zero page's too, in order");
+        assertEquals(List.of(100, 7, 9), batch.getLengthsList());
+        assertEquals(List.of(2L, 7L), batch.getBaseLagsList(), "epoch 10 - version 8, epoch 10 - version 3");
         assertEquals(List.of(17L), batch.getSourceIndexesList());
-        assertEquals(PAGE + 100 + 7, batch.getData().size());
+        assertEquals(PAGE + 100 + 7 + 9, batch.getData().size());
         assertEquals(3, batch.getData().byteAt(PAGE + 100));
+        assertEquals(4, batch.getData().byteAt(PAGE + 100 + 7));
         assertEquals(message.getSerializedSize() + 5, CheckpointMessages.wireBytes(message));
-        // Framing of the five records: 5 encodings, 1+1+2+1+2 of gaps, 16 of checksums, 2 of lengths, 1 lag, 1 source,
+        // Framing of the six records: 6 encodings, 1+1+2+1+2+1 of gaps, 3 of lengths, 2 lags, 1 source, 9 of check,
         // the fields' tags and lengths; far below a Page message each.
-        assertTrue(message.getSerializedSize() - batch.getData().size() < 60, message.getSerializedSize() + " bytes");
+        assertTrue(message.getSerializedSize() - batch.getData().size() < 50, message.getSerializedSize() + " bytes");
     }
 
     @Test

@@ -19,6 +19,7 @@ import io.cpstream.proto.PageBatch;
 import io.cpstream.proto.Resync;
 import io.cpstream.snapshot.CommittedOutputs;
 import java.io.IOException;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -47,6 +48,9 @@ final class CheckpointIntake {
     private static final System.Logger LOG = System.getLogger(CheckpointIntake.class.getName());
 
     enum Phase { READY, STAGING, DISCARDING, RESYNCING }
+
+    /** gRPC's length-prefixed framing: a compressed-flag byte and a 4-byte length before every message. */
+    static final int GRPC_MESSAGE_PREFIX_BYTES = 5;
 
     private final String vm;
     private final ImageStore store;
@@ -88,6 +92,16 @@ final class CheckpointIntake {
 
     /** One message of a checkpoint; returns the answer to send (an Ack), or null. */
     CollectorMessage accept(AgentMessage message) throws StandbyException {
+        switch (message.getBodyCase()) {
+            case BEGIN, PAGES, COMMIT -> {
+                // What the agent counts as its wire bytes (its CheckpointMessages.wireBytes): the serialized Begin, page
+                // batches and Commit, each with gRPC's message prefix; received, whether applied or discarded.
+                long bytes = message.getSerializedSize() + GRPC_MESSAGE_PREFIX_BYTES;
+                counters.wireBytesReceived(bytes);
+                metrics.wireBytesReceived.increment(bytes);
+            }
+            default -> { }
+        }
         switch (message.getBodyCase()) {
             case BEGIN -> begin(message.getBegin());
             case PAGES -> pages(message.getPages());
@@ -147,15 +161,30 @@ final class CheckpointIntake {
         if (discards(batch.getEpoch(), "page batch")) {
             return;
         }
-        columns.read(batch, open.epoch, image.zeroPageCrc32c());
+        columns.read(batch, open.epoch);
+        image.beginBatch();
         for (int i = 0; i < columns.records(); i++) {
             if (!stage(i)) {
                 return;
             }
         }
-        counters.received(columns.records(), columns.dataBytes());
+        try {
+            image.endBatch(columns.pagesCheck());
+        } catch (CorruptPageException e) {
+            // Which page is wrong the check does not say: the checkpoint goes (its staged pages with it, I5) and the
+            // agent sends every page of the batch whole.
+            metrics.pageRejected(e.reason());
+            List<Long> pages = new ArrayList<>(columns.records());
+            for (int i = 0; i < columns.records(); i++) {
+                pages.add(columns.index(i));
+            }
+            LOG.log(System.Logger.Level.WARNING, "vm {0}: a batch of {1} pages of epoch {2} rejected, asking for them "
+                    + "whole: {3}", vm, pages.size(), open.epoch, e.getMessage());
+            discard(pages, "a batch of " + pages.size() + " pages of epoch " + open.epoch + ": " + e.getMessage());
+            return;
+        }
+        counters.received(columns.records());
         metrics.pagesReceived.increment(columns.records());
-        metrics.wireBytesReceived.increment(columns.dataBytes());
     }
 
     /** Stages record {@code i} of the batch just read; false when it did not verify and the checkpoint is being discarded. */
@@ -170,8 +199,8 @@ final class CheckpointIntake {
         }
         PageEncoding encoding;
         try {
-            encoding = image.decode(index, columns.encoding(i), columns.payload(i), columns.crc32c(i),
-                    columns.baseVersion(i), columns.sourceIndex(i), open.full);
+            encoding = image.decode(index, columns.encoding(i), columns.payload(i), columns.baseVersion(i),
+                    columns.sourceIndex(i), open.full);
         } catch (CorruptPageException e) {
             metrics.pageRejected(e.reason());
             LOG.log(System.Logger.Level.WARNING, "vm {0}: page {1} of epoch {2} rejected, asking for it whole: {3}",

@@ -50,7 +50,8 @@ final class CollectorMetrics {
         epochsCommitted = counter(registry, "cpstream.collector.epochs.committed", "Epochs committed", vm);
         pagesReceived = counter(registry, "cpstream.collector.pages.received", "Page records received", vm);
         wireBytesReceived = counter(registry, "cpstream.collector.wire.bytes.received",
-                "Bytes of page payload received", vm);
+                "Bytes of page messages received (Begin, page batches, Commit: serialized, with gRPC's 5-byte prefix; "
+                + "what the agent's cpstream.agent.wire.bytes counts)", vm);
         pagesPerEpoch = DistributionSummary.builder("cpstream.collector.epoch.pages")
                 .description("Page records in each committed epoch").tag("vm", vm).register(registry);
         checksumMismatches = counter(registry, "cpstream.collector.checksum.mismatches",

@@ -14,9 +14,13 @@ final class IntakeCounters {
         committedOnThisStream = false;
     }
 
-    void received(long pages, long payloadBytes) {
+    void received(long pages) {
         pagesReceived += pages;
-        wireBytesReceived += payloadBytes;
+    }
+
+    /** A Begin, PageBatch or Commit of {@code bytes} on the wire (serialized, gRPC prefix included) arrived. */
+    void wireBytesReceived(long bytes) {
+        wireBytesReceived += bytes;
     }
 
     void committed(long unixMicros, long stunMicros) {

@@ -8,7 +8,7 @@ import io.cpstream.proto.PageBatch;
 import java.nio.ByteBuffer;
 
 /**
- * The page records of one {@link PageBatch}, read out of its columns (protocol 4, see {@code replication.proto}) and
+ * The page records of one {@link PageBatch}, read out of its columns (protocol 5, see {@code replication.proto}) and
  * checked whole before a page of it is staged (I5): every record's encoding is known, every column holds exactly as
  * many entries as its records use, every length is at most a page, the payloads add up to exactly the data, every
  * index is in the guest and after the one before it, every base version is before the batch's epoch. Anything else
@@ -23,12 +23,12 @@ final class PageColumns {
     private final long pageCount;
     private final long[] index = new long[Limit.MAX_PAGES_PER_BATCH_VALUE];
     private final PageEncoding[] encoding = new PageEncoding[Limit.MAX_PAGES_PER_BATCH_VALUE];
-    private final int[] crc = new int[Limit.MAX_PAGES_PER_BATCH_VALUE];
     private final long[] baseVersion = new long[Limit.MAX_PAGES_PER_BATCH_VALUE];
     private final long[] sourceIndex = new long[Limit.MAX_PAGES_PER_BATCH_VALUE];
     private final int[] dataStart = new int[Limit.MAX_PAGES_PER_BATCH_VALUE];
     private final int[] dataLength = new int[Limit.MAX_PAGES_PER_BATCH_VALUE];
     private int records;
+    private long pagesCheck;
     private ByteString data = ByteString.EMPTY;
 
     PageColumns(int pageSize, long pageCount) {
@@ -37,11 +37,11 @@ final class PageColumns {
     }
 
     /**
-     * Reads {@code batch} of checkpoint {@code epoch}; {@code zeroCrc} is what a zero page's CRC-32C is.
+     * Reads {@code batch} of checkpoint {@code epoch}.
      *
      * @throws StandbyException INVALID_ARGUMENT when the columns do not describe a well-formed batch
      */
-    void read(PageBatch batch, long epoch, int zeroCrc) throws StandbyException {
+    void read(PageBatch batch, long epoch) throws StandbyException {
         records = 0;
         ByteString encodings = batch.getEncodings();
         int n = encodings.size();
@@ -57,7 +57,6 @@ final class PageColumns {
             throw StandbyException.invalid("a batch of " + data.size() + " bytes of page data exceeds "
                     + Limit.MAX_PAGE_BATCH_PAYLOAD_BYTES_VALUE);
         }
-        int crcs = 0;
         int lengths = 0;
         int lags = 0;
         int sources = 0;
@@ -85,17 +84,9 @@ final class PageColumns {
             baseVersion[i] = 0;
             sourceIndex[i] = 0;
             int length = 0;
-            if (kind == PageEncoding.ZERO) {
-                crc[i] = zeroCrc;
-            } else {
-                if (crcs == batch.getCrc32CCount()) {
-                    throw columnTooShort("crc32c", epoch);
-                }
-                crc[i] = batch.getCrc32C(crcs++);
-            }
             switch (kind) {
                 case FULL -> length = pageSize;
-                case LZ4, DELTA -> {
+                case LZ4, DELTA, DELTA_LZ4 -> {
                     if (lengths == batch.getLengthsCount()) {
                         throw columnTooShort("lengths", epoch);
                     }
@@ -105,7 +96,7 @@ final class PageColumns {
                                 + Integer.toUnsignedString(declared) + " bytes; a page is " + pageSize);
                     }
                     length = declared;
-                    if (kind == PageEncoding.DELTA) {
+                    if (kind.isDelta()) {
                         if (lags == batch.getBaseLagsCount()) {
                             throw columnTooShort("base_lags", epoch);
                         }
@@ -133,13 +124,14 @@ final class PageColumns {
             dataLength[i] = length;
             offset += length;
         }
-        if (crcs != batch.getCrc32CCount() || lengths != batch.getLengthsCount() || lags != batch.getBaseLagsCount()
+        if (lengths != batch.getLengthsCount() || lags != batch.getBaseLagsCount()
                 || sources != batch.getSourceIndexesCount() || offset != data.size()) {
             throw StandbyException.invalid("a batch of epoch " + epoch + " has columns its records do not use ("
-                    + batch.getCrc32CCount() + " checksums, " + batch.getLengthsCount() + " lengths, "
+                    + batch.getLengthsCount() + " lengths, "
                     + batch.getBaseLagsCount() + " base lags, " + batch.getSourceIndexesCount() + " sources, "
                     + data.size() + " bytes of data for " + n + " records)");
         }
+        pagesCheck = batch.getPagesCheck();
         records = n;
     }
 
@@ -163,8 +155,9 @@ final class PageColumns {
         return encoding[i];
     }
 
-    int crc32c(int i) {
-        return crc[i];
+    /** What the CRC-32Cs of the batch's pages must fold to ({@code PageBatchCheck}). */
+    long pagesCheck() {
+        return pagesCheck;
     }
 
     long baseVersion(int i) {

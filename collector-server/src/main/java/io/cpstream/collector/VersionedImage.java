@@ -5,7 +5,6 @@ import io.cpstream.encoder.CorruptPageException;
 import io.cpstream.encoder.PageEncoding;
 import io.cpstream.encoder.ReceiverPages;
 import io.cpstream.encoder.StreamDecoder;
-import io.cpstream.encoder.PageChecksums;
 import java.nio.ByteBuffer;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
@@ -14,7 +13,7 @@ import java.util.BitSet;
 /**
  * The committed image as page records see it: which epoch last wrote each page (a DELTA applies only against
  * exactly the version it names), the committed pages a DELTA or DUPLICATE refers to, and the decoding of a
- * record into a verified page (CRC-32C of the page it must produce, invariant I4).
+ * batch's records into pages verified together (the CRC-32Cs of the pages folded, invariant I4).
  *
  * <p>Versions are known only for pages written since this collector process started, or since it last lost
  * track ({@link #forgetVersions}): {@link #versionsKnownAfter()} is what Welcome tells the agent.
@@ -27,7 +26,6 @@ final class VersionedImage implements ReceiverPages {
     /** diff-encoder's receiver half: decoding, and the verdicts the {@link DeltaAdvisor} sends back. */
     private final StreamDecoder decoder;
     private final MemorySegment scratch;
-    private final int zeroPageCrc;
     private long versionsKnownAfter;
 
     VersionedImage(ImageStore store) {
@@ -36,7 +34,6 @@ final class VersionedImage implements ReceiverPages {
         this.versions = new long[Math.toIntExact(store.manifest().pageCount())];
         this.decoder = new StreamDecoder(pageSize, versions.length);
         this.scratch = MemorySegment.ofArray(new byte[pageSize]);
-        this.zeroPageCrc = PageChecksums.crc32c(MemorySegment.ofArray(new byte[pageSize]));
         this.versionsKnownAfter = store.manifest().committedEpoch();
     }
 
@@ -44,23 +41,29 @@ final class VersionedImage implements ReceiverPages {
         return versions.length;
     }
 
-    /** CRC-32C of a zero page: what a PAGE_ZERO record (which carries none) must produce. */
-    int zeroPageCrc32c() {
-        return zeroPageCrc;
+    /** A batch of records begins: {@link #decode} folds each page into its check, {@link #endBatch} verifies it. */
+    void beginBatch() {
+        decoder.beginBatch();
     }
 
     /**
-     * Decodes the record of page {@code index} into {@link #scratch()} and verifies it. A full checkpoint may not
-     * depend on what the standby holds, so it may carry no DELTA or DUPLICATE.
+     * Decodes the record of page {@code index} into {@link #scratch()}; it may be applied only once {@link #endBatch}
+     * verified its batch. A full checkpoint may not depend on what the standby holds, so it may carry no DELTA or
+     * DUPLICATE.
      */
-    PageEncoding decode(long index, PageEncoding encoding, ByteBuffer data, int crc32c, long baseVersion,
-            long sourceIndex, boolean full) throws CorruptPageException {
+    PageEncoding decode(long index, PageEncoding encoding, ByteBuffer data, long baseVersion, long sourceIndex,
+            boolean full) throws CorruptPageException {
         if (full && encoding.dependsOnReceiver()) {
             throw new CorruptPageException(CorruptPageException.Reason.BASE_NOT_HELD, encoding
                     + " record in a full checkpoint, which must not depend on what the standby holds");
         }
-        decoder.decode(index, encoding, data, crc32c, baseVersion, sourceIndex, this, scratch);
+        decoder.decode(index, encoding, data, baseVersion, sourceIndex, this, scratch);
         return encoding;
+    }
+
+    /** Every record of the batch was decoded: CHECKSUM_MISMATCH unless their pages fold to {@code pagesCheck}. */
+    void endBatch(long pagesCheck) throws CorruptPageException {
+        decoder.endBatch(pagesCheck);
     }
 
     StreamDecoder decoder() {

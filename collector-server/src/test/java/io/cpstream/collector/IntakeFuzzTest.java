@@ -54,6 +54,8 @@ class IntakeFuzzTest {
 
     private static final String VM = "fuzzed";
     private static final int PAGES = 8;
+    /** The check of a batch of one zero page: what a fuzzed batch that happens to be one zero record must carry. */
+    private static final long ZERO_PAGE_CHECK = zeroPageCheck();
     private static final Set<Status.Code> FORBIDDEN = Set.of(Status.Code.INTERNAL, Status.Code.UNKNOWN);
 
     private static Path dataDir;
@@ -122,6 +124,12 @@ class IntakeFuzzTest {
         assertEquals(committed, registry.find(VM).committedEpoch());
     }
 
+    private static long zeroPageCheck() {
+        io.cpstream.encoder.PageBatchCheck check = new io.cpstream.encoder.PageBatchCheck();
+        check.add(io.cpstream.encoder.PageChecksums.crc32c(java.lang.foreign.MemorySegment.ofArray(new byte[4096])));
+        return check.value();
+    }
+
     private static final MethodDescriptor.Marshaller<byte[]> RAW = new MethodDescriptor.Marshaller<>() {
         @Override
         public InputStream stream(byte[] value) {
@@ -168,18 +176,20 @@ class IntakeFuzzTest {
                 Arbitraries.longs().between(0, PAGES + 2)).as((epoch, base, full, count) -> AgentMessage.newBuilder()
                 .setBegin(CheckpointBegin.newBuilder().setEpoch(epoch).setBaseEpoch(base).setFull(full)
                         .setPageCount(count)).build());
-        // Columnar batches (protocol 4): columns of any lengths, consistent or not, gaps and lags at their edges.
+        // Columnar batches (protocol 5): columns of any lengths, consistent or not, gaps and lags at their edges, any
+        // batch check (a zero page's, a zero value, anything).
         Arbitrary<List<Long>> gaps = Arbitraries.oneOf(Arbitraries.longs().between(0, PAGES + 1),
                 Arbitraries.of(-1L, 0xFFFFFFFF00000005L, 1L << 32, Long.MIN_VALUE)).list().ofMaxSize(4);
         Arbitrary<byte[]> encodings = Arbitraries.bytes().between((byte) 0, (byte) 8).array(byte[].class).ofMaxSize(4);
         Arbitrary<List<Integer>> lengths = Arbitraries.integers().between(0, 4097).list().ofMaxSize(4);
         Arbitrary<List<Long>> lags = epochs.list().ofMaxSize(4);
-        Arbitrary<List<Integer>> crcs = Arbitraries.integers().list().ofMaxSize(4);
-        Arbitrary<AgentMessage> batch = Combinators.combine(epochs, gaps, encodings, lengths, lags, crcs, data)
-                .as((epoch, gapList, kinds, lengthList, lagList, crcList, payload) -> AgentMessage.newBuilder()
+        Arbitrary<Long> checks = Arbitraries.oneOf(Arbitraries.longs(), Arbitraries.just(0L),
+                Arbitraries.just(ZERO_PAGE_CHECK));
+        Arbitrary<AgentMessage> batch = Combinators.combine(epochs, gaps, encodings, lengths, lags, checks, data)
+                .as((epoch, gapList, kinds, lengthList, lagList, check, payload) -> AgentMessage.newBuilder()
                         .setPages(PageBatch.newBuilder().setEpoch(epoch).addAllIndexGaps(gapList)
                                 .setEncodings(ByteString.copyFrom(kinds)).addAllLengths(lengthList)
-                                .addAllBaseLags(lagList).addAllSourceIndexes(gapList).addAllCrc32C(crcList)
+                                .addAllBaseLags(lagList).addAllSourceIndexes(gapList).setPagesCheck(check)
                                 .setData(payload)).build());
         Arbitrary<AgentMessage> state = Combinators.combine(epochs, data, Arbitraries.longs().between(0, 5000))
                 .as((epoch, bytes, offset) -> AgentMessage.newBuilder().setDeviceState(DeviceState.newBuilder()

@@ -2,6 +2,7 @@ package io.cpstream.collector;
 
 import com.google.protobuf.ByteString;
 import io.cpstream.encoder.ImageDigest;
+import io.cpstream.encoder.PageBatchCheck;
 import io.cpstream.encoder.PageChecksums;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CheckpointBegin;
@@ -104,8 +105,9 @@ final class RawAgent {
     }
 
     /**
-     * One page record as a test writes it; {@link #batch} packs records into PageBatch's columns (protocol 4) by
-     * its rules, with nothing checked, so a test may write records no agent would.
+     * One page record as a test writes it; {@link #batch} packs records into PageBatch's columns (protocol 5) by
+     * its rules, with nothing checked, so a test may write records no agent would: {@code crc32c} is what the record
+     * claims its page's CRC-32C is, folded into the batch's {@code pages_check} as the agent folds its pages'.
      */
     record Rec(long index, PageEncoding encoding, ByteString data, int crc32c, long baseVersion, long sourceIndex) {
 
@@ -130,18 +132,18 @@ final class RawAgent {
         byte[] encodings = new byte[pages.length];
         ByteString data = ByteString.EMPTY;
         long previous = -1;
+        PageBatchCheck check = new PageBatchCheck();
         for (int i = 0; i < pages.length; i++) {
             Rec page = pages[i];
             batch.addIndexGaps(page.index() - previous - 1);
             previous = page.index();
             encodings[i] = (byte) page.encoding().getNumber();
-            if (page.encoding() != PageEncoding.PAGE_ZERO) {
-                batch.addCrc32C(page.crc32c());
-            }
-            if (page.encoding() == PageEncoding.PAGE_LZ4 || page.encoding() == PageEncoding.PAGE_DELTA) {
+            check.add(page.crc32c());
+            boolean delta = page.encoding() == PageEncoding.PAGE_DELTA || page.encoding() == PageEncoding.PAGE_DELTA_LZ4;
+            if (page.encoding() == PageEncoding.PAGE_LZ4 || delta) {
                 batch.addLengths(page.data().size());
             }
-            if (page.encoding() == PageEncoding.PAGE_DELTA) {
+            if (delta) {
                 batch.addBaseLags(epoch - page.baseVersion());
             }
             if (page.encoding() == PageEncoding.PAGE_DUPLICATE) {
@@ -149,8 +151,8 @@ final class RawAgent {
             }
             data = data.concat(page.data());
         }
-        return AgentMessage.newBuilder().setPages(batch.setEncodings(ByteString.copyFrom(encodings)).setData(data))
-                .build();
+        return AgentMessage.newBuilder().setPages(batch.setEncodings(ByteString.copyFrom(encodings)).setData(data)
+                .setPagesCheck(check.value())).build();
     }
 
     static AgentMessage deviceState(long epoch, byte[] state) {

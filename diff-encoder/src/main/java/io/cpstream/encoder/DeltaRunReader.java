@@ -26,13 +26,26 @@ final class DeltaRunReader {
         cursor.position = from;
         int position = 0;
         while (cursor.position < to) {
-            int header = Varints.read(in, cursor, to, "delta run header");
+            if (to - cursor.position < 2) {
+                throw new CorruptPageException("delta run header truncated at byte " + cursor.position);
+            }
+            int header = (in[cursor.position] & 0xFF) << 8 | (in[cursor.position + 1] & 0xFF);
+            cursor.position += 2;
             int skip = header >>> DeltaFormat.LENGTH_BITS;
             int length = header & DeltaFormat.LENGTH_MASK;
+            if (skip == DeltaFormat.SKIP_IN_HEADER) {
+                int extra = Varints.read(in, cursor, to, "delta run skip");
+                if (extra > pageSize) {
+                    throw new CorruptPageException("delta run skips " + extra + "+" + DeltaFormat.SKIP_IN_HEADER
+                            + " bytes, more than the page");
+                }
+                skip += extra;
+            }
             if (length == 0) {
                 int extra = Varints.read(in, cursor, to, "delta run length");
                 if (extra > pageSize) {
-                    throw new CorruptPageException("delta run of " + extra + "+8 bytes is longer than the page");
+                    throw new CorruptPageException("delta run of " + extra + "+" + DeltaFormat.LONG_RUN
+                            + " bytes is longer than the page");
                 }
                 length = DeltaFormat.LONG_RUN + extra;
             }

@@ -47,12 +47,7 @@ final class DeltaRunWriter {
             if (o + DeltaFormat.MAX_RUN_HEADER + length > limit) {
                 return -1;
             }
-            if (length < DeltaFormat.LONG_RUN) {
-                o = Varints.write(out, o, (skip << DeltaFormat.LENGTH_BITS) | length);
-            } else {
-                o = Varints.write(out, o, skip << DeltaFormat.LENGTH_BITS);
-                o = Varints.write(out, o, length - DeltaFormat.LONG_RUN);
-            }
+            o = DeltaFormat.writeHeader(out, o, skip, length);
             o = writeXor(page, base, start, end, outSegment, o);
             previousEnd = end;
             position = end;

@@ -6,9 +6,10 @@ import java.nio.ByteBuffer;
 import java.util.zip.CRC32C;
 
 /**
- * Rebuilds a page from its record into a scratch page and verifies its checksum before anyone may
- * apply it. Never writes outside {@code dst}; never trusts a length from the wire; never touches the
- * receiver's copies it reads from, so a rejected record leaves committed state as it was (invariant I5).
+ * Rebuilds a page from its record into a scratch page and computes its CRC-32C, which is checked (against the
+ * record's own, or folded into the {@link PageBatchCheck} of its batch) before anyone may apply it (invariant I4).
+ * Never writes outside {@code dst}; never trusts a length from the wire; never touches the receiver's copies it reads
+ * from, so a rejected record leaves committed state as it was (invariant I5).
  *
  * <p>Allocation-aware: parse buffers are allocated once. Not thread-safe: one decoder per thread.
  */
@@ -41,11 +42,20 @@ public final class PageDecoder {
      * Decodes a record that needs no receiver context (ZERO, FULL, LZ4) into {@code dst} (exactly one page
      * long) and checks the result against {@code expectedCrc}.
      *
-     * @throws CorruptPageException when the record is malformed, produces the wrong page, or is a DELTA or
-     *                              DUPLICATE (use the overload that takes the receiver's pages)
+     * @throws CorruptPageException when the record is malformed, produces the wrong page, or depends on the
+     *                              receiver (use the overload that takes the receiver's pages)
      */
     public void decode(PageEncoding encoding, ByteBuffer payload, int expectedCrc, MemorySegment dst)
             throws CorruptPageException {
+        verify(rebuild(encoding, payload, dst), expectedCrc);
+    }
+
+    /**
+     * Rebuilds the page of a record that needs no receiver context (ZERO, FULL, LZ4) into {@code dst} and returns its
+     * CRC-32C, which the caller must check (per record, or folded into a {@link PageBatchCheck}) before the page
+     * may be applied.
+     */
+    public int rebuild(PageEncoding encoding, ByteBuffer payload, MemorySegment dst) throws CorruptPageException {
         checkDestination(dst);
         lastDeltaRunBytes = -1;
         switch (encoding) {
@@ -67,14 +77,15 @@ public final class PageDecoder {
                 Lz4Pages.decompressExactly(payloadBytes, 0, length, inflated, pageSize, "LZ4 page");
                 MemorySegment.copy(inflatedSegment, 0, dst, 0, pageSize);
             }
-            case DELTA, DUPLICATE -> throw new CorruptPageException(
+            case DELTA, DELTA_LZ4, DUPLICATE -> throw new CorruptPageException(
                     encoding + " record needs the receiver's copy of the page it refers to");
         }
-        verify(dst, expectedCrc);
+        return crc32c(dst);
     }
 
     /**
-     * Decodes any record, looking up what DELTA and DUPLICATE records refer to in {@code receiver}.
+     * Decodes any record, looking up what DELTA and DUPLICATE records refer to in {@code receiver}, and checks the
+     * page against {@code expectedCrc}.
      *
      * @param pageIndex   the page this record rebuilds
      * @param baseVersion DELTA: the version of the receiver's copy the delta was made against
@@ -82,25 +93,38 @@ public final class PageDecoder {
      */
     public void decode(long pageIndex, PageEncoding encoding, ByteBuffer payload, int expectedCrc, long baseVersion,
             long sourceIndex, ReceiverPages receiver, MemorySegment dst) throws CorruptPageException {
+        checked(rebuild(pageIndex, encoding, payload, baseVersion, sourceIndex, receiver, dst), expectedCrc);
+    }
+
+    /**
+     * Rebuilds any record into {@code dst}, looking up what DELTA, DELTA_LZ4 and DUPLICATE records refer to in
+     * {@code receiver}, and returns the page's CRC-32C, which the caller must check before the page may be applied.
+     *
+     * @throws CorruptPageException MALFORMED or BASE_NOT_HELD; {@code dst} is then garbage
+     */
+    public int rebuild(long pageIndex, PageEncoding encoding, ByteBuffer payload, long baseVersion, long sourceIndex,
+            ReceiverPages receiver, MemorySegment dst) throws CorruptPageException {
         lastDeltaRunBytes = -1;
         switch (encoding) {
-            case DELTA -> {
+            case DELTA, DELTA_LZ4 -> {
                 MemorySegment held = receiver.page(pageIndex);
                 if (held == null) {
                     throw new CorruptPageException(Reason.BASE_NOT_HELD,
                             "delta for page " + pageIndex + ", which the receiver does not hold");
                 }
-                decodeDelta(payload, expectedCrc, baseVersion, held, receiver.version(pageIndex), dst);
+                return rebuildDelta(encoding, payload, baseVersion, held, receiver.version(pageIndex), dst);
             }
             case DUPLICATE -> {
                 MemorySegment source = receiver.page(sourceIndex);
                 if (source == null) {
-                    throw new CorruptPageException(Reason.BASE_NOT_HELD, "page " + pageIndex + " duplicates page " + sourceIndex
-                            + ", which the receiver does not hold");
+                    throw new CorruptPageException(Reason.BASE_NOT_HELD, "page " + pageIndex + " duplicates page "
+                            + sourceIndex + ", which the receiver does not hold");
                 }
-                decodeDuplicate(payload, expectedCrc, source, dst);
+                return rebuildDuplicate(payload, source, dst);
             }
-            default -> decode(encoding, payload, expectedCrc, dst);
+            default -> {
+                return rebuild(encoding, payload, dst);
+            }
         }
     }
 
@@ -111,8 +135,14 @@ public final class PageDecoder {
                 record.sourceIndex(), receiver, dst);
     }
 
+    /** Decodes a plain DELTA (its runs) against the receiver's copy {@code held} and checks it: see {@link #rebuildDelta}. */
+    public void decodeDelta(ByteBuffer payload, int expectedCrc, long baseVersion, MemorySegment held, long heldVersion,
+            MemorySegment dst) throws CorruptPageException {
+        checked(rebuildDelta(PageEncoding.DELTA, payload, baseVersion, held, heldVersion, dst), expectedCrc);
+    }
+
     /**
-     * Decodes a DELTA against the receiver's copy {@code held}.
+     * Rebuilds a DELTA or DELTA_LZ4 against the receiver's copy {@code held} and returns the page's CRC-32C.
      *
      * @param baseVersion the version the sender made the delta against
      * @param held        the receiver's current copy of the page; read, never written
@@ -120,8 +150,8 @@ public final class PageDecoder {
      *                    version, or against an unknown one, is refused
      * @param dst         scratch page for the result; must not overlap {@code held}
      */
-    public void decodeDelta(ByteBuffer payload, int expectedCrc, long baseVersion, MemorySegment held, long heldVersion,
-            MemorySegment dst) throws CorruptPageException {
+    public int rebuildDelta(PageEncoding encoding, ByteBuffer payload, long baseVersion, MemorySegment held,
+            long heldVersion, MemorySegment dst) throws CorruptPageException {
         checkDestination(dst);
         lastDeltaRunBytes = -1;
         if (held.byteSize() != pageSize) {
@@ -140,22 +170,17 @@ public final class PageDecoder {
                     + heldVersion);
         }
         int length = copyPayload(payload, "delta");
-        if (length < 1) {
-            throw new CorruptPageException("delta: empty payload, no format byte");
-        }
         byte[] runs;
         MemorySegment runsSegment;
-        int runsFrom;
         int runsTo;
-        switch (payloadBytes[0]) {
-            case DeltaFormat.PLAIN -> {
+        switch (encoding) {
+            case DELTA -> {
                 runs = payloadBytes;
                 runsSegment = payloadSegment;
-                runsFrom = 1;
                 runsTo = length;
             }
-            case DeltaFormat.LZ4 -> {
-                cursor.position = 1;
+            case DELTA_LZ4 -> {
+                cursor.position = 0;
                 int rawLength = Varints.read(payloadBytes, cursor, length, "delta length");
                 if (rawLength > pageSize) {
                     throw new CorruptPageException("delta: " + rawLength + " bytes of runs, more than a page");
@@ -164,15 +189,15 @@ public final class PageDecoder {
                         "delta");
                 runs = inflated;
                 runsSegment = inflatedSegment;
-                runsFrom = 0;
                 runsTo = rawLength;
             }
-            default -> throw new CorruptPageException("delta: unknown format byte " + payloadBytes[0]);
+            default -> throw new IllegalArgumentException(encoding + " is no delta");
         }
         MemorySegment.copy(held, 0, dst, 0, pageSize);
-        DeltaRunReader.applyRuns(runs, runsSegment, runsFrom, runsTo, dst, pageSize, cursor);
-        verify(dst, expectedCrc);
-        lastDeltaRunBytes = runsTo - runsFrom;
+        DeltaRunReader.applyRuns(runs, runsSegment, 0, runsTo, dst, pageSize, cursor);
+        int crc = crc32c(dst);
+        lastDeltaRunBytes = runsTo;
+        return crc;
     }
 
     /**
@@ -187,6 +212,11 @@ public final class PageDecoder {
     /** Decodes a DUPLICATE: {@code dst} becomes a copy of {@code source}, which must match the record's CRC. */
     public void decodeDuplicate(ByteBuffer payload, int expectedCrc, MemorySegment source, MemorySegment dst)
             throws CorruptPageException {
+        verify(rebuildDuplicate(payload, source, dst), expectedCrc);
+    }
+
+    private int rebuildDuplicate(ByteBuffer payload, MemorySegment source, MemorySegment dst)
+            throws CorruptPageException {
         checkDestination(dst);
         if (payload.hasRemaining()) {
             throw new CorruptPageException("duplicate page carries " + payload.remaining() + " payload bytes");
@@ -195,7 +225,7 @@ public final class PageDecoder {
             throw new IllegalArgumentException("source is " + source.byteSize() + " bytes, page is " + pageSize);
         }
         MemorySegment.copy(source, 0, dst, 0, pageSize);
-        verify(dst, expectedCrc);
+        return crc32c(dst);
     }
 
     private int copyPayload(ByteBuffer payload, String what) throws CorruptPageException {
@@ -214,10 +244,21 @@ public final class PageDecoder {
         }
     }
 
-    private void verify(MemorySegment dst, int expectedCrc) throws CorruptPageException {
+    private int crc32c(MemorySegment page) {
         crc.reset();
-        crc.update(dst.asByteBuffer());
-        int actual = (int) crc.getValue();
+        crc.update(page.asByteBuffer());
+        return (int) crc.getValue();
+    }
+
+    /** Checks a page just rebuilt; one that fails was no DELTA anyone may judge ({@link #lastDeltaRunBytes}). */
+    private void checked(int actual, int expected) throws CorruptPageException {
+        if (actual != expected) {
+            lastDeltaRunBytes = -1;
+            verify(actual, expected);
+        }
+    }
+
+    private static void verify(int actual, int expectedCrc) throws CorruptPageException {
         if (actual != expectedCrc) {
             throw new CorruptPageException(Reason.CHECKSUM_MISMATCH, String.format(
                     "checksum mismatch: page decodes to crc32c %08x, record says %08x", actual, expectedCrc));

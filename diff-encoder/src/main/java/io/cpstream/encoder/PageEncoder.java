@@ -11,7 +11,7 @@ import java.util.zip.CRC32C;
  * <li>DUPLICATE when a {@link DuplicateIndex} says the receiver holds the same content (one 128-bit hash),
  *     possibly as this same page (rewritten with the bytes it had);</li>
  * <li>DELTA against the base the caller holds, when it is smaller than a page (one pass, abandoned as soon as
- *     it would not fit; LZ4 over the runs when that pays);</li>
+ *     it would not fit), or DELTA_LZ4, LZ4 over its runs, when that pays;</li>
  * <li>LZ4 of the whole page when there is no useful delta and it saves at least {@link #MIN_LZ4_SAVING} bytes;</li>
  * <li>FULL otherwise.</li>
  * </ol>
@@ -69,7 +69,7 @@ public final class PageEncoder {
         deltaPlain = new byte[pageSize + DeltaFormat.MAX_RUN_HEADER];
         deltaPlainSegment = MemorySegment.ofArray(deltaPlain);
         deltaPlainView = ByteBuffer.wrap(deltaPlain).asReadOnlyBuffer();
-        deltaLz4 = new byte[1 + Varints.MAX_INT_BYTES + Lz4Pages.maxCompressedLength(pageSize)];
+        deltaLz4 = new byte[Varints.MAX_INT_BYTES + Lz4Pages.maxCompressedLength(pageSize)];
         deltaLz4View = ByteBuffer.wrap(deltaLz4).asReadOnlyBuffer();
     }
 
@@ -167,26 +167,26 @@ public final class PageEncoder {
         return new EncodedPage(PageEncoding.FULL, page.asReadOnly().asByteBuffer(), pageCrc);
     }
 
-    /** The delta of {@code page} against {@code base}, or null when it would not be smaller than the page. */
+    /**
+     * The delta of {@code page} against {@code base}: its runs (DELTA), or LZ4 over them when that is smaller
+     * (DELTA_LZ4: {@code uleb128(runBytes)} and the block); null when the runs would not be smaller than the page.
+     */
     private EncodedPage encodeDelta(long pageIndex, MemorySegment page, MemorySegment base, long baseVersion,
             int pageCrc, Lz4Backoff lz4) {
-        deltaPlain[0] = DeltaFormat.PLAIN;
-        int end = DeltaRunWriter.writeRuns(page, base, pageSize, deltaPlain, deltaPlainSegment, 1, pageSize - 1);
-        if (end < 0) {
+        int runBytes = DeltaRunWriter.writeRuns(page, base, pageSize, deltaPlain, deltaPlainSegment, 0, pageSize - 1);
+        if (runBytes < 0) {
             return null;
         }
-        int runBytes = end - 1;
         if (runBytes >= MIN_DELTA_LZ4_INPUT && shouldTry(lz4, Lz4Backoff.Input.RUNS, pageIndex)) {
-            deltaLz4[0] = DeltaFormat.LZ4;
-            int header = Varints.write(deltaLz4, 1, runBytes);
-            int compressed = Lz4Pages.compress(deltaPlain, 1, runBytes, deltaLz4, header);
+            int header = Varints.write(deltaLz4, 0, runBytes);
+            int compressed = Lz4Pages.compress(deltaPlain, 0, runBytes, deltaLz4, header);
             tried(lz4, Lz4Backoff.Input.RUNS, pageIndex, compressed < runBytes);
-            if (header + compressed < end) {
+            if (header + compressed < runBytes) {
                 deltaLz4View.clear().limit(header + compressed);
-                return new EncodedPage(PageEncoding.DELTA, deltaLz4View, pageCrc, baseVersion, 0);
+                return new EncodedPage(PageEncoding.DELTA_LZ4, deltaLz4View, pageCrc, baseVersion, 0);
             }
         }
-        deltaPlainView.clear().limit(end);
+        deltaPlainView.clear().limit(runBytes);
         return new EncodedPage(PageEncoding.DELTA, deltaPlainView, pageCrc, baseVersion, 0);
     }
 

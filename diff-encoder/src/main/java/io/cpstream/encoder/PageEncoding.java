@@ -15,10 +15,15 @@ public enum PageEncoding {
     FULL(2),
     /** The page compressed with LZ4. Wire: {@code PAGE_LZ4 = 3}. */
     LZ4(3),
-    /** Modifications against the receiver's copy of the page. Wire: {@code PAGE_DELTA = 4}. */
+    /** Modifications against the receiver's copy of the page: the runs of a delta. Wire: {@code PAGE_DELTA = 4}. */
     DELTA(4),
     /** Same bytes as another page the receiver holds. Wire: {@code PAGE_DUPLICATE = 5}. */
-    DUPLICATE(5);
+    DUPLICATE(5),
+    /**
+     * A DELTA whose runs are compressed with LZ4 (what protocol 4 marked with a format byte in every delta payload;
+     * the encoding byte says it for free). Wire: {@code PAGE_DELTA_LZ4 = 6}.
+     */
+    DELTA_LZ4(6);
 
     private static final PageEncoding[] BY_WIRE_NUMBER = byWireNumber();
 
@@ -45,7 +50,12 @@ public enum PageEncoding {
      * that it cannot appear in a full checkpoint, which must not depend on the standby.
      */
     public boolean dependsOnReceiver() {
-        return this == DELTA || this == DUPLICATE;
+        return isDelta() || this == DUPLICATE;
+    }
+
+    /** DELTA or DELTA_LZ4: applies to the receiver's copy at a base version, and says how much the page changed. */
+    public boolean isDelta() {
+        return this == DELTA || this == DELTA_LZ4;
     }
 
     /** The value of this encoding's constant in the wire enum {@code cpstream.v1.PageEncoding}. */

@@ -115,7 +115,7 @@ class DeltaBaseCacheTest {
         assertEquals(DeltaCandidateClassifier.Decision.CANDIDATE, classifier.classify(old, slightly));
         assertEquals(DeltaCandidateClassifier.Decision.NOT_CANDIDATE, classifier.classify(old, entirely));
         assertEquals(DeltaCandidateClassifier.Decision.NOT_CANDIDATE, classifier.classify(old, page(0)));
-        assertEquals(new DeltaCandidateClassifier.Statistics(3, 1, 2, 2), classifier.statistics());
+        assertEquals(new DeltaCandidateClassifier.Statistics(3, 1, 2, 3), classifier.statistics()); // 2 header bytes + 1
 
         feedback.note(3, DeltaCandidateClassifier.Decision.CANDIDATE);
         feedback.note(4, DeltaCandidateClassifier.Decision.NOT_CANDIDATE);

@@ -254,6 +254,7 @@ public final class CodecComparison implements AutoCloseable {
                 codec.decode(epoch, page, record, this, staged.asSlice((long) i * pageSize, pageSize));
                 from = payloadEnds[i];
             }
+            codec.decoded(epoch);
             for (int i = 0; i < count; i++) {
                 long page = checkpoint.pages()[i];
                 MemorySegment held = page(page);

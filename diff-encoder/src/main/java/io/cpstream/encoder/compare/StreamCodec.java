@@ -34,6 +34,13 @@ public interface StreamCodec extends AutoCloseable {
             throws CorruptPageException;
 
     /**
+     * Receiver: every record of checkpoint {@code epoch} was decoded, none applied yet: a scheme that checks records
+     * together (cpstream checks a batch at a time) refuses them here.
+     */
+    default void decoded(long epoch) throws CorruptPageException {
+    }
+
+    /**
      * Receiver, at commit: {@code page} is about to go from {@code held}, written in checkpoint {@code heldVersion}
      * (0: before the receiver started, contents unknown to any sender) to {@code decoded} (verified).
      */
