@@ -35,6 +35,7 @@ class LoadUnderAttackTest {
         }
 
         // The attacks ran: stalled connections were held, and Hellos of each authenticated kind were refused.
+        assertTrue(attack.get("every_attack_under_way").asBoolean(), attack.toString());
         JsonNode slowloris = attack.get("slowloris");
         for (String kind : new String[] {"tcp_silent", "tls_partial_hello", "h2_partial_frame"}) {
             assertTrue(slowloris.get(kind).get("opened").asLong() > 0, kind + ": " + slowloris);

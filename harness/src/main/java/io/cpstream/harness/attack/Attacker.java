@@ -63,6 +63,21 @@ public final class Attacker implements AutoCloseable {
         return new Attacker(attacks, slowloris, flood);
     }
 
+    /**
+     * Waits until every kind of every attack has made its first attempt (a stalled connection held, a Hello
+     * answered), at most {@code patience}: on a busy machine 64 TLS handshakes take a while. True if it has.
+     */
+    public boolean awaitUnderWay(Duration patience) throws InterruptedException {
+        long deadline = System.nanoTime() + patience.toNanos();
+        while (!((slowloris == null || slowloris.underWay()) && (flood == null || flood.underWay()))) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            Thread.sleep(100);
+        }
+        return true;
+    }
+
     /** Welcomes (or answers) any attacker got: 0 unless the trust boundary failed. */
     public long breaches() {
         return flood == null ? 0 : flood.accepted();

@@ -206,6 +206,11 @@ final class HelloFlood implements AutoCloseable {
         return result;
     }
 
+    /** Whether every kind has had at least one Hello answered (refused). */
+    boolean underWay() {
+        return outcomes.values().stream().allMatch(counts -> counts.values().stream().mapToLong(LongAdder::sum).sum() > 0);
+    }
+
     /** Welcomes given to any flooder: 0 unless the trust boundary failed. */
     long accepted() {
         return outcomes.values().stream().mapToLong(counts -> counts.getOrDefault("accepted", new LongAdder()).sum())

@@ -172,6 +172,11 @@ final class Slowloris implements AutoCloseable {
         }
     }
 
+    /** Whether every kind has held at least one connection (the attack is in place). */
+    boolean underWay() {
+        return counters.values().stream().allMatch(count -> count.opened.get() > 0);
+    }
+
     /** What each kind did: connections opened, cut by the collector, failed to connect, the longest held. */
     Map<String, Object> figures() {
         Map<String, Object> result = new LinkedHashMap<>();

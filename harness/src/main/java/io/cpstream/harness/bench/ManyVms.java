@@ -218,11 +218,17 @@ final class ManyVms {
                         pki, names)) {
                     settings.out().printf("cpstream bench: attacking (%s)%n",
                             String.join(",", attacks.stream().map(Attack::label).toList()));
-                    // The attack's connections and handshakes ramp up before the window opens.
-                    Thread.sleep(Math.max(1, settings.warmupSeconds()) * 1000L);
+                    // The window opens once every kind of attack is in place (its first connection held, its first
+                    // Hello refused), and the attack has had the warm-up to ramp up.
+                    long ramp = System.nanoTime();
+                    boolean underWay = attacker.awaitUnderWay(PATIENCE);
+                    Thread.sleep(Math.max(0, settings.warmupSeconds() * 1000L - (System.nanoTime() - ramp) / 1_000_000));
                     Phase attacked = window(settings, names, agents, collector, true, Map.of());
+                    Map<String, Object> figures = new LinkedHashMap<>(attacker.figures());
+                    figures.put("ramp_s", Figures.round((System.nanoTime() - ramp) / 1e9 - attacked.seconds()));
+                    figures.put("every_attack_under_way", underWay);
                     phases.add(new Phase(attacked.vms(), attacked.stats(), attacked.seconds(), attacked.memory(),
-                            attacked.peak(), attacked.scrapeMillisMax(), attacked.notCommitting(), attacker.figures()));
+                            attacked.peak(), attacked.scrapeMillisMax(), attacked.notCommitting(), figures));
                 }
             }
             return phases;
