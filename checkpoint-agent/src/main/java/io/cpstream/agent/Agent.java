@@ -145,7 +145,10 @@ public final class Agent implements AutoCloseable {
                 .start(prioritized(this::heartbeats));
         releaserThread = Thread.ofPlatform().name("agent-output-" + config.vmId()).start(() -> {
             outputs.releaseLoop();
-            if (outputs.fenced() != null) {
+            if (outputs.fenced() instanceof io.cpstream.agent.output.OutputSink.DeniedException denied) {
+                shutdown(Status.PERMISSION_DENIED.withDescription(denied.getMessage() + " (the agent certificate must "
+                        + "name vm " + config.vmId() + ": cpstream pki issue --role agent --vm " + config.vmId() + ")"));
+            } else if (outputs.fenced() != null) {
                 shutdown(Status.FAILED_PRECONDITION.withDescription("fenced by the output sink: "
                         + outputs.fenced().getMessage()));
             }

@@ -204,7 +204,11 @@ final class OutputGate {
         return fencingEpoch;
     }
 
-    /** Set when a primary of a higher fencing epoch took over the sink: this agent must stop. */
+    /**
+     * Set when the sink refuses this agent for good: a primary of a higher fencing epoch took over the sink
+     * ({@link OutputSink.FencedException}), or the sink denies this agent's certificate
+     * ({@link OutputSink.DeniedException}). This agent must stop.
+     */
     IOException fenced() {
         return fenced;
     }
@@ -272,6 +276,11 @@ final class OutputGate {
                 backoff = 50;
             } catch (OutputSink.FencedException e) {
                 LOG.log(System.Logger.Level.ERROR, "vm {0}: output sink refuses this primary: {1}", vm, e.getMessage());
+                fenced = e;
+                return;
+            } catch (OutputSink.DeniedException e) {
+                // Not a passing failure: the sink will deny every retry the same way, and output would be held forever.
+                LOG.log(System.Logger.Level.ERROR, "vm {0}: {1}", vm, e.getMessage());
                 fenced = e;
                 return;
             } catch (OutputSink.OutputGapException e) {

@@ -5,6 +5,7 @@ import io.cpstream.agent.AgentKeys;
 import io.cpstream.agent.EncodingMode;
 import io.cpstream.agent.StunConfig;
 import io.cpstream.config.ConfigKey;
+import io.cpstream.harness.attack.Attack;
 import io.cpstream.harness.bench.Bench;
 import io.cpstream.harness.bench.BenchSettings;
 import io.cpstream.harness.bench.StunComparison;
@@ -97,6 +98,13 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
             + "`vm_lag_ms_p99_worst`, `collector_rss_mb`)")
     int vms;
 
+    @Option(names = "--attack", split = ",", paramLabel = "ATTACK", description = "With --vms: measure the same VMs "
+            + "again while an attacker runs these against the collector: slowloris (stalled TCP, partial TLS "
+            + "ClientHellos, authenticated partial HTTP/2 frames), hello-flood (Hellos for the VMs' names from an agent "
+            + "certificate of other VMs, a reader's, no certificate, plaintext). Reports per-VM lag of both windows, "
+            + "whether every VM kept committing and the collector's peak memory against its limits (`attack`)")
+    List<String> attack;
+
     @Option(names = "--cpu-hog", description = "After the pipeline, run it again with one busy process per core (like "
             + "guests keeping the host's CPUs busy) and report those figures under `cpu_hog`, with "
             + "`checkpoints_over_quiet` and `lag_p99_over_epoch` (lag p99 in achieved epochs)")
@@ -183,6 +191,17 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
             throw new Errors.UserError("--link-baseline and --cpu-hog go with a pipeline run, not with --compare-stun "
                     + "or --compare-dirty");
         }
+        java.util.Set<Attack> attacks = java.util.EnumSet.noneOf(Attack.class);
+        if (attack != null) {
+            if (vms == 0) {
+                throw new Errors.UserError("--attack goes with --vms (the honest load it is measured beside)");
+            }
+            try {
+                attacks = Attack.parse(String.join(",", attack));
+            } catch (IllegalArgumentException e) {
+                throw new Errors.UserError("--attack: " + e.getMessage());
+            }
+        }
         if (vms > 0 && compareEncoders) {
             throw new Errors.UserError("--compare-encoders goes with a pipeline run, not with --vms");
         }
@@ -199,7 +218,7 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
             }
             return 0;
         }
-        Map<String, Object> result = Bench.run(settings, config, kind, compareEncoders, vms);
+        Map<String, Object> result = Bench.run(settings, config, kind, compareEncoders, vms, attacks);
         if (linkBaseline) {
             Bench.addLinkBaseline(result);
         }

@@ -34,13 +34,43 @@ public record CollectorConfig(String host, int port, Path dataDirectory, Durabil
      * @param maxTotalGuestBytes the guests of all its standbys together, at most
      * @param auditLog           where admin actions are appended (who, what, when, result); null: the log only
      */
-    public record Quotas(int maxVms, long maxTotalGuestBytes, Path auditLog) {
+    public record Quotas(int maxVms, long maxTotalGuestBytes, Path auditLog, Connections connections) {
         public static final Quotas DEFAULT = new Quotas(Math.toIntExact(CollectorKeys.MAX_VMS.defaultValue()),
                 CollectorKeys.MAX_TOTAL_GUEST_BYTES.defaultValue(), null);
 
         public Quotas {
             if (maxVms < 1 || maxTotalGuestBytes < 1) {
                 throw new IllegalArgumentException("quotas must be positive");
+            }
+            java.util.Objects.requireNonNull(connections, "connections");
+        }
+
+        /** With the default {@link Connections}. */
+        public Quotas(int maxVms, long maxTotalGuestBytes, Path auditLog) {
+            this(maxVms, maxTotalGuestBytes, auditLog, Connections.DEFAULT);
+        }
+
+        public Quotas withConnections(Connections value) {
+            return new Quotas(maxVms, maxTotalGuestBytes, auditLog, value);
+        }
+    }
+
+    /**
+     * What a peer may hold of the collector's network side before it has proved anything.
+     *
+     * @param max       connections open at once (TCP, any peer, before TLS); one more is closed as it is accepted
+     * @param handshake a connection whose TLS and HTTP/2 handshake has not completed by then is closed
+     * @param idle      a connection without a call for this long is closed (an agent always has its Lease call open)
+     */
+    public record Connections(int max, Duration handshake, Duration idle) {
+        public static final Connections DEFAULT = new Connections(
+                Math.toIntExact(CollectorKeys.MAX_CONNECTIONS.defaultValue()),
+                Duration.ofMillis(CollectorKeys.HANDSHAKE_TIMEOUT_MS.defaultValue()),
+                Duration.ofMillis(CollectorKeys.IDLE_TIMEOUT_MS.defaultValue()));
+
+        public Connections {
+            if (max < 1 || handshake.isNegative() || handshake.isZero() || idle.isNegative() || idle.isZero()) {
+                throw new IllegalArgumentException("connection limits must be positive");
             }
         }
     }

@@ -45,6 +45,17 @@ public final class CollectorKeys {
             "Standbys kept at most; a Hello for one more is refused (each holds about 2 MiB of direct memory)",
             Parsers.between(1, 1 << 20, "VMs"));
 
+    public static final ConfigKey<Long> MAX_CONNECTIONS = ConfigKey.of("max-connections", 1024L,
+            "TCP connections open at once, from any peer and before TLS; one more is closed as it is accepted (each "
+                    + "agent holds one or two)", Parsers.between(1, 1 << 20, "connections"));
+
+    public static final ConfigKey<Long> HANDSHAKE_TIMEOUT_MS = ConfigKey.of("handshake-timeout-ms", 10_000L,
+            "A connection that has not completed its TLS and HTTP/2 handshake by then is closed",
+            Parsers.atLeast(1));
+
+    public static final ConfigKey<Long> IDLE_TIMEOUT_MS = ConfigKey.of("idle-timeout-ms", 300_000L,
+            "A connection without a call for this long is closed (agents always have one open)", Parsers.atLeast(1));
+
     public static final ConfigKey<Long> LEASE_MS = ConfigKey.of("lease-ms", 2000L,
             "How long one heartbeat lets a primary release output; promotion without --force waits it out",
             Parsers.atLeast(1));
@@ -92,6 +103,6 @@ public final class CollectorKeys {
 
     /** Every key, in the order {@code cpstream collector} declares its options. */
     public static final List<ConfigKey<?>> ALL = List.of(LISTEN, DATA_DIR, METRICS_PORT, METRICS_LISTEN, DURABILITY,
-            MAX_GUEST_BYTES, MAX_TOTAL_GUEST_BYTES, MAX_VMS, LEASE_MS, AUTO_PROMOTE_AFTER_MS, ZOOKEEPER, ADVERTISE,
+            MAX_GUEST_BYTES, MAX_TOTAL_GUEST_BYTES, MAX_VMS, MAX_CONNECTIONS, HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS, LEASE_MS, AUTO_PROMOTE_AFTER_MS, ZOOKEEPER, ADVERTISE,
             HOST_NAME, DRAIN_SECONDS, HEALTH_MAX_LAG_MS, TLS_CERT, TLS_KEY, TLS_CA, INSECURE, AUDIT_LOG);
 }

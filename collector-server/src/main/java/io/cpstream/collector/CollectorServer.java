@@ -14,6 +14,10 @@ import io.grpc.Server;
 import io.grpc.ServerInterceptors;
 import io.grpc.netty.shaded.io.netty.handler.ssl.SslContext;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.nio.NioEventLoopGroup;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import io.cpstream.proto.VmStatus;
@@ -35,13 +39,14 @@ public final class CollectorServer implements AutoCloseable {
     static final int MAX_CALLS_PER_CONNECTION = 16;
     /** Headers are a few hundred bytes; gRPC's default allows 8 KiB. */
     static final int MAX_HEADER_BYTES = 8 << 10;
-    /** A peer that has not finished its TLS handshake by then is cut (slow handshakes hold memory). */
-    static final long HANDSHAKE_SECONDS = 10;
 
     private final CollectorConfig config;
     private final StandbyRegistry registry;
     private final ExecutorService executor;
     private final Server server;
+    /** The server's own Netty threads (a custom listening channel needs its groups given too). */
+    private EventLoopGroup boss;
+    private EventLoopGroup workers;
     private boolean closed;
 
     private final LeaseAuthority leases;
@@ -93,13 +98,30 @@ public final class CollectorServer implements AutoCloseable {
                 .factory());
         config.tls().warnIfInsecure("collector");
         PeerAuthorization authorization = new PeerAuthorization(config.tls().insecure(), audit);
+        CollectorConfig.Connections connections = config.quotas().connections();
+        ConnectionLimit limit = new ConnectionLimit(connections.max());
+        EventLoopGroup boss = new NioEventLoopGroup(1, Thread.ofPlatform().daemon().name("collector-accept").factory());
+        EventLoopGroup workers = new NioEventLoopGroup(0, Thread.ofPlatform().daemon().name("collector-io-", 0)
+                .factory());
+        Gauge.builder("cpstream.collector.connections", limit, ConnectionLimit::open)
+                .description("Connections open (TCP, before TLS)").register(meters);
+        FunctionCounter.builder("cpstream.collector.connections.refused", limit, ConnectionLimit::refused)
+                .description("Connections closed as accepted because max-connections were open").register(meters);
+        // Netty's own direct memory (gRPC's buffers) is not in the JVM's direct buffer pool: shown beside it.
+        Gauge.builder("cpstream.collector.netty.direct", () -> Math.max(0,
+                        io.grpc.netty.shaded.io.netty.util.internal.PlatformDependent.usedDirectMemory()))
+                .baseUnit("bytes").description("Direct memory held by the gRPC transport (Netty)").register(meters);
         NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), config.port()))
+                .channelFactory(limit::newChannel)
+                .bossEventLoopGroup(boss)
+                .workerEventLoopGroup(workers)
                 .executor(executor)
                 .maxInboundMessageSize(MAX_INBOUND_MESSAGE_BYTES)
                 .maxInboundMetadataSize(MAX_HEADER_BYTES)
                 .flowControlWindow(FLOW_CONTROL_WINDOW)
                 .maxConcurrentCallsPerConnection(MAX_CALLS_PER_CONNECTION)
-                .handshakeTimeout(HANDSHAKE_SECONDS, TimeUnit.SECONDS)
+                .handshakeTimeout(connections.handshake().toMillis(), TimeUnit.MILLISECONDS)
+                .maxConnectionIdle(connections.idle().toMillis(), TimeUnit.MILLISECONDS)
                 .keepAliveTime(10, TimeUnit.SECONDS)
                 .keepAliveTimeout(5, TimeUnit.SECONDS)
                 .permitKeepAliveTime(1, TimeUnit.SECONDS)
@@ -120,12 +142,16 @@ public final class CollectorServer implements AutoCloseable {
                 coordinator.close();
             }
             executor.shutdownNow();
+            boss.shutdownGracefully(0, 0, TimeUnit.SECONDS);
+            workers.shutdownGracefully(0, 0, TimeUnit.SECONDS);
             throw new IOException("cannot listen on " + config.host() + ":" + config.port() + ": " + e.getMessage(), e);
         }
         LOG.log(System.Logger.Level.INFO, "collector listening on {0}:{1,number,#} ({4}), data in {2}, durability {3}",
                 config.host(), server.getPort(), config.dataDirectory(), config.durability(), config.tls());
         CollectorServer collector = new CollectorServer(config, registry, executor, server, leases, coordinator);
         collector.audit = audit;
+        collector.boss = boss;
+        collector.workers = workers;
         if (coordinator != null) {
             try {
                 // Its own id in the pool: unique even for collectors of one process, and safe as a znode name.
@@ -237,6 +263,8 @@ public final class CollectorServer implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
             executor.shutdownNow();
+            boss.shutdownGracefully(0, 0, TimeUnit.SECONDS);
+            workers.shutdownGracefully(0, 0, TimeUnit.SECONDS);
             if (membership != null) {
                 membership.close();
             }

@@ -3,6 +3,7 @@ package io.cpstream.harness;
 import io.cpstream.agent.AgentConfig;
 import io.cpstream.agent.output.OutputReceiver;
 import io.cpstream.collector.client.AdminClient;
+import io.cpstream.harness.chaos.ChaosPki;
 import io.cpstream.harness.chaos.DaemonProcess;
 import io.cpstream.harness.chaos.TcpProxy;
 import io.cpstream.collector.CollectorConfig;
@@ -136,15 +137,20 @@ public final class ChaosTrial {
     public Outcome run() throws Exception {
         int collectorPort = freePort();
         Path collectorData = work.resolve("collector-a");
-        List<String> collectorArgs = List.of("collector", "--listen", "127.0.0.1:" + collectorPort, "--data-dir",
-                collectorData.toString(), "--metrics-port", "0", "--lease-ms", String.valueOf(LEASE.toMillis()), "--insecure");
-        try (OutputReceiver receiver = new OutputReceiver("127.0.0.1", 0, work.resolve("released.log"));
+        ChaosPki pki = ChaosPki.issue(work.resolve("pki"), VM);
+        List<String> collectorArgs = new ArrayList<>(List.of("collector", "--listen", "127.0.0.1:" + collectorPort,
+                "--data-dir", collectorData.toString(), "--metrics-port", "0", "--lease-ms",
+                String.valueOf(LEASE.toMillis())));
+        collectorArgs.addAll(ChaosPki.flags(pki.collector()));
+        try (OutputReceiver receiver = new OutputReceiver("127.0.0.1", 0, work.resolve("released.log"), pki.sink());
              TcpProxy link = new TcpProxy(new InetSocketAddress("127.0.0.1", collectorPort));
-             AdminClient admin = new AdminClient("127.0.0.1:" + collectorPort)) {
+             AdminClient admin = new AdminClient("127.0.0.1:" + collectorPort, pki.admin())) {
             DaemonProcess collector = DaemonProcess.start(work.resolve("collector.log"), collectorArgs);
-            DaemonProcess agent = DaemonProcess.start(work.resolve("agent.log"), List.of("agent",
+            List<String> agentArgs = new ArrayList<>(List.of("agent",
                     "--collector", "127.0.0.1:" + link.port(), "--vm", VM, "--source", source, "--metrics-port", "0",
-                    "--epoch-ms", "20", "--verify", "--output-sink", "tcp://127.0.0.1:" + receiver.port(), "--insecure"));
+                    "--epoch-ms", "20", "--verify", "--output-sink", "tcp://127.0.0.1:" + receiver.port()));
+            agentArgs.addAll(ChaosPki.flags(pki.agent()));
+            DaemonProcess agent = DaemonProcess.start(work.resolve("agent.log"), agentArgs);
             try {
                 DaemonProcess primary = agent;
                 awaitUntil(() -> {
@@ -181,11 +187,12 @@ public final class ChaosTrial {
                 awaitUntil(() -> leaseRemaining(admin) == 0, "the dead primary's lease to run out");
                 PromoteResponse promoted = admin.promote(VM, false);
                 try (CollectorServer standbyOfTheNewPrimary = CollectorServer.start(
-                        CollectorConfig.of("127.0.0.1", 0, work.resolve("collector-b")).withLease(LEASE),
+                        CollectorConfig.of("127.0.0.1", 0, work.resolve("collector-b")).withLease(LEASE)
+                                .withTls(pki.collector()),
                         new SimpleMeterRegistry())) {
                     AgentConfig protect = AgentConfig.of("127.0.0.1:" + standbyOfTheNewPrimary.port(), VM)
                             .withOutputSink("tcp://127.0.0.1:" + receiver.port())
-                            .withHeartbeatInterval(Duration.ofMillis(100));
+                            .withHeartbeatInterval(Duration.ofMillis(100)).withTls(pki.agent());
                     ChaosFinale.Checks checks = ChaosFinale.finish(promoted, receiver, protect, violations);
                     return Outcome.of(trial, fault, promoted, checks, null, -1, violations);
                 }

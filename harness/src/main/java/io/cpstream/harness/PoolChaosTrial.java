@@ -4,6 +4,7 @@ import io.cpstream.agent.AgentConfig;
 import io.cpstream.agent.FailoverConfig;
 import io.cpstream.agent.output.OutputReceiver;
 import io.cpstream.collector.client.AdminClient;
+import io.cpstream.harness.chaos.ChaosPki;
 import io.cpstream.harness.chaos.DaemonProcess;
 import io.cpstream.harness.chaos.TcpProxy;
 import io.cpstream.harness.chaos.ZooKeeperEnsemble;
@@ -80,9 +81,13 @@ final class PoolChaosTrial {
         }
     }
 
+    /** The trial's certificates: every daemon and client runs over mutual TLS. */
+    private ChaosPki pki;
+
     ChaosTrial.Outcome run() throws Exception {
+        pki = ChaosPki.issue(work.resolve("pki"), ChaosFinale.VM);
         try (ZooKeeperEnsemble zookeeper = ZooKeeperEnsemble.start(work, 3);
-             OutputReceiver receiver = new OutputReceiver("127.0.0.1", 0, work.resolve("released.log"))) {
+             OutputReceiver receiver = new OutputReceiver("127.0.0.1", 0, work.resolve("released.log"), pki.sink())) {
             List<Member> pool = new ArrayList<>();
             DaemonProcess agent = null;
             try {
@@ -90,11 +95,13 @@ final class PoolChaosTrial {
                     pool.add(startCollector(i, zookeeper.connectString()));
                 }
                 int agentMetrics = ChaosFinale.freePort();
-                agent = DaemonProcess.start(work.resolve("agent.log"), List.of("agent",
+                List<String> agentArgs = new ArrayList<>(List.of("agent",
                         "--collectors", "zk:" + zookeeper.connectString(), "--vm", ChaosFinale.VM, "--source", source,
                         "--host-name", "host-of-the-agent", "--standby-timeout-ms", String.valueOf(STANDBY_TIMEOUT.toMillis()),
                         "--metrics-port", String.valueOf(agentMetrics), "--epoch-ms", "20", "--verify",
-                        "--output-sink", "tcp://127.0.0.1:" + receiver.port(), "--insecure"));
+                        "--output-sink", "tcp://127.0.0.1:" + receiver.port()));
+                agentArgs.addAll(ChaosPki.flags(pki.agent()));
+                agent = DaemonProcess.start(work.resolve("agent.log"), agentArgs);
                 Primary primary = new Primary(agent, agentMetrics);
                 Member standby = awaitProtected(pool, primary, null);
                 ChaosFinale.awaitUntil(() -> committed(standby) >= 5, "epoch 5 to be committed");
@@ -168,7 +175,7 @@ final class PoolChaosTrial {
                         .withFailover(new FailoverConfig("zk:" + zookeeper.connectString(), null, STANDBY_TIMEOUT,
                                 FailoverConfig.OnLoss.WAIT, "host-of-the-promoted-vm"))
                         .withOutputSink("tcp://127.0.0.1:" + receiver.port())
-                        .withHeartbeatInterval(Duration.ofMillis(100));
+                        .withHeartbeatInterval(Duration.ofMillis(100)).withTls(pki.agent());
                 ChaosFinale.Checks checks = ChaosFinale.finish(promoted, receiver, protect, violations);
                 return ChaosTrial.Outcome.of(trial, fault, promoted, checks, stall, reprotected, violations);
             } finally {
@@ -185,11 +192,13 @@ final class PoolChaosTrial {
     private Member startCollector(int index, String zookeeper) throws Exception {
         int port = ChaosFinale.freePort();
         TcpProxy link = new TcpProxy(new InetSocketAddress("127.0.0.1", port));
-        DaemonProcess process = DaemonProcess.start(work.resolve("collector-" + index + ".log"), List.of("collector",
+        List<String> args = new ArrayList<>(List.of("collector",
                 "--listen", "127.0.0.1:" + port, "--data-dir", work.resolve("collector-" + index).toString(),
                 "--zookeeper", zookeeper, "--advertise", "127.0.0.1:" + link.port(), "--host-name", "host-" + index,
-                "--metrics-port", "0", "--lease-ms", String.valueOf(LEASE.toMillis()), "--insecure"));
-        return new Member(index, process, link, new AdminClient("127.0.0.1:" + port));
+                "--metrics-port", "0", "--lease-ms", String.valueOf(LEASE.toMillis())));
+        args.addAll(ChaosPki.flags(pki.collector()));
+        DaemonProcess process = DaemonProcess.start(work.resolve("collector-" + index + ".log"), args);
+        return new Member(index, process, link, new AdminClient("127.0.0.1:" + port, pki.admin()));
     }
 
     /** The agent's process and what it says on its metrics port. */

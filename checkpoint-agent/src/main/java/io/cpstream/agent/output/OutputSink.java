@@ -41,6 +41,16 @@ public interface OutputSink extends AutoCloseable {
         }
     }
 
+    /**
+     * The sink refuses this agent ({@code denied REASON}): its certificate does not name the VM, or is not an
+     * agent's. Retrying cannot help; the agent stops with the reason.
+     */
+    final class DeniedException extends IOException {
+        public DeniedException(String message) {
+            super(message);
+        }
+    }
+
     /** The records do not continue the sink's stream: some would be repeated or missing. */
     final class OutputGapException extends IOException {
         private final long expected;

@@ -107,6 +107,8 @@ public final class TcpOutputSink implements OutputSink {
             return switch (fields[0]) {
                 case "ok" -> Long.parseLong(fields[1]);
                 case "fenced" -> throw new FencedException(fields.length > 1 ? fields[1] : "fenced");
+                case "denied" -> throw new DeniedException("the output receiver at " + host + ":" + port
+                        + " denies this agent: " + (fields.length > 1 ? fields[1] : "no reason given"));
                 case "gap" -> throw new OutputGapException(Long.parseLong(fields[1]), first);
                 default -> throw new IOException("the output receiver answered '" + answer + "'");
             };

@@ -43,9 +43,14 @@ public final class TraceReader implements AutoCloseable {
         } catch (EOFException e) {
             file.close();
             throw new TraceFormatException(path + " ends inside its header");
-        } catch (IOException | RuntimeException e) {
+        } catch (TraceFormatException | RuntimeException e) {
             file.close();
             throw e;
+        } catch (IOException e) {
+            // Malformed metadata text (UTFDataFormatException) or an LZ4 frame header that does not parse: as
+            // next() does for the body, a file that does not read is a corrupt one.
+            file.close();
+            throw new TraceFormatException(path + ": corrupt header: " + e.getMessage());
         }
     }
 
@@ -109,7 +114,8 @@ public final class TraceReader implements AutoCloseable {
         byte[] deviceState = readBytes(in.readInt(), TraceFormat.MAX_DEVICE_STATE_BYTES, "device state");
         BitSet dirty = readRuns();
         int pageSize = header.pageSize();
-        BitSet zero = new BitSet(header.pageCount());
+        // Sized by what the file sets, never by the header's claim (a corrupt page count must not allocate).
+        BitSet zero = new BitSet();
         long dataPages = 0;
         for (int page = dirty.nextSetBit(0); page >= 0; page = dirty.nextSetBit(page + 1)) {
             byte kind = in.readByte();
@@ -122,12 +128,16 @@ public final class TraceReader implements AutoCloseable {
             }
         }
         long dataBytes = dataPages * pageSize;
-        if (data.byteSize() < dataBytes) {
-            data = arena.allocate(Math.max(dataBytes, 2 * data.byteSize()), 4096);
-        }
         for (long done = 0; done < dataBytes; ) {
             int length = (int) Math.min(chunk.length, dataBytes - done);
             in.readFully(chunk, 0, length);
+            // Grown as the bytes arrive, not from the count claimed: a corrupt file ends before it can claim memory.
+            if (data.byteSize() < done + length) {
+                MemorySegment grown = arena.allocate(Math.min(dataBytes, Math.max(done + length,
+                        Math.max(1 << 20, 2 * data.byteSize()))), 4096);
+                MemorySegment.copy(data, 0, grown, 0, done);
+                data = grown;
+            }
             MemorySegment.copy(chunk, 0, data, ValueLayout.JAVA_BYTE, done, length);
             done += length;
         }
@@ -143,7 +153,7 @@ public final class TraceReader implements AutoCloseable {
         if (runs < 0 || runs > (header.pageCount() + 1) / 2 + 1) {
             throw corrupt("epoch " + (epochs + 1) + " claims " + runs + " dirty runs");
         }
-        BitSet dirty = new BitSet(header.pageCount());
+        BitSet dirty = new BitSet();
         long previousEnd = 0;
         for (int i = 0; i < runs; i++) {
             long start = Integer.toUnsignedLong(in.readInt());

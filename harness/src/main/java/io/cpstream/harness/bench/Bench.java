@@ -30,6 +30,16 @@ public final class Bench {
     /** As {@link #run(BenchSettings, AgentConfig, Kind, boolean)}; {@code vms} is how many VMs {@code MANY_VMS} runs. */
     public static Map<String, Object> run(BenchSettings settings, AgentConfig config, Kind kind,
                                           boolean compareEncoders, int vms) throws Exception {
+        return run(settings, config, kind, compareEncoders, vms, java.util.Set.of());
+    }
+
+    /**
+     * As {@link #run(BenchSettings, AgentConfig, Kind, boolean, int)}; {@code MANY_VMS} measures its VMs again
+     * under {@code attacks} (none: not).
+     */
+    public static Map<String, Object> run(BenchSettings settings, AgentConfig config, Kind kind,
+                                          boolean compareEncoders, int vms,
+                                          java.util.Set<io.cpstream.harness.attack.Attack> attacks) throws Exception {
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("source", settings.source());
         result.put("seconds", settings.seconds());
@@ -38,7 +48,7 @@ public final class Bench {
         switch (kind) {
             case COMPARE_STUN -> result.putAll(StunComparison.run(settings, config));
             case COMPARE_DIRTY -> result.putAll(DirtyTrackerComparison.run(settings, config));
-            case MANY_VMS -> result.putAll(ManyVms.run(settings, config, vms));
+            case MANY_VMS -> result.putAll(ManyVms.run(settings, config, vms, attacks));
             case ENCODERS_ONLY -> result.putAll(EncoderComparison.run(settings, config));
             case PIPELINE, COMPARE_MODES -> {
                 Map<String, Object> main = Pipeline.measure(settings, config);

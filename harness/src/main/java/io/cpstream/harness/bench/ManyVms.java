@@ -6,12 +6,17 @@ import io.cpstream.agent.AgentStats;
 import io.cpstream.harness.ChaosFinale;
 import io.cpstream.harness.Directories;
 import io.cpstream.harness.HarnessException;
+import io.cpstream.harness.attack.Attack;
+import io.cpstream.harness.attack.Attacker;
 import io.cpstream.harness.chaos.DaemonProcess;
+import io.cpstream.security.Pki;
+import io.cpstream.security.TlsSettings;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.MemorySources;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
+import java.net.InetSocketAddress;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -24,15 +29,19 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
  * Many VMs on one collector: the collector is a process of its own (started with this JVM's flags, which the launcher
- * set), and the agents run in this process, one {@link Agent} with a guest of its own per VM, each exactly as a
- * daemon would run it. First one VM alone is measured, then {@code vms} at once, in the same invocation: per-VM lag
- * p50/p99 (their median and the worst), checkpoints/s summed, the collector's heap, direct memory and RSS, and how long
- * its {@code /metrics} took to answer while it carried them.
+ * set, and explicit heap and direct memory limits), and the agents run in this process, one {@link Agent} with a guest
+ * of its own per VM, each exactly as a daemon would run it, over mutual TLS with a CA made for the run. First one VM
+ * alone is measured, then {@code vms} at once, in the same invocation: per-VM lag p50/p99 (their median and the
+ * worst), checkpoints/s summed, the collector's heap, direct memory and RSS, and how long its {@code /metrics} took to
+ * answer while it carried them. With {@code attacks}, the same VMs are measured again while an {@link Attacker} runs
+ * them (under {@code attack}): per-VM lag of both windows, whether every VM kept committing, the collector's peak heap
+ * and direct memory against its limits, and what the attacks did.
  */
 final class ManyVms {
 
@@ -42,25 +51,46 @@ final class ManyVms {
             Pattern.MULTILINE);
     private static final Pattern DIRECT = Pattern.compile("^jvm_buffer_memory_used_bytes\\{[^}]*id=\"direct\"[^}]*} (\\S+)$",
             Pattern.MULTILINE);
+    private static final Pattern NETTY_DIRECT = Pattern.compile("^cpstream_collector_netty_direct_bytes(?:\\{[^}]*})? (\\S+)$",
+            Pattern.MULTILINE);
+    /** The collector's heap limit: what deploy/dist/cpstream.env gives the daemons. */
+    static final long HEAP_LIMIT_BYTES = 1L << 30;
+    /**
+     * The collector's direct memory limit: the JVM's direct buffers (2 MiB of journal buffers per VM) and, counted
+     * separately against the same limit, Netty's (gRPC's buffers).
+     */
+    static final long DIRECT_LIMIT_BYTES = 512L << 20;
 
     private ManyVms() {
     }
 
     static Map<String, Object> run(BenchSettings settings, AgentConfig config, int vms) throws Exception {
+        return run(settings, config, vms, Set.of());
+    }
+
+    static Map<String, Object> run(BenchSettings settings, AgentConfig plain, int vms, Set<Attack> attacks)
+            throws Exception {
         if (vms < 1) {
             throw new IllegalArgumentException("--vms must be at least 1");
         }
         Path work = Files.createTempDirectory("cpstream-vms-");
-        try (Collector collector = Collector.start(work)) {
+        Path pki = work.resolve("pki");
+        Pki.Throwaway identities = Pki.throwaway(pki, "*");
+        AgentConfig config = plain.withTls(identities.agent());
+        try (Collector collector = Collector.start(work, identities.collector())) {
             Map<String, Object> result = new LinkedHashMap<>();
             result.put("vms", vms);
-            settings.out().printf("cpstream bench: %s, one VM alone, then %d VMs on one collector (pid %d)%n",
-                    settings.source(), vms, collector.process.pid());
-            Phase single = measure(settings, config, collector, "single", 1);
+            result.put("tls", true);
+            settings.out().printf("cpstream bench: %s, one VM alone, then %d VMs on one collector (pid %d, mutual TLS)%s%n",
+                    settings.source(), vms, collector.process.pid(), attacks.isEmpty() ? ""
+                            : ", then the same VMs under attack (" + String.join(",",
+                            attacks.stream().map(Attack::label).toList()) + ")");
+            Phase single = measure(settings, config, collector, "single", 1, Set.of(), pki).get(0);
             result.put("single_vm_checkpoints_per_s", Figures.round(single.checkpointsPerSecond()));
             result.put("single_vm_lag_ms_p50", Figures.round(single.lagP50Median()));
             result.put("single_vm_lag_ms_p99", Figures.round(single.lagP99Worst()));
-            Phase many = measure(settings, config, collector, "vm", vms);
+            List<Phase> phases = measure(settings, config, collector, "vm", vms, attacks, pki);
+            Phase many = phases.get(0);
             result.put("checkpoints_per_s", Figures.round(many.checkpointsPerSecond()));
             result.put("vm_checkpoints_per_s_min", Figures.round(many.slowestCheckpointsPerSecond()));
             result.put("vm_lag_ms_p50", Figures.round(many.lagP50Median()));
@@ -69,9 +99,17 @@ final class ManyVms {
             result.put("lag_p99_over_single", Figures.ratio(many.lagP99Worst(), single.lagP99Worst()));
             result.put("collector_heap_mb", Figures.round(many.memory.heapBytes() / 1e6));
             result.put("collector_direct_mb", Figures.round(many.memory.directBytes() / 1e6));
+            result.put("collector_netty_direct_mb", Figures.round(many.memory.nettyDirectBytes() / 1e6));
             result.put("collector_rss_mb", Figures.round(many.memory.rssBytes() / 1e6));
             result.put("collector_rss_per_vm_mb", Figures.round(many.memory.rssBytes() / 1e6 / (vms + 1)));
             result.put("metrics_scrape_ms_max", Figures.round(many.scrapeMillisMax));
+            result.put("collector_heap_limit_mb", Figures.round(HEAP_LIMIT_BYTES / 1e6));
+            result.put("collector_direct_limit_mb", Figures.round(DIRECT_LIMIT_BYTES / 1e6));
+            result.put("collector_heap_mb_peak", Figures.round(many.peak.heapBytes() / 1e6));
+            result.put("collector_direct_mb_peak", Figures.round(many.peak.allDirectBytes() / 1e6));
+            if (!attacks.isEmpty()) {
+                result.put("attack", attacked(many, phases.get(1), collector));
+            }
             return result;
         } finally {
             Directories.deleteTree(work);
@@ -79,7 +117,8 @@ final class ManyVms {
     }
 
     /** What one set of VMs did in the measured window, and the collector's state at its end. */
-    private record Phase(List<AgentStats.Snapshot> stats, double seconds, Memory memory, double scrapeMillisMax) {
+    private record Phase(List<String> vms, List<AgentStats.Snapshot> stats, double seconds, Memory memory, Memory peak,
+                         double scrapeMillisMax, List<String> notCommitting, Map<String, Object> attacker) {
         double checkpointsPerSecond() {
             return stats.stream().mapToLong(AgentStats.Snapshot::acknowledged).sum() / seconds;
         }
@@ -106,17 +145,57 @@ final class ManyVms {
         }
     }
 
-    /** Starts {@code count} agents named {@code prefix-i}, warms them up, measures the window, stops them. */
-    private static Phase measure(BenchSettings settings, AgentConfig config, Collector collector, String prefix,
-                                 int count) throws Exception {
+    /** The figures of the attacked window beside the quiet one, per VM and summed, and the collector's limits. */
+    private static Map<String, Object> attacked(Phase quiet, Phase attack, Collector collector) {
+        Map<String, Object> result = new LinkedHashMap<>(attack.attacker());
+        result.put("checkpoints_per_s", Figures.round(attack.checkpointsPerSecond()));
+        result.put("vm_checkpoints_per_s_min", Figures.round(attack.slowestCheckpointsPerSecond()));
+        result.put("vm_lag_ms_p50", Figures.round(attack.lagP50Median()));
+        result.put("vm_lag_ms_p99_median", Figures.round(attack.lagP99Median()));
+        result.put("vm_lag_ms_p99_worst", Figures.round(attack.lagP99Worst()));
+        result.put("lag_p99_over_quiet", Figures.ratio(attack.lagP99Worst(), quiet.lagP99Worst()));
+        result.put("checkpoints_over_quiet", Figures.ratio(attack.checkpointsPerSecond(), quiet.checkpointsPerSecond()));
+        result.put("every_vm_committed", attack.notCommitting().isEmpty());
+        result.put("vms_not_committing", attack.notCommitting());
+        result.put("collector_alive", collector.process.alive());
+        result.put("collector_heap_mb_peak", Figures.round(attack.peak.heapBytes() / 1e6));
+        result.put("collector_direct_mb_peak", Figures.round(attack.peak.directBytes() / 1e6));
+        result.put("collector_netty_direct_mb_peak", Figures.round(attack.peak.nettyDirectBytes() / 1e6));
+        result.put("collector_rss_mb_peak", Figures.round(attack.peak.rssBytes() / 1e6));
+        result.put("collector_within_limits", collector.process.alive()
+                && attack.peak.heapBytes() <= HEAP_LIMIT_BYTES && attack.peak.allDirectBytes() <= DIRECT_LIMIT_BYTES);
+        List<Map<String, Object>> perVm = new ArrayList<>();
+        for (int i = 0; i < attack.vms().size(); i++) {
+            Map<String, Object> vm = new LinkedHashMap<>();
+            vm.put("vm", attack.vms().get(i));
+            vm.put("quiet_lag_ms_p50", Figures.round(quiet.stats().get(i).lagMsP50()));
+            vm.put("quiet_lag_ms_p99", Figures.round(quiet.stats().get(i).lagMsP99()));
+            vm.put("attack_lag_ms_p50", Figures.round(attack.stats().get(i).lagMsP50()));
+            vm.put("attack_lag_ms_p99", Figures.round(attack.stats().get(i).lagMsP99()));
+            vm.put("attack_acknowledged", attack.stats().get(i).acknowledged());
+            perVm.add(vm);
+        }
+        result.put("per_vm", perVm);
+        return result;
+    }
+
+    /**
+     * Starts {@code count} agents named {@code prefix-i}, warms them up and measures a window; with {@code attacks},
+     * measures a second window while an {@link Attacker} (certificates from the CA in {@code pki}) runs them; stops
+     * the agents. One phase per window.
+     */
+    private static List<Phase> measure(BenchSettings settings, AgentConfig config, Collector collector, String prefix,
+                                       int count, Set<Attack> attacks, Path pki) throws Exception {
         List<MemorySource> guests = new ArrayList<>();
         List<Agent> agents = new ArrayList<>();
+        List<String> names = new ArrayList<>();
         try {
             for (int i = 0; i < count; i++) {
                 MemorySource guest = MemorySources.open(settings.source());
                 guests.add(guest);
-                agents.add(new Agent(config.withCollector("127.0.0.1:" + collector.port)
-                        .withVmId(String.format("%s-%03d", prefix, i)), guest, new SimpleMeterRegistry()));
+                names.add(String.format("%s-%03d", prefix, i));
+                agents.add(new Agent(config.withCollector("127.0.0.1:" + collector.port).withVmId(names.get(i)), guest,
+                        new SimpleMeterRegistry()));
             }
             agents.forEach(Agent::start);
             long deadline = System.nanoTime() + PATIENCE.toNanos();
@@ -132,46 +211,104 @@ final class ManyVms {
                 }
             }
             Thread.sleep(settings.warmupSeconds() * 1000L);
-            agents.forEach(Agent::resetStats);
-            long start = System.nanoTime();
-            long end = start + settings.seconds() * 1_000_000_000L;
-            double scrapeMax = 0;
-            while (System.nanoTime() < end) {
-                Thread.sleep(Math.max(1, Math.min(1000, (end - System.nanoTime()) / 1_000_000)));
-                long scrapeStart = System.nanoTime();
-                collector.metrics();
-                scrapeMax = Math.max(scrapeMax, (System.nanoTime() - scrapeStart) / 1e6);
-                for (Agent agent : agents) {
-                    if (agent.failure() != null) {
-                        throw new HarnessException("an agent stopped: " + Agent.describe(agent.failure()));
-                    }
+            List<Phase> phases = new ArrayList<>();
+            phases.add(window(settings, names, agents, collector, false, Map.of()));
+            if (!attacks.isEmpty()) {
+                try (Attacker attacker = Attacker.start(attacks, new InetSocketAddress("127.0.0.1", collector.port),
+                        pki, names)) {
+                    settings.out().printf("cpstream bench: attacking (%s)%n",
+                            String.join(",", attacks.stream().map(Attack::label).toList()));
+                    // The window opens once every kind of attack is in place (its first connection held, its first
+                    // Hello refused), and the attack has had the warm-up to ramp up.
+                    long ramp = System.nanoTime();
+                    boolean underWay = attacker.awaitUnderWay(PATIENCE);
+                    Thread.sleep(Math.max(0, settings.warmupSeconds() * 1000L - (System.nanoTime() - ramp) / 1_000_000));
+                    Phase attacked = window(settings, names, agents, collector, true, Map.of());
+                    Map<String, Object> figures = new LinkedHashMap<>(attacker.figures());
+                    figures.put("ramp_s", Figures.round((System.nanoTime() - ramp) / 1e9 - attacked.seconds()));
+                    figures.put("every_attack_under_way", underWay);
+                    phases.add(new Phase(attacked.vms(), attacked.stats(), attacked.seconds(), attacked.memory(),
+                            attacked.peak(), attacked.scrapeMillisMax(), attacked.notCommitting(), figures));
                 }
             }
-            double seconds = (System.nanoTime() - start) / 1e9;
-            List<AgentStats.Snapshot> stats = agents.stream().map(Agent::stats).toList();
-            return new Phase(stats, seconds, collector.memory(), scrapeMax);
+            return phases;
         } finally {
             agents.forEach(Agent::close);
             guests.forEach(MemorySource::close);
         }
     }
 
+    /**
+     * One measured window of {@code agents}: their stats from its start, the collector's memory at its end and at
+     * its peak (read every second). {@code underAttack}: an agent that stops or a VM that commits nothing in the
+     * window is reported, not thrown.
+     */
+    private static Phase window(BenchSettings settings, List<String> names, List<Agent> agents, Collector collector,
+                                boolean underAttack, Map<String, Object> attacker) throws Exception {
+        agents.forEach(Agent::resetStats);
+        long[] before = agents.stream().mapToLong(Agent::acknowledgedEpoch).toArray();
+        long start = System.nanoTime();
+        long end = start + settings.seconds() * 1_000_000_000L;
+        double scrapeMax = 0;
+        Memory peak = new Memory(0, 0, 0, 0);
+        while (System.nanoTime() < end) {
+            Thread.sleep(Math.max(1, Math.min(1000, (end - System.nanoTime()) / 1_000_000)));
+            long scrapeStart = System.nanoTime();
+            try {
+                peak = peak.max(collector.memory());
+            } catch (IOException e) {
+                if (!underAttack) {
+                    throw e;
+                } // a scrape the attack delayed or refused: the next one tells
+            }
+            scrapeMax = Math.max(scrapeMax, (System.nanoTime() - scrapeStart) / 1e6);
+            for (Agent agent : agents) {
+                if (agent.failure() != null && !underAttack) {
+                    throw new HarnessException("an agent stopped: " + Agent.describe(agent.failure()));
+                }
+            }
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        List<AgentStats.Snapshot> stats = agents.stream().map(Agent::stats).toList();
+        List<String> notCommitting = new ArrayList<>();
+        for (int i = 0; i < agents.size(); i++) {
+            if (agents.get(i).failure() != null || agents.get(i).acknowledgedEpoch() <= before[i]) {
+                notCommitting.add(names.get(i));
+            }
+        }
+        Memory last = collector.process.alive() ? collector.memory() : peak;
+        return new Phase(List.copyOf(names), stats, seconds, last, peak.max(last), scrapeMax, notCommitting, attacker);
+    }
+
     /** The collector's memory: heap and direct from its own metrics, RSS from the kernel. */
-    private record Memory(double heapBytes, double directBytes, double rssBytes) {
+    private record Memory(double heapBytes, double directBytes, double nettyDirectBytes, double rssBytes) {
+        /** The JVM's direct buffers and Netty's, both counted against -XX:MaxDirectMemorySize. */
+        double allDirectBytes() {
+            return directBytes + nettyDirectBytes;
+        }
+
+        Memory max(Memory other) {
+            return new Memory(Math.max(heapBytes, other.heapBytes), Math.max(directBytes, other.directBytes),
+                    Math.max(nettyDirectBytes, other.nettyDirectBytes), Math.max(rssBytes, other.rssBytes));
+        }
     }
 
     /** A collector process of its own, so its memory is its own. */
     private record Collector(DaemonProcess process, int port, int metricsPort) implements AutoCloseable {
 
-        static Collector start(Path work) throws Exception {
+        static Collector start(Path work, TlsSettings tls) throws Exception {
             int port = ChaosFinale.freePort();
             int metricsPort = ChaosFinale.freePort();
             List<String> flags = ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-                    .filter(flag -> (flag.startsWith("-XX:") && !flag.contains("FlightRecording"))
+                    .filter(flag -> (flag.startsWith("-XX:") && !flag.contains("FlightRecording")
+                            && !flag.startsWith("-XX:MaxDirectMemorySize"))
                             || flag.startsWith("--enable-native-access"))
-                    .toList();
+                    .collect(java.util.stream.Collectors.toCollection(ArrayList::new));
+            flags.add("-Xmx" + (HEAP_LIMIT_BYTES >> 20) + "m");
+            flags.add("-XX:MaxDirectMemorySize=" + (DIRECT_LIMIT_BYTES >> 20) + "m");
             DaemonProcess process = DaemonProcess.start(work.resolve("collector.log"), flags, "io.cpstream.cli.Main",
-                    List.of("collector", "--insecure", "--listen", "127.0.0.1:" + port, "--data-dir",
+                    List.of("collector", "--tls-cert", tls.cert().toString(), "--tls-key", tls.key().toString(),
+                            "--tls-ca", tls.ca().toString(), "--listen", "127.0.0.1:" + port, "--data-dir",
                             work.resolve("data").toString(), "--metrics-port", String.valueOf(metricsPort)));
             Collector collector = new Collector(process, port, metricsPort);
             long deadline = System.nanoTime() + PATIENCE.toNanos();
@@ -201,7 +338,8 @@ final class ManyVms {
 
         Memory memory() throws IOException, InterruptedException {
             String metrics = metrics();
-            return new Memory(sum(HEAP.matcher(metrics)), sum(DIRECT.matcher(metrics)), rss(process.pid()));
+            return new Memory(sum(HEAP.matcher(metrics)), sum(DIRECT.matcher(metrics)), sum(NETTY_DIRECT.matcher(metrics)),
+                    rss(process.pid()));
         }
 
         private static double sum(Matcher matcher) {
