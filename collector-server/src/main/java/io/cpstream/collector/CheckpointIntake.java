@@ -139,7 +139,7 @@ final class CheckpointIntake {
         } catch (IOException e) {
             throw StandbyException.storage("starting the journal of epoch " + begin.getEpoch(), e);
         }
-        open = new OpenCheckpoint(begin, (int) image.pageCount());
+        open = new OpenCheckpoint(begin, image.pageCount());
         phase = Phase.STAGING;
     }
 
@@ -161,7 +161,7 @@ final class CheckpointIntake {
     /** Stages record {@code i} of the batch just read; false when it did not verify and the checkpoint is being discarded. */
     private boolean stage(int i) throws StandbyException {
         long index = columns.index(i); // within the guest: PageColumns checked it
-        if (open.seen.get((int) index)) {
+        if (open.seen.get(index)) {
             throw StandbyException.invalid("epoch " + open.epoch + " carries page " + index + " twice");
         }
         if (open.received >= open.declaredPages) {
@@ -188,7 +188,7 @@ final class CheckpointIntake {
         } catch (IOException e) {
             throw StandbyException.storage("staging epoch " + open.epoch, e);
         }
-        open.seen.set((int) index);
+        open.seen.set(index);
         open.received++;
         return true;
     }

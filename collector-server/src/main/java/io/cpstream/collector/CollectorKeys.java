@@ -39,7 +39,7 @@ public final class CollectorKeys {
 
     public static final ConfigKey<Long> MAX_TOTAL_GUEST_BYTES = ConfigKey.of("max-total-guest-bytes", 256L << 30,
             "All standbys' guests together, in bytes; a Hello for a new VM beyond it is refused (the collector's heap "
-                    + "holds 8 bytes per page of it)", Parsers.atLeast(4096));
+                    + "holds 16 bytes per 1024 declared pages of it, and about 9 bytes per page written)", Parsers.atLeast(4096));
 
     public static final ConfigKey<Long> MAX_VMS = ConfigKey.of("max-vms", 128L,
             "Standbys kept at most; a Hello for one more is refused (each holds about 2 MiB of direct memory)",
