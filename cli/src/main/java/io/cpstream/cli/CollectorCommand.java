@@ -59,6 +59,9 @@ final class CollectorCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--max-vms")
     long maxVms;
 
+    @Option(names = "--journal-buffers")
+    long journalBuffers;
+
     @Option(names = "--lease-ms")
     long leaseMillis;
 
@@ -111,7 +114,8 @@ final class CollectorCommand implements Callable<Integer>, KeyedOptions.Keyed {
                 Duration.ofSeconds(drainSeconds), Duration.ofMillis(leaseMillis),
                 autoPromoteAfterMillis > 0 ? Duration.ofMillis(autoPromoteAfterMillis) : null, zookeeper,
                 new CollectorConfig.PoolSettings(advertise, hostName),
-                new CollectorConfig.Quotas(Math.toIntExact(maxVms), maxTotalGuestBytes, auditLog),
+                new CollectorConfig.Quotas(Math.toIntExact(maxVms), maxTotalGuestBytes, auditLog,
+                        Math.toIntExact(journalBuffers)),
                 TlsOptions.settings(tlsCert, tlsKey, tlsCa, insecure));
         String metricsHost = metricsListen != null ? metricsListen : listen.host();
         try (MetricsEndpoint metrics = new MetricsEndpoint(metricsHost, metricsPort);

@@ -88,17 +88,22 @@ final class CheckpointIntake {
 
     /** One message of a checkpoint; returns the answer to send (an Ack), or null. */
     CollectorMessage accept(AgentMessage message) throws StandbyException {
-        switch (message.getBodyCase()) {
-            case BEGIN -> begin(message.getBegin());
-            case PAGES -> pages(message.getPages());
-            case DEVICE_STATE -> deviceState(message.getDeviceState());
-            case OUTPUTS -> outputs(message.getOutputs());
-            case COMMIT -> {
-                return commit(message.getCommit());
+        try {
+            switch (message.getBodyCase()) {
+                case BEGIN -> begin(message.getBegin());
+                case PAGES -> pages(message.getPages());
+                case DEVICE_STATE -> deviceState(message.getDeviceState());
+                case OUTPUTS -> outputs(message.getOutputs());
+                case COMMIT -> {
+                    return commit(message.getCommit());
+                }
+                default -> throw StandbyException.invalid("message with no known body (" + message.getBodyCase() + ")");
             }
-            default -> throw StandbyException.invalid("message with no known body (" + message.getBodyCase() + ")");
+            return null;
+        } finally {
+            // The next message may be a while: the journal's buffer goes back to the collector's pool meanwhile.
+            store.yieldJournalBuffer();
         }
-        return null;
     }
 
     void begin(CheckpointBegin begin) throws StandbyException {

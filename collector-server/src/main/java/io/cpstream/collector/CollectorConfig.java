@@ -33,15 +33,21 @@ public record CollectorConfig(String host, int port, Path dataDirectory, Durabil
      * @param maxVms             standbys this collector keeps at most; a Hello for one more is refused
      * @param maxTotalGuestBytes the guests of all its standbys together, at most
      * @param auditLog           where admin actions are appended (who, what, when, result); null: the log only
+     * @param journalBuffers     direct buffers of 1 MiB all journals share ({@code journal-buffers})
      */
-    public record Quotas(int maxVms, long maxTotalGuestBytes, Path auditLog) {
+    public record Quotas(int maxVms, long maxTotalGuestBytes, Path auditLog, int journalBuffers) {
         public static final Quotas DEFAULT = new Quotas(Math.toIntExact(CollectorKeys.MAX_VMS.defaultValue()),
                 CollectorKeys.MAX_TOTAL_GUEST_BYTES.defaultValue(), null);
 
         public Quotas {
-            if (maxVms < 1 || maxTotalGuestBytes < 1) {
+            if (maxVms < 1 || maxTotalGuestBytes < 1 || journalBuffers < 1) {
                 throw new IllegalArgumentException("quotas must be positive");
             }
+        }
+
+        /** With the default number of journal buffers. */
+        public Quotas(int maxVms, long maxTotalGuestBytes, Path auditLog) {
+            this(maxVms, maxTotalGuestBytes, auditLog, Math.toIntExact(CollectorKeys.JOURNAL_BUFFERS.defaultValue()));
         }
     }
 

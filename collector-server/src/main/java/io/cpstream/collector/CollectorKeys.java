@@ -42,8 +42,12 @@ public final class CollectorKeys {
                     + "holds 16 bytes per 1024 declared pages of it, and about 9 bytes per page written)", Parsers.atLeast(4096));
 
     public static final ConfigKey<Long> MAX_VMS = ConfigKey.of("max-vms", 128L,
-            "Standbys kept at most; a Hello for one more is refused (each holds about 2 MiB of direct memory)",
-            Parsers.between(1, 1 << 20, "VMs"));
+            "Standbys kept at most; a Hello for one more is refused", Parsers.between(1, 1 << 20, "VMs"));
+
+    public static final ConfigKey<Long> JOURNAL_BUFFERS = ConfigKey.of("journal-buffers", 16L,
+            "Direct buffers of 1 MiB shared by every VM's journal (a VM borrows one while it stages a message, seals or "
+                    + "applies); the journals' direct memory stays within this many MiB whatever the number of VMs",
+            Parsers.between(1, 4096, "buffers"));
 
     public static final ConfigKey<Long> LEASE_MS = ConfigKey.of("lease-ms", 2000L,
             "How long one heartbeat lets a primary release output; promotion without --force waits it out",
@@ -92,6 +96,6 @@ public final class CollectorKeys {
 
     /** Every key, in the order {@code cpstream collector} declares its options. */
     public static final List<ConfigKey<?>> ALL = List.of(LISTEN, DATA_DIR, METRICS_PORT, METRICS_LISTEN, DURABILITY,
-            MAX_GUEST_BYTES, MAX_TOTAL_GUEST_BYTES, MAX_VMS, LEASE_MS, AUTO_PROMOTE_AFTER_MS, ZOOKEEPER, ADVERTISE,
+            MAX_GUEST_BYTES, MAX_TOTAL_GUEST_BYTES, MAX_VMS, JOURNAL_BUFFERS, LEASE_MS, AUTO_PROMOTE_AFTER_MS, ZOOKEEPER, ADVERTISE,
             HOST_NAME, DRAIN_SECONDS, HEALTH_MAX_LAG_MS, TLS_CERT, TLS_KEY, TLS_CA, INSECURE, AUDIT_LOG);
 }

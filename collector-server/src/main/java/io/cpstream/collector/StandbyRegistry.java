@@ -2,6 +2,7 @@ package io.cpstream.collector;
 
 import io.cpstream.collector.lease.LeaseAuthority;
 import io.cpstream.collector.store.Durability;
+import io.cpstream.collector.store.JournalBuffers;
 import io.cpstream.collector.store.ImageStore;
 import io.cpstream.collector.store.StandbyManifest;
 import io.cpstream.snapshot.DurableFiles;
@@ -33,11 +34,15 @@ final class StandbyRegistry implements AutoCloseable {
     static final Pattern VM_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
     static final int PROTOCOL_VERSION = 4;
     static final int PAGE_SIZE = 4096;
+    /** How long a VM waits for a journal buffer before that message fails (its agent resends). */
+    static final Duration JOURNAL_BUFFER_WAIT = Duration.ofSeconds(30);
 
     private final Path vmsDirectory;
     private final Durability durability;
     private final long maxGuestBytes;
     private final CollectorConfig.Quotas quotas;
+    /** The direct buffers every standby's journal borrows from: the journals' direct memory, whatever the VMs. */
+    private final JournalBuffers journalBuffers;
     /** Held while a standby is created or deleted, so the quotas hold across concurrent Hellos. */
     private final Object membership = new Object();
     private final Duration lease;
@@ -59,6 +64,15 @@ final class StandbyRegistry implements AutoCloseable {
         this.durability = config.durability();
         this.maxGuestBytes = config.maxGuestBytes();
         this.quotas = config.quotas();
+        this.journalBuffers = new JournalBuffers(quotas.journalBuffers(), JOURNAL_BUFFER_WAIT);
+        io.micrometer.core.instrument.Gauge.builder("cpstream.collector.journal.buffers.direct.bytes", journalBuffers,
+                        JournalBuffers::directBytes)
+                .description("Direct memory held by the journal buffers all VMs share (at most journal-buffers MiB)")
+                .register(meters);
+        io.micrometer.core.instrument.Gauge.builder("cpstream.collector.journal.buffers.in.use", journalBuffers,
+                        JournalBuffers::inUse)
+                .description("Journal buffers borrowed by a VM staging, sealing or applying right now")
+                .register(meters);
         this.lease = config.lease();
         this.collectorId = collectorId;
         this.meters = meters;
@@ -68,7 +82,7 @@ final class StandbyRegistry implements AutoCloseable {
                 String vm = dir.getFileName().toString();
                 if (VM_ID.matcher(vm).matches() && ImageStore.exists(dir)) {
                     try {
-                        standbys.put(vm, standby(vm, ImageStore.open(dir, durability)));
+                        standbys.put(vm, standby(vm, ImageStore.open(dir, durability, journalBuffers)));
                     } catch (IOException | RuntimeException e) {
                         // One damaged standby must not keep the others unprotected: the collector starts without it.
                         LOG.log(System.Logger.Level.ERROR, "vm {0}: cannot open its standby in {1}: {2}", vm, dir,
@@ -79,6 +93,10 @@ final class StandbyRegistry implements AutoCloseable {
             }
         }
         this.keeper = Thread.ofPlatform().daemon().name("standby-keeper").unstarted(this::keepStandbys);
+    }
+
+    JournalBuffers journalBuffers() {
+        return journalBuffers;
     }
 
     /** Opens every standby under the data directory and starts the periodic pass over them. */
@@ -136,7 +154,8 @@ final class StandbyRegistry implements AutoCloseable {
                 StandbyManifest fresh = StandbyManifest.fresh(vm, PAGE_SIZE, hello.getPageCount(),
                         hello.getFencingEpoch(), hello.getSource().getKind(),
                         new HashMap<>(hello.getSource().getParamsMap()));
-                Standby created = standby(vm, ImageStore.create(vmsDirectory.resolve(vm), fresh, durability));
+                Standby created = standby(vm, ImageStore.create(vmsDirectory.resolve(vm), fresh, durability,
+                        journalBuffers));
                 standbys.put(vm, created);
                 return created;
             } catch (IOException e) {

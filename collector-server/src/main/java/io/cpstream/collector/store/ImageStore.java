@@ -46,8 +46,8 @@ public final class ImageStore implements AutoCloseable {
     /** A sealed epoch whose apply did not finish; -1 when none. While set, the image may hold a mix. */
     private long unapplied = -1;
 
-    private ImageStore(Path directory, StandbyManifest manifest, CommittedState committed, Durability durability)
-            throws IOException {
+    private ImageStore(Path directory, StandbyManifest manifest, CommittedState committed, Durability durability,
+            JournalBuffers buffers) throws IOException {
         this.directory = directory;
         this.durability = durability;
         this.manifest = manifest;
@@ -61,7 +61,7 @@ public final class ImageStore implements AutoCloseable {
                         + " bytes but the manifest describes " + bytes);
             }
             this.image = imageChannel.map(FileChannel.MapMode.READ_WRITE, 0, bytes, arena);
-            this.journal = new Journal(directory.resolve(JOURNAL), manifest.pageSize());
+            this.journal = new Journal(directory.resolve(JOURNAL), manifest.pageSize(), buffers);
         } catch (IOException | RuntimeException e) {
             imageChannel.close();
             arena.close();
@@ -71,6 +71,12 @@ public final class ImageStore implements AutoCloseable {
 
     /** Creates an empty standby: a sparse image of zeros and a manifest that demands a full sync. */
     public static ImageStore create(Path directory, StandbyManifest fresh, Durability durability) throws IOException {
+        return create(directory, fresh, durability, JournalBuffers.single());
+    }
+
+    /** As {@link #create(Path, StandbyManifest, Durability)}, its journal buffered from {@code buffers}. */
+    public static ImageStore create(Path directory, StandbyManifest fresh, Durability durability,
+            JournalBuffers buffers) throws IOException {
         DurableFiles.createPrivateDirectories(directory);
         try (FileChannel file = DurableFiles.openPrivate(directory.resolve(IMAGE))) {
             file.truncate(0); // a creation that died halfway may have left one
@@ -86,11 +92,16 @@ public final class ImageStore implements AutoCloseable {
             DurableFiles.forceDirectory(directory);
             DurableFiles.forceDirectory(directory.getParent());
         }
-        return new ImageStore(directory, stamped, CommittedState.EMPTY, durability);
+        return new ImageStore(directory, stamped, CommittedState.EMPTY, durability, buffers);
     }
 
     /** Opens an existing standby, finishing a commit that a crash interrupted. */
     public static ImageStore open(Path directory, Durability durability) throws IOException {
+        return open(directory, durability, JournalBuffers.single());
+    }
+
+    /** As {@link #open(Path, Durability)}, its journal buffered from {@code buffers}. */
+    public static ImageStore open(Path directory, Durability durability, JournalBuffers buffers) throws IOException {
         StandbyManifest.Read read = StandbyManifest.read(directory.resolve(MANIFEST));
         long epoch = read.manifest().committedEpoch();
         CommittedState state = read.legacyState();
@@ -103,7 +114,7 @@ public final class ImageStore implements AutoCloseable {
                 state = CommittedState.EMPTY.atEpoch(epoch);
             }
         }
-        ImageStore store = new ImageStore(directory, read.manifest(), state, durability);
+        ImageStore store = new ImageStore(directory, read.manifest(), state, durability, buffers);
         try {
             store.recover(read.legacyState() != null || stateProblem != null, stateProblem);
         } catch (IOException | RuntimeException e) {
@@ -165,6 +176,16 @@ public final class ImageStore implements AutoCloseable {
     /** Forgets the staged epoch; the committed standby is untouched. */
     public void abort() {
         stagingEpoch = -1;
+        journal.discard();
+    }
+
+    /**
+     * Writes what was staged so far to the journal and returns its buffer to the collector's pool: call after each
+     * message, before waiting on the network. A write that fails here makes the epoch's seal fail (nothing of it
+     * commits).
+     */
+    public void yieldJournalBuffer() {
+        journal.yieldBuffer();
     }
 
     /**
