@@ -62,6 +62,10 @@ final class CollectorCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--journal-buffers")
     long journalBuffers;
 
+    // arity 0..1 as --insecure: --page-sharing=false turns off what a config file turned on.
+    @Option(names = "--page-sharing", arity = "0..1", fallbackValue = "true")
+    boolean pageSharing;
+
     @Option(names = "--lease-ms")
     long leaseMillis;
 
@@ -115,7 +119,7 @@ final class CollectorCommand implements Callable<Integer>, KeyedOptions.Keyed {
                 autoPromoteAfterMillis > 0 ? Duration.ofMillis(autoPromoteAfterMillis) : null, zookeeper,
                 new CollectorConfig.PoolSettings(advertise, hostName),
                 new CollectorConfig.Quotas(Math.toIntExact(maxVms), maxTotalGuestBytes, auditLog,
-                        Math.toIntExact(journalBuffers)),
+                        Math.toIntExact(journalBuffers), pageSharing),
                 TlsOptions.settings(tlsCert, tlsKey, tlsCa, insecure));
         String metricsHost = metricsListen != null ? metricsListen : listen.host();
         try (MetricsEndpoint metrics = new MetricsEndpoint(metricsHost, metricsPort);

@@ -34,8 +34,9 @@ public record CollectorConfig(String host, int port, Path dataDirectory, Durabil
      * @param maxTotalGuestBytes the guests of all its standbys together, at most
      * @param auditLog           where admin actions are appended (who, what, when, result); null: the log only
      * @param journalBuffers     direct buffers of 1 MiB all journals share ({@code journal-buffers})
+     * @param pageSharing        identical pages of all standbys stored once ({@code page-sharing})
      */
-    public record Quotas(int maxVms, long maxTotalGuestBytes, Path auditLog, int journalBuffers) {
+    public record Quotas(int maxVms, long maxTotalGuestBytes, Path auditLog, int journalBuffers, boolean pageSharing) {
         public static final Quotas DEFAULT = new Quotas(Math.toIntExact(CollectorKeys.MAX_VMS.defaultValue()),
                 CollectorKeys.MAX_TOTAL_GUEST_BYTES.defaultValue(), null);
 
@@ -47,7 +48,12 @@ public record CollectorConfig(String host, int port, Path dataDirectory, Durabil
 
         /** With the default number of journal buffers. */
         public Quotas(int maxVms, long maxTotalGuestBytes, Path auditLog) {
-            this(maxVms, maxTotalGuestBytes, auditLog, Math.toIntExact(CollectorKeys.JOURNAL_BUFFERS.defaultValue()));
+            this(maxVms, maxTotalGuestBytes, auditLog, Math.toIntExact(CollectorKeys.JOURNAL_BUFFERS.defaultValue()),
+                    CollectorKeys.PAGE_SHARING.defaultValue());
+        }
+
+        public Quotas withPageSharing(boolean value) {
+            return new Quotas(maxVms, maxTotalGuestBytes, auditLog, journalBuffers, value);
         }
     }
 

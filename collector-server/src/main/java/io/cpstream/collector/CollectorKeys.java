@@ -49,6 +49,11 @@ public final class CollectorKeys {
                     + "applies); the journals' direct memory stays within this many MiB whatever the number of VMs",
             Parsers.between(1, 4096, "buffers"));
 
+    public static final ConfigKey<Boolean> PAGE_SHARING = ConfigKey.of("page-sharing", false,
+            "Store identical pages of all standbys once, in <data-dir>/shared (hashed, compared byte for byte, copied "
+                    + "on the next write); costs a hash per page applied and about 28 bytes of heap per distinct page",
+            Parsers::flag);
+
     public static final ConfigKey<Long> LEASE_MS = ConfigKey.of("lease-ms", 2000L,
             "How long one heartbeat lets a primary release output; promotion without --force waits it out",
             Parsers.atLeast(1));
@@ -96,6 +101,6 @@ public final class CollectorKeys {
 
     /** Every key, in the order {@code cpstream collector} declares its options. */
     public static final List<ConfigKey<?>> ALL = List.of(LISTEN, DATA_DIR, METRICS_PORT, METRICS_LISTEN, DURABILITY,
-            MAX_GUEST_BYTES, MAX_TOTAL_GUEST_BYTES, MAX_VMS, JOURNAL_BUFFERS, LEASE_MS, AUTO_PROMOTE_AFTER_MS, ZOOKEEPER, ADVERTISE,
+            MAX_GUEST_BYTES, MAX_TOTAL_GUEST_BYTES, MAX_VMS, JOURNAL_BUFFERS, PAGE_SHARING, LEASE_MS, AUTO_PROMOTE_AFTER_MS, ZOOKEEPER, ADVERTISE,
             HOST_NAME, DRAIN_SECONDS, HEALTH_MAX_LAG_MS, TLS_CERT, TLS_KEY, TLS_CA, INSECURE, AUDIT_LOG);
 }

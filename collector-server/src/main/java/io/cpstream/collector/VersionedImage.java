@@ -113,7 +113,7 @@ final class VersionedImage implements ReceiverPages {
     /** What DELTA and DUPLICATE records refer to: the committed image (a checkpoint applies only at commit). */
     @Override
     public MemorySegment page(long index) {
-        return index >= 0 && index < versions.size() ? store.image().asSlice(index * pageSize, pageSize) : null;
+        return index >= 0 && index < versions.size() ? store.page(index) : null;
     }
 
     @Override

@@ -55,7 +55,7 @@ class JournalBuffersTest {
                 expected.add(ImageDigest.sha256(image));
                 digests.add(threads.submit(() -> {
                     try (ImageStore store = ImageStore.create(vmDir, StandbyManifest.fresh("vm", PAGE, PAGES, 0, "sim",
-                            Map.of()), Durability.NONE, pool)) {
+                            Map.of()), Durability.NONE, pool, null)) {
                         store.begin(1, 0, true, 1000);
                         store.yieldJournalBuffer(); // the stream now waits on its agent: it holds nothing
                         begun.await(30, TimeUnit.SECONDS); // every VM has an open epoch at once
@@ -67,7 +67,7 @@ class JournalBuffersTest {
                         }
                         store.stageState(new CommittedState(1, new byte[] {1}, CommittedOutputs.NONE, null));
                         store.commit(1);
-                        return ImageDigest.sha256(store.image());
+                        return store.sha256();
                     }
                 }));
             }
@@ -83,9 +83,9 @@ class JournalBuffersTest {
         assertEquals(0, stats.inUse());
         assertTrue(stats.directBytes() <= 2L * JournalBuffers.BUFFER_BYTES);
         for (int v = 0; v < vms; v++) {
-            try (ImageStore reopened = ImageStore.open(dir.resolve("vm" + v), Durability.NONE, pool)) {
+            try (ImageStore reopened = ImageStore.open(dir.resolve("vm" + v), Durability.NONE, pool, null)) {
                 assertEquals(1, reopened.manifest().committedEpoch());
-                assertArrayEquals(expected.get(v), ImageDigest.sha256(reopened.image()));
+                assertArrayEquals(expected.get(v), reopened.sha256());
             }
         }
     }
@@ -95,11 +95,11 @@ class JournalBuffersTest {
         JournalBuffers pool = new JournalBuffers(1, Duration.ofMillis(200));
         byte[][] pages = pages(new Random(1), 4);
         try (ImageStore a = ImageStore.create(dir.resolve("a"), StandbyManifest.fresh("a", PAGE, 4, 0, "sim", Map.of()),
-                Durability.NONE, pool);
+                Durability.NONE, pool, null);
              ImageStore b = ImageStore.create(dir.resolve("b"), StandbyManifest.fresh("b", PAGE, 4, 0, "sim", Map.of()),
-                     Durability.NONE, pool)) {
+                     Durability.NONE, pool, null)) {
             commit(b, 1, pages);
-            byte[] bImage = ImageDigest.sha256(b.image());
+            byte[] bImage = b.sha256();
             a.begin(1, 0, true, 1000);
             a.stagePage(0, MemorySegment.ofArray(pages[0])); // a holds the only buffer, mid-message
             IOException refused = assertThrows(IOException.class, () -> b.begin(2, 1, false, 2000));
@@ -107,7 +107,7 @@ class JournalBuffersTest {
             assertEquals(1, pool.stats().timeouts());
             b.abort();
             assertEquals(1, b.manifest().committedEpoch());
-            assertArrayEquals(bImage, ImageDigest.sha256(b.image()));
+            assertArrayEquals(bImage, b.sha256());
             a.yieldJournalBuffer(); // a's message is done: b may go on
             b.begin(2, 1, false, 2000);
             b.stagePage(3, MemorySegment.ofArray(pages[0]));
@@ -129,7 +129,7 @@ class JournalBuffersTest {
         JournalBuffers pool = new JournalBuffers(1, Duration.ofMillis(200));
         byte[][] pages = pages(new Random(2), 2);
         try (ImageStore store = ImageStore.create(dir.resolve("c"), StandbyManifest.fresh("c", PAGE, 2, 0, "sim",
-                Map.of()), Durability.NONE, pool)) {
+                Map.of()), Durability.NONE, pool, null)) {
             store.begin(1, 0, true, 1000);
             store.stagePage(0, MemorySegment.ofArray(pages[0]));
             assertEquals(1, pool.stats().inUse());
