@@ -68,6 +68,13 @@ final class CollectorCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--idle-timeout-ms")
     long idleTimeoutMillis;
 
+    @Option(names = "--journal-buffers")
+    long journalBuffers;
+
+    // arity 0..1 as --insecure: --page-sharing=false turns off what a config file turned on.
+    @Option(names = "--page-sharing", arity = "0..1", fallbackValue = "true")
+    boolean pageSharing;
+
     @Option(names = "--lease-ms")
     long leaseMillis;
 
@@ -121,6 +128,7 @@ final class CollectorCommand implements Callable<Integer>, KeyedOptions.Keyed {
                 autoPromoteAfterMillis > 0 ? Duration.ofMillis(autoPromoteAfterMillis) : null, zookeeper,
                 new CollectorConfig.PoolSettings(advertise, hostName),
                 new CollectorConfig.Quotas(Math.toIntExact(maxVms), maxTotalGuestBytes, auditLog,
+                        Math.toIntExact(journalBuffers), pageSharing,
                         new CollectorConfig.Connections(Math.toIntExact(maxConnections),
                                 Duration.ofMillis(handshakeTimeoutMillis), Duration.ofMillis(idleTimeoutMillis))),
                 TlsOptions.settings(tlsCert, tlsKey, tlsCa, insecure));

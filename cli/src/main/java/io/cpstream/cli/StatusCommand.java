@@ -133,6 +133,8 @@ final class StatusCommand implements Callable<Integer> {
         row.put("epochs_committed", vm.getEpochsCommitted());
         row.put("pages_received", vm.getPagesReceived());
         row.put("wire_bytes_received", vm.getWireBytesReceived());
+        row.put("shared_pages", vm.getSharedPages());
+        row.put("shared_saved_bytes", vm.getSharedSavedBytes());
         if (!vm.getSnapshotPath().isEmpty()) {
             row.put("snapshot", vm.getSnapshotPath());
         }

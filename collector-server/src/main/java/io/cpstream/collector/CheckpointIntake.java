@@ -102,17 +102,22 @@ final class CheckpointIntake {
             }
             default -> { }
         }
-        switch (message.getBodyCase()) {
-            case BEGIN -> begin(message.getBegin());
-            case PAGES -> pages(message.getPages());
-            case DEVICE_STATE -> deviceState(message.getDeviceState());
-            case OUTPUTS -> outputs(message.getOutputs());
-            case COMMIT -> {
-                return commit(message.getCommit());
+        try {
+            switch (message.getBodyCase()) {
+                case BEGIN -> begin(message.getBegin());
+                case PAGES -> pages(message.getPages());
+                case DEVICE_STATE -> deviceState(message.getDeviceState());
+                case OUTPUTS -> outputs(message.getOutputs());
+                case COMMIT -> {
+                    return commit(message.getCommit());
+                }
+                default -> throw StandbyException.invalid("message with no known body (" + message.getBodyCase() + ")");
             }
-            default -> throw StandbyException.invalid("message with no known body (" + message.getBodyCase() + ")");
+            return null;
+        } finally {
+            // The next message may be a while: the journal's buffer goes back to the collector's pool meanwhile.
+            store.yieldJournalBuffer();
         }
-        return null;
     }
 
     void begin(CheckpointBegin begin) throws StandbyException {
@@ -153,7 +158,7 @@ final class CheckpointIntake {
         } catch (IOException e) {
             throw StandbyException.storage("starting the journal of epoch " + begin.getEpoch(), e);
         }
-        open = new OpenCheckpoint(begin, (int) image.pageCount());
+        open = new OpenCheckpoint(begin, image.pageCount());
         phase = Phase.STAGING;
     }
 
@@ -190,7 +195,7 @@ final class CheckpointIntake {
     /** Stages record {@code i} of the batch just read; false when it did not verify and the checkpoint is being discarded. */
     private boolean stage(int i) throws StandbyException {
         long index = columns.index(i); // within the guest: PageColumns checked it
-        if (open.seen.get((int) index)) {
+        if (open.seen.get(index)) {
             throw StandbyException.invalid("epoch " + open.epoch + " carries page " + index + " twice");
         }
         if (open.received >= open.declaredPages) {
@@ -217,7 +222,7 @@ final class CheckpointIntake {
         } catch (IOException e) {
             throw StandbyException.storage("staging epoch " + open.epoch, e);
         }
-        open.seen.set((int) index);
+        open.seen.set(index);
         open.received++;
         return true;
     }
@@ -337,7 +342,7 @@ final class CheckpointIntake {
 
     /** After verify mode's digest check: true when the image equals the primary's memory at the epoch's stun. */
     private boolean verifyImage(long epoch, byte[] expected) throws StandbyException {
-        byte[] actual = ImageDigest.sha256(store.image());
+        byte[] actual = store.sha256();
         metrics.digestsVerified.increment();
         if (Arrays.equals(actual, expected)) {
             return true;

@@ -33,25 +33,33 @@ public record CollectorConfig(String host, int port, Path dataDirectory, Durabil
      * @param maxVms             standbys this collector keeps at most; a Hello for one more is refused
      * @param maxTotalGuestBytes the guests of all its standbys together, at most
      * @param auditLog           where admin actions are appended (who, what, when, result); null: the log only
+     * @param journalBuffers     direct buffers of 1 MiB all journals share ({@code journal-buffers})
+     * @param pageSharing        identical pages of all standbys stored once ({@code page-sharing})
      */
-    public record Quotas(int maxVms, long maxTotalGuestBytes, Path auditLog, Connections connections) {
+    public record Quotas(int maxVms, long maxTotalGuestBytes, Path auditLog, int journalBuffers, boolean pageSharing,
+                         Connections connections) {
         public static final Quotas DEFAULT = new Quotas(Math.toIntExact(CollectorKeys.MAX_VMS.defaultValue()),
                 CollectorKeys.MAX_TOTAL_GUEST_BYTES.defaultValue(), null);
 
         public Quotas {
-            if (maxVms < 1 || maxTotalGuestBytes < 1) {
+            if (maxVms < 1 || maxTotalGuestBytes < 1 || journalBuffers < 1) {
                 throw new IllegalArgumentException("quotas must be positive");
             }
             java.util.Objects.requireNonNull(connections, "connections");
         }
 
-        /** With the default {@link Connections}. */
+        /** With the default number of journal buffers, no page sharing and the default {@link Connections}. */
         public Quotas(int maxVms, long maxTotalGuestBytes, Path auditLog) {
-            this(maxVms, maxTotalGuestBytes, auditLog, Connections.DEFAULT);
+            this(maxVms, maxTotalGuestBytes, auditLog, Math.toIntExact(CollectorKeys.JOURNAL_BUFFERS.defaultValue()),
+                    CollectorKeys.PAGE_SHARING.defaultValue(), Connections.DEFAULT);
         }
 
         public Quotas withConnections(Connections value) {
-            return new Quotas(maxVms, maxTotalGuestBytes, auditLog, value);
+            return new Quotas(maxVms, maxTotalGuestBytes, auditLog, journalBuffers, pageSharing, value);
+        }
+
+        public Quotas withPageSharing(boolean value) {
+            return new Quotas(maxVms, maxTotalGuestBytes, auditLog, journalBuffers, value, connections);
         }
     }
 

@@ -39,11 +39,20 @@ public final class CollectorKeys {
 
     public static final ConfigKey<Long> MAX_TOTAL_GUEST_BYTES = ConfigKey.of("max-total-guest-bytes", 256L << 30,
             "All standbys' guests together, in bytes; a Hello for a new VM beyond it is refused (the collector's heap "
-                    + "holds 8 bytes per page of it)", Parsers.atLeast(4096));
+                    + "holds 16 bytes per 1024 declared pages of it, and about 9 bytes per page written)", Parsers.atLeast(4096));
 
     public static final ConfigKey<Long> MAX_VMS = ConfigKey.of("max-vms", 128L,
-            "Standbys kept at most; a Hello for one more is refused (each holds about 2 MiB of direct memory)",
-            Parsers.between(1, 1 << 20, "VMs"));
+            "Standbys kept at most; a Hello for one more is refused", Parsers.between(1, 1 << 20, "VMs"));
+
+    public static final ConfigKey<Long> JOURNAL_BUFFERS = ConfigKey.of("journal-buffers", 16L,
+            "Direct buffers of 1 MiB shared by every VM's journal (a VM borrows one while it stages a message, seals or "
+                    + "applies); the journals' direct memory stays within this many MiB whatever the number of VMs",
+            Parsers.between(1, 4096, "buffers"));
+
+    public static final ConfigKey<Boolean> PAGE_SHARING = ConfigKey.of("page-sharing", false,
+            "Store identical pages of all standbys once, in <data-dir>/shared (hashed, compared byte for byte, copied "
+                    + "on the next write); costs a hash per page applied and about 28 bytes of heap per distinct page",
+            Parsers::flag);
 
     public static final ConfigKey<Long> MAX_CONNECTIONS = ConfigKey.of("max-connections", 1024L,
             "TCP connections open at once, from any peer and before TLS; one more is closed as it is accepted (each "
@@ -103,6 +112,6 @@ public final class CollectorKeys {
 
     /** Every key, in the order {@code cpstream collector} declares its options. */
     public static final List<ConfigKey<?>> ALL = List.of(LISTEN, DATA_DIR, METRICS_PORT, METRICS_LISTEN, DURABILITY,
-            MAX_GUEST_BYTES, MAX_TOTAL_GUEST_BYTES, MAX_VMS, MAX_CONNECTIONS, HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS, LEASE_MS, AUTO_PROMOTE_AFTER_MS, ZOOKEEPER, ADVERTISE,
+            MAX_GUEST_BYTES, MAX_TOTAL_GUEST_BYTES, MAX_VMS, MAX_CONNECTIONS, HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS, JOURNAL_BUFFERS, PAGE_SHARING, LEASE_MS, AUTO_PROMOTE_AFTER_MS, ZOOKEEPER, ADVERTISE,
             HOST_NAME, DRAIN_SECONDS, HEALTH_MAX_LAG_MS, TLS_CERT, TLS_KEY, TLS_CA, INSECURE, AUDIT_LOG);
 }

@@ -88,6 +88,12 @@ final class CollectorMetrics {
                 "Now minus the primary's stun time of the committed epoch", vm, standby, s -> s.lagMillis() / 1000.0);
         gauge(registry, "cpstream.collector.connected", "1 while an agent streams this VM", vm, standby,
                 s -> s.connected() ? 1 : 0);
+        gauge(registry, "cpstream.collector.shared.pages",
+                "Pages of this VM held once in the shared page store with other pages", vm, standby,
+                s -> s.sharing().sharedPages());
+        gauge(registry, "cpstream.collector.shared.saved.bytes",
+                "This VM's share of the bytes the shared page store saves", vm, standby,
+                s -> s.sharing().savedBytes());
     }
 
     void pageDecoded(PageEncoding encoding) {

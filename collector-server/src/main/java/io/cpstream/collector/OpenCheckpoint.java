@@ -2,6 +2,7 @@ package io.cpstream.collector;
 
 import com.google.protobuf.ByteString;
 import io.cpstream.encoder.ImageDigest;
+import io.cpstream.encoder.SparseBits;
 import io.cpstream.proto.CheckpointBegin;
 import io.cpstream.proto.CheckpointCommit;
 import io.cpstream.proto.DeviceState;
@@ -9,7 +10,6 @@ import io.cpstream.proto.Limit;
 import io.cpstream.proto.OutputBatch;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.BitSet;
 import java.util.List;
 
 /**
@@ -24,7 +24,8 @@ final class OpenCheckpoint {
     final long declaredPages;
     final long stunUnixMicros;
     final long stunMicros;
-    final BitSet seen;
+    /** Pages staged so far: heap for the pages that arrived, not for the declared guest. */
+    final SparseBits seen;
     long received;
     private byte[] deviceState = new byte[0];
     private int deviceStateBytes;
@@ -33,13 +34,13 @@ final class OpenCheckpoint {
     private long outputStart = -1;
     private long outputBytes;
 
-    OpenCheckpoint(CheckpointBegin begin, int pageCount) {
+    OpenCheckpoint(CheckpointBegin begin, long pageCount) {
         this.epoch = begin.getEpoch();
         this.full = begin.getFull();
         this.declaredPages = begin.getPageCount();
         this.stunUnixMicros = begin.getStunUnixMicros();
         this.stunMicros = begin.getStunMicros();
-        this.seen = new BitSet(pageCount);
+        this.seen = new SparseBits(pageCount);
     }
 
     /** Appends a chunk of the device state, which must continue the chunks before it. */

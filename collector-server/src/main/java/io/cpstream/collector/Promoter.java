@@ -74,7 +74,7 @@ final class Promoter {
         try {
             snapshot = Snapshots.write(target, new Snapshots.Contents(manifest.vm(), manifest.committedEpoch(), fencing,
                     manifest.pageSize(), manifest.pageCount(), manifest.stunUnixMicros(), manifest.sourceKind(),
-                    manifest.sourceParams(), committed.outputs(), store.image(), committed.deviceState()));
+                    manifest.sourceParams(), committed.outputs(), store::page, committed.deviceState()));
             store.updateManifest(manifest.withPromotion(fencing, target.toString()));
         } catch (IOException e) {
             throw StandbyException.storage("writing the snapshot of epoch " + manifest.committedEpoch(), e);

@@ -301,6 +301,11 @@ final class Standby {
         return store.manifest().fencingEpoch();
     }
 
+    /** This standby's pages in the collector's shared page store (a pass over its page map, at most once a second). */
+    ImageStore.SharingStats sharing() {
+        return store.sharing();
+    }
+
     long lagMillis() {
         return StandbyStatus.lagMillis(store.manifest());
     }

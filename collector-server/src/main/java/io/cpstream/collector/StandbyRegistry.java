@@ -2,6 +2,8 @@ package io.cpstream.collector;
 
 import io.cpstream.collector.lease.LeaseAuthority;
 import io.cpstream.collector.store.Durability;
+import io.cpstream.collector.store.JournalBuffers;
+import io.cpstream.collector.store.SharedPages;
 import io.cpstream.collector.store.ImageStore;
 import io.cpstream.collector.store.StandbyManifest;
 import io.cpstream.snapshot.DurableFiles;
@@ -33,11 +35,17 @@ final class StandbyRegistry implements AutoCloseable {
     static final Pattern VM_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
     static final int PROTOCOL_VERSION = 5;
     static final int PAGE_SIZE = 4096;
+    /** How long a VM waits for a journal buffer before that message fails (its agent resends). */
+    static final Duration JOURNAL_BUFFER_WAIT = Duration.ofSeconds(30);
 
     private final Path vmsDirectory;
     private final Durability durability;
     private final long maxGuestBytes;
     private final CollectorConfig.Quotas quotas;
+    /** The content-addressed store identical pages of all standbys are held in once; null when never used. */
+    private final SharedPages sharedPages;
+    /** The direct buffers every standby's journal borrows from: the journals' direct memory, whatever the VMs. */
+    private final JournalBuffers journalBuffers;
     /** Held while a standby is created or deleted, so the quotas hold across concurrent Hellos. */
     private final Object membership = new Object();
     private final Duration lease;
@@ -59,26 +67,41 @@ final class StandbyRegistry implements AutoCloseable {
         this.durability = config.durability();
         this.maxGuestBytes = config.maxGuestBytes();
         this.quotas = config.quotas();
+        this.journalBuffers = new JournalBuffers(quotas.journalBuffers(), JOURNAL_BUFFER_WAIT);
+        io.micrometer.core.instrument.Gauge.builder("cpstream.collector.journal.buffers.direct.bytes", journalBuffers,
+                        JournalBuffers::directBytes)
+                .description("Direct memory held by the journal buffers all VMs share (at most journal-buffers MiB)")
+                .register(meters);
+        io.micrometer.core.instrument.Gauge.builder("cpstream.collector.journal.buffers.in.use", journalBuffers,
+                        JournalBuffers::inUse)
+                .description("Journal buffers borrowed by a VM staging, sealing or applying right now")
+                .register(meters);
         this.lease = config.lease();
         this.collectorId = collectorId;
         this.meters = meters;
         DurableFiles.createPrivateDirectories(vmsDirectory);
-        try (Stream<Path> dirs = Files.list(vmsDirectory)) {
-            for (Path dir : dirs.sorted().toList()) {
-                String vm = dir.getFileName().toString();
-                if (VM_ID.matcher(vm).matches() && ImageStore.exists(dir)) {
-                    try {
-                        standbys.put(vm, standby(vm, ImageStore.open(dir, durability)));
-                    } catch (IOException | RuntimeException e) {
-                        // One damaged standby must not keep the others unprotected: the collector starts without it.
-                        LOG.log(System.Logger.Level.ERROR, "vm {0}: cannot open its standby in {1}: {2}", vm, dir,
-                                e.toString());
-                        broken.put(vm, e.getMessage() == null ? e.toString() : e.getMessage());
-                    }
-                }
+        List<Path> dirs;
+        try (Stream<Path> listed = Files.list(vmsDirectory)) {
+            dirs = listed.sorted().filter(dir -> VM_ID.matcher(dir.getFileName().toString()).matches()
+                    && ImageStore.exists(dir)).toList();
+        }
+        this.sharedPages = openSharedPages(config, dirs);
+        for (Path dir : dirs) {
+            String vm = dir.getFileName().toString();
+            try {
+                standbys.put(vm, standby(vm, ImageStore.open(dir, durability, journalBuffers, sharedPages)));
+            } catch (IOException | RuntimeException e) {
+                // One damaged standby must not keep the others unprotected: the collector starts without it.
+                LOG.log(System.Logger.Level.ERROR, "vm {0}: cannot open its standby in {1}: {2}", vm, dir,
+                        e.toString());
+                broken.put(vm, e.getMessage() == null ? e.toString() : e.getMessage());
             }
         }
         this.keeper = Thread.ofPlatform().daemon().name("standby-keeper").unstarted(this::keepStandbys);
+    }
+
+    JournalBuffers journalBuffers() {
+        return journalBuffers;
     }
 
     /** Opens every standby under the data directory and starts the periodic pass over them. */
@@ -136,7 +159,8 @@ final class StandbyRegistry implements AutoCloseable {
                 StandbyManifest fresh = StandbyManifest.fresh(vm, PAGE_SIZE, hello.getPageCount(),
                         hello.getFencingEpoch(), hello.getSource().getKind(),
                         new HashMap<>(hello.getSource().getParamsMap()));
-                Standby created = standby(vm, ImageStore.create(vmsDirectory.resolve(vm), fresh, durability));
+                Standby created = standby(vm, ImageStore.create(vmsDirectory.resolve(vm), fresh, durability,
+                        journalBuffers, sharedPages));
                 standbys.put(vm, created);
                 return created;
             } catch (IOException e) {
@@ -178,6 +202,15 @@ final class StandbyRegistry implements AutoCloseable {
                 throw unknown(vm);
             }
             try {
+                if (sharedPages != null) {
+                    try {
+                        ImageStore.unpinShared(directory, sharedPages);
+                    } catch (IOException | RuntimeException e) {
+                        // Its slots stay counted until the next start, which counts from the maps that remain.
+                        LOG.log(System.Logger.Level.WARNING, "vm {0}: its shared pages could not be released: {1}", vm,
+                                e.toString());
+                    }
+                }
                 if (Files.exists(directory)) {
                     DurableFiles.deleteRecursively(directory);
                 }
@@ -229,5 +262,51 @@ final class StandbyRegistry implements AutoCloseable {
         keeper.interrupt();
         standbys.values().forEach(Standby::close);
         standbys.clear();
+        if (sharedPages != null) {
+            try {
+                sharedPages.close();
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.WARNING, "closing the shared page store: {0}", e.toString());
+            }
+        }
+    }
+
+    /**
+     * Opens the shared page store when sharing is on or a standby may hold pages there, and counts every standby's
+     * references (also those of standbys that will not open) before any standby replays its journal.
+     */
+    private SharedPages openSharedPages(CollectorConfig config, List<Path> dirs) throws IOException {
+        Path directory = config.dataDirectory().resolve("shared");
+        if (!config.quotas().pageSharing() && !Files.exists(directory.resolve("pages.bin"))) {
+            return null;
+        }
+        long capacity = Math.max(config.quotas().maxTotalGuestBytes() / PAGE_SIZE, 1);
+        if (Files.exists(directory.resolve("pages.bin"))) {
+            capacity = Math.max(capacity, Files.size(directory.resolve("pages.bin")) / PAGE_SIZE);
+        }
+        SharedPages shared = SharedPages.open(directory, PAGE_SIZE, Math.min(capacity, Integer.MAX_VALUE - 8),
+                config.quotas().pageSharing());
+        for (Path dir : dirs) {
+            try {
+                ImageStore.pinShared(dir, shared);
+            } catch (IOException | RuntimeException e) {
+                LOG.log(System.Logger.Level.ERROR, "cannot count the shared pages of {0}: {1}", dir, e.toString());
+            }
+        }
+        shared.pinned();
+        io.micrometer.core.instrument.Gauge.builder("cpstream.collector.shared.slots", shared, SharedPages::slotsInUse)
+                .description("Pages stored in the shared page store (each once)").register(meters);
+        io.micrometer.core.instrument.Gauge.builder("cpstream.collector.shared.references", shared,
+                        SharedPages::references)
+                .description("Pages of all standbys held in the shared page store").register(meters);
+        io.micrometer.core.instrument.Gauge.builder("cpstream.collector.shared.saved.bytes.total", shared,
+                        SharedPages::savedBytes)
+                .description("Bytes the shared page store saves over storing every page on its own").register(meters);
+        return shared;
+    }
+
+    /** The shared page store, or null when sharing was never on. */
+    SharedPages sharedPages() {
+        return sharedPages;
     }
 }

@@ -40,6 +40,8 @@ final class StandbyStatus {
                 .setLeaseRemainingMs(ceilMillis(leaseRemainingNanos))
                 .setSilentMs(liveness.heardAny() ? TimeUnit.NANOSECONDS.toMillis(liveness.silentNanos()) : -1)
                 .setLastStunMicros(intake.counters().lastStunMicros());
+        ImageStore.SharingStats sharing = store.sharing();
+        status.setSharedPages(sharing.sharedPages()).setSharedSavedBytes(sharing.savedBytes());
         if (manifest.snapshotPath() != null) {
             status.setSnapshotPath(manifest.snapshotPath());
         }

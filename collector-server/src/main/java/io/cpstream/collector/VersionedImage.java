@@ -7,8 +7,8 @@ import io.cpstream.encoder.ReceiverPages;
 import io.cpstream.encoder.StreamDecoder;
 import java.nio.ByteBuffer;
 import java.lang.foreign.MemorySegment;
-import java.util.Arrays;
-import java.util.BitSet;
+import io.cpstream.encoder.SparseBits;
+import io.cpstream.encoder.SparseLongs;
 
 /**
  * The committed image as page records see it: which epoch last wrote each page (a DELTA applies only against
@@ -22,7 +22,8 @@ final class VersionedImage implements ReceiverPages {
 
     private final ImageStore store;
     private final int pageSize;
-    private final long[] versions;
+    /** Per page, its version; heap for the pages written in differing epochs, not for the declared guest. */
+    private final SparseLongs versions;
     /** diff-encoder's receiver half: decoding, and the verdicts the {@link DeltaAdvisor} sends back. */
     private final StreamDecoder decoder;
     private final MemorySegment scratch;
@@ -31,14 +32,22 @@ final class VersionedImage implements ReceiverPages {
     VersionedImage(ImageStore store) {
         this.store = store;
         this.pageSize = store.manifest().pageSize();
-        this.versions = new long[Math.toIntExact(store.manifest().pageCount())];
-        this.decoder = new StreamDecoder(pageSize, versions.length);
+        this.versions = new SparseLongs(store.manifest().pageCount());
+        this.decoder = new StreamDecoder(pageSize, versions.size());
         this.scratch = MemorySegment.ofArray(new byte[pageSize]);
         this.versionsKnownAfter = store.manifest().committedEpoch();
     }
 
     long pageCount() {
-        return versions.length;
+        return versions.size();
+    }
+
+    /**
+     * Heap the per-page state of this standby holds (versions and delta verdicts): a directory proportional to the
+     * declared guest (16 bytes per 1024 pages) and leaves for the pages actually written.
+     */
+    long heapBytes() {
+        return versions.heapBytes() + decoder.heapBytes();
     }
 
     /** A batch of records begins: {@link #decode} folds each page into its check, {@link #endBatch} verifies it. */
@@ -81,15 +90,22 @@ final class VersionedImage implements ReceiverPages {
     }
 
     /** The pages of {@code epoch} are committed: each now has that version. */
-    void committed(BitSet pages, long epoch) {
-        for (int page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1)) {
-            versions[page] = epoch;
+    void committed(SparseBits pages, long epoch) {
+        for (long page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1)) {
+            // A whole leaf written in this epoch (a full checkpoint writes them all) is one value: no array.
+            if ((page & (SparseLongs.LEAF - 1)) == 0 && page + SparseLongs.LEAF <= versions.size()
+                    && pages.allSet(page, SparseLongs.LEAF)) {
+                versions.fillLeaf((int) (page >>> SparseLongs.LEAF_SHIFT), epoch);
+                page += SparseLongs.LEAF - 1;
+            } else {
+                versions.set(page, epoch);
+            }
         }
     }
 
     /** From now on, deltas are accepted only against versions this collector sees written after the committed epoch. */
     void forgetVersions() {
-        Arrays.fill(versions, 0);
+        versions.clear();
         versionsKnownAfter = store.manifest().committedEpoch();
     }
 
@@ -100,11 +116,11 @@ final class VersionedImage implements ReceiverPages {
     /** What DELTA and DUPLICATE records refer to: the committed image (a checkpoint applies only at commit). */
     @Override
     public MemorySegment page(long index) {
-        return index >= 0 && index < versions.length ? store.image().asSlice(index * pageSize, pageSize) : null;
+        return index >= 0 && index < versions.size() ? store.page(index) : null;
     }
 
     @Override
     public long version(long index) {
-        return index >= 0 && index < versions.length ? versions[(int) index] : 0;
+        return index >= 0 && index < versions.size() ? versions.get(index) : 0;
     }
 }

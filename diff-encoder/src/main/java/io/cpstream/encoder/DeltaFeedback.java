@@ -12,10 +12,16 @@ import java.util.Arrays;
  */
 public final class DeltaFeedback {
 
-    private final long[] candidateBits;
-    private final long[] reportedBits;
-    /** Per page reported not a candidate: receipts left before it is classified again. */
-    private final byte[] recheckIn;
+    /**
+     * Per page one byte, eight to a word, allocated only for the leaves of pages that got a verdict (heap for the
+     * pages judged, not for the guest's declared size): {@link #REPORTED}, {@link #CANDIDATE} and, for a page
+     * reported not a candidate, the receipts left before it is classified again (low bits).
+     */
+    private final SparseLongs state;
+    private final long pageCount;
+    private static final int REPORTED = 0x80;
+    private static final int CANDIDATE = 0x40;
+    private static final int RECHECK_MASK = 0x0F;
     private long[] newCandidates = new long[64];
     private int newCandidateCount;
     private long[] newNotCandidates = new long[64];
@@ -25,9 +31,8 @@ public final class DeltaFeedback {
         if (pageCount <= 0 || pageCount > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("page count " + pageCount + " out of range");
         }
-        candidateBits = new long[(int) ((pageCount + 63) >>> 6)];
-        reportedBits = new long[candidateBits.length];
-        recheckIn = new byte[(int) pageCount];
+        this.pageCount = pageCount;
+        this.state = new SparseLongs((pageCount + 7) >>> 3);
     }
 
     /** A page reported not a candidate is classified again only on one receipt in this many. */
@@ -40,41 +45,53 @@ public final class DeltaFeedback {
      * little. Saves the comparison of every randomly rewritten page with its previous version.
      */
     public boolean worthClassifying(long page) {
-        int word = (int) (page >>> 6);
-        long bit = 1L << page;
-        if ((reportedBits[word] & bit) == 0 || (candidateBits[word] & bit) != 0) {
+        int bits = stateOf(page);
+        if ((bits & REPORTED) == 0 || (bits & CANDIDATE) != 0) {
             return true;
         }
-        int p = (int) page;
-        if (recheckIn[p] > 0) {
-            recheckIn[p]--;
+        int recheckIn = bits & RECHECK_MASK;
+        if (recheckIn > 0) {
+            setState(page, (bits & ~RECHECK_MASK) | (recheckIn - 1));
             return false;
         }
-        recheckIn[p] = NOT_CANDIDATE_RECHECK - 1;
+        setState(page, (bits & ~RECHECK_MASK) | (NOT_CANDIDATE_RECHECK - 1));
         return true;
     }
 
     /** Records the verdict for {@code page}; it is reported if it is the first or differs from the last one reported. */
     public void note(long page, DeltaCandidateClassifier.Decision decision) {
-        if (page < 0 || page >= (long) candidateBits.length << 6) {
+        if (page < 0 || page >= pageCount) {
             throw new IndexOutOfBoundsException("page " + page);
         }
-        int word = (int) (page >>> 6);
-        long bit = 1L << page;
-        boolean reported = (reportedBits[word] & bit) != 0;
-        boolean was = (candidateBits[word] & bit) != 0;
+        int bits = stateOf(page);
+        boolean reported = (bits & REPORTED) != 0;
+        boolean was = (bits & CANDIDATE) != 0;
         boolean is = decision == DeltaCandidateClassifier.Decision.CANDIDATE;
         if (reported && was == is) {
             return;
         }
-        reportedBits[word] |= bit;
         if (is) {
-            candidateBits[word] |= bit;
+            setState(page, REPORTED | CANDIDATE | (bits & RECHECK_MASK));
             newCandidates = append(newCandidates, newCandidateCount++, page);
         } else {
-            candidateBits[word] &= ~bit;
+            setState(page, REPORTED | (bits & RECHECK_MASK));
             newNotCandidates = append(newNotCandidates, newNotCandidateCount++, page);
         }
+    }
+
+    /** Heap the per-page verdicts hold ({@link SparseLongs#heapBytes}). */
+    public long heapBytes() {
+        return state.heapBytes();
+    }
+
+    private int stateOf(long page) {
+        return (int) (state.get(page >>> 3) >>> ((page & 7) << 3)) & 0xFF;
+    }
+
+    private void setState(long page, int bits) {
+        int shift = (int) ((page & 7) << 3);
+        long word = state.get(page >>> 3);
+        state.set(page >>> 3, (word & ~(0xFFL << shift)) | ((long) bits << shift));
     }
 
     public boolean hasNews() {
@@ -100,9 +117,7 @@ public final class DeltaFeedback {
      * agent knows no verdicts.
      */
     public void reset() {
-        Arrays.fill(candidateBits, 0);
-        Arrays.fill(reportedBits, 0);
-        Arrays.fill(recheckIn, (byte) 0);
+        state.clear();
         newCandidateCount = 0;
         newNotCandidateCount = 0;
     }

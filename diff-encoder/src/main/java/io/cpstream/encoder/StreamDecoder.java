@@ -130,6 +130,11 @@ public final class StreamDecoder {
         beginBatch();
     }
 
+    /** Heap of the per-page state (verdicts), which grows with the pages judged, not with the guest. */
+    public long heapBytes() {
+        return feedback.heapBytes();
+    }
+
     public DeltaCandidateClassifier classifier() {
         return classifier;
     }

@@ -45,7 +45,21 @@ public final class Snapshots {
      */
     public record Contents(String vm, long epoch, long fencingEpoch, int pageSize, long pageCount, long stunUnixMicros,
                            String sourceKind, Map<String, String> sourceParams, CommittedOutputs outputs,
-                           MemorySegment image, byte[] deviceState) {
+                           Pages image, byte[] deviceState) {
+    }
+
+    /**
+     * The pages of an image, one at a time: a standby's pages may be in its own file or in the collector's shared
+     * page store, so a snapshot reads them by index rather than as one segment.
+     */
+    @FunctionalInterface
+    public interface Pages {
+        MemorySegment page(long index);
+
+        /** The pages of one contiguous image. */
+        static Pages of(MemorySegment image, int pageSize) {
+            return index -> image.asSlice(index * pageSize, pageSize);
+        }
     }
 
     /** What {@code manifest.json} of a snapshot holds. */
@@ -83,7 +97,8 @@ public final class Snapshots {
         Path temp = target.resolveSibling(target.getFileName() + ".partial");
         DurableFiles.deleteRecursively(temp);
         DurableFiles.createPrivateDirectories(temp);
-        String memorySha = copySparse(contents.image(), contents.pageSize(), temp.resolve(MEMORY));
+        String memorySha = copySparse(contents.image(), contents.pageSize(), contents.pageCount(),
+                temp.resolve(MEMORY));
         DurableFiles.write(temp.resolve(DEVICE_STATE), contents.deviceState());
         SnapshotManifest manifest = new SnapshotManifest(1, contents.vm(), contents.epoch(), contents.fencingEpoch(),
                 contents.pageSize(), contents.pageCount(), MEMORY, memorySha, DEVICE_STATE,
@@ -101,12 +116,12 @@ public final class Snapshots {
     }
 
     /** Copies the image leaving zero pages as holes, hashing every byte on the way; returns the hex SHA-256. */
-    private static String copySparse(MemorySegment image, int pageSize, Path file) throws IOException {
+    private static String copySparse(Pages image, int pageSize, long pages, Path file) throws IOException {
         MessageDigest digest = ImageDigest.newSha256();
+        long imageBytes = pages * pageSize;
         try (FileChannel out = DurableFiles.createPrivate(file)) {
-            long pages = image.byteSize() / pageSize;
             for (long page = 0; page < pages; page++) {
-                MemorySegment content = image.asSlice(page * pageSize, pageSize);
+                MemorySegment content = image.page(page);
                 ByteBuffer bytes = content.asByteBuffer();
                 digest.update(bytes.duplicate());
                 if (!ZeroPages.isZero(content)) {
@@ -117,8 +132,8 @@ public final class Snapshots {
                 }
             }
             // A trailing run of zero pages still counts towards the size.
-            if (out.size() < image.byteSize()) {
-                out.write(ByteBuffer.allocate(1), image.byteSize() - 1);
+            if (out.size() < imageBytes) {
+                out.write(ByteBuffer.allocate(1), imageBytes - 1);
             }
             out.force(true);
         }

@@ -30,7 +30,7 @@ class SnapshotsTest {
     private Snapshots.SnapshotManifest write(Path target, byte[] memory) throws IOException {
         CommittedOutputs outputs = CommittedOutputs.NONE.advance(0, 1, List.of(new byte[] {7}), 0, true);
         return Snapshots.write(target, new Snapshots.Contents("vm", 5, 2, PAGE, PAGES, 1000, "sim",
-                Map.of("mem", "128k"), outputs, MemorySegment.ofArray(memory), new byte[] {1, 2, 3}));
+                Map.of("mem", "128k"), outputs, Snapshots.Pages.of(MemorySegment.ofArray(memory), PAGE), new byte[] {1, 2, 3}));
     }
 
     private static byte[] memory() {

@@ -38,6 +38,12 @@ public final class ImageStore implements AutoCloseable {
     private final FileChannel imageChannel;
     private final MemorySegment image;
     private final Journal journal;
+    /** The collector's shared page store, or null (no sharing: a format-3 standby cannot be opened). */
+    private final SharedPages shared;
+    /** Which pages the shared store holds, for a standby of format 3; else null. */
+    private PageMap map;
+    /** The last {@link #sharing()} count, for status and gauges between passes. */
+    private volatile SharingStats sharingStats = SharingStats.NONE;
     /** Immutable, replaced whole at each change: volatile so metrics read it without the standby's monitor. */
     private volatile StandbyManifest manifest;
     private CommittedState committed;
@@ -46,9 +52,10 @@ public final class ImageStore implements AutoCloseable {
     /** A sealed epoch whose apply did not finish; -1 when none. While set, the image may hold a mix. */
     private long unapplied = -1;
 
-    private ImageStore(Path directory, StandbyManifest manifest, CommittedState committed, Durability durability)
-            throws IOException {
+    private ImageStore(Path directory, StandbyManifest manifest, CommittedState committed, Durability durability,
+            JournalBuffers buffers, SharedPages shared) throws IOException {
         this.directory = directory;
+        this.shared = shared != null && shared.pageSize() == manifest.pageSize() ? shared : null;
         this.durability = durability;
         this.manifest = manifest;
         this.committed = committed;
@@ -61,7 +68,15 @@ public final class ImageStore implements AutoCloseable {
                         + " bytes but the manifest describes " + bytes);
             }
             this.image = imageChannel.map(FileChannel.MapMode.READ_WRITE, 0, bytes, arena);
-            this.journal = new Journal(directory.resolve(JOURNAL), manifest.pageSize());
+            this.journal = new Journal(directory.resolve(JOURNAL), manifest.pageSize(), buffers);
+            if (manifest.sharesPages()) {
+                if (this.shared == null) {
+                    journal.close();
+                    throw new IOException(directory + " holds pages in the collector's shared page store, which this "
+                            + "store was opened without");
+                }
+                this.map = PageMap.open(directory, manifest.pageCount());
+            }
         } catch (IOException | RuntimeException e) {
             imageChannel.close();
             arena.close();
@@ -71,6 +86,12 @@ public final class ImageStore implements AutoCloseable {
 
     /** Creates an empty standby: a sparse image of zeros and a manifest that demands a full sync. */
     public static ImageStore create(Path directory, StandbyManifest fresh, Durability durability) throws IOException {
+        return create(directory, fresh, durability, JournalBuffers.single(), null);
+    }
+
+    /** As {@link #create(Path, StandbyManifest, Durability)}, its journal buffered from {@code buffers}. */
+    public static ImageStore create(Path directory, StandbyManifest fresh, Durability durability,
+            JournalBuffers buffers, SharedPages shared) throws IOException {
         DurableFiles.createPrivateDirectories(directory);
         try (FileChannel file = DurableFiles.openPrivate(directory.resolve(IMAGE))) {
             file.truncate(0); // a creation that died halfway may have left one
@@ -80,17 +101,28 @@ public final class ImageStore implements AutoCloseable {
                 file.force(true);
             }
         }
-        StandbyManifest stamped = fresh.withBootId(durability.durable() ? null : BootId.current());
+        boolean sharing = shared != null && shared.enabled() && shared.pageSize() == fresh.pageSize();
+        if (sharing) {
+            PageMap.create(directory, fresh.pageCount()).close(); // before the manifest that says it is there
+        }
+        StandbyManifest stamped = (sharing ? fresh.withSharedPages() : fresh)
+                .withBootId(durability.durable() ? null : BootId.current());
         stamped.write(directory.resolve(MANIFEST), durability.durable());
         if (durability.durable()) {
             DurableFiles.forceDirectory(directory);
             DurableFiles.forceDirectory(directory.getParent());
         }
-        return new ImageStore(directory, stamped, CommittedState.EMPTY, durability);
+        return new ImageStore(directory, stamped, CommittedState.EMPTY, durability, buffers, shared);
     }
 
     /** Opens an existing standby, finishing a commit that a crash interrupted. */
     public static ImageStore open(Path directory, Durability durability) throws IOException {
+        return open(directory, durability, JournalBuffers.single(), null);
+    }
+
+    /** As {@link #open(Path, Durability)}, its journal buffered from {@code buffers}. */
+    public static ImageStore open(Path directory, Durability durability, JournalBuffers buffers, SharedPages shared)
+            throws IOException {
         StandbyManifest.Read read = StandbyManifest.read(directory.resolve(MANIFEST));
         long epoch = read.manifest().committedEpoch();
         CommittedState state = read.legacyState();
@@ -103,9 +135,10 @@ public final class ImageStore implements AutoCloseable {
                 state = CommittedState.EMPTY.atEpoch(epoch);
             }
         }
-        ImageStore store = new ImageStore(directory, read.manifest(), state, durability);
+        ImageStore store = new ImageStore(directory, read.manifest(), state, durability, buffers, shared);
         try {
             store.recover(read.legacyState() != null || stateProblem != null, stateProblem);
+            store.startSharing();
         } catch (IOException | RuntimeException e) {
             store.close();
             throw e;
@@ -130,10 +163,106 @@ public final class ImageStore implements AutoCloseable {
         return committed;
     }
 
-    /** The committed image; read it only while no commit is running. */
-    public MemorySegment image() {
-        return image.asReadOnly();
+    /**
+     * Counts, into {@code shared}, every page the standby in {@code directory} holds there: at collector start, for
+     * every standby (also one that will not open) before any of them replays a journal, so that no slot a standby
+     * refers to is given to another.
+     */
+    public static void pinShared(Path directory, SharedPages shared) throws IOException {
+        forEachShared(directory, shared::pin);
     }
+
+    /** The standby in {@code directory} is deleted: the slots it referred to are released. */
+    public static void unpinShared(Path directory, SharedPages shared) throws IOException {
+        forEachShared(directory, shared::release);
+    }
+
+    private interface SlotAction {
+        void apply(int slot) throws IOException;
+    }
+
+    private static void forEachShared(Path directory, SlotAction action) throws IOException {
+        if (!exists(directory) || !PageMap.exists(directory)
+                || !StandbyManifest.read(directory.resolve(MANIFEST)).manifest().sharesPages()) {
+            return;
+        }
+        StandbyManifest manifest = StandbyManifest.read(directory.resolve(MANIFEST)).manifest();
+        try (PageMap map = PageMap.open(directory, manifest.pageCount())) {
+            for (long page = 0; page < map.pageCount(); page++) {
+                int slot = map.slot(page);
+                if (slot >= 0) {
+                    action.apply(slot);
+                }
+            }
+        }
+    }
+
+    /** A format-2 standby opened by a collector that shares pages gets a page map (format 3). */
+    private void startSharing() throws IOException {
+        if (map != null || shared == null || !shared.enabled()) {
+            return;
+        }
+        map = PageMap.create(directory, manifest.pageCount());
+        updateManifest(manifest.withSharedPages());
+    }
+
+    /** Committed page {@code index}; read it only while no commit is running. */
+    public MemorySegment page(long index) {
+        int pageSize = manifest.pageSize();
+        int slot = map == null ? -1 : map.slot(index);
+        return slot >= 0 ? shared.slot(slot).asReadOnly() : image.asSlice(index * pageSize, pageSize).asReadOnly();
+    }
+
+    /** SHA-256 of the committed image, page by page; read it only while no commit is running. */
+    public byte[] sha256() {
+        java.security.MessageDigest digest = io.cpstream.encoder.ImageDigest.newSha256();
+        for (long page = 0; page < manifest.pageCount(); page++) {
+            io.cpstream.encoder.ImageDigest.update(digest, page(page));
+        }
+        return digest.digest();
+    }
+
+    /** How much of this standby the shared page store holds: its pages there, and the bytes that saves. */
+    public record SharingStats(long sharedPages, long referencedPages, long savedBytes) {
+        public static final SharingStats NONE = new SharingStats(0, 0, 0);
+    }
+
+    /**
+     * Counts this standby's pages in the shared store: those whose slot other pages refer to too ({@code
+     * sharedPages}) and the bytes saved, each such page's share of its slot's saving, pageSize x (n - 1) / n for a
+     * slot n pages refer to. A pass over the page map; at most once a second, the last result in between.
+     */
+    public SharingStats sharing() {
+        SharingStats last = sharingStats;
+        long now = System.nanoTime();
+        if (map == null || now - lastSharingScan < 1_000_000_000L) {
+            return last;
+        }
+        lastSharingScan = now;
+        long sharedPages = 0;
+        long referenced = 0;
+        double saved = 0;
+        try {
+            for (long page = 0; page < manifest.pageCount(); page++) {
+                int slot = map.slot(page);
+                if (slot >= 0) {
+                    referenced++;
+                    int n = shared.referencesTo(slot);
+                    if (n > 1) {
+                        sharedPages++;
+                        saved += (double) manifest.pageSize() * (n - 1) / n;
+                    }
+                }
+            }
+        } catch (IllegalStateException closed) {
+            return last; // closed (deleted) meanwhile
+        }
+        SharingStats stats = new SharingStats(sharedPages, referenced, Math.round(saved));
+        sharingStats = stats;
+        return stats;
+    }
+
+    private volatile long lastSharingScan = System.nanoTime() - 2_000_000_000L;
 
     /** True while a sealed epoch's apply has not finished: the image may hold a mix of two epochs. */
     public boolean applyPending() {
@@ -165,6 +294,16 @@ public final class ImageStore implements AutoCloseable {
     /** Forgets the staged epoch; the committed standby is untouched. */
     public void abort() {
         stagingEpoch = -1;
+        journal.discard();
+    }
+
+    /**
+     * Writes what was staged so far to the journal and returns its buffer to the collector's pool: call after each
+     * message, before waiting on the network. A write that fails here makes the epoch's seal fail (nothing of it
+     * commits).
+     */
+    public void yieldJournalBuffer() {
+        journal.yieldBuffer();
     }
 
     /**
@@ -230,6 +369,9 @@ public final class ImageStore implements AutoCloseable {
     @Override
     public void close() throws IOException {
         try {
+            if (map != null) {
+                map.close();
+            }
             journal.close();
         } finally {
             try {
@@ -294,7 +436,11 @@ public final class ImageStore implements AutoCloseable {
                 if (page < 0 || page >= pageCount) {
                     throw new IOException("journal names page " + page + " of " + pageCount);
                 }
-                MemorySegment.copy(content, 0, image, (long) page * pageSize, pageSize);
+                if (map == null) {
+                    MemorySegment.copy(content, 0, image, (long) page * pageSize, pageSize);
+                } else {
+                    applyShared(page, content);
+                }
             }
 
             @Override
@@ -309,6 +455,10 @@ public final class ImageStore implements AutoCloseable {
             throw new IOException("the journal of epoch " + unapplied + " holds no state record of that epoch");
         }
         if (durability.durable()) {
+            if (map != null) {
+                shared.force(); // the slots before the map that refers to them
+                map.force();
+            }
             image.force();
         }
         DurableFiles.replace(directory.resolve(STATE), state[0].encode(), durability.durable());
@@ -318,6 +468,35 @@ public final class ImageStore implements AutoCloseable {
         manifest = next;
         committed = state[0];
         unapplied = -1;
+    }
+
+    /**
+     * One page of a sealed epoch, on a standby with a page map. A non-zero page goes to the shared store (an equal
+     * page's slot, or a new one), a zero page to a hole of the image; the slot the page was in before is released
+     * only after the map refers to the new place. Replaying does the same again, so a crash anywhere in between is
+     * repaired by the replay of the journal, which names every page whose entry may have changed; a slot released
+     * here is one only this epoch's pages referred to, so no other standby's committed image can lose it.
+     */
+    private void applyShared(int page, MemorySegment content) throws IOException {
+        int pageSize = manifest.pageSize();
+        int old = map.slot(page);
+        MemorySegment own = image.asSlice((long) page * pageSize, pageSize);
+        if (shared.enabled() && !io.cpstream.encoder.ZeroPages.isZero(content)) {
+            int slot = shared.store(content);
+            map.set(page, slot);
+            if (old >= 0) {
+                shared.release(old);
+            }
+            return;
+        }
+        // Held in the image: the copy there may be stale from before the page went to the shared store.
+        if (!io.cpstream.encoder.ZeroPages.isZero(content) || !io.cpstream.encoder.ZeroPages.isZero(own)) {
+            MemorySegment.copy(content, 0, image, (long) page * pageSize, pageSize);
+        }
+        if (old >= 0) {
+            map.set(page, -1);
+            shared.release(old);
+        }
     }
 
     private void writeState() throws IOException {

@@ -28,20 +28,22 @@ final class Journal implements AutoCloseable {
     private static final byte STATE = 'S';
     private static final byte COMMIT = 'C';
     private static final int SEAL_BYTES = 1 + 8 + 8 + 4;
-    private static final int BUFFER_BYTES = 1 << 20;
+    private static final int BUFFER_BYTES = JournalBuffers.BUFFER_BYTES;
 
     private final FileChannel channel;
     private final int pageSize;
-    private final ByteBuffer buffer = ByteBuffer.allocateDirect(BUFFER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-    /** The whole of {@link #buffer}, for copying pages in at absolute offsets. */
-    private final MemorySegment bufferSegment = MemorySegment.ofBuffer(buffer);
-    /** The read window, kept across reads: a fresh 1 MiB direct buffer per commit is zeroed and freed needlessly. */
-    private final ByteBuffer readWindow = ByteBuffer.allocateDirect(BUFFER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+    /** Where the write buffer and the read window come from: shared by every journal of the collector. */
+    private final JournalBuffers pool;
+    /** The write buffer, borrowed while a message's records are staged; null between messages. */
+    private JournalBuffers.Buffer held;
+    /** A write of staged bytes failed: what is in the file is not what the CRC covers, so this epoch must not seal. */
+    private boolean broken;
     private final CRC32C crc = new CRC32C();
     private final CRC32C recordCrc = new CRC32C();
     private final MemorySegment page;
 
-    Journal(Path file, int pageSize) throws IOException {
+    Journal(Path file, int pageSize, JournalBuffers pool) throws IOException {
+        this.pool = pool;
         this.channel = DurableFiles.openPrivate(file);
         this.pageSize = pageSize;
         this.page = MemorySegment.ofArray(new byte[pageSize]);
@@ -49,18 +51,20 @@ final class Journal implements AutoCloseable {
 
     /** Starts a new epoch, discarding whatever the journal held: its owner has applied or given up on it. */
     void begin(long epoch, long base, boolean full, long stunUnixMicros) throws IOException {
+        ByteBuffer buffer = buffer().clear(); // first: a pool that has none to give leaves the journal as it was
+        broken = false;
         channel.truncate(0);
         channel.position(0);
-        buffer.clear();
         crc.reset();
         buffer.putLong(MAGIC).putLong(epoch).putLong(base).putInt(full ? 1 : 0).putLong(stunUnixMicros);
     }
 
     void appendPage(int index, MemorySegment content) throws IOException {
         ensureRoom(1 + 4 + pageSize + 4);
+        ByteBuffer buffer = held.bytes();
         int start = buffer.position();
         buffer.put(PAGE).putInt(index);
-        MemorySegment.copy(content, 0, bufferSegment, buffer.position(), pageSize);
+        MemorySegment.copy(content, 0, held.segment(), buffer.position(), pageSize);
         buffer.position(buffer.position() + pageSize);
         recordCrc.reset();
         recordCrc.update(buffer.slice(start, 1 + 4 + pageSize));
@@ -70,9 +74,10 @@ final class Journal implements AutoCloseable {
     void appendState(CommittedState state) throws IOException {
         byte[] bytes = state.encode();
         ensureRoom(1 + 4);
-        buffer.put(STATE).putInt(bytes.length);
+        held.bytes().put(STATE).putInt(bytes.length);
         for (int offset = 0; offset < bytes.length; ) {
             ensureRoom(1);
+            ByteBuffer buffer = held.bytes();
             int chunk = Math.min(buffer.remaining(), bytes.length - offset);
             buffer.put(bytes, offset, chunk);
             offset += chunk;
@@ -81,29 +86,78 @@ final class Journal implements AutoCloseable {
 
     /** Seals the epoch and writes everything out; with {@code force}, to stable storage. */
     void seal(long epoch, long pages, boolean force) throws IOException {
-        drain();
-        buffer.put(COMMIT).putLong(epoch).putLong(pages).putInt((int) crc.getValue());
-        drain();
+        try {
+            drain();
+            if (broken) {
+                throw new IOException("a write of this epoch's journal failed before; it cannot be sealed");
+            }
+            held.bytes().put(COMMIT).putLong(epoch).putLong(pages).putInt((int) crc.getValue());
+            drain();
+        } finally {
+            discard();
+        }
         if (force) {
             channel.force(false);
         }
     }
 
+    /**
+     * Writes what is staged to the file and gives the buffer back to the pool: called between messages, so that no
+     * buffer is held while the stream waits on its agent. A failed write is remembered: the epoch cannot seal.
+     */
+    void yieldBuffer() {
+        if (held == null) {
+            return;
+        }
+        try {
+            drain();
+        } catch (IOException e) {
+            broken = true;
+        } finally {
+            discard();
+        }
+    }
+
+    /** Gives the buffer back without writing it (the staged epoch is dropped). */
+    void discard() {
+        if (held != null) {
+            JournalBuffers.Buffer buffer = held;
+            held = null;
+            pool.release(buffer);
+        }
+    }
+
+    /** The write buffer, borrowed from the pool if none is held. */
+    private ByteBuffer buffer() throws IOException {
+        if (held == null) {
+            held = pool.borrow();
+        }
+        return held.bytes();
+    }
+
     private void ensureRoom(int bytes) throws IOException {
-        if (buffer.remaining() < bytes) {
+        if (buffer().remaining() < bytes) {
             drain();
         }
     }
 
     private void drain() throws IOException {
+        ByteBuffer buffer = buffer();
         buffer.flip();
         crc.update(buffer.duplicate());
-        DurableFiles.writeFully(channel, buffer);
-        buffer.clear();
+        try {
+            DurableFiles.writeFully(channel, buffer);
+        } catch (IOException e) {
+            broken = true;
+            throw e;
+        } finally {
+            buffer.clear();
+        }
     }
 
     @Override
     public void close() throws IOException {
+        discard();
         channel.close();
     }
 
@@ -144,7 +198,15 @@ final class Journal implements AutoCloseable {
         if (size < HEADER_BYTES) {
             return new Scan(Found.UNSEALED, null);
         }
-        Reader in = new Reader(channel, size, readWindow);
+        JournalBuffers.Buffer window = pool.borrow();
+        try {
+            return read(visitor, size, new Reader(channel, size, window.bytes()));
+        } finally {
+            pool.release(window);
+        }
+    }
+
+    private Scan read(Visitor visitor, long size, Reader in) throws IOException {
         if (in.getLong() != MAGIC) {
             return new Scan(Found.UNSEALED, null);
         }

@@ -16,8 +16,11 @@ import java.util.Map;
  * promotion). Replaced atomically (write, rename) whenever one of these changes, so it always names exactly one
  * epoch. The committed epoch's device state and outputs are in {@code state.bin} ({@link CommittedState}).
  *
- * <p>Format 2. Compatibility rule: a collector reads every format up to its own; format 1 (device state and
- * outputs inline, base64) is read and rewritten as format 2 with a {@code state.bin} the first time it is opened.
+ * <p>Format 2, or 3 for a standby whose pages may be held in the collector's shared page store (it has a
+ * {@code shared.map}: a reader that does not know it would take those pages for zeros, so it must refuse it).
+ * Compatibility rule: a collector reads every format up to its own; format 1 (device state and outputs inline,
+ * base64) is read and rewritten as format 2 with a {@code state.bin} the first time it is opened; format 2 becomes
+ * 3 when a collector sharing pages opens it.
  *
  * @param bootId the host's boot id when this manifest was written: with durability none, a different boot id at
  *               open means the host went down since, and the image may hold any mix of epochs
@@ -39,12 +42,14 @@ public record StandbyManifest(
         String lineage,
         String bootId) {
 
-    public static final int FORMAT = 2;
+    public static final int FORMAT = 3;
+    /** The format of a standby without a page map. */
+    static final int UNSHARED = 2;
     private static final ObjectMapper JSON = Snapshots.JSON;
 
     public static StandbyManifest fresh(String vm, int pageSize, long pageCount, long fencingEpoch,
                                         String sourceKind, Map<String, String> sourceParams) {
-        return new StandbyManifest(FORMAT, vm, pageSize, pageCount, 0, fencingEpoch, 0, true, false,
+        return new StandbyManifest(UNSHARED, vm, pageSize, pageCount, 0, fencingEpoch, 0, true, false,
                 null, sourceKind, sourceParams, "", null);
     }
 
@@ -93,6 +98,16 @@ public record StandbyManifest(
                 true, false, snapshotPath, sourceKind, sourceParams, lineage, bootId);
     }
 
+    /** Whether pages of this standby may be held in the shared page store ({@code shared.map}). */
+    public boolean sharesPages() {
+        return format >= 3;
+    }
+
+    StandbyManifest withSharedPages() {
+        return new StandbyManifest(FORMAT, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
+                fullSyncRequired, promoted, snapshotPath, sourceKind, sourceParams, lineage, bootId);
+    }
+
     StandbyManifest withBootId(String boot) {
         return new StandbyManifest(format, vm, pageSize, pageCount, committedEpoch, fencingEpoch, stunUnixMicros,
                 fullSyncRequired, promoted, snapshotPath, sourceKind, sourceParams, lineage, boot);
@@ -116,7 +131,7 @@ public record StandbyManifest(
             legacy = new CommittedState(manifest.committedEpoch(),
                     tree.has("device_state") ? tree.get("device_state").binaryValue() : new byte[0], outputs,
                     tree.has("primary_sha256") ? tree.get("primary_sha256").binaryValue() : null);
-            manifest = new StandbyManifest(FORMAT, manifest.vm(), manifest.pageSize(), manifest.pageCount(),
+            manifest = new StandbyManifest(UNSHARED, manifest.vm(), manifest.pageSize(), manifest.pageCount(),
                     manifest.committedEpoch(), manifest.fencingEpoch(), manifest.stunUnixMicros(),
                     manifest.fullSyncRequired(), manifest.promoted(), manifest.snapshotPath(), manifest.sourceKind(),
                     manifest.sourceParams(), manifest.lineage(), null);

@@ -40,7 +40,9 @@ import org.apache.commons.rng.simple.RandomSource;
  * page as it was at the stun.
  *
  * <p>{@code workload=stable} takes {@code hot-pages} (64) and {@code hot-share} (percent, 20);
- * {@code fill=random|zero} is the initial content of a fresh guest (random, one page in eight zero).
+ * {@code fill=random|zero} is the initial content of a fresh guest (random, one page in eight zero), drawn from
+ * {@code image-seed} (default: {@code seed}): guests of one {@code image-seed} and different {@code seed}s start from
+ * one image and then diverge, like VMs cloned from one template (what page sharing on the collector is for).
  *
  * <p>The guest also has an output channel, like a VM's network card: an output thread increments a
  * 64-bit counter kept in the last page of guest memory and emits its new value, {@code outputs} times a
@@ -67,6 +69,8 @@ public final class SimSource implements MemorySource {
     /** Write operations per second over all writers; 0: unlimited. Changeable while running ({@link #setRate}). */
     private volatile long opsPerSecond;
     private final long seed;
+    /** What the initial content is drawn from. */
+    private final long imageSeed;
     private final long outputsPerSecond;
     /** Outputs emitted and not yet taken by {@link #pollOutputs(long)}; bounded, so output back-pressures the guest. */
     private final ArrayDeque<GuestOutput> outputQueue = new ArrayDeque<>();
@@ -89,7 +93,7 @@ public final class SimSource implements MemorySource {
     private long stuns;
 
     private SimSource(SourceSpec spec, int pageCount, Workload workload, Workload.Stable stableShape, boolean zeroFill,
-                      int writerCount, long opsPerSecond, long seed, long outputsPerSecond) {
+                      int writerCount, long opsPerSecond, long seed, long imageSeed, long outputsPerSecond) {
         this.params = spec.params();
         this.pageCount = pageCount;
         this.workload = workload;
@@ -98,6 +102,7 @@ public final class SimSource implements MemorySource {
         this.writerCount = writerCount;
         this.opsPerSecond = opsPerSecond;
         this.seed = seed;
+        this.imageSeed = imageSeed;
         this.outputsPerSecond = outputsPerSecond;
         this.memory = arena.allocate((long) pageCount * PAGE_SIZE, PAGE_SIZE);
         this.dirtyWords = new long[(pageCount + 63) / 64];
@@ -150,6 +155,7 @@ public final class SimSource implements MemorySource {
         int writers = (int) reader.integer("writers", 1, 1, 64);
         long rate = reader.integer("rate", 40_000, 0, 1_000_000_000);
         long seed = reader.integer("seed", 1, Long.MIN_VALUE, Long.MAX_VALUE);
+        long imageSeed = reader.integer("image-seed", seed, Long.MIN_VALUE, Long.MAX_VALUE);
         long outputs = reader.integer("outputs", 100, 0, 100_000);
         Workload.Stable stableShape = new Workload.Stable(
                 (int) reader.integer("hot-pages", Workload.Stable.DEFAULT.hotPages(), 1, Integer.MAX_VALUE),
@@ -164,7 +170,7 @@ public final class SimSource implements MemorySource {
         }
         reader.requireAllUsed();
         return new SimSource(spec, (int) pages, workload, stableShape, zeroFill, writers, rate,
-                seedOverride == null ? seed : seedOverride, outputs);
+                seedOverride == null ? seed : seedOverride, imageSeed, outputs);
     }
 
     /** A fresh, deterministic seed for the writers of a guest restored from the checkpoint of stun {@code stuns}. */
@@ -531,7 +537,7 @@ public final class SimSource implements MemorySource {
         if (zeroFill) {
             return;
         }
-        UniformRandomProvider random = RandomSource.XO_SHI_RO_256_PP.create(seed);
+        UniformRandomProvider random = RandomSource.XO_SHI_RO_256_PP.create(imageSeed);
         for (int page = 0; page < workloadPages(); page++) {
             if (page % 8 == 7) {
                 continue;

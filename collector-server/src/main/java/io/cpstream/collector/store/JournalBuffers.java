@@ -1,0 +1,124 @@
+package io.cpstream.collector.store;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The direct buffers every journal of a collector writes and reads through: at most {@code count} of
+ * {@value #BUFFER_BYTES} bytes, allocated on first need and then kept, so the journals' direct memory stays within
+ * {@code count} MiB whatever the number of VMs (it was two per VM).
+ *
+ * <p>A journal holds a buffer only while it does local work: staging the pages of one message, sealing, reading the
+ * journal back to apply it, recovering it at open. It gives it back before waiting on the network, and never holds
+ * two at once, so no borrower waits on another that waits in turn: the pool cannot deadlock, and a stalled agent
+ * (a Begin and then silence) holds nothing. When every buffer is out, a borrower waits at most {@link #wait()} and
+ * then fails with an IOException: the message is refused as a storage error before anything of it is sealed (the
+ * agent resends), or a recovery at open reports the standby unopened, never a mix.
+ *
+ * <p>Thread-safe.
+ */
+public final class JournalBuffers {
+
+    /** One buffer: room for several page records and their framing, and the read window of a journal. */
+    public static final int BUFFER_BYTES = 1 << 20;
+
+    /** A borrowed buffer: the buffer itself and the whole of it as a segment, for copying pages in. */
+    record Buffer(ByteBuffer bytes, MemorySegment segment) {
+    }
+
+    private final int count;
+    private final long waitNanos;
+    private final ArrayDeque<Buffer> free = new ArrayDeque<>();
+    /** Written under the pool's monitor, read by gauges without it. */
+    private volatile int allocated;
+    private volatile int inUse;
+    private int peakInUse;
+    private long waits;
+    private long timeouts;
+
+    public JournalBuffers(int count, Duration wait) {
+        if (count < 1) {
+            throw new IllegalArgumentException("at least one journal buffer is needed, not " + count);
+        }
+        this.count = count;
+        this.waitNanos = wait.toNanos();
+    }
+
+    /** One buffer for one store (tools and tests that open a single standby). */
+    public static JournalBuffers single() {
+        return new JournalBuffers(1, Duration.ofSeconds(30));
+    }
+
+    synchronized Buffer borrow() throws IOException {
+        long deadline = System.nanoTime() + waitNanos;
+        boolean waited = false;
+        while (free.isEmpty() && allocated == count) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                timeouts++;
+                throw new IOException("no journal buffer came free within " + TimeUnit.NANOSECONDS.toMillis(waitNanos)
+                        + " ms: all " + count + " (journal-buffers) are in use by other VMs' commits");
+            }
+            if (!waited) {
+                waits++;
+                waited = true;
+            }
+            try {
+                TimeUnit.NANOSECONDS.timedWait(this, left);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while waiting for a journal buffer", e);
+            }
+        }
+        Buffer buffer = free.poll();
+        if (buffer == null) {
+            ByteBuffer bytes = ByteBuffer.allocateDirect(BUFFER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+            buffer = new Buffer(bytes, MemorySegment.ofBuffer(bytes));
+            allocated++;
+        }
+        inUse++;
+        peakInUse = Math.max(peakInUse, inUse);
+        buffer.bytes().clear();
+        return buffer;
+    }
+
+    synchronized void release(Buffer buffer) {
+        free.push(buffer);
+        inUse--;
+        notify();
+    }
+
+    public int count() {
+        return count;
+    }
+
+    public Duration waitLimit() {
+        return Duration.ofNanos(waitNanos);
+    }
+
+    /** What the pool holds and did, for metrics and tests. */
+    public record Stats(int count, int allocated, int inUse, int peakInUse, long waits, long timeouts) {
+        public long directBytes() {
+            return (long) allocated * BUFFER_BYTES;
+        }
+    }
+
+    /** Direct bytes the pool holds, read without its monitor (for gauges). */
+    public long directBytes() {
+        return (long) allocated * BUFFER_BYTES;
+    }
+
+    /** Buffers borrowed now, read without the pool's monitor (for gauges). */
+    public int inUse() {
+        return inUse;
+    }
+
+    public synchronized Stats stats() {
+        return new Stats(count, allocated, inUse, peakInUse, waits, timeouts);
+    }
+}
