@@ -107,7 +107,9 @@ uint64_t cps_vm_cow_faults(struct cps_vm *vm);
  * record: starts (on) or stops logging every input result. drain_events: moves whole events into buf and sets
  *   *covered: every event of a port access below it is in buf or was drained before.
  * replay: before the guest runs, feeds it events [its ordinal, end) instead of live input; at `end` the guest
- *   waits (then = CPS_RR_REPLAY), or goes on live (CPS_RR_OFF) or live and recording (CPS_RR_RECORD).
+ *   waits inside that access, before it has any effect (then = CPS_RR_REPLAY; memory as just before the access, no
+ *   device state), or goes on live (CPS_RR_OFF) or live and recording (CPS_RR_RECORD; the replayed inputs are
+ *   logged too).
  * replay_extend: appends events and moves the end (a replay that waits there goes on).
  * rr_status: out[0] port ordinal, [1] mode, [2] waiting at the end, [3] replay end, [4] undrained event bytes.
  * wait_replay_end: waits until the guest waits at the replay's end (0), or a fault or the timeout (-1).

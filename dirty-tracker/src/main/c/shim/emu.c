@@ -127,8 +127,6 @@ static bool port_access(struct cps_vcpu *c, uint32_t port, int size, bool out, u
     if (!ok) {
         c->vm->emu->dead = true;
         uc_api.emu_stop(c->vm->emu->uc);
-    } else if (cps_rr_take_stop(c->vm)) {
-        uc_api.emu_stop(c->vm->emu->uc); /* a replay's last logged access: it waits at the end of this block */
     }
     return ok;
 }
@@ -236,9 +234,6 @@ void cps_emu_free(struct cps_vm *vm)
 bool cps_emu_run(struct cps_vcpu *c)
 {
     struct cps_emu *e = c->vm->emu;
-    if (cps_rr_wait_at_end(c)) {
-        return true; /* a replay at its end: the caller parks for a stun, or comes back when the log grows */
-    }
     uc_err rc = uc_api.emu_start(e->uc, e->rip, CPS_EMU_NO_END, 0, 0);
     uint64_t rip = e->rip;
     uc_api.reg_read(e->uc, UC_X86_REG_RIP, &rip);
@@ -252,9 +247,6 @@ bool cps_emu_run(struct cps_vcpu *c)
     }
     if (__atomic_load_n(&c->run->immediate_exit, __ATOMIC_ACQUIRE)) {
         return true; /* a stun: the caller parks */
-    }
-    if (cps_rr_wait_at_end(c)) {
-        return true;
     }
     /* The emulator returned by itself: the guest halted. Nothing but a stun wakes it. */
     return cps_io_halt(c);
@@ -464,8 +456,8 @@ int cps_emu_save_state(struct cps_vm *vm, void *buf, uint64_t cap, uint64_t *len
 {
     uint8_t *b = buf;
     if (!cps_rr_state_exact(vm)) {
-        return cps_fail(err, errlen, "the replayed guest waits at the end of its log inside a port access (two "
-                        "accesses in one translation block): its registers are not at an instruction boundary");
+        return cps_fail(err, errlen, "the replayed guest waits at the end of its log inside a port access: its "
+                        "registers are not at an instruction boundary, so it has no device state there");
     }
     uint64_t at = HEADER_BYTES;
     if (cap < HEADER_BYTES + NREGS * REG_BYTES + 4) {

@@ -73,7 +73,6 @@ struct cps_vm {
     uint64_t rp_end;             /* the log covers port accesses below this */
     uint32_t rp_then;            /* the mode at rp_end: CPS_RR_REPLAY waits there, the others go on live */
     bool rp_at_end;              /* the vCPU waits at rp_end */
-    bool rp_stop;                /* the last logged access ran: stop emulating at the end of its block */
     bool rp_in_access;           /* the vCPU waits at rp_end inside an access (no exact device state) */
 
     /* Dirty tracking. */
@@ -161,10 +160,6 @@ int cps_rr_gate(struct cps_vcpu *c, uint16_t port, uint8_t kind, struct cps_rr_e
 /* Counts the access and, when recording an input kind, logs its result; false (fault recorded) if it cannot. */
 bool cps_rr_done(struct cps_vcpu *c, uint16_t port, uint8_t kind, uint32_t value, const void *data, uint32_t len);
 void cps_rr_free(struct cps_vm *vm);
-/* emu.c after an access: true once, when a replay that waits at its end made its last logged access. */
-bool cps_rr_take_stop(struct cps_vm *vm);
-/* emu.c between instructions: if the replay is at its end, waits there until a stun, shutdown or more log (true). */
-bool cps_rr_wait_at_end(struct cps_vcpu *c);
 /* False while the vCPU waits inside an access (its registers are not at an instruction boundary). */
 bool cps_rr_state_exact(struct cps_vm *vm);
 

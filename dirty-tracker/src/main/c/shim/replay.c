@@ -10,7 +10,7 @@
  * poll), and the record the VMM wrote into guest memory (the input fetch). Replaying feeds those results back
  * at the same ordinals instead of asking the live channels, checks that the guest makes the same accesses
  * (a different port or kind at a logged ordinal is a divergence, and stops the guest with a fault), and at
- * the log's end either waits there (analysis: the guest stops just before access `end`) or goes on live.
+ * the log's end either waits inside access `end` (analysis: memory as just before it) or goes on live.
  *
  * Event encoding, little-endian, as drained and as loaded (EventLog.java wraps it in a file format):
  *   u64 ordinal, u16 port, u8 kind (1 IN value, 2 input record), u8 zero, u32 value, u32 len, len bytes
@@ -72,10 +72,11 @@ int cps_rr_gate(struct cps_vcpu *c, uint16_t port, uint8_t kind, struct cps_rr_e
             break;
         }
         /*
-         * A replay that waits at its end normally stops right after the last logged access (cps_rr_done asks the
-         * emulator to stop, and cps_rr_wait_at_end waits between instructions). An access in the same translation
-         * block gets here instead: it waits inside the access, which counts as parked for a stun (memory can be
-         * harvested) but has no device state (the registers are mid-instruction).
+         * A replay that waits at its end waits here, inside access `end`, before it has any effect: guest memory is
+         * exactly what it is just before that access (every instruction before it ran), as on a primary blocked in
+         * the same access. The wait counts as parked for a stun (memory can be harvested and copied), but there is
+         * no device state here: the registers are mid-instruction. (Unicorn 2.0.1 cannot rewind an instruction from
+         * its I/O hook, nor stop right after one: a stop takes effect at the end of the translation block.)
          */
         vm->rp_at_end = true;
         vm->rp_in_access = true;
@@ -137,10 +138,9 @@ bool cps_rr_done(struct cps_vcpu *c, uint16_t port, uint8_t kind, uint32_t value
     struct cps_vm *vm = c->vm;
     pthread_mutex_lock(&vm->lock);
     uint64_t ordinal = vm->port_ordinal++;
-    if (vm->rr_mode == CPS_RR_REPLAY && vm->rp_then == CPS_RR_REPLAY && vm->port_ordinal == vm->rp_end) {
-        vm->rp_stop = true; /* the last logged access: stop the emulator at the end of this block */
-    }
-    if (vm->rr_mode != CPS_RR_RECORD || kind == 0) {
+    /* A replay that goes on recording logs the replayed inputs too: its log holds every input the guest saw. */
+    bool recording = vm->rr_mode == CPS_RR_RECORD || (vm->rr_mode == CPS_RR_REPLAY && vm->rp_then == CPS_RR_RECORD);
+    if (!recording || kind == 0) {
         pthread_mutex_unlock(&vm->lock);
         return true;
     }
@@ -164,33 +164,6 @@ bool cps_rr_done(struct cps_vcpu *c, uint16_t port, uint8_t kind, uint32_t value
     return true;
 }
 
-bool cps_rr_take_stop(struct cps_vm *vm)
-{
-    pthread_mutex_lock(&vm->lock);
-    bool stop = vm->rp_stop;
-    vm->rp_stop = false;
-    pthread_mutex_unlock(&vm->lock);
-    return stop;
-}
-
-bool cps_rr_wait_at_end(struct cps_vcpu *c)
-{
-    struct cps_vm *vm = c->vm;
-    pthread_mutex_lock(&vm->lock);
-    if (!(vm->rr_mode == CPS_RR_REPLAY && vm->rp_then == CPS_RR_REPLAY && vm->port_ordinal >= vm->rp_end)) {
-        pthread_mutex_unlock(&vm->lock);
-        return false;
-    }
-    vm->rp_stop = false;
-    vm->rp_at_end = true;
-    pthread_cond_broadcast(&vm->parked_cv);
-    while (vm->rr_mode == CPS_RR_REPLAY && vm->port_ordinal >= vm->rp_end && !vm->paused && !vm->quit) {
-        pthread_cond_wait(&vm->wake_cv, &vm->lock);
-    }
-    pthread_mutex_unlock(&vm->lock);
-    return true;
-}
-
 bool cps_rr_state_exact(struct cps_vm *vm)
 {
     pthread_mutex_lock(&vm->lock);
@@ -207,8 +180,10 @@ int cps_vm_record(struct cps_vm *vm, int on, char *err, size_t errlen)
     }
     pthread_mutex_lock(&vm->lock);
     int rc = 0;
-    if (vm->rr_mode == CPS_RR_REPLAY) {
-        rc = cps_fail(err, errlen, "the guest is replaying a log; ask the replay to record when it ends");
+    if (vm->rr_mode == CPS_RR_REPLAY && vm->rp_then == CPS_RR_REPLAY) {
+        rc = cps_fail(err, errlen, "the guest replays a log and waits at its end; it records nothing");
+    } else if (vm->rr_mode == CPS_RR_REPLAY) {
+        vm->rp_then = on ? CPS_RR_RECORD : CPS_RR_OFF; /* logs the replayed inputs too, and goes on recording */
     } else {
         vm->rr_mode = on ? CPS_RR_RECORD : CPS_RR_OFF;
     }

@@ -74,6 +74,11 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
 
     // arity 0..1 rather than negatable: picocli inverts a negatable flag whose default (here maybe from
     // the config file) is true, so --verify=false is how a flag turns off what the file turned on.
+    @Option(names = "--protect", defaultValue = "checkpoint",
+            description = "checkpoint (default): output waits for the checkpoint of its epoch; replay (emu sources): the "
+                    + "guest's inputs stream to the collector as they come and output waits only for those before it")
+    String protect;
+
     @Option(names = "--verify", arity = "0..1", fallbackValue = "true", description = "--verify=false turns it off")
     boolean verify;
 
@@ -154,6 +159,17 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
                 SdNotify.stopping("stopping replication of " + vm);
                 agent.close();
             }, "agent-shutdown"));
+            switch (protect) {
+                case "checkpoint" -> { }
+                case "replay" -> {
+                    try {
+                        agent.protectByReplay();
+                    } catch (IllegalArgumentException e) {
+                        throw new Errors.UserError(e.getMessage());
+                    }
+                }
+                default -> throw new Errors.UserError("--protect is checkpoint or replay, not " + protect);
+            }
             agent.start();
             String ready = String.format("protecting %s (%s, %d MiB) via %s, metrics on :%d", vm, source,
                     guest.memoryBytes() >> 20, target, metrics.port());

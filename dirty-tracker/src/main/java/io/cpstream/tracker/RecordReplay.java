@@ -13,7 +13,11 @@ public interface RecordReplay {
 
     /** What the guest does at the end of a replayed log. */
     enum AtEnd {
-        /** It waits just before the access the log ends at ({@link #awaitReplayEnd}); the log may be extended. */
+        /**
+         * It waits inside the access the log ends at, before that access has any effect ({@link #awaitReplayEnd}):
+         * memory is as just before it; a stun there harvests and copies pages but has no device state (the registers
+         * are mid-instruction). The log may be extended.
+         */
         WAIT(2),
         /** It goes on with live input. */
         LIVE(0),
