@@ -5,7 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.cpstream.agent.AgentConfig;
+import io.cpstream.cli.CliRun;
 import io.cpstream.agent.SnapshotRun;
 import io.cpstream.agent.output.OutputLog;
 import io.cpstream.collector.CollectorConfig;
@@ -87,6 +90,28 @@ class ReplayProtectionTest {
                     "replaying the journal ends with the primary's image");
         }
 
+        // The same through the launcher: deterministic, with a dirty-page trace of the replay, and a bad log refused.
+        JsonNode first = cliJson("replay", "--snapshot", snapshot.directory().toString(), "--json");
+        Path trace = dir.resolve("replay.trace");
+        JsonNode traced = cliJson("replay", "--snapshot", snapshot.directory().toString(), "--trace", trace.toString(),
+                "--trace-ms", "2", "--json");
+        assertEquals(ImageDigest.hex(ImageDigest.sha256(primaryImage)), first.get("image_sha256").asText());
+        assertEquals(first.get("image_sha256"), traced.get("image_sha256"), "two replays of one log, one image");
+        assertEquals(first.get("outputs"), traced.get("outputs"));
+        assertTrue(traced.get("trace_epochs").asInt() >= 1, traced.toString());
+        try (var reader = new io.cpstream.tracker.trace.TraceReader(trace)) {
+            assertEquals(snapshot.manifest().pageCount(), reader.header().pageCount());
+        }
+        byte[] bad = log.encode();
+        bad[EventLog.HEADER + 2] ^= 0x40;
+        Path badLog = dir.resolve("bad.log");
+        java.nio.file.Files.write(badLog, bad);
+        CliRun refused = CliRun.of("replay", "--snapshot", snapshot.directory().toString(), "--log", badLog.toString(),
+                "--json");
+        assertEquals(1, refused.code(), refused.out());
+        assertTrue(refused.err().contains("refused"), refused.err());
+        PromotedSnapshot.open(snapshot.directory()); // its files still match their digests
+
         // The promoted VM, protected by another collector, releasing into the same sink.
         try (CollectorServer second = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dir.resolve("second")),
                 new SimpleMeterRegistry())) {
@@ -114,6 +139,13 @@ class ReplayProtectionTest {
             assertEquals(i, response.id(), "the answer to request " + i + ", in order");
             assertTrue(response.ok(), response.toString());
         }
+    }
+
+    private static JsonNode cliJson(String... args) throws Exception {
+        CliRun result = CliRun.of(args);
+        assertEquals(0, result.code(), String.join(" ", args) + ": " + result.err());
+        String[] lines = result.out().strip().split("\n");
+        return new ObjectMapper().readTree(lines[lines.length - 1]);
     }
 
     private static void awaitReleased(Path sink, int count) {
