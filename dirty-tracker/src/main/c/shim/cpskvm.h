@@ -101,6 +101,30 @@ int cps_vm_protected_copy(struct cps_vm *vm, uint64_t page, void *dst, char *err
 int cps_vm_protect_release(struct cps_vm *vm, char *err, size_t errlen);
 uint64_t cps_vm_cow_faults(struct cps_vm *vm);
 
+/*
+ * Record/replay of the guest's inputs (replay.c; emulated backend only). Events are encoded
+ *   u64 port-access ordinal, u16 port, u8 kind (1 IN value, 2 input record), u8 0, u32 value, u32 len, len bytes.
+ * record: starts (on) or stops logging every input result. drain_events: moves whole events into buf and sets
+ *   *covered: every event of a port access below it is in buf or was drained before.
+ * replay: before the guest runs, feeds it events [its ordinal, end) instead of live input; at `end` the guest
+ *   waits inside that access, before it has any effect (then = CPS_RR_REPLAY; memory as just before the access, no
+ *   device state), or goes on live (CPS_RR_OFF) or live and recording (CPS_RR_RECORD; the replayed inputs are
+ *   logged too).
+ * replay_extend: appends events and moves the end (a replay that waits there goes on).
+ * rr_status: out[0] port ordinal, [1] mode, [2] waiting at the end, [3] replay end, [4] undrained event bytes.
+ * wait_replay_end: waits until the guest waits at the replay's end (0), or a fault or the timeout (-1).
+ */
+#define CPS_RR_OFF 0u
+#define CPS_RR_RECORD 1u
+#define CPS_RR_REPLAY 2u
+int cps_vm_record(struct cps_vm *vm, int on, char *err, size_t errlen);
+uint64_t cps_vm_drain_events(struct cps_vm *vm, void *buf, uint64_t cap, uint64_t *covered);
+int cps_vm_replay(struct cps_vm *vm, const void *events, uint64_t len, uint64_t end, uint32_t then, char *err,
+                  size_t errlen);
+int cps_vm_replay_extend(struct cps_vm *vm, const void *events, uint64_t len, uint64_t end, char *err, size_t errlen);
+void cps_vm_rr_status(struct cps_vm *vm, uint64_t *out);
+int cps_vm_wait_replay_end(struct cps_vm *vm, uint64_t timeout_ms, char *err, size_t errlen);
+
 /* Stops the vCPU threads and frees everything. */
 void cps_vm_destroy(struct cps_vm *vm);
 

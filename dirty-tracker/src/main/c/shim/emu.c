@@ -36,7 +36,7 @@
 #define CPS_EMU_DATA_OFFSET 4096u
 
 #define STATE_MAGIC CPS_EMU_STATE_MAGIC
-#define STATE_VERSION 1u
+#define STATE_VERSION 2u
 
 #if CPS_HAVE_UNICORN
 
@@ -289,14 +289,18 @@ int cps_emu_set_entry(struct cps_vm *vm, char *err, size_t errlen)
 }
 
 /*
- * Device state of an emulated guest, version 1, little-endian:
+ * Device state of an emulated guest, version 2, little-endian:
  *   header  u64 magic "CPSEMUST", u32 version, u32 vcpus (1), u64 guest RAM bytes, u64 next output epoch,
- *           u64 outputs emitted since boot, u32 register count, u32 pending output bytes
+ *           u64 outputs emitted since boot, u32 register count, u32 pending output bytes,
+ *           u64 port accesses since boot (version 2; what positions a record/replay log's events)
  *   registers, in restore order: u32 Unicorn register id, u32 MSR index (0 unless an MSR), 16 bytes value
  *           (a uc_x86_mmr for GDTR/IDTR/LDTR/TR, 10 bytes for x87 ST registers, the low bytes otherwise)
  *   pending output: the records emitted before the stun that the host had not taken yet, as
  *           cps_vm_drain_output encodes them (they are gone from the guest, so the checkpoint holds them)
  *   trailer u32 CRC-32 (IEEE) of everything before it.
+ * Compatibility: version 1 (the same without the port-access count, a 48-byte header) still restores, with the
+ * count at 0; a replay log recorded from such a guest would start at 0, so one can only follow a version 2
+ * checkpoint. This shim writes version 2 only.
  */
 struct reg_desc {
     int id;
@@ -333,7 +337,8 @@ static const struct reg_desc REGS[] = {
     { UC_X86_REG_RIP, 0 },
 };
 #define NREGS (sizeof(REGS) / sizeof(REGS[0]))
-#define HEADER_BYTES 48u
+#define HEADER_BYTES 56u
+#define HEADER_BYTES_V1 48u
 #define REG_BYTES 24u
 
 static uint32_t crc_table[256];
@@ -450,6 +455,10 @@ uint64_t cps_emu_state_max(struct cps_vm *vm)
 int cps_emu_save_state(struct cps_vm *vm, void *buf, uint64_t cap, uint64_t *len, char *err, size_t errlen)
 {
     uint8_t *b = buf;
+    if (!cps_rr_state_exact(vm)) {
+        return cps_fail(err, errlen, "the replayed guest waits at the end of its log inside a port access: its "
+                        "registers are not at an instruction boundary, so it has no device state there");
+    }
     uint64_t at = HEADER_BYTES;
     if (cap < HEADER_BYTES + NREGS * REG_BYTES + 4) {
         return cps_fail(err, errlen, "device-state buffer of %llu bytes is too small", (unsigned long long)cap);
@@ -473,6 +482,7 @@ int cps_emu_save_state(struct cps_vm *vm, void *buf, uint64_t cap, uint64_t *len
     memcpy(b + at, vm->out_buf, pending);
     at += pending;
     uint64_t magic = STATE_MAGIC, mem = vm->mem_bytes, epoch = vm->epoch, outputs = vm->output_count;
+    uint64_t ordinal = vm->port_ordinal;
     pthread_mutex_unlock(&vm->lock);
     uint32_t version = STATE_VERSION, vcpus = 1, nregs = NREGS;
     memcpy(b, &magic, 8);
@@ -483,6 +493,7 @@ int cps_emu_save_state(struct cps_vm *vm, void *buf, uint64_t cap, uint64_t *len
     memcpy(b + 32, &outputs, 8);
     memcpy(b + 40, &nregs, 4);
     memcpy(b + 44, &pending, 4);
+    memcpy(b + 48, &ordinal, 8);
     uint32_t crc = crc32_ieee(b, at);
     memcpy(b + at, &crc, 4);
     *len = at + 4;
@@ -492,7 +503,7 @@ int cps_emu_save_state(struct cps_vm *vm, void *buf, uint64_t cap, uint64_t *len
 int cps_emu_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *err, size_t errlen)
 {
     const uint8_t *b = buf;
-    if (len < HEADER_BYTES + 4) {
+    if (len < HEADER_BYTES_V1 + 4) {
         return cps_fail(err, errlen, "device state of %llu bytes is too short for an emulated guest's",
                         (unsigned long long)len);
     }
@@ -507,8 +518,14 @@ int cps_emu_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *e
                         (unsigned long long)magic);
     }
     memcpy(&version, b + 8, 4);
-    if (version != STATE_VERSION) {
-        return cps_fail(err, errlen, "device state version %u, this shim reads version %u", version, STATE_VERSION);
+    if (version != 1 && version != STATE_VERSION) {
+        return cps_fail(err, errlen, "device state version %u, this shim reads versions 1 and %u", version,
+                        STATE_VERSION);
+    }
+    uint64_t header = version == 1 ? HEADER_BYTES_V1 : HEADER_BYTES;
+    if (len < header + 4) {
+        return cps_fail(err, errlen, "device state of %llu bytes is too short for version %u", (unsigned long long)len,
+                        version);
     }
     memcpy(&crc, b + len - 4, 4);
     if (crc32_ieee(b, len - 4) != crc) {
@@ -524,12 +541,16 @@ int cps_emu_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *e
         return cps_fail(err, errlen, "device state is for %u vCPUs and %llu bytes of RAM; this guest has 1 and %llu",
                         vcpus, (unsigned long long)mem, (unsigned long long)vm->mem_bytes);
     }
-    if (nregs != NREGS || HEADER_BYTES + (uint64_t)nregs * REG_BYTES + pending + 4 != len) {
+    uint64_t ordinal = 0;
+    if (version >= 2) {
+        memcpy(&ordinal, b + 48, 8);
+    }
+    if (nregs != NREGS || header + (uint64_t)nregs * REG_BYTES + pending + 4 != len) {
         return cps_fail(err, errlen, "device state has %u registers and %u pending output bytes in %llu bytes; "
-                        "version %u has %u registers", nregs, pending, (unsigned long long)len, STATE_VERSION,
+                        "version %u has %u registers", nregs, pending, (unsigned long long)len, version,
                         (unsigned)NREGS);
     }
-    uint64_t at = HEADER_BYTES;
+    uint64_t at = header;
     for (size_t i = 0; i < NREGS; i++, at += REG_BYTES) {
         uint32_t id, msr;
         memcpy(&id, b + at, 4);
@@ -558,6 +579,7 @@ int cps_emu_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *e
     int rc = cps_io_restore_pending(vm, b + at, pending);
     vm->epoch = epoch;
     vm->output_count = outputs;
+    vm->port_ordinal = ordinal;
     pthread_mutex_unlock(&vm->lock);
     return rc == 0 ? 0 : cps_fail(err, errlen, "out of memory restoring pending output");
 }

@@ -63,6 +63,18 @@ struct cps_vm {
     uint32_t in_lens[64];
     uint32_t in_head, in_count;
 
+    /* Record/replay (replay.c), guarded by lock. */
+    uint64_t port_ordinal;       /* port accesses since boot: positions every recorded input */
+    uint32_t rr_mode;            /* CPS_RR_OFF, CPS_RR_RECORD or CPS_RR_REPLAY */
+    uint8_t *ev_buf;             /* recording: encoded events awaiting drain */
+    size_t ev_len, ev_cap;
+    uint8_t *rp_buf;             /* replaying: encoded events, consumed from rp_pos */
+    size_t rp_len, rp_cap, rp_pos;
+    uint64_t rp_end;             /* the log covers port accesses below this */
+    uint32_t rp_then;            /* the mode at rp_end: CPS_RR_REPLAY waits there, the others go on live */
+    bool rp_at_end;              /* the vCPU waits at rp_end */
+    bool rp_in_access;           /* the vCPU waits at rp_end inside an access (no exact device state) */
+
     /* Dirty tracking. */
     uint32_t dirty_mode;
     uint32_t ring_entries;
@@ -134,6 +146,22 @@ void cps_io_free(struct cps_vm *vm);
 
 /* io.c: puts drained-format output records back in front of the output buffer (restore); lock held. */
 int cps_io_restore_pending(struct cps_vm *vm, const uint8_t *records, size_t len);
+
+/* replay.c: every port access passes cps_rr_gate before and cps_rr_done after it (vm->lock not held). */
+#define CPS_RR_KIND_VALUE 1u   /* an IN's value */
+#define CPS_RR_KIND_RECORD 2u  /* an input record the VMM wrote into guest memory */
+struct cps_rr_event {
+    uint32_t value;
+    uint32_t len;
+    uint8_t data[CPS_RECORD_MAX];
+};
+/* 0: live access; 1: replayed (ev filled for kinds 1 and 2); -1: stop the vCPU (divergence fault, or shutdown). */
+int cps_rr_gate(struct cps_vcpu *c, uint16_t port, uint8_t kind, struct cps_rr_event *ev);
+/* Counts the access and, when recording an input kind, logs its result; false (fault recorded) if it cannot. */
+bool cps_rr_done(struct cps_vcpu *c, uint16_t port, uint8_t kind, uint32_t value, const void *data, uint32_t len);
+void cps_rr_free(struct cps_vm *vm);
+/* False while the vCPU waits inside an access (its registers are not at an instruction boundary). */
+bool cps_rr_state_exact(struct cps_vm *vm);
 
 /* emu.c: the emulated vCPU (Unicorn, loaded on first use). vCPU 0's kvm_run is a plain allocation. */
 int cps_emu_init(struct cps_vm *vm, char *err, size_t errlen);

@@ -20,6 +20,7 @@ void cps_io_free(struct cps_vm *vm)
     free(vm->out_buf);
     free(vm->con_buf);
     free(vm->in_queue);
+    cps_rr_free(vm);
 }
 
 static bool reserve(uint8_t **buf, size_t *cap, size_t need)
@@ -134,15 +135,42 @@ static void console_write(struct cps_vm *vm, const uint8_t *data, uint32_t n)
     pthread_mutex_unlock(&vm->lock);
 }
 
+/* The input fetch from the replayed log: the record the primary's VMM wrote at this access, written again. */
+static bool replay_fetch(struct cps_vcpu *c, uint64_t gpa, const struct cps_rr_event *ev)
+{
+    struct cps_record *rec = guest_record(c, gpa, "input");
+    if (rec == NULL) {
+        return false;
+    }
+    uint32_t cap = rec->cap;
+    if (cap > CPS_RECORD_MAX || cps_guest_ptr(c->vm, gpa + sizeof(*rec), cap) == NULL || ev->len > cap) {
+        cps_vcpu_fault(c, "replay diverged: input record at 0x%llx has capacity %u for a logged request of %u bytes",
+                       (unsigned long long)gpa, cap, ev->len);
+        return false;
+    }
+    memcpy(rec->data, ev->data, ev->len);
+    rec->len = ev->len;
+    cps_dirty_mark(c->vm, gpa, sizeof(*rec) + ev->len);
+    return true;
+}
+
+/*
+ * One port access. Each passes replay.c's gate first (a replay feeds logged inputs and checks the guest makes
+ * the same accesses) and is counted after (a recording logs the input it got).
+ */
 bool cps_io_exit(struct cps_vcpu *c)
 {
     struct kvm_run *run = c->run;
     uint8_t *data = (uint8_t *)run + run->io.data_offset;
     bool out = run->io.direction == KVM_EXIT_IO_OUT;
     uint16_t port = run->io.port;
+    struct cps_rr_event ev;
     if (port == CPS_PORT_CONSOLE && out && run->io.size == 1) {
+        if (cps_rr_gate(c, port, 0, &ev) < 0) {
+            return false;
+        }
         console_write(c->vm, data, run->io.count);
-        return true;
+        return cps_rr_done(c, port, 0, 0, NULL, 0);
     }
     if (run->io.size != 4 || run->io.count != 1) {
         cps_vcpu_fault(c, "unexpected %s of %u x %u bytes on port 0x%x", out ? "out" : "in", run->io.count,
@@ -151,22 +179,36 @@ bool cps_io_exit(struct cps_vcpu *c)
     }
     uint32_t value;
     memcpy(&value, data, 4);
+    int replayed;
     switch (port) {
     case CPS_PORT_OUTPUT:
         if (out) {
-            return emit_output(c, value);
+            if (cps_rr_gate(c, port, 0, &ev) < 0 || !emit_output(c, value)) {
+                return false;
+            }
+            return cps_rr_done(c, port, 0, 0, NULL, 0);
         }
         break;
     case CPS_PORT_INPUT_POLL:
         if (!out) {
-            value = poll_input(c->vm);
+            if ((replayed = cps_rr_gate(c, port, CPS_RR_KIND_VALUE, &ev)) < 0) {
+                return false;
+            }
+            value = replayed ? ev.value : poll_input(c->vm);
             memcpy(data, &value, 4); /* KVM stores it into the guest's register on the next KVM_RUN */
-            return true;
+            return cps_rr_done(c, port, CPS_RR_KIND_VALUE, value, NULL, 0);
         }
         break;
     case CPS_PORT_INPUT_FETCH:
         if (out) {
-            return fetch_input(c, value);
+            if ((replayed = cps_rr_gate(c, port, CPS_RR_KIND_RECORD, &ev)) < 0) {
+                return false;
+            }
+            if (!(replayed ? replay_fetch(c, value, &ev) : fetch_input(c, value))) {
+                return false;
+            }
+            struct cps_record *rec = cps_guest_ptr(c->vm, value, sizeof(struct cps_record));
+            return cps_rr_done(c, port, CPS_RR_KIND_RECORD, 0, rec->data, rec->len);
         }
         break;
     case CPS_PORT_PANIC:

@@ -284,6 +284,7 @@ int cps_vm_resume(struct cps_vm *vm, char *err, size_t errlen)
     }
     vm->paused = false;
     pthread_cond_broadcast(&vm->run_cv);
+    pthread_cond_broadcast(&vm->wake_cv); /* a replay waiting at its end inside an access counts as parked */
     pthread_mutex_unlock(&vm->lock);
     return 0;
 }

@@ -43,7 +43,7 @@ public final class Agent implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Agent.class.getName());
     /** Whether this agent said already that its threads could not raise their priority. */
     private final java.util.concurrent.atomic.AtomicBoolean priorityWarned = new java.util.concurrent.atomic.AtomicBoolean();
-    static final int PROTOCOL_VERSION = 5;
+    public static final int PROTOCOL_VERSION = 6;
 
     private final AgentConfig config;
     private final MemorySource source;
@@ -83,6 +83,9 @@ public final class Agent implements AutoCloseable {
     private Thread linkThread;
     private Thread loopThread;
     private Thread senderThread;
+    /** Record/replay protection ({@link #protectByReplay}), or null for checkpoints alone. */
+    private EventRecorder recorder;
+    private Thread recorderThread;
 
     /**
      * An agent releasing output to the sink {@code config.outputSink()} names.
@@ -133,12 +136,33 @@ public final class Agent implements AutoCloseable {
         }
     }
 
+    /**
+     * Record/replay protection ({@code --protect replay}): the guest's inputs stream to the collector as they come and
+     * each output is released once the inputs before it are journaled there, instead of once its epoch commits.
+     * Checkpoints still run (less often is fine), bounding what a promotion replays. Call before {@link #start()}.
+     *
+     * @throws IllegalArgumentException when the source cannot record its inputs (only {@code emu} can)
+     */
+    public synchronized void protectByReplay() {
+        if (running) {
+            throw new IllegalStateException("choose the protection before the agent starts");
+        }
+        var rr = source.recordReplay().orElseThrow(() -> new IllegalArgumentException("--protect replay needs a guest "
+                + "whose inputs can be recorded (an emu source); " + source.kind() + " cannot"));
+        recorder = new EventRecorder(config.vmId(), rr, outputs, link::current);
+        epochLoop.onStun(recorder::stunned);
+    }
+
     /** Starts the guest (if it is not running yet) and replication. */
     public synchronized void start() {
         if (running) {
             return;
         }
         running = true;
+        if (recorder != null) {
+            recorder.begin();
+            recorderThread = Thread.ofPlatform().name("agent-events-" + config.vmId()).start(prioritized(recorder));
+        }
         source.start();
         linkThread = Thread.ofPlatform().name("agent-link-" + config.vmId()).start(link);
         heartbeatThread = Thread.ofPlatform().daemon().name("agent-heartbeat-" + config.vmId())
@@ -285,6 +309,7 @@ public final class Agent implements AutoCloseable {
         join(senderThread);
         join(releaserThread);
         join(heartbeatThread);
+        join(recorderThread);
         sender.close();
         link.close();
         staging.close();
@@ -313,6 +338,9 @@ public final class Agent implements AutoCloseable {
             LOG.log(System.Logger.Level.INFO, "vm {0}: streaming to {1}, standby at epoch {2}{3}", config.vmId(),
                     to.address(), welcome.getCommittedEpoch(),
                     welcome.getFullSyncRequired() ? " (full sync required)" : "");
+            if (recorder != null) {
+                recorder.welcomed(stream, welcome.getEventLogEnd());
+            }
             acknowledged(confirmed);
             publish();
         }
@@ -413,6 +441,11 @@ public final class Agent implements AutoCloseable {
                         resync.getCommittedOutputEnd());
             }
             case FEEDBACK -> sender.encoder().onFeedback(message.getFeedback());
+            case EVENT_ACK -> {
+                if (recorder != null) {
+                    recorder.acked(message.getEventAck().getEnd());
+                }
+            }
             case BODY_NOT_SET -> {
             }
         }
@@ -459,6 +492,9 @@ public final class Agent implements AutoCloseable {
             return;
         }
         outputs.committed(acknowledged);
+        if (recorder != null) {
+            recorder.checkpointAcked(acknowledged.epoch());
+        }
         if (acknowledged.timed()) {
             long lag = System.nanoTime() - acknowledged.stunNanos();
             metrics.lag.record(lag, TimeUnit.NANOSECONDS);
@@ -494,6 +530,12 @@ public final class Agent implements AutoCloseable {
         }
         epochLoop.stop();
         sender.stop();
+        if (recorder != null) {
+            recorder.stop();
+        }
+        if (recorderThread != null) {
+            recorderThread.interrupt();
+        }
         outputs.stop();
         link.stop();
         if (loopThread != null) {

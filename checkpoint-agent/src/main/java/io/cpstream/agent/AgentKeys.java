@@ -59,6 +59,11 @@ public final class AgentKeys {
     public static final ConfigKey<Long> FENCING_EPOCH = ConfigKey.of("fencing-epoch", 0L,
             "Fencing epoch to present to the collector", Parsers.atLeast(0));
 
+    public static final ConfigKey<ProtectionMode> PROTECT = ConfigKey.of("protect", ProtectionMode.CHECKPOINT,
+            "checkpoint: output waits for the checkpoint of its epoch; replay (emu sources): the guest's inputs stream "
+                    + "to the collector as they come and output waits only for those before it",
+            Parsers.choice(ProtectionMode.class, "a protection"));
+
     public static final ConfigKey<Boolean> VERIFY = ConfigKey.of("verify", false,
             "Have the collector check its image against the guest's SHA-256 at every epoch (slow)", Parsers::flag);
 
@@ -112,6 +117,6 @@ public final class AgentKeys {
     /** Every key, in the order {@code cpstream agent} declares its options. */
     public static final List<ConfigKey<?>> ALL = List.of(COLLECTOR, COLLECTORS, ZOOKEEPER, STANDBY_TIMEOUT_MS,
             ON_STANDBY_LOSS, HOST_NAME, VM, SOURCE, METRICS_PORT, METRICS_LISTEN, EPOCH_MS, FENCING_EPOCH,
-            VERIFY, OUTPUT_SINK, MAX_PENDING_OUTPUT, HEALTH_MAX_LAG_MS, ENCODING, DELTA_CACHE, SPLIT, MAX_STUN_MS,
+            PROTECT, VERIFY, OUTPUT_SINK, MAX_PENDING_OUTPUT, HEALTH_MAX_LAG_MS, ENCODING, DELTA_CACHE, SPLIT, MAX_STUN_MS,
             MAX_MBPS, TLS_CERT, TLS_KEY, TLS_CA, INSECURE);
 }

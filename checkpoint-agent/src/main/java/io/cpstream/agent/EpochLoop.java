@@ -37,6 +37,8 @@ final class EpochLoop implements Runnable {
     private final AgentStats stats;
     private final DigestLog digests;
     private final OutputGate outputs;
+    /** Told the epoch of each stun, inside it (record/replay notes the port access the checkpoint is taken at). */
+    private volatile java.util.function.LongConsumer stunListener = epoch -> { };
     private final PageHistory history;
     private final EpochController controller;
     /** Whether stable pages are copied after the resume (history split on a source that can protect pages). */
@@ -49,6 +51,10 @@ final class EpochLoop implements Runnable {
     /** Verify mode: where the whole-memory digest is computed (see {@link #verifyDigest()}). */
     private java.util.concurrent.ExecutorService verifier;
     private volatile boolean running = true;
+
+    void onStun(java.util.function.LongConsumer listener) {
+        stunListener = listener;
+    }
 
     EpochLoop(MemorySource source, ReplicationState state, StagingPool staging, BlockingQueue<CapturedCheckpoint> outbox,
               AgentConfig config, AgentMetrics metrics, AgentStats stats, DigestLog digests, OutputGate outputs) {
@@ -193,6 +199,7 @@ final class EpochLoop implements Runnable {
                 }
                 copyPages(hot, slots, lease.segment(), pageSize, null);
                 deviceState = stun.deviceState();
+                stunListener.accept(plan.epoch());
                 if (config.verify()) {
                     long verifyStart = System.nanoTime();
                     digest = verifyDigest();

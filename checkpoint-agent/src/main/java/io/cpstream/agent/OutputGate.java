@@ -149,6 +149,18 @@ final class OutputGate {
         }
     }
 
+    /**
+     * Record/replay protection: the collector journaled every input before output {@code outputEnd}, so the outputs
+     * below it may be released (a promoted standby replays to there and emits them again, with the same indexes).
+     */
+    synchronized void logAcknowledged(long outputEnd) {
+        acknowledgedEnd = Math.max(acknowledgedEnd, outputEnd);
+        if (outputEnd > committedEnd) {
+            committedEnd = outputEnd;
+            notifyAll();
+        }
+    }
+
     /** The lease changed; the releaser re-checks. */
     synchronized void leaseChanged() {
         notifyAll();

@@ -66,6 +66,11 @@ public final class SnapshotRun implements AutoCloseable {
         }
     }
 
+    /** The restored guest (outputs through the listener; inputs, for a guest that takes them, go here). */
+    public io.cpstream.tracker.MemorySource guest() {
+        return guest.guest();
+    }
+
     /** The agent protecting the restored VM, or null. */
     public Agent agent() {
         return agent;

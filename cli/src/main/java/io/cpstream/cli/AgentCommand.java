@@ -6,6 +6,7 @@ import io.cpstream.agent.AgentConfig;
 import io.cpstream.agent.AgentKeys;
 import io.cpstream.agent.AgentStats;
 import io.cpstream.agent.EncodingMode;
+import io.cpstream.agent.ProtectionMode;
 import io.cpstream.agent.FailoverConfig;
 import io.cpstream.agent.StunConfig;
 import io.cpstream.config.ConfigKey;
@@ -74,6 +75,9 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
 
     // arity 0..1 rather than negatable: picocli inverts a negatable flag whose default (here maybe from
     // the config file) is true, so --verify=false is how a flag turns off what the file turned on.
+    @Option(names = "--protect")
+    ProtectionMode protect;
+
     @Option(names = "--verify", arity = "0..1", fallbackValue = "true", description = "--verify=false turns it off")
     boolean verify;
 
@@ -154,6 +158,13 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
                 SdNotify.stopping("stopping replication of " + vm);
                 agent.close();
             }, "agent-shutdown"));
+            if (protect == ProtectionMode.REPLAY) {
+                try {
+                    agent.protectByReplay();
+                } catch (IllegalArgumentException e) {
+                    throw new Errors.UserError(e.getMessage());
+                }
+            }
             agent.start();
             String ready = String.format("protecting %s (%s, %d MiB) via %s, metrics on :%d", vm, source,
                     guest.memoryBytes() >> 20, target, metrics.port());

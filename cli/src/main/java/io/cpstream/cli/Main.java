@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
         description = "Checkpoint streaming for fault-tolerant virtual machines.",
         subcommands = {DemoCommand.class, CollectorCommand.class, AgentCommand.class, StatusCommand.class,
                 PromoteCommand.class, DeleteCommand.class, RunCommand.class, SinkCommand.class, ChaosCommand.class, BenchCommand.class,
-                TraceCommand.class, PkiCommand.class, CommandLine.HelpCommand.class})
+                TraceCommand.class, ReplayCommand.class, PkiCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

@@ -1,5 +1,7 @@
 package io.cpstream.collector;
 
+import io.cpstream.collector.store.EventJournal;
+
 import com.google.protobuf.ByteString;
 import io.cpstream.collector.store.CommittedState;
 import io.cpstream.collector.store.ImageStore;
@@ -66,7 +68,7 @@ final class Promoter {
     }
 
     /** Writes the snapshot of the committed epoch under the raised {@code fencing} epoch and marks the standby promoted. */
-    PromoteResponse freeze(long fencing, long leaseLeft) throws StandbyException {
+    PromoteResponse freeze(long fencing, long leaseLeft, EventJournal events) throws StandbyException {
         StandbyManifest manifest = store.manifest();
         CommittedState committed = store.committed();
         Path target = snapshots.resolve("epoch-" + manifest.committedEpoch());
@@ -75,6 +77,10 @@ final class Promoter {
             snapshot = Snapshots.write(target, new Snapshots.Contents(manifest.vm(), manifest.committedEpoch(), fencing,
                     manifest.pageSize(), manifest.pageCount(), manifest.stunUnixMicros(), manifest.sourceKind(),
                     manifest.sourceParams(), committed.outputs(), store::page, committed.deviceState()));
+            if (events.started()) {
+                // Record/replay protection: the inputs after the committed epoch, which the promoted VM replays first.
+                events.log().write(target.resolve(Snapshots.EVENT_LOG));
+            }
             store.updateManifest(manifest.withPromotion(fencing, target.toString()));
         } catch (IOException e) {
             throw StandbyException.storage("writing the snapshot of epoch " + manifest.committedEpoch(), e);

@@ -1,5 +1,7 @@
 package io.cpstream.collector;
 
+import io.cpstream.collector.store.EventJournal;
+
 import io.cpstream.collector.lease.LeaseAuthority;
 import io.cpstream.collector.store.ImageStore;
 import io.cpstream.proto.AgentMessage;
@@ -38,6 +40,8 @@ final class Standby {
     private final Promoter promoter;
     private final CollectorMetrics metrics;
     private final long guestBytes;
+    /** Record/replay protection: the inputs the primary's guest got since its committed checkpoint. */
+    private final EventJournal events;
     /** Volatile for {@link #connected()}; written only under this standby's monitor. */
     private volatile ReplicationStream owner;
     /** Who the attached stream's certificate says it is; only that peer renews the lease. */
@@ -53,6 +57,11 @@ final class Standby {
     private Standby(String vm, ImageStore store, Path snapshots, String collectorId, Duration lease,
                     LeaseAuthority leases, CollectorMetrics metrics) {
         this.vm = vm;
+        try {
+            this.events = EventJournal.open(store.directory());
+        } catch (IOException e) {
+            throw new UncheckedIOException("opening the event journal of vm " + vm, e);
+        }
         this.store = store;
         this.collectorId = collectorId;
         this.leases = leases;
@@ -110,7 +119,7 @@ final class Standby {
                     Text.quote(agentId),
                     store.manifest().committedEpoch(), stream.peer());
             return Admission.welcome(store, collectorId, intake.versionsKnownAfter()).toBuilder()
-                    .setLeaseToken(terms.token()).build();
+                    .setLeaseToken(terms.token()).setEventLogEnd(events.end()).build();
         }
     }
 
@@ -124,6 +133,9 @@ final class Standby {
                 return null;
             }
             liveness.heard();
+            if (message.hasEvents()) {
+                return EventIntake.accept(vm, events, message.getEvents());
+            }
             return intake.accept(message);
         }
     }
@@ -199,7 +211,7 @@ final class Standby {
             try {
                 long raised = Admission.raise(leases, vm, fencing);
                 synchronized (this) {
-                    PromoteResponse response = promoter.freeze(raised, leaseLeft);
+                    PromoteResponse response = promoter.freeze(raised, leaseLeft, events);
                     metrics.promotions.increment();
                     return response;
                 }
@@ -249,6 +261,7 @@ final class Standby {
             closeOwner(StandbyException.fenced(vm, "was deleted from this collector"));
             long committed = store.manifest().committedEpoch();
             try {
+                events.close();
                 store.close();
             } catch (IOException e) {
                 throw StandbyException.storage("closing the standby of vm " + vm, e);
@@ -316,6 +329,7 @@ final class Standby {
 
     synchronized void close() {
         try {
+            events.close();
             store.close();
         } catch (IOException e) {
             throw new UncheckedIOException(e);

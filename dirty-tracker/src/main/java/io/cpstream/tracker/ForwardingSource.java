@@ -59,6 +59,11 @@ public abstract class ForwardingSource implements MemorySource {
     }
 
     @Override
+    public Optional<RecordReplay> recordReplay() {
+        return guest.recordReplay();
+    }
+
+    @Override
     public Stun stun() {
         return guest.stun();
     }

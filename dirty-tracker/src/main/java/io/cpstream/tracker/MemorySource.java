@@ -93,6 +93,14 @@ public interface MemorySource extends AutoCloseable {
     }
 
     /**
+     * Record and replay of the guest's inputs, where the guest is deterministic between port accesses
+     * ({@code emu}); empty for every other source.
+     */
+    default java.util.Optional<RecordReplay> recordReplay() {
+        return java.util.Optional.empty();
+    }
+
+    /**
      * True once the guest has nothing more to do, as a replayed recording after its last epoch does;
      * benchmarks stop there. Live guests never finish.
      */

@@ -5,7 +5,11 @@ import io.cpstream.encoder.ImageDigest;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.MemorySources;
 import io.cpstream.tracker.SourceSpec;
+import io.cpstream.tracker.RecordReplay;
+import io.cpstream.tracker.replay.EventLog;
+import io.cpstream.tracker.replay.InputEvents;
 import java.io.IOException;
+import java.util.Optional;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -69,17 +73,57 @@ public final class PromotedSnapshot {
         return new PromotedSnapshot(directory, manifest, spec);
     }
 
-    /** A new guest holding the snapshot's memory and device state; {@link MemorySource#start()} resumes it. */
+    /**
+     * A new guest holding the snapshot's memory and device state; {@link MemorySource#start()} resumes it. A snapshot
+     * of a VM under record/replay protection also holds the inputs its primary got after the epoch
+     * ({@link #eventLog()}): the guest replays them first, so it passes through every output its primary could have
+     * released, then goes on live.
+     */
     public MemorySource restore() throws IOException {
         byte[] deviceState = Files.readAllBytes(directory.resolve(manifest.deviceStateFile()));
         MemorySource guest = MemorySources.restore(spec, directory.resolve(manifest.memoryFile()), deviceState);
-        if (guest.pageSize() != manifest.pageSize() || guest.pageCount() != manifest.pageCount()) {
+        try {
+            if (guest.pageSize() != manifest.pageSize() || guest.pageCount() != manifest.pageCount()) {
+                throw new InvalidSnapshotException("snapshot " + directory + " holds " + manifest.pageCount()
+                        + " pages of " + manifest.pageSize() + " bytes, but its source " + spec + " has "
+                        + guest.pageCount() + " of " + guest.pageSize());
+            }
+            Optional<EventLog> log = eventLog();
+            if (log.isPresent()) {
+                replayFirst(guest, log.get());
+            }
+            return guest;
+        } catch (IOException | RuntimeException e) {
             guest.close();
-            throw new InvalidSnapshotException("snapshot " + directory + " holds " + manifest.pageCount() + " pages of "
-                    + manifest.pageSize() + " bytes, but its source " + spec + " has " + guest.pageCount() + " of "
-                    + guest.pageSize());
+            throw e;
         }
-        return guest;
+    }
+
+    /** The inputs after the snapshot's epoch, for a VM under record/replay protection; empty otherwise. */
+    public Optional<EventLog> eventLog() throws IOException {
+        Path file = directory.resolve(Snapshots.EVENT_LOG);
+        if (!Files.isRegularFile(file)) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(EventLog.read(file));
+        } catch (IllegalArgumentException e) {
+            throw new InvalidSnapshotException("snapshot " + directory + ": " + e.getMessage());
+        }
+    }
+
+    private void replayFirst(MemorySource guest, EventLog log) throws InvalidSnapshotException {
+        RecordReplay rr = guest.recordReplay().orElseThrow(() -> new InvalidSnapshotException("snapshot " + directory
+                + " holds an event log, but its source " + spec + " cannot replay one"));
+        long at = rr.portOrdinal();
+        if (at < log.from()) {
+            throw new InvalidSnapshotException("snapshot " + directory + ": its event log covers port accesses ["
+                    + log.from() + ", " + log.end() + ") but the guest is at " + at + ": inputs in between are lost");
+        }
+        if (at >= log.end()) {
+            return; // the checkpoint is newer than every journaled input: nothing to replay
+        }
+        rr.replay(InputEvents.from(log.events(), at), log.end(), RecordReplay.AtEnd.LIVE);
     }
 
     private static void requireDigest(Path file, String expectedHex) throws IOException {

@@ -27,6 +27,8 @@ public final class Snapshots {
     public static final String MEMORY = "memory.img";
     public static final String DEVICE_STATE = "device-state.bin";
     public static final String MANIFEST = "manifest.json";
+    /** Record/replay protection: the inputs after the snapshot's epoch (dirty-tracker's EventLog format), if any. */
+    public static final String EVENT_LOG = "events.log";
 
     /** How snapshot manifests (and the standby's manifest) are written: snake_case keys, indented, lenient on read. */
     public static final ObjectMapper JSON = new ObjectMapper()

@@ -50,6 +50,12 @@ final class KvmLibrary {
     final MethodHandle protectRelease;
     final MethodHandle cowFaults;
     final MethodHandle destroy;
+    final MethodHandle record;
+    final MethodHandle drainEvents;
+    final MethodHandle replay;
+    final MethodHandle replayExtend;
+    final MethodHandle rrStatus;
+    final MethodHandle waitReplayEnd;
 
     private KvmLibrary(SymbolLookup lib) {
         Linker linker = Linker.nativeLinker();
@@ -79,6 +85,12 @@ final class KvmLibrary {
         protectRelease = b.bind("cps_vm_protect_release", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
         cowFaults = b.bind("cps_vm_cow_faults", FunctionDescriptor.of(JAVA_LONG, ADDRESS));
         destroy = b.bind("cps_vm_destroy", FunctionDescriptor.ofVoid(ADDRESS));
+        record = b.bind("cps_vm_record", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG));
+        drainEvents = b.bind("cps_vm_drain_events", FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+        replay = b.bind("cps_vm_replay", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+        replayExtend = b.bind("cps_vm_replay_extend", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG));
+        rrStatus = b.bind("cps_vm_rr_status", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS));
+        waitReplayEnd = b.bind("cps_vm_wait_replay_end", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG));
     }
 
     @FunctionalInterface

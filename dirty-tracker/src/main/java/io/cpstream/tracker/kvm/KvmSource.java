@@ -2,6 +2,7 @@ package io.cpstream.tracker.kvm;
 
 import io.cpstream.tracker.GuestOutput;
 import io.cpstream.tracker.MemorySource;
+import io.cpstream.tracker.RecordReplay;
 import io.cpstream.tracker.ProtectedPages;
 import io.cpstream.tracker.SourceSpec;
 import io.cpstream.tracker.SourceStun;
@@ -320,6 +321,63 @@ public final class KvmSource implements MemorySource {
             return null;
         });
     }
+
+    /** Record/replay of the guest's inputs: an emulated guest has it (a KVM guest has inputs the port hooks miss). */
+    @Override
+    public Optional<RecordReplay> recordReplay() {
+        return config.backend() == KvmConfig.Backend.EMU ? Optional.of(recorder) : Optional.empty();
+    }
+
+    private final RecordReplay recorder = new RecordReplay() {
+        @Override
+        public void record(boolean on) {
+            withVm(() -> {
+                vm.record(on);
+                return null;
+            });
+        }
+
+        @Override
+        public Drained drainEvents(int maxBytes) {
+            long[] covered = new long[1];
+            byte[] events = withVm(() -> vm.drainEvents(maxBytes, covered));
+            return new Drained(events, covered[0]);
+        }
+
+        @Override
+        public void replay(byte[] events, long end, AtEnd atEnd) {
+            withVm(() -> {
+                vm.replay(events, end, atEnd.code);
+                return null;
+            });
+        }
+
+        @Override
+        public void extendReplay(byte[] events, long end) {
+            withVm(() -> {
+                vm.replayExtend(events, end);
+                return null;
+            });
+        }
+
+        @Override
+        public long portOrdinal() {
+            return withVm(vm::rrStatus)[0];
+        }
+
+        @Override
+        public boolean waitingAtReplayEnd() {
+            return withVm(vm::rrStatus)[2] != 0;
+        }
+
+        @Override
+        public void awaitReplayEnd(java.time.Duration timeout) {
+            withVm(() -> {
+                vm.waitReplayEnd(Math.max(1, timeout.toMillis()));
+                return null;
+            });
+        }
+    };
 
     @Override
     public void close() {

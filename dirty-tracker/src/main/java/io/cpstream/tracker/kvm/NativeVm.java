@@ -310,6 +310,80 @@ final class NativeVm implements AutoCloseable {
         }
     }
 
+    /** Starts or stops logging the guest's inputs (record/replay, emulated guests only). */
+    void record(boolean on) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            check((int) lib.record.invokeExact(handle, on ? 1 : 0, err, KvmLibrary.ERR_LEN), err, "recording inputs");
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("recording inputs", t);
+        }
+    }
+
+    /** Takes whole recorded events, at most {@code maxBytes}; {@code covered} gets the ordinal everything below is in. */
+    byte[] drainEvents(int maxBytes, long[] covered) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(Math.max(1, maxBytes), 8);
+            MemorySegment end = arena.allocate(JAVA_LONG);
+            long used = (long) lib.drainEvents.invokeExact(handle, buf, (long) maxBytes, end);
+            covered[0] = end.get(JAVA_LONG, 0);
+            return buf.asSlice(0, used).toArray(JAVA_BYTE);
+        } catch (Throwable t) {
+            throw rethrow("draining recorded events", t);
+        }
+    }
+
+    void replay(byte[] events, long end, int then) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            MemorySegment buf = arena.allocateFrom(JAVA_BYTE, events.length == 0 ? new byte[1] : events);
+            check((int) lib.replay.invokeExact(handle, buf, (long) events.length, end, then, err, KvmLibrary.ERR_LEN),
+                    err, "starting the replay");
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("starting the replay", t);
+        }
+    }
+
+    void replayExtend(byte[] events, long end) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            MemorySegment buf = arena.allocateFrom(JAVA_BYTE, events.length == 0 ? new byte[1] : events);
+            check((int) lib.replayExtend.invokeExact(handle, buf, (long) events.length, end, err, KvmLibrary.ERR_LEN),
+                    err, "extending the replay");
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("extending the replay", t);
+        }
+    }
+
+    /** [port ordinal, mode, waiting at the end (0/1), replay end, undrained event bytes]. */
+    long[] rrStatus() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(JAVA_LONG, 5);
+            lib.rrStatus.invokeExact(handle, out);
+            return out.toArray(JAVA_LONG);
+        } catch (Throwable t) {
+            throw rethrow("reading the record/replay status", t);
+        }
+    }
+
+    void waitReplayEnd(long timeoutMillis) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            check((int) lib.waitReplayEnd.invokeExact(handle, timeoutMillis, err, KvmLibrary.ERR_LEN), err,
+                    "replaying to the end of the log");
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("waiting for the replay", t);
+        }
+    }
+
     /** Stops the vCPU threads and frees the VM. Guest memory is unreachable from Java before it is unmapped. */
     @Override
     public void close() {

@@ -35,6 +35,16 @@ public final class TraceRecorder {
     /** Records {@code epochs} epochs of {@code source} (started here) into {@code out}. */
     public static void record(MemorySource source, Path out, Duration interval, int epochs, Map<String, String> metadata,
                               Listener listener) throws IOException, InterruptedException {
+        record(source, out, interval, epochs, metadata, listener, () -> false);
+    }
+
+    /**
+     * Records up to {@code epochs} epochs, stopping after the first epoch whose stun began once {@code ended} was
+     * true: a guest that ended writes nothing more, so that epoch holds its last writes (a replay at its end).
+     */
+    public static void record(MemorySource source, Path out, Duration interval, int epochs, Map<String, String> metadata,
+                              Listener listener, java.util.function.BooleanSupplier ended)
+            throws IOException, InterruptedException {
         if (epochs < 1) {
             throw new IllegalArgumentException("record at least one epoch");
         }
@@ -51,6 +61,7 @@ public final class TraceRecorder {
                 if (wait > 0) {
                     TimeUnit.NANOSECONDS.sleep(wait);
                 }
+                boolean last = ended.getAsBoolean();
                 long begin = System.nanoTime();
                 long unixMicros = ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now());
                 BitSet dirty;
@@ -75,6 +86,9 @@ public final class TraceRecorder {
                 writer.writeEpoch(begin - first, unixMicros, stopNanos, pauseNanos, deviceState, dirty, shadow,
                         sha.digest());
                 listener.recorded(epoch, dirty.cardinality(), stopNanos, pauseNanos);
+                if (last) {
+                    break;
+                }
                 next = Math.max(begin + interval.toNanos(), System.nanoTime());
             }
         }

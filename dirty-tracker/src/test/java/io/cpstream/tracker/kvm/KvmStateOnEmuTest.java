@@ -150,7 +150,7 @@ class KvmStateOnEmuTest {
 
     // ---- a CPSKVMST blob from a CPSEMUST one (layouts: linux/kvm.h for x86-64; framing: shim/state.c) ----
 
-    /** Positions in the CPSEMUST v1 register table (emu.c's REGS). */
+    /** Positions in the CPSEMUST register table (emu.c's REGS; the same in v1 and v2). */
     private static final int EFER = 0, CR4 = 1, CR3 = 2, CR0 = 3, CR2 = 4, GDTR = 6, IDTR = 7, CS = 10, SS = 11,
             DS = 12, ES = 13, FS = 14, GS = 15, FS_BASE = 16, GS_BASE = 17, RAX = 23, RFLAGS = 39, FPCW = 40,
             FPSW = 41, MXCSR = 51, XMM0 = 52, RIP = 68;
@@ -223,11 +223,16 @@ class KvmStateOnEmuTest {
     }
 
     /** The low 8 value bytes of register entry {@code index} (header 48 bytes, entries of 24). */
+    /** Registers start after the header: 48 bytes in CPSEMUST v1, 56 in v2 (which adds the port-access ordinal). */
+    private static int registers(ByteBuffer state) {
+        return state.getInt(8) == 1 ? 48 : 56;
+    }
+
     private static long reg(ByteBuffer state, int index) {
-        return state.getLong(48 + index * 24 + 8);
+        return state.getLong(registers(state) + index * 24 + 8);
     }
 
     private static long regHigh(ByteBuffer state, int index) {
-        return state.getLong(48 + index * 24 + 16);
+        return state.getLong(registers(state) + index * 24 + 16);
     }
 }

@@ -1,5 +1,6 @@
 package io.cpstream.harness.attack;
 
+import io.cpstream.agent.Agent;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.Hello;
@@ -98,8 +99,8 @@ final class HelloFlood implements AutoCloseable {
     }
 
     private static AgentMessage hello(String vm) {
-        // Protocol 4, the agent's; a 16 MiB guest of 4 KiB pages.
-        return AgentMessage.newBuilder().setHello(Hello.newBuilder().setProtocolVersion(4).setVmId(vm)
+        // The agent's own protocol, so a refusal is for who the flooder is, not for its version; a 16 MiB guest.
+        return AgentMessage.newBuilder().setHello(Hello.newBuilder().setProtocolVersion(Agent.PROTOCOL_VERSION).setVmId(vm)
                 .setPageSize(4096).setPageCount(4096).setLineage("intruder")).build();
     }
 

@@ -1,0 +1,196 @@
+package io.cpstream.agent;
+
+import com.google.protobuf.ByteString;
+import io.cpstream.proto.AgentMessage;
+import io.cpstream.proto.EventLogChunk;
+import io.cpstream.tracker.RecordReplay;
+import io.cpstream.tracker.replay.InputEvents;
+import java.util.ArrayDeque;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Supplier;
+
+/**
+ * Record/replay protection on the agent's side ({@code agent --protect replay}): takes the guest's logged inputs
+ * and its outputs every half millisecond, streams the inputs to the collector as {@link EventLogChunk}s, and once
+ * the collector acknowledges that it journaled every input up to a point, makes the outputs the guest emitted
+ * before that point releasable. An output's cause is then on the standby's disk after one round trip, not one epoch.
+ *
+ * <p>Order matters: the outputs are taken first, then the inputs and the ordinal they cover, so every output taken
+ * was emitted at a port access below that ordinal. Chunks are kept until a checkpoint taken after them is
+ * acknowledged (a new stream may need them again: the collector's Welcome says where its journal ends).
+ */
+final class EventRecorder implements Runnable {
+
+    private static final System.Logger LOG = System.getLogger(EventRecorder.class.getName());
+    private static final long PUMP_NANOS = TimeUnit.MICROSECONDS.toNanos(500);
+    private static final int MAX_CHUNK_EVENTS = 512 << 10;
+    /** Kept chunks beyond this stop the draining: the shim buffers, then stops the guest rather than lose an input. */
+    private static final long MAX_RETAINED_BYTES = 32L << 20;
+
+    /** Inputs of port accesses [from, end), and the outputs the guest had emitted when they were taken. */
+    private record Chunk(long from, long end, byte[] events, long outputEnd) {
+    }
+
+    private final String vm;
+    private final RecordReplay guest;
+    private final OutputGate outputs;
+    private final Supplier<CollectorStream> streams;
+    private final ArrayDeque<Chunk> retained = new ArrayDeque<>();
+    private final TreeMap<Long, Long> stunOrdinals = new TreeMap<>();
+    private long retainedBytes;
+    private long logEnd = -1;
+    private long lastOutputEnd;
+    private long ackedEnd;
+    private long truncateBelow;
+    /** The stream chunks went out on, and how far; a new stream starts where its Welcome says. */
+    private CollectorStream sentOn;
+    private long sentEnd;
+    private boolean restartPending;
+    private CollectorStream welcomedOn;
+    private long welcomedEnd;
+    private volatile boolean running = true;
+
+    EventRecorder(String vm, RecordReplay guest, OutputGate outputs, Supplier<CollectorStream> streams) {
+        this.vm = vm;
+        this.guest = guest;
+        this.outputs = outputs;
+        this.streams = streams;
+    }
+
+    /** Before the guest runs: every input from here on is logged. */
+    synchronized void begin() {
+        guest.record(true);
+        logEnd = guest.portOrdinal();
+    }
+
+    /** Inside the stun of {@code epoch}: the port access the checkpoint is taken at. */
+    synchronized void stunned(long epoch) {
+        stunOrdinals.put(epoch, guest.portOrdinal());
+    }
+
+    /** The collector committed {@code epoch}: inputs before its stun are no longer needed by anyone. */
+    synchronized void checkpointAcked(long epoch) {
+        Map.Entry<Long, Long> at = stunOrdinals.floorEntry(epoch);
+        if (at == null) {
+            return;
+        }
+        truncateBelow = Math.max(truncateBelow, at.getValue());
+        stunOrdinals.headMap(epoch, true).clear();
+        while (!retained.isEmpty() && retained.peekFirst().end() <= truncateBelow && retained.peekFirst().end() <= ackedEnd) {
+            retainedBytes -= retained.removeFirst().events().length;
+        }
+    }
+
+    /** A stream was attached; the collector's journal covers port accesses below {@code journalEnd} (0: nothing). */
+    synchronized void welcomed(CollectorStream stream, long journalEnd) {
+        welcomedOn = stream;
+        welcomedEnd = journalEnd;
+    }
+
+    /** The collector journaled every input below {@code end}: the outputs taken with them may go. */
+    synchronized void acked(long end) {
+        ackedEnd = Math.max(ackedEnd, end);
+        long releasable = -1;
+        for (Chunk chunk : retained) {
+            if (chunk.end() > ackedEnd) {
+                break;
+            }
+            releasable = chunk.outputEnd();
+        }
+        if (releasable >= 0) {
+            outputs.logAcknowledged(releasable);
+        }
+    }
+
+    void stop() {
+        running = false;
+    }
+
+    @Override
+    public void run() {
+        while (running) {
+            try {
+                take();
+                send();
+            } catch (CollectorStream.ClosedException e) {
+                // The link reconnects; the next Welcome says where to go on from.
+            } catch (InterruptedException e) {
+                return;
+            } catch (RuntimeException e) {
+                if (!running) {
+                    return;
+                }
+                LOG.log(System.Logger.Level.ERROR, "vm {0}: recording inputs failed: {1}", vm, e.getMessage());
+            }
+            LockSupport.parkNanos(PUMP_NANOS);
+        }
+    }
+
+    /** Takes the outputs, then the inputs they follow. */
+    private void take() {
+        synchronized (this) {
+            if (retainedBytes > MAX_RETAINED_BYTES) {
+                return;
+            }
+        }
+        long outputEnd = outputs.capture();
+        RecordReplay.Drained drained = guest.drainEvents(MAX_CHUNK_EVENTS);
+        synchronized (this) {
+            if (drained.events().length == 0 && outputEnd == lastOutputEnd) {
+                return; // nothing waits on this stretch: it joins the next chunk
+            }
+            retained.addLast(new Chunk(logEnd, drained.coveredTo(), drained.events(), outputEnd));
+            retainedBytes += drained.events().length;
+            logEnd = drained.coveredTo();
+            lastOutputEnd = outputEnd;
+        }
+    }
+
+    /** Sends what the current stream has not had, starting where its collector's journal ends. */
+    private void send() throws CollectorStream.ClosedException, InterruptedException {
+        CollectorStream stream = streams.get();
+        if (stream == null) {
+            return;
+        }
+        AgentMessage[] messages;
+        synchronized (this) {
+            if (stream != sentOn) {
+                if (stream != welcomedOn) {
+                    return; // its Welcome is not handled yet
+                }
+                sentOn = stream;
+                sentEnd = welcomedEnd;
+                restartPending = welcomedEnd == 0 || welcomedEnd > logEnd;
+            }
+            messages = pending();
+        }
+        for (AgentMessage message : messages) {
+            stream.send(message);
+        }
+    }
+
+    /**
+     * The chunks after {@code sentEnd}. The first restarts the collector's log where its journal cannot be continued:
+     * it holds nothing, or ends where this agent no longer has the inputs (a gap), or past this agent's log.
+     */
+    private AgentMessage[] pending() {
+        java.util.List<AgentMessage> out = new java.util.ArrayList<>();
+        for (Chunk chunk : retained) {
+            boolean restart = restartPending || chunk.from() > sentEnd;
+            if (!restart && chunk.end() <= sentEnd) {
+                continue;
+            }
+            long from = restart ? chunk.from() : Math.max(chunk.from(), sentEnd);
+            byte[] events = from > chunk.from() ? InputEvents.from(chunk.events(), from) : chunk.events();
+            out.add(AgentMessage.newBuilder().setEvents(EventLogChunk.newBuilder()
+                    .setFrom(from).setEnd(chunk.end()).setEvents(ByteString.copyFrom(events))
+                    .setRestart(restart).setTruncateBelow(truncateBelow)).build());
+            restartPending = false;
+            sentEnd = chunk.end();
+        }
+        return out.toArray(new AgentMessage[0]);
+    }
+}

@@ -1,0 +1,133 @@
+package io.cpstream.cli;
+
+import io.cpstream.encoder.ImageDigest;
+import io.cpstream.harness.ObservedOutputs;
+import io.cpstream.snapshot.PromotedSnapshot;
+import io.cpstream.snapshot.SnapshotReplay;
+import io.cpstream.tracker.GuestOutput;
+import io.cpstream.tracker.RecordReplay;
+import io.cpstream.tracker.trace.TraceRecorder;
+import io.cpstream.tracker.replay.EventLog;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code cpstream replay}: re-executes a recorded stretch of an {@code emu} guest from a snapshot and an event log
+ * (record/replay protection journals one; a promoted snapshot holds it as {@code events.log}), to the log's end or
+ * {@code --until}, and reports where it ended: the image digest and the outputs. With {@code --trace} it also writes
+ * a dirty-page trace of the replayed execution (dirty-tracker/TRACE-FORMAT.md), epochs of {@code --trace-ms}.
+ */
+@Command(name = "replay", mixinStandardHelpOptions = true,
+        description = "Re-execute a recorded stretch: a snapshot's guest fed an event log's inputs, to the log's end or "
+                + "--until; prints the image digest and outputs there, and writes a dirty-page trace with --trace.")
+final class ReplayCommand implements Callable<Integer> {
+
+    @Option(names = "--snapshot", required = true, description = "Snapshot directory (of an emu guest)")
+    Path snapshotDir;
+
+    @Option(names = "--log", description = "Event log file (default: the snapshot's events.log)")
+    Path logFile;
+
+    @Option(names = "--until", description = "Stop just before this port access (default: the log's end)")
+    Long until;
+
+    @Option(names = "--trace", description = "Write a dirty-page trace of the replayed execution to this file")
+    Path trace;
+
+    @Option(names = "--trace-ms", defaultValue = "10", description = "Epoch length of the trace (default: ${DEFAULT-VALUE})")
+    long traceMillis;
+
+    @Option(names = "--timeout-s", defaultValue = "300", description = "Give up after this long (default: ${DEFAULT-VALUE})")
+    long timeoutSeconds;
+
+    @Option(names = "--json", description = "Print one JSON object as the last line")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        if (traceMillis < 1 || timeoutSeconds < 1) {
+            throw new Errors.UserError("--trace-ms and --timeout-s must be at least 1");
+        }
+        PromotedSnapshot snapshot = PromotedSnapshot.open(snapshotDir);
+        EventLog log;
+        try {
+            log = logFile != null ? EventLog.read(logFile) : snapshot.eventLog().orElseThrow(() -> new Errors.UserError(
+                    "snapshot " + snapshotDir + " holds no event log (it was not under --protect replay); give --log FILE"));
+        } catch (IllegalArgumentException e) {
+            throw new Errors.UserError("the event log is refused: " + e.getMessage());
+        }
+        Map<String, Object> result = new LinkedHashMap<>();
+        int[] traceEpochs = new int[1];
+        SnapshotReplay.Result ended;
+        try (SnapshotReplay replay = SnapshotReplay.open(snapshot, log, until)) {
+            List<GuestOutput> traced = new ArrayList<>();
+            if (trace != null) {
+                RecordReplay rr = replay.guest().recordReplay().orElseThrow();
+                TraceRecorder.record(new EndOfReplay(replay.guest(), rr), trace, Duration.ofMillis(traceMillis), Integer.MAX_VALUE,
+                        Map.of("source", snapshot.spec().toString(), "replay_of", snapshotDir.toString(),
+                                "port_accesses", replay.from() + ".." + replay.until()),
+                        (epoch, dirty, stop, pause) -> {
+                            traceEpochs[0] = (int) epoch;
+                            traced.addAll(replay.guest().pollOutputs());
+                        }, rr::waitingAtReplayEnd);
+            }
+            ended = replay.run(Duration.ofSeconds(timeoutSeconds));
+            traced.addAll(ended.outputs());
+            ended = new SnapshotReplay.Result(ended.from(), ended.until(), traced, ended.imageSha256());
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            throw new Errors.UserError(e.getMessage());
+        }
+        result.put("snapshot", snapshotDir.toString());
+        result.put("source", snapshot.spec().toString());
+        result.put("log_from", log.from());
+        result.put("log_end", log.end());
+        result.put("replayed_from", ended.from());
+        result.put("replayed_until", ended.until());
+        result.put("image_sha256", ImageDigest.hex(ended.imageSha256()));
+        result.put("outputs", ended.outputs().size());
+        result.put("first_output", ended.outputs().isEmpty() ? null : ObservedOutputs.describe(ended.outputs().getFirst()));
+        result.put("last_output", ended.outputs().isEmpty() ? null : ObservedOutputs.describe(ended.outputs().getLast()));
+        if (trace != null) {
+            result.put("trace", trace.toString());
+            result.put("trace_epochs", traceEpochs[0]);
+        }
+        if (json) {
+            Json.print(System.out, result);
+        } else {
+            System.out.printf("replayed port accesses %d..%d of %s: %d outputs, image SHA-256 %s%s%n", ended.from(),
+                    ended.until(), snapshotDir, ended.outputs().size(), result.get("image_sha256"),
+                    trace == null ? "" : ", trace " + trace + " (" + traceEpochs[0] + " epochs)");
+        }
+        return 0;
+    }
+
+    /**
+     * The replayed guest as the trace recorder sees it: at the end of the log it waits inside a port access, where it
+     * has no device state, so the trace's last epoch records an empty one (its pages and digest are exact).
+     */
+    private static final class EndOfReplay extends io.cpstream.tracker.ForwardingSource {
+        private final RecordReplay rr;
+
+        EndOfReplay(io.cpstream.tracker.MemorySource guest, RecordReplay rr) {
+            super(guest);
+            this.rr = rr;
+        }
+
+        @Override
+        public io.cpstream.tracker.Stun stun() {
+            return new io.cpstream.tracker.ForwardingStun(guest().stun()) {
+                @Override
+                public byte[] deviceState() {
+                    return rr.waitingAtReplayEnd() ? new byte[0] : super.deviceState();
+                }
+            };
+        }
+    }
+}

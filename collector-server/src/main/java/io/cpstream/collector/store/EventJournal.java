@@ -1,0 +1,227 @@
+package io.cpstream.collector.store;
+
+import io.cpstream.tracker.replay.EventLog;
+import io.cpstream.tracker.replay.InputEvents;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.zip.CRC32;
+
+/**
+ * The journaled event log of one VM under record/replay protection: the inputs its guest got since (at most) its
+ * committed checkpoint, durably on disk before they are acknowledged. An output the agent released may depend on
+ * any of them, so a promotion replays all of them.
+ *
+ * <p>File {@code events.journal}, little-endian: header {@code "CPSEVJNL", u32 version 1, u32 0}, then records
+ * {@code u64 from, u64 end, u32 n, n bytes of events, u32 CRC-32 of the record}, each continuing the previous one. A
+ * torn last record (a crash while appending, never acknowledged) is dropped on open; any other damage refuses the
+ * journal, which then starts empty: the standby can no longer replay, and says so at promotion.
+ */
+public final class EventJournal implements AutoCloseable {
+
+    private static final long MAGIC = 0x4c4e4a5645535043L; // "CPSEVJNL"
+    private static final int HEADER = 16;
+    /** What one VM's journal may hold; beyond it the agent must checkpoint (which truncates it) before more comes. */
+    public static final long MAX_BYTES = 64L << 20;
+
+    private final Path file;
+    private FileChannel channel;
+    private long from;
+    private long end;
+    private ByteArrayOutputStream events = new ByteArrayOutputStream();
+    /** True when the journal holds a log (possibly empty) from {@link #from()}; false before the first chunk. */
+    private boolean started;
+
+    private EventJournal(Path file) {
+        this.file = file;
+    }
+
+    /** Opens (or creates) the journal in {@code directory}; a damaged one is set aside and a fresh one started. */
+    public static EventJournal open(Path directory) throws IOException {
+        EventJournal journal = new EventJournal(directory.resolve("events.journal"));
+        if (Files.exists(journal.file)) {
+            try {
+                journal.load(Files.readAllBytes(journal.file));
+            } catch (IllegalArgumentException e) {
+                System.getLogger(EventJournal.class.getName()).log(System.Logger.Level.ERROR,
+                        "event journal {0} is damaged ({1}); starting a new one", journal.file, e.getMessage());
+                Files.move(journal.file, journal.file.resolveSibling("events.journal.damaged"),
+                        StandardCopyOption.REPLACE_EXISTING);
+                journal.reset();
+            }
+        }
+        journal.rewrite();
+        return journal;
+    }
+
+    private void load(byte[] bytes) {
+        ByteBuffer in = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        if (bytes.length < HEADER || in.getLong() != MAGIC || in.getInt() != 1) {
+            throw new IllegalArgumentException("not an event journal of version 1");
+        }
+        in.getInt();
+        while (in.remaining() >= 20) {
+            int at = in.position();
+            long recordFrom = in.getLong();
+            long recordEnd = in.getLong();
+            int n = in.getInt();
+            if (n < 0 || in.remaining() < (long) n + 4) {
+                break; // torn tail: never acknowledged
+            }
+            byte[] chunk = new byte[n];
+            in.get(chunk);
+            CRC32 crc = new CRC32();
+            crc.update(bytes, at, 20 + n);
+            if ((int) crc.getValue() != in.getInt()) {
+                if (!in.hasRemaining()) {
+                    break; // torn tail
+                }
+                throw new IllegalArgumentException("a record at byte " + at + " fails its CRC");
+            }
+            if (started && recordFrom != end) {
+                throw new IllegalArgumentException("a record at byte " + at + " starts at " + recordFrom + ", not " + end);
+            }
+            InputEvents.check(chunk, recordFrom, recordEnd);
+            if (!started) {
+                from = recordFrom;
+                started = true;
+            }
+            events.writeBytes(chunk);
+            end = recordEnd;
+        }
+    }
+
+    private void reset() {
+        started = false;
+        from = end = 0;
+        events = new ByteArrayOutputStream();
+    }
+
+    /** The log covers inputs of port accesses below this; 0 while it holds none. */
+    public synchronized long end() {
+        return started ? end : 0;
+    }
+
+    public synchronized long from() {
+        return from;
+    }
+
+    public synchronized boolean started() {
+        return started;
+    }
+
+    /**
+     * Appends a chunk durably. {@code restart} drops what is held and starts at {@code chunkFrom}; otherwise the
+     * chunk must continue the log. Then drops events below {@code truncateBelow} (never past the end).
+     *
+     * @throws IllegalArgumentException the chunk does not fit (the log is untouched)
+     * @throws IllegalStateException    the journal would exceed {@link #MAX_BYTES}
+     */
+    public synchronized void append(long chunkFrom, long chunkEnd, byte[] chunk, boolean restart, long truncateBelow)
+            throws IOException {
+        InputEvents.check(chunk, chunkFrom, chunkEnd);
+        if (!restart && started && chunkFrom != end) {
+            throw new IllegalArgumentException("event log chunk starts at port access " + chunkFrom
+                    + " but the journal ends at " + end + " (restart the log to start elsewhere)");
+        }
+        if (!restart && !started) {
+            throw new IllegalArgumentException("the first event log chunk of a journal must restart the log");
+        }
+        long keptBytes = restart ? 0 : events.size();
+        if (keptBytes + chunk.length > MAX_BYTES) {
+            throw new IllegalStateException("the event journal would hold " + (keptBytes + chunk.length)
+                    + " bytes, more than " + MAX_BYTES + ": checkpoint more often");
+        }
+        if (restart) {
+            reset();
+            from = chunkFrom;
+            started = true;
+            end = chunkFrom;
+            rewrite();
+        }
+        ByteBuffer record = ByteBuffer.allocate(24 + chunk.length).order(ByteOrder.LITTLE_ENDIAN);
+        record.putLong(chunkFrom).putLong(chunkEnd).putInt(chunk.length).put(chunk);
+        CRC32 crc = new CRC32();
+        crc.update(record.array(), 0, 20 + chunk.length);
+        record.putInt((int) crc.getValue()).flip();
+        while (record.hasRemaining()) {
+            channel.write(record);
+        }
+        channel.force(false);
+        events.writeBytes(chunk);
+        end = chunkEnd;
+        if (truncateBelow > from && truncateBelow <= end) {
+            truncate(truncateBelow);
+        }
+    }
+
+    /** Drops the events below {@code ordinal} (a checkpoint taken there is committed). */
+    private void truncate(long ordinal) throws IOException {
+        byte[] kept = InputEvents.from(events.toByteArray(), ordinal);
+        // Rewriting costs the kept tail; do it only once the dropped part is worth it.
+        if (events.size() - kept.length < (1 << 20) && events.size() < (8 << 20)) {
+            return;
+        }
+        events = new ByteArrayOutputStream();
+        events.writeBytes(kept);
+        from = ordinal;
+        rewrite();
+    }
+
+    /** The journal as an event log (from at most the committed checkpoint's port access: replay cuts it there). */
+    public synchronized EventLog log() {
+        return new EventLog(from, end, events.toByteArray());
+    }
+
+    /** Writes the whole journal as one record into a new file, forced, renamed over the old one. */
+    private void rewrite() throws IOException {
+        if (channel != null) {
+            channel.close();
+        }
+        Path tmp = file.resolveSibling("events.journal.tmp");
+        byte[] body = events.toByteArray();
+        try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            ByteBuffer header = ByteBuffer.allocate(HEADER).order(ByteOrder.LITTLE_ENDIAN).putLong(MAGIC).putInt(1).putInt(0);
+            out.write(header.flip());
+            if (started) {
+                ByteBuffer record = ByteBuffer.allocate(24 + body.length).order(ByteOrder.LITTLE_ENDIAN);
+                record.putLong(from).putLong(end).putInt(body.length).put(body);
+                CRC32 crc = new CRC32();
+                crc.update(record.array(), 0, 20 + body.length);
+                record.putInt((int) crc.getValue()).flip();
+                while (record.hasRemaining()) {
+                    out.write(record);
+                }
+            }
+            out.force(true);
+        }
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        channel = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
+    }
+
+    /** Drops everything (the VM is deleted, or a full sync starts a new lineage). */
+    public synchronized void clear() throws IOException {
+        reset();
+        rewrite();
+    }
+
+    @Override
+    public synchronized void close() throws IOException {
+        if (channel != null) {
+            channel.close();
+            channel = null;
+        }
+    }
+
+    @Override
+    public synchronized String toString() {
+        return "event journal [" + from + ", " + end + ") " + events.size() + " bytes" + (started ? "" : " (empty)");
+    }
+}

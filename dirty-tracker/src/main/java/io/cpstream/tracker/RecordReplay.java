@@ -1,0 +1,58 @@
+package io.cpstream.tracker;
+
+import java.time.Duration;
+
+/**
+ * Record and replay of a guest's non-deterministic inputs, for sources whose guest is deterministic between
+ * port accesses (the {@code emu} backend: one emulated vCPU, no interrupts, no timers). Every port access
+ * has an ordinal (accesses since boot, kept in the device state), and every input is logged at its
+ * ordinal as an event (encoding: {@link io.cpstream.tracker.replay.InputEvents}). A guest restored from a
+ * checkpoint and fed the events logged after it runs exactly as the recorded guest did.
+ */
+public interface RecordReplay {
+
+    /** What the guest does at the end of a replayed log. */
+    enum AtEnd {
+        /**
+         * It waits inside the access the log ends at, before that access has any effect ({@link #awaitReplayEnd}):
+         * memory is as just before it; a stun there harvests and copies pages but has no device state (the registers
+         * are mid-instruction). The log may be extended.
+         */
+        WAIT(2),
+        /** It goes on with live input. */
+        LIVE(0),
+        /** It goes on with live input, recording it. */
+        RECORD(1);
+
+        public final int code;
+
+        AtEnd(int code) {
+            this.code = code;
+        }
+    }
+
+    /** Recorded events, whole: {@code events} holds every input of a port access below {@code coveredTo}. */
+    record Drained(byte[] events, long coveredTo) {
+    }
+
+    /** Starts (or stops) logging every input the guest gets. */
+    void record(boolean on);
+
+    /** Takes recorded events, at most {@code maxBytes} of them. */
+    Drained drainEvents(int maxBytes);
+
+    /** Before the guest starts: feeds it {@code events} for its port accesses below {@code end}, then {@code atEnd}. */
+    void replay(byte[] events, long end, AtEnd atEnd);
+
+    /** Appends events to a running replay and moves its end (a guest waiting at the old end goes on). */
+    void extendReplay(byte[] events, long end);
+
+    /** Port accesses the guest made since boot. */
+    long portOrdinal();
+
+    /** Whether the guest waits at the end of its replayed log. */
+    boolean waitingAtReplayEnd();
+
+    /** Waits until the guest waits at the end of its log; fails with the guest's fault (e.g. a divergence). */
+    void awaitReplayEnd(Duration timeout);
+}
