@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.cpstream.collector.store.Durability;
 import io.cpstream.collector.store.ImageStore;
 import io.cpstream.collector.store.StandbyManifest;
+import io.cpstream.encoder.PageBatchCheck;
 import io.cpstream.encoder.PageEncoding;
 import io.cpstream.encoder.SparseBits;
 import io.cpstream.encoder.SparseLongs;
@@ -57,7 +58,10 @@ class PageStateMemoryTest {
             MemorySegment held = MemorySegment.ofArray(new byte[PAGE]);
             MemorySegment decoded = MemorySegment.ofArray(new byte[PAGE]);
             decoded.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 10, (byte) 1);
+            // A verdict counts once its batch verifies (protocol 5): a batch that rebuilt no page checks as empty.
+            image.decoder().beginBatch();
             image.decoder().observe(4, PageEncoding.FULL, -1, 7, held, decoded);
+            image.decoder().endBatch(new PageBatchCheck().value());
             assertTrue(image.decoder().hasNews());
             assertEquals(1, image.decoder().drainCandidates().length);
             assertEquals(empty + 4 * SparseLongs.LEAF_BYTES, image.heapBytes());
