@@ -40,7 +40,6 @@ public class EncoderBenchmarks {
     private MemorySegment dst;
     private MemorySegment almostZero;
     private final byte[] out = new byte[PAGE + DeltaFormat.MAX_RUN_HEADER];
-    private final MemorySegment outSegment = MemorySegment.ofArray(out);
     private final PageEncoder encoder = new PageEncoder(PAGE);
     private final PageDecoder decoder = new PageDecoder(PAGE);
     private final PageHash128 hash = new PageHash128();
@@ -96,7 +95,7 @@ public class EncoderBenchmarks {
     /** The delta pass alone: XOR and run scan with the JDK's mismatch intrinsic and SWAR words. */
     @Benchmark
     public int deltaRuns() {
-        return DeltaRunWriter.writeRuns(page, base, PAGE, out, outSegment, 1, PAGE - 1);
+        return DeltaRunWriter.writeRuns(page, base, PAGE, out, 1, PAGE - 1);
     }
 
     /** The same scan (first differing byte of each run) with the Vector API instead of mismatch. */

@@ -30,7 +30,6 @@ public final class DeltaCandidateClassifier {
     private final int pageSize;
     private final int maxDeltaBytes;
     private final byte[] scratch;
-    private final MemorySegment scratchSegment;
     private int lastDeltaBytes;
     private long pages;
     private long candidates;
@@ -47,7 +46,6 @@ public final class DeltaCandidateClassifier {
         this.pageSize = pageSize;
         this.maxDeltaBytes = maxDeltaBytes;
         scratch = new byte[maxDeltaBytes + DeltaFormat.MAX_RUN_HEADER];
-        scratchSegment = MemorySegment.ofArray(scratch);
     }
 
     /** Classifies a page that went from {@code oldPage} to {@code newPage}. */
@@ -61,7 +59,7 @@ public final class DeltaCandidateClassifier {
             lastDeltaBytes = -1;
             return Decision.NOT_CANDIDATE;
         }
-        int end = DeltaRunWriter.writeRuns(newPage, oldPage, pageSize, scratch, scratchSegment, 0, maxDeltaBytes);
+        int end = DeltaRunWriter.writeRuns(newPage, oldPage, pageSize, scratch, 0, maxDeltaBytes);
         lastDeltaBytes = end;
         if (end < 0) {
             return Decision.NOT_CANDIDATE;

@@ -48,7 +48,6 @@ public final class PageEncoder {
     private final byte[] lz4Page;
     private final ByteBuffer lz4PageView;
     private final byte[] deltaPlain;
-    private final MemorySegment deltaPlainSegment;
     private final ByteBuffer deltaPlainView;
     private final byte[] deltaLz4;
     private final ByteBuffer deltaLz4View;
@@ -67,7 +66,6 @@ public final class PageEncoder {
         lz4Page = new byte[Lz4Pages.maxCompressedLength(pageSize)];
         lz4PageView = ByteBuffer.wrap(lz4Page).asReadOnlyBuffer();
         deltaPlain = new byte[pageSize + DeltaFormat.MAX_RUN_HEADER];
-        deltaPlainSegment = MemorySegment.ofArray(deltaPlain);
         deltaPlainView = ByteBuffer.wrap(deltaPlain).asReadOnlyBuffer();
         deltaLz4 = new byte[Varints.MAX_INT_BYTES + Lz4Pages.maxCompressedLength(pageSize)];
         deltaLz4View = ByteBuffer.wrap(deltaLz4).asReadOnlyBuffer();
@@ -173,7 +171,7 @@ public final class PageEncoder {
      */
     private EncodedPage encodeDelta(long pageIndex, MemorySegment page, MemorySegment base, long baseVersion,
             int pageCrc, Lz4Backoff lz4) {
-        int runBytes = DeltaRunWriter.writeRuns(page, base, pageSize, deltaPlain, deltaPlainSegment, 0, pageSize - 1);
+        int runBytes = DeltaRunWriter.writeRuns(page, base, pageSize, deltaPlain, 0, pageSize - 1);
         if (runBytes < 0) {
             return null;
         }
