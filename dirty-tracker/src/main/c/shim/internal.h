@@ -139,6 +139,16 @@ int cps_vcpu_start_threads(struct cps_vm *vm, char *err, size_t errlen);
 void cps_vcpu_stop_threads(struct cps_vm *vm);
 void cps_vcpu_fault(struct cps_vcpu *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * io.c: the host-bound queues (output records, recorded input events) hold records of one shape: a 20-byte
+ * header whose bytes 16..19 are the payload length, then the payload. cps_records_take moves the whole records
+ * at the front that fit in cap bytes to dst and returns the bytes moved; cps_buf_reserve grows a buffer (doubling)
+ * to hold need bytes. Both with vm->lock held where the buffer is a VM's.
+ */
+#define CPS_RECORD_HEADER 20u
+bool cps_buf_reserve(uint8_t **buf, size_t *cap, size_t need);
+size_t cps_records_take(uint8_t *queue, size_t *queue_len, void *dst, size_t cap);
+
 /* io.c: called on a vCPU thread with vm->lock not held; returns false when the vCPU must stop. */
 bool cps_io_exit(struct cps_vcpu *c);
 bool cps_io_halt(struct cps_vcpu *c);

@@ -13,7 +13,7 @@
 #define CPS_INPUT_SLOTS 64u
 #define CPS_OUTPUT_SOFT_CAP (4u << 20) /* beyond this a vCPU waits for the host to drain (backpressure) */
 #define CPS_CONSOLE_CAP (64u << 10)
-#define CPS_OUT_HEADER 20u             /* u64 epoch, u64 index, u32 len */
+#define CPS_OUT_HEADER CPS_RECORD_HEADER /* u64 epoch, u64 index, u32 len */
 
 void cps_io_free(struct cps_vm *vm)
 {
@@ -23,7 +23,7 @@ void cps_io_free(struct cps_vm *vm)
     cps_rr_free(vm);
 }
 
-static bool reserve(uint8_t **buf, size_t *cap, size_t need)
+bool cps_buf_reserve(uint8_t **buf, size_t *cap, size_t need)
 {
     if (need <= *cap) {
         return true;
@@ -39,6 +39,25 @@ static bool reserve(uint8_t **buf, size_t *cap, size_t need)
     *buf = grown;
     *cap = n;
     return true;
+}
+
+size_t cps_records_take(uint8_t *queue, size_t *queue_len, void *dst, size_t cap)
+{
+    size_t used = 0;
+    while (used + CPS_RECORD_HEADER <= *queue_len) {
+        uint32_t len;
+        memcpy(&len, queue + used + 16, 4);
+        if (used + CPS_RECORD_HEADER + len > cap) {
+            break;
+        }
+        used += CPS_RECORD_HEADER + len;
+    }
+    if (used > 0) {
+        memcpy(dst, queue, used);
+        memmove(queue, queue + used, *queue_len - used);
+        *queue_len -= used;
+    }
+    return used;
 }
 
 /* Validates a guest record header at gpa; returns it or NULL after recording a fault. */
@@ -68,7 +87,7 @@ static bool emit_output(struct cps_vcpu *c, uint64_t gpa)
     while (vm->out_len + CPS_OUT_HEADER + len > CPS_OUTPUT_SOFT_CAP && !vm->paused && !vm->quit) {
         pthread_cond_wait(&vm->wake_cv, &vm->lock);
     }
-    if (!reserve(&vm->out_buf, &vm->out_cap, vm->out_len + CPS_OUT_HEADER + len)) {
+    if (!cps_buf_reserve(&vm->out_buf, &vm->out_cap, vm->out_len + CPS_OUT_HEADER + len)) {
         pthread_mutex_unlock(&vm->lock);
         cps_vcpu_fault(c, "out of memory buffering guest output");
         return false;
@@ -128,7 +147,7 @@ static bool fetch_input(struct cps_vcpu *c, uint64_t gpa)
 static void console_write(struct cps_vm *vm, const uint8_t *data, uint32_t n)
 {
     pthread_mutex_lock(&vm->lock);
-    if (vm->con_len + n <= CPS_CONSOLE_CAP && reserve(&vm->con_buf, &vm->con_cap, vm->con_len + n)) {
+    if (vm->con_len + n <= CPS_CONSOLE_CAP && cps_buf_reserve(&vm->con_buf, &vm->con_cap, vm->con_len + n)) {
         memcpy(vm->con_buf + vm->con_len, data, n);
         vm->con_len += n;
     }
@@ -265,20 +284,7 @@ int cps_vm_input(struct cps_vm *vm, const void *data, uint32_t len, char *err, s
 uint64_t cps_vm_drain_output(struct cps_vm *vm, void *buf, uint64_t cap)
 {
     pthread_mutex_lock(&vm->lock);
-    size_t used = 0;
-    while (used + CPS_OUT_HEADER <= vm->out_len) {
-        uint32_t len;
-        memcpy(&len, vm->out_buf + used + 16, 4);
-        if (used + CPS_OUT_HEADER + len > cap) {
-            break;
-        }
-        used += CPS_OUT_HEADER + len;
-    }
-    if (used > 0) {
-        memcpy(buf, vm->out_buf, used);
-        memmove(vm->out_buf, vm->out_buf + used, vm->out_len - used);
-        vm->out_len -= used;
-    }
+    size_t used = cps_records_take(vm->out_buf, &vm->out_len, buf, cap);
     pthread_cond_broadcast(&vm->wake_cv);
     pthread_mutex_unlock(&vm->lock);
     return used;
@@ -289,7 +295,7 @@ int cps_io_restore_pending(struct cps_vm *vm, const uint8_t *records, size_t len
     if (len == 0) {
         return 0;
     }
-    if (!reserve(&vm->out_buf, &vm->out_cap, vm->out_len + len)) {
+    if (!cps_buf_reserve(&vm->out_buf, &vm->out_cap, vm->out_len + len)) {
         return -1;
     }
     memmove(vm->out_buf + len, vm->out_buf, vm->out_len);

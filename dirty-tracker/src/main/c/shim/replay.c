@@ -24,26 +24,8 @@
 
 #include "internal.h"
 
-#define EV_HEADER 20u
+#define EV_HEADER CPS_RECORD_HEADER /* u64 ordinal, u16 port, u8 kind, u8 0, u32 value, u32 len */
 #define EV_BUF_CAP (64u << 20) /* recorded events nobody drained: beyond this the guest faults rather than lose one */
-
-static bool grow(uint8_t **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap) {
-        return true;
-    }
-    size_t n = *cap ? *cap : 4096;
-    while (n < need) {
-        n *= 2;
-    }
-    uint8_t *grown = realloc(*buf, n);
-    if (grown == NULL) {
-        return false;
-    }
-    *buf = grown;
-    *cap = n;
-    return true;
-}
 
 void cps_rr_free(struct cps_vm *vm)
 {
@@ -144,7 +126,7 @@ bool cps_rr_done(struct cps_vcpu *c, uint16_t port, uint8_t kind, uint32_t value
         pthread_mutex_unlock(&vm->lock);
         return true;
     }
-    if (vm->ev_len + EV_HEADER + len > EV_BUF_CAP || !grow(&vm->ev_buf, &vm->ev_cap, vm->ev_len + EV_HEADER + len)) {
+    if (vm->ev_len + EV_HEADER + len > EV_BUF_CAP || !cps_buf_reserve(&vm->ev_buf, &vm->ev_cap, vm->ev_len + EV_HEADER + len)) {
         pthread_mutex_unlock(&vm->lock);
         cps_vcpu_fault(c, "the event log holds %zu undrained bytes: the recorder stopped taking them", vm->ev_len);
         return false;
@@ -194,22 +176,9 @@ int cps_vm_record(struct cps_vm *vm, int on, char *err, size_t errlen)
 uint64_t cps_vm_drain_events(struct cps_vm *vm, void *buf, uint64_t cap, uint64_t *covered)
 {
     pthread_mutex_lock(&vm->lock);
-    size_t used = 0;
-    while (used + EV_HEADER <= vm->ev_len) {
-        uint32_t len;
-        memcpy(&len, vm->ev_buf + used + 16, 4);
-        if (used + EV_HEADER + len > cap) {
-            break;
-        }
-        used += EV_HEADER + len;
-    }
+    size_t used = cps_records_take(vm->ev_buf, &vm->ev_len, buf, cap);
     /* Everything below the first event left behind (or below the ordinal, if none is) is in buf. */
-    *covered = used < vm->ev_len ? ev_ordinal(vm->ev_buf + used) : vm->port_ordinal;
-    if (used > 0) {
-        memcpy(buf, vm->ev_buf, used);
-        memmove(vm->ev_buf, vm->ev_buf + used, vm->ev_len - used);
-        vm->ev_len -= used;
-    }
+    *covered = vm->ev_len > 0 ? ev_ordinal(vm->ev_buf) : vm->port_ordinal;
     pthread_mutex_unlock(&vm->lock);
     return used;
 }
@@ -265,7 +234,7 @@ int cps_vm_replay(struct cps_vm *vm, const void *events, uint64_t len, uint64_t 
         rc = cps_fail(err, errlen, "the log ends at port access %llu, before the guest's %llu",
                       (unsigned long long)end, (unsigned long long)vm->port_ordinal);
     } else if ((rc = check_events(events, len, vm->port_ordinal, end, err, errlen)) == 0) {
-        if (!grow(&vm->rp_buf, &vm->rp_cap, len > 0 ? len : 1)) {
+        if (!cps_buf_reserve(&vm->rp_buf, &vm->rp_cap, len > 0 ? len : 1)) {
             rc = cps_fail(err, errlen, "out of memory for %llu bytes of events", (unsigned long long)len);
         } else {
             memcpy(vm->rp_buf, events, len);
@@ -294,7 +263,7 @@ int cps_vm_replay_extend(struct cps_vm *vm, const void *events, uint64_t len, ui
         memmove(vm->rp_buf, vm->rp_buf + vm->rp_pos, vm->rp_len - vm->rp_pos);
         vm->rp_len -= vm->rp_pos;
         vm->rp_pos = 0;
-        if (!grow(&vm->rp_buf, &vm->rp_cap, vm->rp_len + len + 1)) {
+        if (!cps_buf_reserve(&vm->rp_buf, &vm->rp_cap, vm->rp_len + len + 1)) {
             rc = cps_fail(err, errlen, "out of memory for %llu bytes of events", (unsigned long long)len);
         } else {
             memcpy(vm->rp_buf + vm->rp_len, events, len);

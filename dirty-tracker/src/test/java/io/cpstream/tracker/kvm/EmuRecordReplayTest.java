@@ -90,12 +90,17 @@ class EmuRecordReplayTest {
 
     /** Puts {@code n} keys and gets them back, collecting the responses. */
     private static void putAndGet(KvmSource guest, int firstId, int n, List<GuestOutput> outputs) {
+        putAndGet(guest, firstId, n, 0, outputs);
+    }
+
+    /** As above, after {@code earlier} outputs the guest makes first (a replay's) and that count too. */
+    private static void putAndGet(KvmSource guest, int firstId, int n, int earlier, List<GuestOutput> outputs) {
         for (int i = 0; i < n; i++) {
             byte[] key = ("key-" + (firstId + i)).getBytes(StandardCharsets.UTF_8);
             assertTrue(guest.offerInput(KvProtocol.put(firstId + i, key, ("value " + i).getBytes(StandardCharsets.UTF_8))));
             assertTrue(guest.offerInput(KvProtocol.get(firstId + i + 1000, key)));
         }
-        int want = outputs.size() + 2 * n;
+        int want = outputs.size() + earlier + 2 * n;
         await().atMost(PATIENCE).pollInterval(Duration.ofMillis(2)).until(() -> {
             guest.fault().ifPresent(f -> {
                 throw new AssertionError("guest faulted: " + f);
@@ -167,7 +172,8 @@ class EmuRecordReplayTest {
             rr.replay(log.events(), log.end(), RecordReplay.AtEnd.LIVE);
             guest.start();
             List<GuestOutput> outputs = new ArrayList<>();
-            putAndGet(guest, 5000, 1, outputs); // answered only once the replay ran and the guest went live
+            // Answered only once the replay ran and the guest went live; the replayed outputs come first.
+            putAndGet(guest, 5000, 1, recording.outputs().size(), outputs);
             GuestOutput last = outputs.getLast();
             assertEquals(recording.outputs().getLast().index() + 2, last.index(), "live outputs continue the replayed ones");
             assertEquals(6000, KvProtocol.Response.decode(last.payload()).id(), "the live request's answer");
