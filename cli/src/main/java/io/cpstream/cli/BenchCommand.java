@@ -98,6 +98,13 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
             + "`vm_lag_ms_p99_worst`, `collector_rss_mb`)")
     int vms;
 
+    @Option(names = "--compare-sharing", description = "With --vms: after the VMs stop, count what their standbys "
+            + "hold on disk (allocated blocks of images, page maps, journals and the shared page store) and promote each, "
+            + "checking its snapshot's digest against its primary's; then run the same VMs, as long, on a second "
+            + "collector with page sharing and do the same (`sharing`). Agents run in verify mode. A sim --source gets "
+            + "a seed per VM; give it an image-seed to start them from one image")
+    boolean compareSharing;
+
     @Option(names = "--attack", split = ",", paramLabel = "ATTACK", description = "With --vms: measure the same VMs "
             + "again while an attacker runs these against the collector: slowloris (stalled TCP, partial TLS "
             + "ClientHellos, authenticated partial HTTP/2 frames), hello-flood (Hellos for the VMs' names from an agent "
@@ -202,6 +209,10 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
                 throw new Errors.UserError("--attack: " + e.getMessage());
             }
         }
+        if (compareSharing && vms == 0) {
+            throw new Errors.UserError("--compare-sharing goes with --vms, e.g. --vms 32 --source "
+                    + "sim:mem=16m,workload=mixed,rate=50,image-seed=7 --compare-sharing");
+        }
         if (vms > 0 && compareEncoders) {
             throw new Errors.UserError("--compare-encoders goes with a pipeline run, not with --vms");
         }
@@ -218,7 +229,7 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
             }
             return 0;
         }
-        Map<String, Object> result = Bench.run(settings, config, kind, compareEncoders, vms, attacks);
+        Map<String, Object> result = Bench.run(settings, config, kind, compareEncoders, vms, attacks, compareSharing);
         if (linkBaseline) {
             Bench.addLinkBaseline(result);
         }

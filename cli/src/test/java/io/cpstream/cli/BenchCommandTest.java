@@ -117,6 +117,42 @@ class BenchCommandTest {
         assertEquals(result.get("collector_rss_mb").asDouble() / 4, result.get("collector_rss_per_vm_mb").asDouble(), 0.01);
     }
 
+    /**
+     * Issue 19: clones of one image on a collector without and with page sharing, in one invocation: what their
+     * standbys hold on disk (allocated blocks, so sharing must show as fewer), and every promoted image its primary's.
+     */
+    @Test
+    void comparesStoredBytesWithoutAndWithSharingAndChecksEveryPromotion() throws Exception {
+        JsonNode result = bench("--vms", "3", "--source", "sim:mem=4m,rate=20,workload=zipf,image-seed=7",
+                "--seconds", "2", "--warmup-seconds", "1", "--compare-sharing");
+        JsonNode sharing = result.get("sharing");
+        assertTrue(sharing != null, result.toString());
+        for (String side : List.of("off", "on")) {
+            JsonNode figures = sharing.get(side);
+            assertEquals(3, figures.get("promoted").asInt(), figures.toString());
+            assertTrue(figures.get("every_digest_matches").asBoolean(), figures.toString());
+            assertEquals(0, figures.get("digest_mismatches").size(), figures.toString());
+        }
+        assertTrue(sharing.get("every_digest_matches").asBoolean(), sharing.toString());
+        JsonNode off = sharing.get("off").get("stored");
+        JsonNode on = sharing.get("on").get("stored");
+        // Without sharing each clone's image holds its pages (one in eight of the image is zero, a hole).
+        assertTrue(off.get("images_bytes").asLong() > 3 * (3L << 20), off.toString());
+        assertEquals(0, off.get("shared_store_bytes").asLong(), off.toString());
+        // With it the clones' equal pages are stored once, in the shared store, and their images are holes.
+        assertTrue(on.get("shared_store_bytes").asLong() > 0, on.toString());
+        assertTrue(on.get("shared_store_bytes").asLong() < 2 * (4L << 20), on.toString());
+        assertTrue(on.get("total_bytes").asLong() < off.get("total_bytes").asLong(), sharing.toString());
+        assertTrue(sharing.get("on").get("shared_pages").asLong() > 2 * 512, sharing.toString());
+    }
+
+    @Test
+    void compareSharingNeedsVms() throws Exception {
+        CliRun run = CliRun.of("bench", "--compare-sharing", "--json");
+        assertTrue(run.code() != 0);
+        assertTrue(run.err().contains("--compare-sharing goes with --vms"), run.err());
+    }
+
     private static JsonNode bench(String... args) throws Exception {
         String[] all = new String[args.length + 2];
         all[0] = "bench";

@@ -40,6 +40,18 @@ public final class Bench {
     public static Map<String, Object> run(BenchSettings settings, AgentConfig config, Kind kind,
                                           boolean compareEncoders, int vms,
                                           java.util.Set<io.cpstream.harness.attack.Attack> attacks) throws Exception {
+        return run(settings, config, kind, compareEncoders, vms, attacks, false);
+    }
+
+    /**
+     * As {@link #run(BenchSettings, AgentConfig, Kind, boolean, int, java.util.Set)}; with {@code compareSharing},
+     * {@code MANY_VMS} also runs its VMs on a collector with page sharing and reports the stored bytes of both and
+     * whether every promoted image has its primary's digest ({@code sharing}).
+     */
+    public static Map<String, Object> run(BenchSettings settings, AgentConfig config, Kind kind,
+                                          boolean compareEncoders, int vms,
+                                          java.util.Set<io.cpstream.harness.attack.Attack> attacks,
+                                          boolean compareSharing) throws Exception {
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("source", settings.source());
         result.put("seconds", settings.seconds());
@@ -48,7 +60,7 @@ public final class Bench {
         switch (kind) {
             case COMPARE_STUN -> result.putAll(StunComparison.run(settings, config));
             case COMPARE_DIRTY -> result.putAll(DirtyTrackerComparison.run(settings, config));
-            case MANY_VMS -> result.putAll(ManyVms.run(settings, config, vms, attacks));
+            case MANY_VMS -> result.putAll(ManyVms.run(settings, config, vms, attacks, compareSharing));
             case ENCODERS_ONLY -> result.putAll(EncoderComparison.run(settings, config));
             case PIPELINE, COMPARE_MODES -> {
                 Map<String, Object> main = Pipeline.measure(settings, config);

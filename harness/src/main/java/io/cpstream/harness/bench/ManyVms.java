@@ -8,7 +8,11 @@ import io.cpstream.harness.Directories;
 import io.cpstream.harness.HarnessException;
 import io.cpstream.harness.attack.Attack;
 import io.cpstream.harness.attack.Attacker;
+import io.cpstream.collector.client.AdminClient;
+import io.cpstream.encoder.ImageDigest;
 import io.cpstream.harness.chaos.DaemonProcess;
+import io.cpstream.proto.PromoteResponse;
+import io.cpstream.proto.VmStatus;
 import io.cpstream.security.Pki;
 import io.cpstream.security.TlsSettings;
 import io.cpstream.tracker.MemorySource;
@@ -65,55 +69,197 @@ final class ManyVms {
     }
 
     static Map<String, Object> run(BenchSettings settings, AgentConfig config, int vms) throws Exception {
-        return run(settings, config, vms, Set.of());
+        return run(settings, config, vms, Set.of(), false);
     }
 
-    static Map<String, Object> run(BenchSettings settings, AgentConfig plain, int vms, Set<Attack> attacks)
-            throws Exception {
+    /**
+     * One VM alone, then {@code vms} at once, on one collector; with {@code attacks}, the same VMs again under attack.
+     * With {@code compareSharing}, every agent runs in verify mode (each epoch's image checked against its primary's
+     * digest), and after the VMs stop, their standbys' stored bytes are counted ({@link StoredBytes}) and each VM
+     * promoted, its snapshot's digest checked against its primary's; then the same VMs run again, as long, on a
+     * second collector with page sharing, and are counted and promoted the same way ({@code sharing}).
+     */
+    static Map<String, Object> run(BenchSettings settings, AgentConfig plain, int vms, Set<Attack> attacks,
+                                   boolean compareSharing) throws Exception {
         if (vms < 1) {
             throw new IllegalArgumentException("--vms must be at least 1");
         }
         Path work = Files.createTempDirectory("cpstream-vms-");
         Path pki = work.resolve("pki");
         Pki.Throwaway identities = Pki.throwaway(pki, "*");
-        AgentConfig config = plain.withTls(identities.agent());
-        try (Collector collector = Collector.start(work, identities.collector())) {
+        AgentConfig config = (compareSharing ? plain.withVerify(true) : plain).withTls(identities.agent());
+        try {
             Map<String, Object> result = new LinkedHashMap<>();
-            result.put("vms", vms);
-            result.put("tls", true);
-            settings.out().printf("cpstream bench: %s, one VM alone, then %d VMs on one collector (pid %d, mutual TLS)%s%n",
-                    settings.source(), vms, collector.process.pid(), attacks.isEmpty() ? ""
-                            : ", then the same VMs under attack (" + String.join(",",
-                            attacks.stream().map(Attack::label).toList()) + ")");
-            Phase single = measure(settings, config, collector, "single", 1, Set.of(), pki).get(0);
-            result.put("single_vm_checkpoints_per_s", Figures.round(single.checkpointsPerSecond()));
-            result.put("single_vm_lag_ms_p50", Figures.round(single.lagP50Median()));
-            result.put("single_vm_lag_ms_p99", Figures.round(single.lagP99Worst()));
-            List<Phase> phases = measure(settings, config, collector, "vm", vms, attacks, pki);
-            Phase many = phases.get(0);
-            result.put("checkpoints_per_s", Figures.round(many.checkpointsPerSecond()));
-            result.put("vm_checkpoints_per_s_min", Figures.round(many.slowestCheckpointsPerSecond()));
-            result.put("vm_lag_ms_p50", Figures.round(many.lagP50Median()));
-            result.put("vm_lag_ms_p99_median", Figures.round(many.lagP99Median()));
-            result.put("vm_lag_ms_p99_worst", Figures.round(many.lagP99Worst()));
-            result.put("lag_p99_over_single", Figures.ratio(many.lagP99Worst(), single.lagP99Worst()));
-            result.put("collector_heap_mb", Figures.round(many.memory.heapBytes() / 1e6));
-            result.put("collector_direct_mb", Figures.round(many.memory.directBytes() / 1e6));
-            result.put("collector_netty_direct_mb", Figures.round(many.memory.nettyDirectBytes() / 1e6));
-            result.put("collector_rss_mb", Figures.round(many.memory.rssBytes() / 1e6));
-            result.put("collector_rss_per_vm_mb", Figures.round(many.memory.rssBytes() / 1e6 / (vms + 1)));
-            result.put("metrics_scrape_ms_max", Figures.round(many.scrapeMillisMax));
-            result.put("collector_heap_limit_mb", Figures.round(HEAP_LIMIT_BYTES / 1e6));
-            result.put("collector_direct_limit_mb", Figures.round(DIRECT_LIMIT_BYTES / 1e6));
-            result.put("collector_heap_mb_peak", Figures.round(many.peak.heapBytes() / 1e6));
-            result.put("collector_direct_mb_peak", Figures.round(many.peak.allDirectBytes() / 1e6));
-            if (!attacks.isEmpty()) {
-                result.put("attack", attacked(many, phases.get(1), collector));
+            Map<String, Object> withoutSharing;
+            try (Collector collector = Collector.start(work.resolve("collector"), identities.collector(), false)) {
+                result.put("vms", vms);
+                result.put("tls", true);
+                settings.out().printf("cpstream bench: %s, one VM alone, then %d VMs on one collector (pid %d, mutual "
+                                + "TLS)%s%s%n", settings.source(), vms, collector.process.pid(), attacks.isEmpty() ? ""
+                                : ", then the same VMs under attack (" + String.join(",",
+                                attacks.stream().map(Attack::label).toList()) + ")",
+                        compareSharing ? ", then on a collector with page sharing (verify mode)" : "");
+                Phase single = measure(settings, config, collector, "single", 1, Set.of(), pki).get(0);
+                result.put("single_vm_checkpoints_per_s", Figures.round(single.checkpointsPerSecond()));
+                result.put("single_vm_lag_ms_p50", Figures.round(single.lagP50Median()));
+                result.put("single_vm_lag_ms_p99", Figures.round(single.lagP99Worst()));
+                List<Phase> phases = measure(settings, config, collector, "vm", vms, attacks, pki);
+                Phase many = phases.get(0);
+                result.putAll(figures(many, vms));
+                result.put("lag_p99_over_single", Figures.ratio(many.lagP99Worst(), single.lagP99Worst()));
+                result.put("collector_heap_limit_mb", Figures.round(HEAP_LIMIT_BYTES / 1e6));
+                result.put("collector_direct_limit_mb", Figures.round(DIRECT_LIMIT_BYTES / 1e6));
+                if (!attacks.isEmpty()) {
+                    result.put("attack", attacked(many, phases.get(1), collector));
+                }
+                withoutSharing = compareSharing ? storedAndPromoted(collector, many.vms(), identities) : null;
+            }
+            if (compareSharing) {
+                result.put("sharing", compareSharing(settings, config, vms, work, identities, withoutSharing));
             }
             return result;
         } finally {
             Directories.deleteTree(work);
         }
+    }
+
+    /** The figures of one window of {@code vms} VMs: rates, lag, and the collector's memory at its end and peak. */
+    private static Map<String, Object> figures(Phase many, int vms) {
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("checkpoints_per_s", Figures.round(many.checkpointsPerSecond()));
+        result.put("vm_checkpoints_per_s_min", Figures.round(many.slowestCheckpointsPerSecond()));
+        result.put("vm_lag_ms_p50", Figures.round(many.lagP50Median()));
+        result.put("vm_lag_ms_p99_median", Figures.round(many.lagP99Median()));
+        result.put("vm_lag_ms_p99_worst", Figures.round(many.lagP99Worst()));
+        result.put("collector_heap_mb", Figures.round(many.memory.heapBytes() / 1e6));
+        result.put("collector_direct_mb", Figures.round(many.memory.directBytes() / 1e6));
+        result.put("collector_netty_direct_mb", Figures.round(many.memory.nettyDirectBytes() / 1e6));
+        result.put("collector_rss_mb", Figures.round(many.memory.rssBytes() / 1e6));
+        result.put("collector_rss_per_vm_mb", Figures.round(many.memory.rssBytes() / 1e6 / (vms + 1)));
+        result.put("metrics_scrape_ms_max", Figures.round(many.scrapeMillisMax));
+        result.put("collector_heap_mb_peak", Figures.round(many.peak.heapBytes() / 1e6));
+        result.put("collector_direct_mb_peak", Figures.round(many.peak.allDirectBytes() / 1e6));
+        return result;
+    }
+
+    /**
+     * The same {@code vms} VMs, as long, on a collector with page sharing, counted and promoted as the one without
+     * was ({@code withoutSharing}); both side by side, with what sharing saved.
+     */
+    private static Map<String, Object> compareSharing(BenchSettings settings, AgentConfig config, int vms, Path work,
+                                                      Pki.Throwaway identities, Map<String, Object> withoutSharing)
+            throws Exception {
+        Map<String, Object> withSharing;
+        try (Collector collector = Collector.start(work.resolve("collector-sharing"), identities.collector(), true)) {
+            settings.out().printf("cpstream bench: %d VMs on a collector with page sharing (pid %d)%n", vms,
+                    collector.process.pid());
+            Phase many = measure(settings, config, collector, "vm", vms, Set.of(), work.resolve("pki")).get(0);
+            withSharing = new LinkedHashMap<>(figures(many, vms));
+            withSharing.putAll(storedAndPromoted(collector, many.vms(), identities));
+        }
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("counted", "allocated blocks (st_blocks) of each standby's image.mem, shared.map, journal.wal and "
+                + "events.journal, manifest and state.bin, and of <data-dir>/shared; snapshots not counted");
+        result.put("off", withoutSharing);
+        result.put("on", withSharing);
+        long off = ((Number) ((Map<?, ?>) withoutSharing.get("stored")).get("total_bytes")).longValue();
+        long on = ((Number) ((Map<?, ?>) withSharing.get("stored")).get("total_bytes")).longValue();
+        result.put("stored_mb_off", Figures.round(off / 1e6));
+        result.put("stored_mb_on", Figures.round(on / 1e6));
+        result.put("stored_on_over_off", Figures.ratio(on, off));
+        result.put("saved_mb", Figures.round((off - on) / 1e6));
+        result.put("every_digest_matches", Boolean.TRUE.equals(withoutSharing.get("every_digest_matches"))
+                && Boolean.TRUE.equals(withSharing.get("every_digest_matches")));
+        return result;
+    }
+
+    /**
+     * With the VMs stopped: what their standbys hold on disk, then each promoted (forced: their agents are gone, their
+     * leases may still run), its snapshot's digest compared with the digest its primary sent for that epoch.
+     */
+    private static Map<String, Object> storedAndPromoted(Collector collector, List<String> vms,
+                                                         Pki.Throwaway identities) throws Exception {
+        Map<String, Object> result = new LinkedHashMap<>();
+        Map<String, Object> stored = StoredBytes.of(collector.dataDir(), vms);
+        result.put("stored", stored);
+        result.put("stored_mb", Figures.round(((Number) stored.get("total_bytes")).longValue() / 1e6));
+        if (collector.sharing()) {
+            long sharedPages = 0;
+            long saved = 0;
+            try (AdminClient admin = new AdminClient("127.0.0.1:" + collector.port(), identities.admin())) {
+                for (VmStatus status : admin.list()) {
+                    if (vms.contains(status.getVmId())) {
+                        sharedPages += status.getSharedPages();
+                        saved += status.getSharedSavedBytes();
+                    }
+                }
+            }
+            result.put("shared_pages", sharedPages);
+            result.put("shared_saved_mb", Figures.round(saved / 1e6));
+        }
+        List<String> mismatches = new ArrayList<>();
+        long promoted = 0;
+        try (AdminClient admin = new AdminClient("127.0.0.1:" + collector.port(), identities.admin())) {
+            for (String vm : vms) {
+                PromoteResponse response = admin.promote(vm, true);
+                promoted++;
+                if (response.getPrimaryImageSha256().size() != 32
+                        || !response.getPrimaryImageSha256().equals(response.getImageSha256())) {
+                    mismatches.add(vm + " (epoch " + response.getPromotedEpoch() + ": snapshot "
+                            + ImageDigest.hex(response.getImageSha256().toByteArray()) + ", primary "
+                            + (response.getPrimaryImageSha256().isEmpty() ? "sent none"
+                            : ImageDigest.hex(response.getPrimaryImageSha256().toByteArray())) + ")");
+                }
+            }
+        }
+        result.put("promoted", promoted);
+        result.put("every_digest_matches", mismatches.isEmpty());
+        result.put("digest_mismatches", mismatches);
+        return result;
+    }
+
+    /** How many VMs may be in their first full sync at once while a phase starts. */
+    private static final int FIRST_SYNCS_AT_ONCE = 8;
+
+    /** Waits until {@code agent} committed a first epoch; throws if it stops or takes longer than {@link #PATIENCE}. */
+    private static void awaitFirstCommit(Agent agent, int count) throws InterruptedException {
+        long deadline = System.nanoTime() + PATIENCE.toNanos();
+        while (agent.acknowledgedEpoch() == 0) {
+            if (agent.awaitTermination(Duration.ofMillis(20))) {
+                throw new HarnessException("an agent stopped: " + Agent.describe(agent.failure()));
+            }
+            if (System.nanoTime() > deadline) {
+                throw new HarnessException("a VM did not commit a first epoch within " + PATIENCE.toSeconds()
+                        + " s (" + count + " VMs)");
+            }
+        }
+    }
+
+    /**
+     * The source of VM {@code index}: a sim guest gets a seed of its own ({@code seed} plus the index, 1 when none is
+     * given), so the VMs write different pages at different times, as VMs do; with {@code image-seed} they still
+     * start from one image (clones), without it from images of their own. Other sources are used as they are.
+     */
+    static String guestSource(String source, int index) {
+        if (!source.startsWith("sim:") && !source.equals("sim")) {
+            return source;
+        }
+        String params = source.startsWith("sim:") ? source.substring(4) : "";
+        List<String> out = new ArrayList<>();
+        long seed = 1;
+        for (String param : params.isEmpty() ? new String[0] : params.split(",")) {
+            if (param.startsWith("seed=")) {
+                try {
+                    seed = Long.parseLong(param.substring(5));
+                } catch (NumberFormatException e) {
+                    return source; // the source's own parser says what is wrong with it
+                }
+            } else {
+                out.add(param);
+            }
+        }
+        out.add("seed=" + (seed + index));
+        return "sim:" + String.join(",", out);
     }
 
     /** What one set of VMs did in the measured window, and the collector's state at its end. */
@@ -191,24 +337,24 @@ final class ManyVms {
         List<String> names = new ArrayList<>();
         try {
             for (int i = 0; i < count; i++) {
-                MemorySource guest = MemorySources.open(settings.source());
+                MemorySource guest = MemorySources.open(guestSource(settings.source(), i));
                 guests.add(guest);
                 names.add(String.format("%s-%03d", prefix, i));
                 agents.add(new Agent(config.withCollector("127.0.0.1:" + collector.port).withVmId(names.get(i)), guest,
                         new SimpleMeterRegistry()));
             }
-            agents.forEach(Agent::start);
-            long deadline = System.nanoTime() + PATIENCE.toNanos();
-            for (Agent agent : agents) {
-                while (agent.acknowledgedEpoch() == 0) {
-                    if (agent.awaitTermination(Duration.ofMillis(20))) {
-                        throw new HarnessException("an agent stopped: " + Agent.describe(agent.failure()));
-                    }
-                    if (System.nanoTime() > deadline) {
-                        throw new HarnessException("not every VM committed a first epoch within " + PATIENCE.toSeconds()
-                                + " s (" + count + " VMs)");
-                    }
+            // Brought up at most FIRST_SYNCS_AT_ONCE full syncs at a time: 64 agents sending their whole guests at
+            // once on two cores starved the collector's lease grants past the agents' standby timeout, and an agent
+            // that gives up a standby starts its full sync again (measured: the VMs never all committed). The
+            // measured window is the steady state that follows.
+            for (int i = 0; i < agents.size(); i++) {
+                if (i >= FIRST_SYNCS_AT_ONCE) {
+                    awaitFirstCommit(agents.get(i - FIRST_SYNCS_AT_ONCE), count);
                 }
+                agents.get(i).start();
+            }
+            for (Agent agent : agents) {
+                awaitFirstCommit(agent, count);
             }
             Thread.sleep(settings.warmupSeconds() * 1000L);
             List<Phase> phases = new ArrayList<>();
@@ -294,9 +440,12 @@ final class ManyVms {
     }
 
     /** A collector process of its own, so its memory is its own. */
-    private record Collector(DaemonProcess process, int port, int metricsPort) implements AutoCloseable {
+    private record Collector(DaemonProcess process, int port, int metricsPort, Path dataDir, boolean sharing)
+            implements AutoCloseable {
 
-        static Collector start(Path work, TlsSettings tls) throws Exception {
+        /** A collector with its log and data under {@code work}, with page sharing or without. */
+        static Collector start(Path work, TlsSettings tls, boolean sharing) throws Exception {
+            Files.createDirectories(work);
             int port = ChaosFinale.freePort();
             int metricsPort = ChaosFinale.freePort();
             List<String> flags = ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
@@ -306,11 +455,16 @@ final class ManyVms {
                     .collect(java.util.stream.Collectors.toCollection(ArrayList::new));
             flags.add("-Xmx" + (HEAP_LIMIT_BYTES >> 20) + "m");
             flags.add("-XX:MaxDirectMemorySize=" + (DIRECT_LIMIT_BYTES >> 20) + "m");
+            Path data = work.resolve("data");
+            List<String> args = new ArrayList<>(List.of("collector", "--tls-cert", tls.cert().toString(), "--tls-key",
+                    tls.key().toString(), "--tls-ca", tls.ca().toString(), "--listen", "127.0.0.1:" + port,
+                    "--data-dir", data.toString(), "--metrics-port", String.valueOf(metricsPort)));
+            if (sharing) {
+                args.add("--page-sharing");
+            }
             DaemonProcess process = DaemonProcess.start(work.resolve("collector.log"), flags, "io.cpstream.cli.Main",
-                    List.of("collector", "--tls-cert", tls.cert().toString(), "--tls-key", tls.key().toString(),
-                            "--tls-ca", tls.ca().toString(), "--listen", "127.0.0.1:" + port, "--data-dir",
-                            work.resolve("data").toString(), "--metrics-port", String.valueOf(metricsPort)));
-            Collector collector = new Collector(process, port, metricsPort);
+                    args);
+            Collector collector = new Collector(process, port, metricsPort, data, sharing);
             long deadline = System.nanoTime() + PATIENCE.toNanos();
             while (true) {
                 try {
