@@ -80,6 +80,12 @@ int cps_vm_input(struct cps_vm *vm, const void *data, uint32_t len, char *err, s
  */
 uint64_t cps_vm_drain_output(struct cps_vm *vm, void *buf, uint64_t cap);
 
+/*
+ * When output `index` was emitted by this VM (CLOCK_MONOTONIC ns, the clock of Java's System.nanoTime on
+ * Linux), or 0 if unknown: emitted before a restore, or more than 4096 outputs ago.
+ */
+uint64_t cps_vm_output_time(struct cps_vm *vm, uint64_t index);
+
 /* Moves console text into buf; returns the bytes written. */
 uint64_t cps_vm_drain_console(struct cps_vm *vm, void *buf, uint64_t cap);
 

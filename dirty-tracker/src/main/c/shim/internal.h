@@ -30,6 +30,9 @@ struct cps_vcpu {
 
 struct cps_emu;
 
+/* Outputs whose emission time cps_vm_output_time still knows. */
+#define CPS_OUT_TIMES 4096
+
 struct cps_vm {
     uint32_t backend;            /* CPS_BACKEND_KVM or CPS_BACKEND_EMU */
     struct cps_emu *emu;         /* emu.c: the emulator, emulated backend only */
@@ -57,6 +60,9 @@ struct cps_vm {
     uint64_t output_count;       /* outputs emitted since boot */
     uint8_t *out_buf;            /* encoded output records awaiting drain */
     size_t out_len, out_cap;
+    /* When each of the latest outputs was emitted (CLOCK_MONOTONIC ns, slot index % CPS_OUT_TIMES), so a
+     * benchmark can measure an output's latency from the guest's OUT to its release; never in any state. */
+    struct { uint64_t index, ns; } out_times[CPS_OUT_TIMES];
     uint8_t *con_buf;
     size_t con_len, con_cap;
     uint8_t (*in_queue)[CPS_RECORD_MAX];

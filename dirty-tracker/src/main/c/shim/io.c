@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -94,6 +95,10 @@ static bool emit_output(struct cps_vcpu *c, uint64_t gpa)
     }
     uint8_t *p = vm->out_buf + vm->out_len;
     uint64_t index = vm->output_count++;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    vm->out_times[index % CPS_OUT_TIMES].index = index;
+    vm->out_times[index % CPS_OUT_TIMES].ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
     memcpy(p, &vm->epoch, 8);
     memcpy(p + 8, &index, 8);
     memcpy(p + 16, &len, 4);
@@ -288,6 +293,18 @@ uint64_t cps_vm_drain_output(struct cps_vm *vm, void *buf, uint64_t cap)
     pthread_cond_broadcast(&vm->wake_cv);
     pthread_mutex_unlock(&vm->lock);
     return used;
+}
+
+uint64_t cps_vm_output_time(struct cps_vm *vm, uint64_t index)
+{
+    pthread_mutex_lock(&vm->lock);
+    uint64_t ns = 0;
+    /* Slot 0 starts as index 0 at time 0: that reads as unknown too. */
+    if (vm->out_times[index % CPS_OUT_TIMES].index == index) {
+        ns = vm->out_times[index % CPS_OUT_TIMES].ns;
+    }
+    pthread_mutex_unlock(&vm->lock);
+    return ns;
 }
 
 int cps_io_restore_pending(struct cps_vm *vm, const uint8_t *records, size_t len)

@@ -80,6 +80,12 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--compare-modes", description = "Also run the pipeline in full-page mode and in cpstream mode: once each unmeasured (JIT warm-up), then twice each in the order A B B A, and report the mean of each (`modes`)")
     boolean compareModes;
 
+    @Option(names = "--compare-protect", description = "Run an emu kv --source under the same request load (500/s) "
+            + "protected by checkpoints and by record/replay: once each unmeasured, then A B B A; reports each mode's "
+            + "output latency p50/p99/max from the guest's OUT to its release at the sink (a TCP sink on loopback) and "
+            + "checkpoints/s (`checkpoint`, `replay`), and `replay_p99_over_checkpoint_p99`")
+    boolean compareProtect;
+
     @Option(names = "--compare-encoders", description = "Also capture --seconds of checkpoints from a fresh --source and run raw, lz4, xbzrle and cpstream over exactly that sequence (`encoders`)")
     boolean compareEncoders;
 
@@ -171,9 +177,10 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
         if (seconds < 1 || warmupSeconds < 0) {
             throw new Errors.UserError("--seconds must be at least 1 and --warmup-seconds at least 0");
         }
-        if ((compareStun ? 1 : 0) + (compareDirty ? 1 : 0) + (compareModes ? 1 : 0) + (vms > 0 ? 1 : 0) > 1) {
-            throw new Errors.UserError("--compare-stun, --compare-dirty, --compare-modes and --vms are separate runs; "
-                    + "pick one");
+        if ((compareStun ? 1 : 0) + (compareDirty ? 1 : 0) + (compareModes ? 1 : 0) + (vms > 0 ? 1 : 0)
+                + (compareProtect ? 1 : 0) > 1) {
+            throw new Errors.UserError("--compare-stun, --compare-dirty, --compare-modes, --compare-protect and --vms are "
+                    + "separate runs; pick one");
         }
         if (vms < 0) {
             throw new Errors.UserError("--vms must be at least 1");
@@ -187,10 +194,18 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
         AgentConfig config = AgentConfig.of("unused", "bench-vm").withEpochInterval(Duration.ofMillis(epoch))
                 .withEncoding(encoding).withDeltaCacheBytes(deltaCache).withVerify(verify)
                 .withStun(AgentCommand.stunConfig(split, maxStunMillis, maxMbps));
+        if (compareProtect && !(guest.startsWith("emu:") && guest.contains("guest=kv"))) {
+            throw new Errors.UserError("--compare-protect needs an emu kv --source (record/replay runs on the emulator), "
+                    + "e.g. --source emu:guest=kv,mem=64m");
+        }
+        if (compareProtect && (compareEncoders || linkBaseline || cpuHog || compareTls)) {
+            throw new Errors.UserError("--compare-protect is a run of its own");
+        }
         if (encodersOnly && (!compareEncoders || compareStun || compareDirty || compareModes || linkBaseline || vms > 0)) {
             throw new Errors.UserError("--encoders-only goes with --compare-encoders alone");
         }
-        Bench.Kind kind = encodersOnly ? Bench.Kind.ENCODERS_ONLY : compareStun ? Bench.Kind.COMPARE_STUN
+        Bench.Kind kind = encodersOnly ? Bench.Kind.ENCODERS_ONLY : compareProtect ? Bench.Kind.COMPARE_PROTECT
+                : compareStun ? Bench.Kind.COMPARE_STUN
                 : compareDirty ? Bench.Kind.COMPARE_DIRTY : compareModes ? Bench.Kind.COMPARE_MODES
                 : vms > 0 ? Bench.Kind.MANY_VMS : Bench.Kind.PIPELINE;
         BenchSettings settings = new BenchSettings(guest, seconds, warmupSeconds, warmupEpochs, json, System.out);

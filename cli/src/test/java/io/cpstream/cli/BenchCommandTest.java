@@ -76,6 +76,39 @@ class BenchCommandTest {
         assertTrue(result.has("pause_p99_ratio"));
     }
 
+    /**
+     * Checkpoint and replay protection of one emu kv guest under one request load: every released output measured
+     * from the guest's OUT to the sink, in both modes, twice each. Figures only: the ratio is for the README.
+     */
+    @Test
+    void comparesCheckpointWithReplayProtectionOnOneGuest() throws Exception {
+        java.util.Optional<String> reason = io.cpstream.tracker.kvm.KvmSource.emuUnavailableReason();
+        reason.ifPresent(r -> System.out.println("skipping: " + r));
+        org.junit.jupiter.api.Assumptions.assumeTrue(reason.isEmpty());
+        JsonNode result = bench("--compare-protect", "--source", "emu:guest=kv,mem=8m,slots=64", "--epoch-ms", "50",
+                "--seconds", "2", "--warmup-epochs", "3");
+        for (String mode : List.of("checkpoint", "replay")) {
+            JsonNode run = result.get(mode);
+            assertEquals(mode, run.get("protect").asText());
+            assertEquals(2, run.get("output_latency_ms_p99_runs").size(), mode + " ran twice (A B B A)");
+            assertTrue(run.get("outputs_measured").asDouble() > 0, mode + " released outputs in the window: " + run);
+            assertEquals(0, run.get("outputs_without_emit_time").asDouble(), mode + ": every output was stamped");
+            double p50 = run.get("output_latency_ms_p50").asDouble();
+            assertTrue(p50 > 0 && p50 <= run.get("output_latency_ms_p99").asDouble()
+                    && run.get("output_latency_ms_p99").asDouble() <= run.get("output_latency_ms_max").asDouble(), mode
+                    + ": " + run);
+            assertTrue(run.has("checkpoints_per_s"));
+        }
+        assertTrue(result.has("replay_p99_over_checkpoint_p99"));
+    }
+
+    @Test
+    void refusesToCompareProtectionOffTheEmulator() {
+        CliRun run = CliRun.of("bench", "--compare-protect", "--source", "sim:mem=4m", "--json");
+        assertEquals(1, run.code(), run.err());
+        assertTrue(run.err().contains("emu kv"), run.err());
+    }
+
     /** The link's ceiling and the busy-host run beside the pipeline, in one invocation; figures only, no timing. */
     @Test
     void measuresTheLinkAndABusyHostInTheSameRun() throws Exception {

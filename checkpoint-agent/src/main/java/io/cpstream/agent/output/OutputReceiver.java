@@ -59,6 +59,17 @@ public final class OutputReceiver implements AutoCloseable {
     private final AtomicLong deniedRequests = new AtomicLong();
     private final boolean tls;
     private volatile boolean closed;
+    private volatile Arrivals arrivals = (vm, first, count, nanos) -> { };
+
+    /** Sees every write the receiver accepted, once it is in the log. */
+    @FunctionalInterface
+    public interface Arrivals {
+        /**
+         * @param first the index of the write's first record
+         * @param nanos {@link System#nanoTime()} once the records were in the log: when they were released
+         */
+        void accepted(String vm, long first, int count, long nanos);
+    }
 
     /** A plaintext receiver ({@code --insecure}): any client may open and write any VM. */
     public OutputReceiver(String host, int port, Path file) throws IOException {
@@ -99,6 +110,14 @@ public final class OutputReceiver implements AutoCloseable {
 
     public Path file() {
         return log.file();
+    }
+
+    /**
+     * Tells {@code listener} of every write accepted from now on, on the connection's thread (be quick): how {@code
+     * bench --compare-protect} timestamps releases at the sink itself.
+     */
+    public void onAccepted(Arrivals listener) {
+        this.arrivals = java.util.Objects.requireNonNull(listener);
     }
 
     /** Records accepted so far, of every VM. */
@@ -229,6 +248,7 @@ public final class OutputReceiver implements AutoCloseable {
                 }
                 log.write(vm, fencing, first, records);
                 accepted.addAndGet(count);
+                arrivals.accepted(vm, first, count, System.nanoTime());
                 return "ok " + (first + count);
             }
             throw new IOException("unknown request (" + Math.min(request.length(), 16) + " characters shown) '"

@@ -42,6 +42,7 @@ final class KvmLibrary {
     final MethodHandle loadState;
     final MethodHandle input;
     final MethodHandle drainOutput;
+    final MethodHandle outputTime;
     final MethodHandle drainConsole;
     final MethodHandle check;
     final MethodHandle protectProbe;
@@ -77,6 +78,7 @@ final class KvmLibrary {
         loadState = b.bind("cps_vm_load_state", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG));
         input = b.bind("cps_vm_input", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG));
         drainOutput = b.bind("cps_vm_drain_output", FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG));
+        outputTime = b.bind("cps_vm_output_time", FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_LONG));
         drainConsole = b.bind("cps_vm_drain_console", FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG));
         check = b.bind("cps_vm_check", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
         protectProbe = b.bind("cps_vm_protect_probe", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));

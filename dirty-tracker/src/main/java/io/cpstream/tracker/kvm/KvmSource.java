@@ -300,6 +300,16 @@ public final class KvmSource implements MemorySource {
         return withVm(() -> vm.input(request));
     }
 
+    /**
+     * When the guest emitted output {@code index} (its {@code OUT}), on {@link System#nanoTime()}'s clock (Linux's
+     * CLOCK_MONOTONIC, one clock for every process of the host); empty for an output emitted before a restore or
+     * more than 4096 outputs ago. What {@code bench --compare-protect} measures output latency from.
+     */
+    public java.util.OptionalLong outputEmittedNanos(long index) {
+        long ns = withVm(() -> vm.outputTime(index));
+        return ns == 0 ? java.util.OptionalLong.empty() : java.util.OptionalLong.of(ns);
+    }
+
     /** Text the guest wrote to its console since the last call (diagnostics, not part of any checkpoint). */
     public String drainConsole() {
         return withVm(vm::drainConsole);

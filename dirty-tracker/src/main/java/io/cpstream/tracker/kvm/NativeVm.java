@@ -232,6 +232,15 @@ final class NativeVm implements AutoCloseable {
         return outputs;
     }
 
+    /** When output {@code index} was emitted ({@code System.nanoTime()}'s clock), or 0 if this VM no longer knows. */
+    long outputTime(long index) {
+        try {
+            return (long) lib.outputTime.invokeExact(handle, index);
+        } catch (Throwable t) {
+            throw rethrow("reading an output's emission time", t);
+        }
+    }
+
     String drainConsole() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(64 * 1024);

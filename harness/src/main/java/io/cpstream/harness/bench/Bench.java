@@ -8,12 +8,12 @@ import java.util.Map;
  * A whole {@code cpstream bench} run, as one JSON-ready map: what was run ({@code source}, {@code seconds},
  * {@code epoch_ms_target}, {@code encoding}), then the figures of its kind of run: one {@link Pipeline}, optionally
  * with a {@link ModeComparison} ({@code modes}) and an {@link EncoderComparison}; or a {@link StunComparison}; or a
- * {@link DirtyTrackerComparison}.
+ * {@link DirtyTrackerComparison}; or a {@link ProtectComparison}.
  */
 public final class Bench {
 
     /** The kind of run; the stun and dirty-tracker comparisons are runs of their own. */
-    public enum Kind { PIPELINE, COMPARE_MODES, COMPARE_STUN, COMPARE_DIRTY, MANY_VMS, ENCODERS_ONLY }
+    public enum Kind { PIPELINE, COMPARE_MODES, COMPARE_STUN, COMPARE_DIRTY, MANY_VMS, ENCODERS_ONLY, COMPARE_PROTECT }
 
     private Bench() {
     }
@@ -62,6 +62,7 @@ public final class Bench {
             case COMPARE_DIRTY -> result.putAll(DirtyTrackerComparison.run(settings, config));
             case MANY_VMS -> result.putAll(ManyVms.run(settings, config, vms, attacks, compareSharing));
             case ENCODERS_ONLY -> result.putAll(EncoderComparison.run(settings, config));
+            case COMPARE_PROTECT -> result.putAll(ProtectComparison.run(settings, config));
             case PIPELINE, COMPARE_MODES -> {
                 Map<String, Object> main = Pipeline.measure(settings, config);
                 result.putAll(main);

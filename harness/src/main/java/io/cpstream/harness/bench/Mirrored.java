@@ -5,6 +5,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.function.Supplier;
 
 /**
  * Two configurations of one pipeline compared fairly: each run once unmeasured, then both twice in the order
@@ -23,18 +25,32 @@ final class Mirrored {
      */
     static List<Map<String, Object>> compare(BenchSettings settings, AgentConfig a, AgentConfig b,
                                              Map<String, Object> aDone) throws Exception {
+        return compare(settings, a, null, b, null, aDone);
+    }
+
+    /**
+     * As {@link #compare(BenchSettings, AgentConfig, AgentConfig, Map)}, each run of A with a fresh {@code aExtra}
+     * and each of B with a fresh {@code bExtra} beside it (either may be null: none).
+     */
+    static List<Map<String, Object>> compare(BenchSettings settings, AgentConfig a, Supplier<Pipeline.Extra> aExtra,
+                                             AgentConfig b, Supplier<Pipeline.Extra> bExtra,
+                                             Map<String, Object> aDone) throws Exception {
+        Callable<Map<String, Object>> runA = () -> Pipeline.measure(settings, settings.source(), a, false,
+                aExtra == null ? null : aExtra.get());
+        Callable<Map<String, Object>> runB = () -> Pipeline.measure(settings, settings.source(), b, false,
+                bExtra == null ? null : bExtra.get());
         if (aDone == null) {
             // Not measured: the first pipelines in a JVM run while the compiler competes for the cores, for
             // tens of seconds on 2 cores, and whichever configuration ran first looked slow or noisy.
-            Pipeline.measure(settings, a);
+            runA.call();
         }
-        Pipeline.measure(settings, b);
+        runB.call();
         List<Map<String, Object>> aRuns = new ArrayList<>();
         List<Map<String, Object>> bRuns = new ArrayList<>();
-        aRuns.add(Pipeline.measure(settings, a));
-        bRuns.add(Pipeline.measure(settings, b));
-        bRuns.add(Pipeline.measure(settings, b));
-        aRuns.add(Pipeline.measure(settings, a));
+        aRuns.add(runA.call());
+        bRuns.add(runB.call());
+        bRuns.add(runB.call());
+        aRuns.add(runA.call());
         return List.of(meanOf(aRuns), meanOf(bRuns));
     }
 
@@ -60,6 +76,9 @@ final class Mirrored {
         }
         mean.put("checkpoints_per_s_runs", runs.stream().map(r -> r.get("checkpoints_per_s")).toList());
         mean.put("pause_ms_p99_runs", runs.stream().map(r -> r.get("pause_ms_p99")).toList());
+        if (runs.get(0).containsKey("output_latency_ms_p99")) {
+            mean.put("output_latency_ms_p99_runs", runs.stream().map(r -> r.get("output_latency_ms_p99")).toList());
+        }
         return mean;
     }
 }

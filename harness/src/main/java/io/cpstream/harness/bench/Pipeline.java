@@ -34,11 +34,48 @@ public final class Pipeline {
     /** Runs {@code spec} with {@code config}, over mutual TLS when {@code tls}; the figures of the measured window. */
     public static Map<String, Object> measure(BenchSettings settings, String spec, AgentConfig config, boolean tls)
             throws Exception {
+        return measure(settings, spec, config, tls, null);
+    }
+
+    /**
+     * What a comparison adds to one pipeline run ({@link ProtectComparison}): it configures and prepares the agent,
+     * drives the guest, and measures beside the pipeline's own figures over the same window. One per run.
+     */
+    interface Extra extends AutoCloseable {
+        /** The agent's configuration for this run. */
+        AgentConfig configure(AgentConfig config);
+
+        /** Before the agent starts. */
+        void prepare(LocalReplication run) throws Exception;
+
+        /** The measured window starts (true) or ends (false); it ends before the primary stops. */
+        void window(boolean measuring);
+
+        /** Its figures of the window, added to the run's. */
+        void addFigures(Map<String, Object> result);
+
+        @Override
+        void close() throws Exception;
+    }
+
+    /** As {@link #measure(BenchSettings, String, AgentConfig, boolean)}, with {@code extra} (may be null) beside. */
+    static Map<String, Object> measure(BenchSettings settings, String spec, AgentConfig config, boolean tls,
+                                       Extra extra) throws Exception {
+        try (Extra rig = extra) {
+            return measureWith(settings, spec, rig == null ? config : rig.configure(config), tls, rig);
+        }
+    }
+
+    private static Map<String, Object> measureWith(BenchSettings settings, String spec, AgentConfig config, boolean tls,
+                                                   Extra extra) throws Exception {
         StunConfig stun = config.stun();
         Map<String, Object> result = new LinkedHashMap<>();
         LocalReplication replication;
         try (LocalReplication run = new LocalReplication(spec, null, config, (epoch, outputs) -> { }, tls)) {
             replication = run;
+            if (extra != null) {
+                extra.prepare(run);
+            }
             settings.out().printf("cpstream bench: %s (%d MiB), %s encoding, epoch target %d ms, split %s%s%s, %d s "
                             + "warm-up + %d s measured%n", spec, run.guest.memoryBytes() >> 20, config.encoding().label(),
                     config.epochInterval().toMillis(), splitName(stun.split()),
@@ -54,10 +91,16 @@ public final class Pipeline {
                 run.run(Duration.ofSeconds(settings.warmupSeconds()), true, settings.out());
             }
             run.agent.resetStats();
+            if (extra != null) {
+                extra.window(true);
+            }
             // A replayed trace may end before the window does: rates are over the time actually measured.
             double seconds = run.run(Duration.ofSeconds(settings.seconds()), settings.quiet(), settings.out())
                     .toNanos() / 1e9;
             AgentStats.Snapshot s = run.agent.stats();
+            if (extra != null) {
+                extra.window(false);
+            }
             run.stopPrimary();
             result.put("split", splitName(stun.split()));
             result.put("copies_after_resume", run.agent.defersStablePages());
@@ -86,6 +129,9 @@ public final class Pipeline {
                 result.put("stun_target_misses", s.stunTargetMisses());
                 result.put("bandwidth_budget_misses", s.bandwidthExceeded());
                 result.put("targets_met", s.stunTargetMisses() == 0 && s.bandwidthExceeded() == 0);
+            }
+            if (extra != null) {
+                extra.addFigures(result);
             }
         }
         if (config.verify()) {

@@ -1,0 +1,202 @@
+package io.cpstream.harness.bench;
+
+import io.cpstream.agent.AgentConfig;
+import io.cpstream.agent.output.OutputReceiver;
+import io.cpstream.harness.Directories;
+import io.cpstream.harness.HarnessException;
+import io.cpstream.harness.LocalReplication;
+import io.cpstream.tracker.OutputTap;
+import io.cpstream.tracker.kvm.KvProtocol;
+import io.cpstream.tracker.kvm.KvmSource;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * {@code bench --compare-protect}: one {@code emu} kv guest under the same request load, protected by checkpoints
+ * (an output is released once its epoch's checkpoint commits) and by record/replay (once the inputs before it are
+ * journaled by the collector), {@link Mirrored}. Each output's latency runs from the guest's {@code OUT} (the shim's
+ * CLOCK_MONOTONIC stamp, {@link KvmSource#outputEmittedNanos}) to the moment the sink the agent releases to, a TCP
+ * {@link OutputReceiver} on loopback, has it in its log; the clock is the host's one monotonic clock, which both
+ * read. Reported per mode: latency p50/p99/max and checkpoints per second, and replay's p99 over checkpoint's.
+ */
+public final class ProtectComparison {
+
+    /**
+     * Requests the load offers per second: a steady stream well inside what the kv guest serves on {@code emu}
+     * (it answers a request in tens of microseconds), so latency is the protection's, not a queue's.
+     */
+    public static final int REQUESTS_PER_SECOND = 500;
+    /** Distinct keys the load writes: a small table, so each request dirties a page or two. */
+    private static final int KEYS = 256;
+
+    private ProtectComparison() {
+    }
+
+    /** {@code checkpoint} and {@code replay}, and {@code replay_p99_over_checkpoint_p99}. */
+    public static Map<String, Object> run(BenchSettings settings, AgentConfig config) throws Exception {
+        if (!settings.source().startsWith("emu:") || !settings.source().contains("guest=kv")) {
+            throw new HarnessException("--compare-protect runs a kv guest on emu (record/replay needs the emulator), "
+                    + "e.g. --source emu:guest=kv,mem=64m; not " + settings.source());
+        }
+        java.util.List<Map<String, Object>> both = Mirrored.compare(settings, config, () -> new Load(false),
+                config, () -> new Load(true), null);
+        Map<String, Object> checkpoint = both.get(0);
+        Map<String, Object> replay = both.get(1);
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("requests_per_s", REQUESTS_PER_SECOND);
+        result.put("checkpoint", checkpoint);
+        result.put("replay", replay);
+        result.put("replay_p99_over_checkpoint_p99", Figures.ratio(replay.get("output_latency_ms_p99"),
+                checkpoint.get("output_latency_ms_p99")));
+        return result;
+    }
+
+    /**
+     * One pipeline run's load and latency measurement: a sink on loopback TCP that timestamps what it accepts, and
+     * a thread offering kv requests at a steady rate from the moment the agent starts.
+     */
+    private static final class Load implements Pipeline.Extra {
+
+        private final boolean replay;
+        private final Path dir;
+        private final OutputReceiver sink;
+        /** Latencies of the outputs released in the window, in nanoseconds; guarded by this. */
+        private long[] latencies = new long[1 << 14];
+        private int count;
+        /** Outputs released in the window whose emission time the shim no longer knew: not measured, reported. */
+        private long unknown;
+        private long refused;
+        private long offered;
+        private volatile boolean measuring;
+        private volatile boolean stopped;
+        private KvmSource kv;
+        private Thread driver;
+
+        Load(boolean replay) {
+            this.replay = replay;
+            try {
+                this.dir = Files.createTempDirectory("cpstream-bench-sink-");
+                this.sink = new OutputReceiver("127.0.0.1", 0, dir.resolve("released.log"));
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException("cannot start the bench's output sink", e);
+            }
+            sink.onAccepted(this::released);
+        }
+
+        @Override
+        public AgentConfig configure(AgentConfig config) {
+            return config.withOutputSink("tcp://127.0.0.1:" + sink.port());
+        }
+
+        @Override
+        public void prepare(LocalReplication run) {
+            if (!(run.guest instanceof OutputTap tap) || !(tap.guest() instanceof KvmSource source)) {
+                throw new HarnessException("--compare-protect needs an emu kv guest");
+            }
+            kv = source;
+            if (replay) {
+                run.agent.protectByReplay();
+            }
+            driver = Thread.ofPlatform().daemon().name("bench-requests").start(this::offer);
+        }
+
+        /** Offers request i at i / rate seconds after the start, so both modes see the very same schedule. */
+        private void offer() {
+            long period = 1_000_000_000L / REQUESTS_PER_SECOND;
+            long start = System.nanoTime();
+            byte[] value = new byte[64];
+            Arrays.fill(value, (byte) 'v');
+            for (long id = 0; !stopped; id++) {
+                long due = start + id * period;
+                long wait;
+                while (!stopped && (wait = due - System.nanoTime()) > 0) {
+                    LockSupport.parkNanos(wait);
+                }
+                byte[] key = ("key-" + id % KEYS).getBytes(StandardCharsets.UTF_8);
+                try {
+                    boolean queued = kv.offerInput(KvProtocol.put(id, key, value));
+                    synchronized (this) {
+                        if (measuring) {
+                            offered++;
+                            refused += queued ? 0 : 1;
+                        }
+                    }
+                } catch (IllegalStateException closed) {
+                    return; // the primary stopped
+                }
+            }
+        }
+
+        private void released(String vm, long first, int records, long nanos) {
+            if (!measuring) {
+                return;
+            }
+            for (long index = first; index < first + records; index++) {
+                OptionalLong emitted;
+                try {
+                    emitted = kv.outputEmittedNanos(index);
+                } catch (IllegalStateException closed) {
+                    return; // the primary stopped
+                }
+                synchronized (this) {
+                    if (emitted.isEmpty()) {
+                        unknown++;
+                        continue;
+                    }
+                    if (count == latencies.length) {
+                        latencies = Arrays.copyOf(latencies, count * 2);
+                    }
+                    latencies[count++] = nanos - emitted.getAsLong();
+                }
+            }
+        }
+
+        @Override
+        public void window(boolean on) {
+            measuring = on;
+        }
+
+        @Override
+        public synchronized void addFigures(Map<String, Object> result) {
+            long[] sorted = Arrays.copyOf(latencies, count);
+            Arrays.sort(sorted);
+            result.put("protect", replay ? "replay" : "checkpoint");
+            result.put("outputs_measured", count);
+            result.put("outputs_without_emit_time", unknown);
+            result.put("requests_offered", offered);
+            result.put("requests_refused", refused);
+            result.put("output_latency_ms_p50", Figures.round(percentile(sorted, 50) / 1e6));
+            result.put("output_latency_ms_p99", Figures.round(percentile(sorted, 99) / 1e6));
+            result.put("output_latency_ms_max", Figures.round(percentile(sorted, 100) / 1e6));
+        }
+
+        /** The nearest-rank percentile; 0 of nothing. */
+        private static long percentile(long[] sorted, int p) {
+            if (sorted.length == 0) {
+                return 0;
+            }
+            int rank = (int) Math.ceil(p / 100.0 * sorted.length);
+            return sorted[Math.max(0, Math.min(sorted.length, rank) - 1)];
+        }
+
+        @Override
+        public void close() throws Exception {
+            stopped = true;
+            measuring = false;
+            if (driver != null) {
+                driver.join(5_000);
+            }
+            try {
+                sink.close();
+            } finally {
+                Directories.deleteTree(dir);
+            }
+        }
+    }
+}
