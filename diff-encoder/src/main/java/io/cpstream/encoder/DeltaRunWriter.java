@@ -28,20 +28,19 @@ final class DeltaRunWriter {
     /** One per thread: the writer is called from encoders and classifiers that each live on one thread. */
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
-    /** Heap copies of one page pair and their XOR, padded with zero bytes to whole words plus one zero word. */
+    /**
+     * Heap copies of one page pair: {@code xor} takes the page and then, in place, its XOR with {@code base}. Both are
+     * padded with zero bytes to whole words; {@code xor} has one more zero word, a sentinel of unchanged bytes.
+     */
     private static final class Scratch {
-        private byte[] page = new byte[0];
-        private byte[] base = new byte[0];
         private byte[] xor = new byte[0];
-        private long[] words = new long[0];
+        private byte[] base = new byte[0];
 
         Scratch fit(int pageSize) {
             int wordCount = (pageSize + Long.BYTES - 1) / Long.BYTES;
-            if (words.length != wordCount + 1) {
-                page = new byte[wordCount * Long.BYTES];
+            if (base.length != wordCount * Long.BYTES) {
+                xor = new byte[(wordCount + 1) * Long.BYTES];
                 base = new byte[wordCount * Long.BYTES];
-                xor = new byte[wordCount * Long.BYTES];
-                words = new long[wordCount + 1]; // the last word stays zero: a sentinel of unchanged bytes
             }
             return this;
         }
@@ -61,23 +60,23 @@ final class DeltaRunWriter {
             int limit) {
         Scratch scratch = SCRATCH.get().fit(pageSize);
         int wordCount = xor(page, base, pageSize, scratch);
-        long[] words = scratch.words;
+        byte[] xor = scratch.xor;
         int o = from;
         int position = 0;
         int previousEnd = 0;
         while (position < pageSize) {
-            int start = nextChanged(words, wordCount, position);
+            int start = nextChanged(xor, wordCount, position);
             if (start < 0 || start >= pageSize) {
                 break;
             }
-            int end = runEnd(words, wordCount, start, pageSize);
+            int end = runEnd(xor, wordCount, start, pageSize);
             int length = end - start;
             int skip = start - previousEnd;
             if (o + DeltaFormat.MAX_RUN_HEADER + length > limit) {
                 return -1;
             }
             o = DeltaFormat.writeHeader(out, o, skip, length);
-            System.arraycopy(scratch.xor, start, out, o, length);
+            System.arraycopy(xor, start, out, o, length);
             o += length;
             previousEnd = end;
             position = end;
@@ -87,33 +86,34 @@ final class DeltaRunWriter {
 
     /** Copies both pages to the scratch arrays and XORs them; returns the number of words (padding included). */
     private static int xor(MemorySegment page, MemorySegment base, int pageSize, Scratch scratch) {
-        MemorySegment.copy(page, ValueLayout.JAVA_BYTE, 0, scratch.page, 0, pageSize);
+        MemorySegment.copy(page, ValueLayout.JAVA_BYTE, 0, scratch.xor, 0, pageSize);
         MemorySegment.copy(base, ValueLayout.JAVA_BYTE, 0, scratch.base, 0, pageSize);
         // A page size that is no multiple of eight leaves padding another page size may have written: clear it.
-        java.util.Arrays.fill(scratch.page, pageSize, scratch.page.length, (byte) 0);
+        int wordCount = scratch.base.length / Long.BYTES;
+        java.util.Arrays.fill(scratch.xor, pageSize, wordCount * Long.BYTES, (byte) 0);
         java.util.Arrays.fill(scratch.base, pageSize, scratch.base.length, (byte) 0);
-        int wordCount = scratch.words.length - 1;
-        for (int w = 0; w < wordCount; w++) {
-            int at = w * Long.BYTES;
-            long x = (long) WORDS.get(scratch.page, at) ^ (long) WORDS.get(scratch.base, at);
-            scratch.words[w] = x;
-            WORDS.set(scratch.xor, at, x);
+        for (int at = 0; at < wordCount * Long.BYTES; at += Long.BYTES) {
+            WORDS.set(scratch.xor, at, word(scratch.xor, at) ^ word(scratch.base, at));
         }
         return wordCount;
     }
 
+    private static long word(byte[] bytes, int at) {
+        return (long) WORDS.get(bytes, at);
+    }
+
     /** The first changed byte at or after {@code from}, or -1. */
-    private static int nextChanged(long[] words, int wordCount, int from) {
+    private static int nextChanged(byte[] xor, int wordCount, int from) {
         int w = from >>> 3;
         if (w >= wordCount) {
             return -1;
         }
-        long word = words[w] & (-1L << ((from & 7) << 3));
+        long word = word(xor, w << 3) & (-1L << ((from & 7) << 3));
         while (word == 0) {
             if (++w >= wordCount) {
                 return -1;
             }
-            word = words[w];
+            word = word(xor, w << 3);
         }
         return (w << 3) + (Long.numberOfTrailingZeros(word) >>> 3);
     }
@@ -122,12 +122,12 @@ final class DeltaRunWriter {
      * Where the run starting at {@code start} (a changed byte) ends: the first unchanged byte followed by another
      * unchanged one (or by the end of the page), or the end of the page.
      */
-    private static int runEnd(long[] words, int wordCount, int start, int pageSize) {
+    private static int runEnd(byte[] xor, int wordCount, int start, int pageSize) {
         int w = start >>> 3;
         long mask = -1L << ((start & 7) << 3);
-        long unchanged = zeroBytes(words[w]);
+        long unchanged = zeroBytes(word(xor, w << 3));
         while (true) {
-            long next = zeroBytes(words[w + 1]); // the sentinel word past the page counts as unchanged
+            long next = zeroBytes(word(xor, (w + 1) << 3)); // the sentinel word past the page counts as unchanged
             // Byte j starts a pair of unchanged bytes if j and j+1 are both unchanged; byte 7 pairs with the next
             // word's byte 0 (its flag, bit 7, moved to bit 63).
             long pairs = (unchanged & (unchanged >>> 8) | unchanged & (next << 56)) & mask;
