@@ -38,7 +38,7 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--seconds", defaultValue = "20", description = "Measured duration (default: ${DEFAULT-VALUE})")
     int seconds;
 
-    @Option(names = "--warmup-seconds", defaultValue = "2", description = "Unmeasured start, covering the full sync (default: ${DEFAULT-VALUE})")
+    @Option(names = "--warmup-seconds", defaultValue = "2", description = "Unmeasured time after the full sync is acknowledged, before the measured window (default: ${DEFAULT-VALUE})")
     int warmupSeconds;
 
     @Option(names = "--warmup-epochs", defaultValue = "0", description = "Instead of --warmup-seconds, warm up until this "

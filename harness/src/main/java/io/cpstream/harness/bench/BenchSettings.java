@@ -7,7 +7,7 @@ import java.io.PrintStream;
  *
  * @param source        the guest to protect, a source spec
  * @param seconds       the measured window of each pipeline
- * @param warmupSeconds the unmeasured start of each pipeline, covering the full sync
+ * @param warmupSeconds the unmeasured start of each pipeline, once its full sync is acknowledged
  * @param warmupEpochs  when positive, instead of {@code warmupSeconds}: warm up until this many checkpoints are
  *                      acknowledged (a replayed trace: 1 covers the full sync without using up the trace)
  * @param quiet         no progress line a second in the measured window, no table per encoder
