@@ -63,10 +63,15 @@ public record AgentConfig(String collector, String vmId, long fencingEpoch, Dura
         }
     }
 
-    /** The defaults of {@link AgentKeys}, to protect {@code vmId} on {@code collector}. */
+    /**
+     * The defaults of {@link AgentKeys}, to protect {@code vmId} on {@code collector}. Two checkpoints in flight, not
+     * four: a checkpoint waits behind every one ahead of it, so lag runs at about this many service times once the
+     * stream is behind, and merging epochs (the epoch loop's backpressure) already keeps the pipe full with two. On
+     * the default bench (12 s warm-up) lag p99 went from 101-325 ms to 43-69 ms with checkpoints/s unchanged (74-94).
+     */
     public static AgentConfig of(String collector, String vmId) {
         return new AgentConfig(collector, vmId, AgentKeys.FENCING_EPOCH.defaultValue(),
-                Duration.ofMillis(AgentKeys.EPOCH_MS.defaultValue()), 4, AgentKeys.VERIFY.defaultValue(), 8192,
+                Duration.ofMillis(AgentKeys.EPOCH_MS.defaultValue()), 2, AgentKeys.VERIFY.defaultValue(), 8192,
                 AgentKeys.ENCODING.defaultValue(), AgentKeys.DELTA_CACHE.defaultValue(),
                 AgentKeys.OUTPUT_SINK.defaultValue(), AgentKeys.MAX_PENDING_OUTPUT.defaultValue(), DEFAULT_HEARTBEAT,
                 StunConfig.DEFAULT, FailoverConfig.DEFAULT, TlsSettings.INSECURE);
