@@ -1,0 +1,142 @@
+package io.cpstream.agent.output;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.cpstream.security.TlsSettings;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The sink's timeouts over real sockets (issue 15): a peer that connects and goes silent is closed at the idle
+ * timeout and its slot serves another, one that trickles a write's records is closed at the request timeout with none
+ * of them taken.
+ */
+class SinkTimeoutTest {
+
+    private static final Duration PATIENCE = Duration.ofSeconds(60);
+
+    @TempDir
+    Path dir;
+
+    private final List<Socket> sockets = new ArrayList<>();
+
+    @AfterEach
+    void closeSockets() throws IOException {
+        for (Socket socket : sockets) {
+            socket.close();
+        }
+    }
+
+    private Socket connect(OutputReceiver receiver) throws IOException {
+        Socket socket = new Socket();
+        sockets.add(socket);
+        socket.connect(new InetSocketAddress("127.0.0.1", receiver.port()), 5000);
+        socket.setSoTimeout(30_000);
+        return socket;
+    }
+
+    /** Sends {@code request} and returns the answer line, or null when the receiver closed the connection instead. */
+    private static String ask(Socket socket, String request) {
+        try {
+            OutputStream out = socket.getOutputStream();
+            out.write(request.getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            return new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.US_ASCII))
+                    .readLine();
+        } catch (IOException e) {
+            return null; // reset
+        }
+    }
+
+    /** Whether the receiver has closed {@code socket}: its end of stream or a reset (the socket read times out else). */
+    private static boolean closedByReceiver(Socket socket) {
+        try {
+            return socket.getInputStream().read() < 0;
+        } catch (SocketTimeoutException e) {
+            return false;
+        } catch (IOException e) {
+            return true;
+        }
+    }
+
+    @Test
+    void aSilentClientIsClosedAtTheIdleTimeoutAndItsSlotServesAnother() throws Exception {
+        OutputReceiver.Limits limits = new OutputReceiver.Limits(2, Duration.ofSeconds(2), Duration.ofSeconds(30));
+        try (OutputReceiver receiver = new OutputReceiver("127.0.0.1", 0, dir.resolve("out.log"), TlsSettings.INSECURE,
+                limits)) {
+            Socket first = connect(receiver);
+            Socket second = connect(receiver);
+            // Both slots held by peers that say nothing: a third client is closed as it is accepted.
+            assertNull(ask(connect(receiver), "open web-1 0\n"));
+
+            assertTrue(closedByReceiver(first));
+            assertTrue(closedByReceiver(second));
+            await().atMost(PATIENCE).until(() -> receiver.idleClosed() == 2);
+            // Their slots are free: an honest primary is served.
+            try (TcpOutputSink honest = new TcpOutputSink("127.0.0.1", receiver.port())) {
+                assertEquals(OutputSink.NO_HISTORY, honest.open("web-1", 0));
+                honest.write(0, List.of(new byte[] {1}));
+            }
+            assertEquals(1, OutputLog.read(receiver.file(), "web-1").size());
+            assertEquals(0, receiver.requestTimeouts());
+        }
+    }
+
+    @Test
+    void aTricklingWriteIsClosedAtTheRequestTimeoutAndNoneOfItsRecordsIsTaken() throws Exception {
+        // An idle timeout far beyond the request timeout: only the request's deadline can end the trickle.
+        OutputReceiver.Limits limits = new OutputReceiver.Limits(4, Duration.ofMinutes(10), Duration.ofSeconds(1));
+        try (OutputReceiver receiver = new OutputReceiver("127.0.0.1", 0, dir.resolve("out.log"), TlsSettings.INSECURE,
+                limits);
+             TcpOutputSink honest = new TcpOutputSink("127.0.0.1", receiver.port())) {
+            honest.open("web-1", 0);
+            honest.write(0, List.of(new byte[] {1}, new byte[] {2}));
+            byte[] before = Files.readAllBytes(receiver.file());
+
+            // A write of two records: the first whole, the second a hex digit at a time, never ending.
+            Socket slow = connect(receiver);
+            OutputStream out = slow.getOutputStream();
+            out.write("write web-1 0 2 2\n03\n".getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            await().atMost(PATIENCE).pollInterval(Duration.ofMillis(100)).until(() -> {
+                try {
+                    out.write('0');
+                    out.flush();
+                    return false;
+                } catch (IOException e) {
+                    return true; // the receiver has closed it: the write meets its reset
+                }
+            });
+
+            assertEquals(1, receiver.requestTimeouts());
+            assertEquals(0, receiver.idleClosed());
+            assertArrayEquals(before, Files.readAllBytes(receiver.file()));
+            assertEquals(2, receiver.acceptedRecords());
+            // The honest primary goes on from where it was.
+            honest.write(2, List.of(new byte[] {3}));
+            assertEquals(List.of(0L, 1L, 2L), indexes(receiver.file()));
+        }
+    }
+
+    private static List<Long> indexes(Path file) throws IOException {
+        return OutputLog.read(file, "web-1").stream().map(OutputLog.Record::index).toList();
+    }
+}
