@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.cpstream.security.Pki;
+import io.cpstream.security.Role;
 import io.cpstream.security.TlsSettings;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -23,11 +25,13 @@ import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The sink's timeouts over real sockets (issue 15): a peer that connects and goes silent is closed at the idle
  * timeout and its slot serves another, one that trickles a write's records is closed at the request timeout with none
- * of them taken.
+ * of them taken, and a primary whose quiet connection the sink closed releases again with no gap and no duplicate.
  */
 class SinkTimeoutTest {
 
@@ -133,6 +137,51 @@ class SinkTimeoutTest {
             // The honest primary goes on from where it was.
             honest.write(2, List.of(new byte[] {3}));
             assertEquals(List.of(0L, 1L, 2L), indexes(receiver.file()));
+        }
+    }
+
+    @ParameterizedTest(name = "tls={0}")
+    @ValueSource(booleans = {false, true})
+    void aPrimaryWhoseIdleConnectionWasClosedReleasesAgainWithNoGapOrDuplicate(boolean tls) throws Exception {
+        TlsSettings sinkIdentity = TlsSettings.INSECURE;
+        TlsSettings agentIdentity = TlsSettings.INSECURE;
+        if (tls) {
+            Duration day = Duration.ofDays(1);
+            Path pki = dir.resolve("pki");
+            Pki.init(pki, day);
+            Pki.issue(pki, "sink", Role.SINK, List.of(), day);
+            Pki.issue(pki, "host-a", Role.AGENT, List.of("web-1"), day);
+            sinkIdentity = Pki.settings(pki, "sink");
+            agentIdentity = Pki.settings(pki, "host-a");
+        }
+        OutputReceiver.Limits limits = new OutputReceiver.Limits(4, Duration.ofSeconds(2), Duration.ofSeconds(30));
+        try (OutputReceiver receiver = new OutputReceiver("127.0.0.1", 0, dir.resolve("out.log"), sinkIdentity, limits);
+             TcpOutputSink sink = new TcpOutputSink("127.0.0.1", receiver.port(), agentIdentity)) {
+            assertEquals(OutputSink.NO_HISTORY, sink.open("web-1", 1));
+            sink.write(0, List.of(new byte[] {0}, new byte[] {1}));
+            await().atMost(PATIENCE).until(() -> receiver.idleClosed() == 1);
+
+            // The guest was quiet for longer than the idle timeout: its next output still goes out, once.
+            sink.write(2, List.of(new byte[] {2}));
+
+            // As if the receiver had stored a write and then lost the connection before its answer: record 3 arrives
+            // by another connection of the same primary, then this one is closed idle, then the primary (which never
+            // heard back) writes 3 and 4 again. Only 4 is new.
+            try (TcpOutputSink other = new TcpOutputSink("127.0.0.1", receiver.port(), agentIdentity)) {
+                assertEquals(3, other.open("web-1", 1));
+                other.write(3, List.of(new byte[] {3}));
+            }
+            await().atMost(PATIENCE).until(() -> receiver.idleClosed() == 2);
+            sink.write(3, List.of(new byte[] {3}, new byte[] {4}));
+
+            assertEquals(List.of(0L, 1L, 2L, 3L, 4L), indexes(receiver.file()));
+            List<OutputLog.Record> records = OutputLog.read(receiver.file(), "web-1");
+            for (OutputLog.Record record : records) {
+                assertArrayEquals(new byte[] {(byte) record.index()}, record.payload());
+            }
+            assertEquals(0, receiver.duplicateAttempts());
+            assertEquals(0, receiver.gapAttempts());
+            assertEquals(5, receiver.acceptedRecords());
         }
     }
 
