@@ -33,7 +33,8 @@ final class SinkCommand implements Callable<Integer> {
 
     @Option(names = "--request-timeout-ms", defaultValue = "10000", paramLabel = "MS",
             description = "A write's records must arrive within this long, plus a second per 64 KiB received; a "
-                    + "peer that trickles them is closed and none is taken (default: ${DEFAULT-VALUE})")
+                    + "peer that trickles them, or does not take its answer in time, is closed and none is taken "
+                    + "(default: ${DEFAULT-VALUE})")
     long requestTimeoutMillis;
 
     @picocli.CommandLine.Mixin

@@ -19,6 +19,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import javax.net.ssl.SSLServerSocket;
 import javax.net.ssl.SSLSocket;
@@ -43,7 +46,8 @@ import javax.net.ssl.SSLSocket;
  * Nor for longer: a TLS handshake must end within {@value #HANDSHAKE_MILLIS} ms, a request line arrive within the
  * idle timeout of the previous answer (a connection without one is closed, freeing its slot), and a write's record
  * lines within the request timeout, which every {@value #MIN_RATE} bytes received extend by a second (a primary
- * sending at least that fast always finishes, one trickling its records is closed and none of them is taken).
+ * sending at least that fast always finishes, one trickling its records is closed and none of them is taken), and an
+ * answer be taken within the request timeout (a peer that sends requests and never reads the answers is closed).
  */
 public final class OutputReceiver implements AutoCloseable {
 
@@ -72,6 +76,12 @@ public final class OutputReceiver implements AutoCloseable {
     private final AtomicLong idleClosed = new AtomicLong();
     private final AtomicLong requestTimeouts = new AtomicLong();
     private final Limits limits;
+    /**
+     * Closes a connection whose answer is not out within the request timeout. A blocking write has no timeout of its
+     * own, and a peer that sends requests but never reads the answers fills the socket's buffers until the write
+     * blocks for good; closing the socket from here ends it.
+     */
+    private final ScheduledThreadPoolExecutor watchdog;
     private final boolean tls;
     private volatile boolean closed;
     private volatile Arrivals arrivals = (vm, first, count, nanos) -> { };
@@ -134,6 +144,9 @@ public final class OutputReceiver implements AutoCloseable {
         this.server = socket;
         server.setReuseAddress(true);
         server.bind(new InetSocketAddress(host, port));
+        this.watchdog = new ScheduledThreadPoolExecutor(1,
+                Thread.ofPlatform().daemon().name("output-receiver-watchdog").factory());
+        watchdog.setRemoveOnCancelPolicy(true); // one schedule per answer, nearly all cancelled: do not keep them
         Thread.ofPlatform().daemon().name("output-receiver").start(this::acceptLoop);
     }
 
@@ -147,7 +160,10 @@ public final class OutputReceiver implements AutoCloseable {
         return idleClosed.get();
     }
 
-    /** Connections closed because a write's records did not all arrive within the request timeout (none taken). */
+    /**
+     * Connections closed because a request did not complete within the request timeout: a write's records did not
+     * all arrive (none of them is taken), or the answer could not be sent (the peer does not read).
+     */
     public long requestTimeouts() {
         return requestTimeouts.get();
     }
@@ -246,8 +262,14 @@ public final class OutputReceiver implements AutoCloseable {
                     return;
                 }
                 String answer = answer(line, in, peer);
-                out.write((answer + "\n").getBytes(StandardCharsets.US_ASCII));
-                out.flush();
+                ScheduledFuture<?> stalled = watchdog.schedule(() -> closeStalled(client),
+                        limits.requestTimeout().toNanos(), TimeUnit.NANOSECONDS);
+                try {
+                    out.write((answer + "\n").getBytes(StandardCharsets.US_ASCII));
+                    out.flush();
+                } finally {
+                    stalled.cancel(false);
+                }
                 if (answer.startsWith("denied ")) {
                     return;
                 }
@@ -268,6 +290,23 @@ public final class OutputReceiver implements AutoCloseable {
             synchronized (clients) {
                 clients.remove(client);
             }
+        }
+    }
+
+    /** On the watchdog: {@code client} has not taken an answer within the request timeout. */
+    private void closeStalled(Socket client) {
+        requestTimeouts.incrementAndGet();
+        LOG.log(System.Logger.Level.WARNING, "output receiver: closing the connection from "
+                + client.getRemoteSocketAddress() + ": it has not taken an answer in "
+                + limits.requestTimeout().toMillis() + " ms (the request timeout)");
+        try {
+            // Linger 0: a TLS socket's close otherwise waits for the lock its blocked write holds, to send a
+            // close_notify that cannot go out either (seen: the watchdog and the receiver's close stuck behind it).
+            // With it, the close resets the connection, which is all a peer that does not read can be told.
+            client.setSoLinger(true, 0);
+            client.close();
+        } catch (IOException e) {
+            // closed either way: its thread's write ends
         }
     }
 
@@ -372,6 +411,8 @@ public final class OutputReceiver implements AutoCloseable {
                 client.close();
             }
         }
+        // After the clients: a TLS client whose answer is stuck is closed only once the watchdog has reset it.
+        watchdog.shutdownNow();
         log.close();
     }
 }

@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cpstream.security.Pki;
 import io.cpstream.security.Role;
+import io.cpstream.security.Tls;
+import io.cpstream.security.TlsMaterial;
 import io.cpstream.security.TlsSettings;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -22,6 +24,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import javax.net.ssl.SSLSocket;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -31,7 +34,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * The sink's timeouts over real sockets (issue 15): a peer that connects and goes silent is closed at the idle
  * timeout and its slot serves another, one that trickles a write's records is closed at the request timeout with none
- * of them taken, and a primary whose quiet connection the sink closed releases again with no gap and no duplicate.
+ * of them taken, one that never reads its answers is closed at the request timeout, and a primary whose quiet
+ * connection the sink closed releases again with no gap and no duplicate.
  */
 class SinkTimeoutTest {
 
@@ -70,7 +74,7 @@ class SinkTimeoutTest {
         }
     }
 
-    /** Whether the receiver has closed {@code socket}: its end of stream or a reset (the socket read times out else). */
+    /** Whether the receiver has closed {@code socket}: its end of stream or a reset (else the read times out). */
     private static boolean closedByReceiver(Socket socket) {
         try {
             return socket.getInputStream().read() < 0;
@@ -142,18 +146,77 @@ class SinkTimeoutTest {
 
     @ParameterizedTest(name = "tls={0}")
     @ValueSource(booleans = {false, true})
-    void aPrimaryWhoseIdleConnectionWasClosedReleasesAgainWithNoGapOrDuplicate(boolean tls) throws Exception {
-        TlsSettings sinkIdentity = TlsSettings.INSECURE;
-        TlsSettings agentIdentity = TlsSettings.INSECURE;
-        if (tls) {
-            Duration day = Duration.ofDays(1);
-            Path pki = dir.resolve("pki");
-            Pki.init(pki, day);
-            Pki.issue(pki, "sink", Role.SINK, List.of(), day);
-            Pki.issue(pki, "host-a", Role.AGENT, List.of("web-1"), day);
-            sinkIdentity = Pki.settings(pki, "sink");
-            agentIdentity = Pki.settings(pki, "host-a");
+    void aPeerThatNeverReadsItsAnswersIsClosedAtTheRequestTimeout(boolean tls) throws Exception {
+        Identities identities = identities(tls);
+        // An idle timeout far beyond the request timeout: the peer is never idle, it only stops reading.
+        // Two slots: the first honest connection's may not be free yet when the greedy peer connects.
+        OutputReceiver.Limits limits = new OutputReceiver.Limits(2, Duration.ofMinutes(10), Duration.ofSeconds(1));
+        try (OutputReceiver receiver = new OutputReceiver("127.0.0.1", 0, dir.resolve("out.log"), identities.sink(),
+                limits)) {
+            try (TcpOutputSink honest = new TcpOutputSink("127.0.0.1", receiver.port(), identities.agent())) {
+                honest.open("web-1", 5);
+                honest.write(0, List.of(new byte[] {0}));
+            }
+            // Requests from a primary the sink has fenced: each short one answered by a long "fenced" line, until
+            // the answers fill the socket's buffers and the receiver's write blocks.
+            Socket greedy = identities.connect(receiver.port());
+            sockets.add(greedy);
+            byte[] requests = "open web-1 0\n".repeat(200_000).getBytes(StandardCharsets.US_ASCII);
+            Thread sender = Thread.ofPlatform().daemon().start(() -> {
+                try {
+                    greedy.getOutputStream().write(requests);
+                    greedy.getOutputStream().flush();
+                } catch (IOException e) {
+                    // closed by the receiver while it sent
+                }
+            });
+            await().atMost(PATIENCE).until(() -> receiver.requestTimeouts() == 1);
+            sender.join(PATIENCE.toMillis());
+            // The sink goes on serving.
+            try (TcpOutputSink honest = new TcpOutputSink("127.0.0.1", receiver.port(), identities.agent())) {
+                assertEquals(1, honest.open("web-1", 5));
+                honest.write(1, List.of(new byte[] {1}));
+            }
+            assertEquals(List.of(0L, 1L), indexes(receiver.file()));
+            assertEquals(0, receiver.idleClosed());
         }
+    }
+
+    /** The sink's and an agent's identity (TLS), or plaintext for both; and a raw client socket as that agent. */
+    private record Identities(TlsSettings sink, TlsSettings agent) {
+        Socket connect(int port) throws Exception {
+            Socket plain = new Socket();
+            plain.setReceiveBufferSize(4096); // before connecting: the window it announces stays small
+            plain.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+            if (agent.insecure()) {
+                return plain;
+            }
+            SSLSocket secure = (SSLSocket) Tls.sockets(TlsMaterial.load(agent, Role.SINK)).getSocketFactory()
+                    .createSocket(plain, "127.0.0.1", port, true);
+            secure.setEnabledProtocols(new String[] {Tls.PROTOCOL});
+            secure.startHandshake();
+            return secure;
+        }
+    }
+
+    private Identities identities(boolean tls) throws Exception {
+        if (!tls) {
+            return new Identities(TlsSettings.INSECURE, TlsSettings.INSECURE);
+        }
+        Duration day = Duration.ofDays(1);
+        Path pki = dir.resolve("pki");
+        Pki.init(pki, day);
+        Pki.issue(pki, "sink", Role.SINK, List.of(), day);
+        Pki.issue(pki, "host-a", Role.AGENT, List.of("web-1"), day);
+        return new Identities(Pki.settings(pki, "sink"), Pki.settings(pki, "host-a"));
+    }
+
+    @ParameterizedTest(name = "tls={0}")
+    @ValueSource(booleans = {false, true})
+    void aPrimaryWhoseIdleConnectionWasClosedReleasesAgainWithNoGapOrDuplicate(boolean tls) throws Exception {
+        Identities identities = identities(tls);
+        TlsSettings sinkIdentity = identities.sink();
+        TlsSettings agentIdentity = identities.agent();
         OutputReceiver.Limits limits = new OutputReceiver.Limits(4, Duration.ofSeconds(2), Duration.ofSeconds(30));
         try (OutputReceiver receiver = new OutputReceiver("127.0.0.1", 0, dir.resolve("out.log"), sinkIdentity, limits);
              TcpOutputSink sink = new TcpOutputSink("127.0.0.1", receiver.port(), agentIdentity)) {
