@@ -3,10 +3,12 @@ package io.cpstream.cli;
 import io.cpstream.agent.output.OutputReceiver;
 import io.cpstream.config.HostPort;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -20,6 +22,21 @@ final class SinkCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, description = "File the output of every VM is appended to")
     Path out;
 
+    @Option(names = "--max-clients", defaultValue = "256", paramLabel = "N",
+            description = "Connections served at once; one more is closed as it is accepted (default: ${DEFAULT-VALUE})")
+    int maxClients;
+
+    @Option(names = "--idle-timeout-ms", defaultValue = "60000", paramLabel = "MS",
+            description = "A connection without a request for this long is closed, freeing its slot; a primary "
+                    + "connects again when it has output (default: ${DEFAULT-VALUE})")
+    long idleTimeoutMillis;
+
+    @Option(names = "--request-timeout-ms", defaultValue = "10000", paramLabel = "MS",
+            description = "A write's records must arrive within this long, plus a second per 64 KiB received; a "
+                    + "peer that trickles them, or does not take its answer in time, is closed and none is taken "
+                    + "(default: ${DEFAULT-VALUE})")
+    long requestTimeoutMillis;
+
     @picocli.CommandLine.Mixin
     TlsOptions tls;
 
@@ -29,9 +46,25 @@ final class SinkCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         HostPort address = HostPort.parse(listen, "--listen");
+        if (maxClients < 1 || idleTimeoutMillis < 1 || requestTimeoutMillis < 1) {
+            throw new Errors.UserError("--max-clients, --idle-timeout-ms and --request-timeout-ms must be at least 1");
+        }
+        OutputReceiver.Limits limits = new OutputReceiver.Limits(maxClients, Duration.ofMillis(idleTimeoutMillis),
+                Duration.ofMillis(requestTimeoutMillis));
         CountDownLatch stopped = new CountDownLatch(1);
-        try (OutputReceiver receiver = new OutputReceiver(address.host(), address.port(), out, tls.settings())) {
-            Runtime.getRuntime().addShutdownHook(new Thread(stopped::countDown, "sink-shutdown"));
+        CountDownLatch finished = new CountDownLatch(1);
+        try (OutputReceiver receiver = new OutputReceiver(address.host(), address.port(), out, tls.settings(),
+                limits)) {
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                stopped.countDown();
+                // The JVM halts once its hooks return: without this wait the --json report (and the log's close)
+                // raced the exit and was mostly lost.
+                try {
+                    finished.await(10, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "sink-shutdown"));
             System.out.printf("cpstream sink listening on %s:%d, output in %s%n", address.host(), receiver.port(),
                     out.toAbsolutePath());
             stopped.await();
@@ -42,8 +75,13 @@ final class SinkCommand implements Callable<Integer> {
                 result.put("gap_attempts", receiver.gapAttempts());
                 result.put("fenced_attempts", receiver.fencedAttempts());
                 result.put("denied_requests", receiver.deniedRequests());
+                result.put("idle_closed", receiver.idleClosed());
+                result.put("request_timeouts", receiver.requestTimeouts());
                 Json.print(System.out, result);
+                System.out.flush();
             }
+        } finally {
+            finished.countDown();
         }
         return 0;
     }

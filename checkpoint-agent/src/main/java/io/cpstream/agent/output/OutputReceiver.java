@@ -12,11 +12,16 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketException;
+import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import javax.net.ssl.SSLServerSocket;
 import javax.net.ssl.SSLSocket;
@@ -37,7 +42,12 @@ import javax.net.ssl.SSLSocket;
  * and write only the VMs it names; an unauthorized request is answered {@code denied REASON} and the connection
  * closed. Lines are bounded (a request line {@value #MAX_REQUEST_LINE} bytes, a record line twice the largest
  * record), a write at most {@value #MAX_WRITE_BYTES} bytes of records, fencing epochs below 2^63-1, and clients
- * at most {@value #MAX_CLIENTS} at a time: no peer can make the sink hold more than that.
+ * at most {@value #MAX_CLIENTS} at a time (by default, {@link Limits}): no peer can make the sink hold more than that.
+ * Nor for longer: a TLS handshake must end within {@value #HANDSHAKE_MILLIS} ms, a request line arrive within the
+ * idle timeout of the previous answer (a connection without one is closed, freeing its slot), and a write's record
+ * lines within the request timeout, which every {@value #MIN_RATE} bytes received extend by a second (a primary
+ * sending at least that fast always finishes, one trickling its records is closed and none of them is taken), and an
+ * answer be taken within the request timeout (a peer that sends requests and never reads the answers is closed).
  */
 public final class OutputReceiver implements AutoCloseable {
 
@@ -47,6 +57,12 @@ public final class OutputReceiver implements AutoCloseable {
     static final int MAX_WRITE_BYTES = Limit.MAX_HELD_OUTPUT_BYTES_VALUE;
     static final int MAX_CLIENTS = 256;
     private static final int HANDSHAKE_MILLIS = 10_000;
+    /**
+     * Bytes a second below which a write's record lines stop extending its deadline: far below any link a primary
+     * releases over (a write of the most records, {@value #MAX_WRITE_BYTES} bytes, is twice that in hex, 128 s at
+     * this rate), and far above a trickle.
+     */
+    static final int MIN_RATE = 64 << 10;
 
     private final OutputLog log;
     private final ServerSocket server;
@@ -57,6 +73,15 @@ public final class OutputReceiver implements AutoCloseable {
     private final AtomicLong fencedWrites = new AtomicLong();
     private final AtomicLong accepted = new AtomicLong();
     private final AtomicLong deniedRequests = new AtomicLong();
+    private final AtomicLong idleClosed = new AtomicLong();
+    private final AtomicLong requestTimeouts = new AtomicLong();
+    private final Limits limits;
+    /**
+     * Closes a connection whose answer is not out within the request timeout. A blocking write has no timeout of its
+     * own, and a peer that sends requests but never reads the answers fills the socket's buffers until the write
+     * blocks for good; closing the socket from here ends it.
+     */
+    private final ScheduledThreadPoolExecutor watchdog;
     private final boolean tls;
     private volatile boolean closed;
     private volatile Arrivals arrivals = (vm, first, count, nanos) -> { };
@@ -71,12 +96,35 @@ public final class OutputReceiver implements AutoCloseable {
         void accepted(String vm, long first, int count, long nanos);
     }
 
+    /**
+     * How many clients the receiver serves at once and how long it waits for them: {@code idleTimeout} for a request
+     * line after the handshake or the previous answer, {@code requestTimeout} (plus a second per {@value #MIN_RATE}
+     * bytes received) for a write's record lines once its request line is in. What {@code cpstream sink
+     * --idle-timeout-ms --request-timeout-ms} set; tests shorten them.
+     */
+    public record Limits(int maxClients, Duration idleTimeout, Duration requestTimeout) {
+
+        public static final Limits DEFAULT = new Limits(MAX_CLIENTS, Duration.ofSeconds(60), Duration.ofSeconds(10));
+
+        public Limits {
+            if (maxClients < 1 || !idleTimeout.isPositive() || !requestTimeout.isPositive()) {
+                throw new IllegalArgumentException("a receiver needs at least one client and positive timeouts, not "
+                        + maxClients + ", " + idleTimeout + ", " + requestTimeout);
+            }
+        }
+    }
+
     /** A plaintext receiver ({@code --insecure}): any client may open and write any VM. */
     public OutputReceiver(String host, int port, Path file) throws IOException {
         this(host, port, file, TlsSettings.INSECURE);
     }
 
     public OutputReceiver(String host, int port, Path file, TlsSettings settings) throws IOException {
+        this(host, port, file, settings, Limits.DEFAULT);
+    }
+
+    public OutputReceiver(String host, int port, Path file, TlsSettings settings, Limits limits) throws IOException {
+        this.limits = java.util.Objects.requireNonNull(limits);
         this.tls = !settings.insecure();
         ServerSocket socket;
         if (tls) {
@@ -96,12 +144,28 @@ public final class OutputReceiver implements AutoCloseable {
         this.server = socket;
         server.setReuseAddress(true);
         server.bind(new InetSocketAddress(host, port));
+        this.watchdog = new ScheduledThreadPoolExecutor(1,
+                Thread.ofPlatform().daemon().name("output-receiver-watchdog").factory());
+        watchdog.setRemoveOnCancelPolicy(true); // one schedule per answer, nearly all cancelled: do not keep them
         Thread.ofPlatform().daemon().name("output-receiver").start(this::acceptLoop);
     }
 
     /** Requests refused because the client's certificate does not name the VM (or is not an agent's). */
     public long deniedRequests() {
         return deniedRequests.get();
+    }
+
+    /** Connections closed because no request came within the idle timeout: quiet primaries, and peers that stall. */
+    public long idleClosed() {
+        return idleClosed.get();
+    }
+
+    /**
+     * Connections closed because a request did not complete within the request timeout: a write's records did not
+     * all arrive (none of them is taken), or the answer could not be sent (the peer does not read).
+     */
+    public long requestTimeouts() {
+        return requestTimeouts.get();
     }
 
     public int port() {
@@ -153,9 +217,9 @@ public final class OutputReceiver implements AutoCloseable {
             try {
                 Socket client = server.accept();
                 synchronized (clients) {
-                    if (clients.size() >= MAX_CLIENTS) {
-                        LOG.log(System.Logger.Level.WARNING, "output receiver: " + MAX_CLIENTS + " clients already; "
-                                + "refusing one from " + client.getRemoteSocketAddress());
+                    if (clients.size() >= limits.maxClients()) {
+                        LOG.log(System.Logger.Level.WARNING, "output receiver: " + limits.maxClients()
+                                + " clients already; refusing one from " + client.getRemoteSocketAddress());
                         client.close();
                         continue;
                     }
@@ -177,19 +241,45 @@ public final class OutputReceiver implements AutoCloseable {
                 client.setSoTimeout(HANDSHAKE_MILLIS);
                 secure.startHandshake();
                 peer = Tls.peer(secure.getSession());
-                client.setSoTimeout(0);
             }
-            BoundedLines in = new BoundedLines(client.getInputStream());
+            BoundedLines in = new BoundedLines(client);
             OutputStream out = client.getOutputStream();
-            String line;
-            while ((line = in.readLine(MAX_REQUEST_LINE)) != null) {
+            while (true) {
+                in.deadline(limits.idleTimeout().toNanos(), 0);
+                String line;
+                try {
+                    line = in.readLine(MAX_REQUEST_LINE);
+                } catch (SocketTimeoutException e) {
+                    // A quiet primary's connection as much as a stalled peer's: the primary connects again when it
+                    // has output, so this is routine, and not worth more than a debug line.
+                    idleClosed.incrementAndGet();
+                    LOG.log(System.Logger.Level.DEBUG, "output receiver: closing the connection from {0}: no request"
+                            + " for {1} ms", client.getRemoteSocketAddress(),
+                            String.valueOf(limits.idleTimeout().toMillis()));
+                    return;
+                }
+                if (line == null) {
+                    return;
+                }
                 String answer = answer(line, in, peer);
-                out.write((answer + "\n").getBytes(StandardCharsets.US_ASCII));
-                out.flush();
+                ScheduledFuture<?> stalled = watchdog.schedule(() -> closeStalled(client),
+                        limits.requestTimeout().toNanos(), TimeUnit.NANOSECONDS);
+                try {
+                    out.write((answer + "\n").getBytes(StandardCharsets.US_ASCII));
+                    out.flush();
+                } finally {
+                    stalled.cancel(false);
+                }
                 if (answer.startsWith("denied ")) {
                     return;
                 }
             }
+        } catch (RequestTimeoutException e) {
+            // An honest primary sends a write at once: one that does not arrive in time is a peer holding a slot, or a
+            // link too slow for the sink's request timeout. Either way the operator should hear of it.
+            requestTimeouts.incrementAndGet();
+            LOG.log(System.Logger.Level.WARNING, "output receiver: closing the connection from "
+                    + client.getRemoteSocketAddress() + ": " + e.getMessage());
         } catch (SocketException e) {
             // the primary went away (or was killed): nothing to answer
         } catch (IOException | RuntimeException e) {
@@ -200,6 +290,30 @@ public final class OutputReceiver implements AutoCloseable {
             synchronized (clients) {
                 clients.remove(client);
             }
+        }
+    }
+
+    /** On the watchdog: {@code client} has not taken an answer within the request timeout. */
+    private void closeStalled(Socket client) {
+        requestTimeouts.incrementAndGet();
+        LOG.log(System.Logger.Level.WARNING, "output receiver: closing the connection from "
+                + client.getRemoteSocketAddress() + ": it has not taken an answer in "
+                + limits.requestTimeout().toMillis() + " ms (the request timeout)");
+        try {
+            // Linger 0: a TLS socket's close otherwise waits for the lock its blocked write holds, to send a
+            // close_notify that cannot go out either (seen: the watchdog and the receiver's close stuck behind it).
+            // With it, the close resets the connection, which is all a peer that does not read can be told.
+            client.setSoLinger(true, 0);
+            client.close();
+        } catch (IOException e) {
+            // closed either way: its thread's write ends
+        }
+    }
+
+    /** A write's record lines did not all arrive within the request timeout; none of them is taken. */
+    private static final class RequestTimeoutException extends IOException {
+        RequestTimeoutException(String message) {
+            super(message);
         }
     }
 
@@ -235,8 +349,16 @@ public final class OutputReceiver implements AutoCloseable {
                 List<byte[]> records = new ArrayList<>(Math.min(count, 1024));
                 HexFormat hex = HexFormat.of();
                 long bytes = 0;
+                in.deadline(limits.requestTimeout().toNanos(), MIN_RATE);
                 for (int i = 0; i < count; i++) {
-                    String record = in.readLine(2 * Limit.MAX_OUTPUT_RECORD_BYTES_VALUE);
+                    String record;
+                    try {
+                        record = in.readLine(2 * Limit.MAX_OUTPUT_RECORD_BYTES_VALUE);
+                    } catch (SocketTimeoutException e) {
+                        throw new RequestTimeoutException("a write of " + count + " records had sent " + i
+                                + " when its request timeout (" + limits.requestTimeout().toMillis() + " ms, and a "
+                                + "second per " + MIN_RATE + " bytes received) ran out");
+                    }
                     if (record == null) {
                         throw new IOException("the write ended after " + i + " of " + count + " records");
                     }
@@ -289,6 +411,8 @@ public final class OutputReceiver implements AutoCloseable {
                 client.close();
             }
         }
+        // After the clients: a TLS client whose answer is stuck is closed only once the watchdog has reset it.
+        watchdog.shutdownNow();
         log.close();
     }
 }

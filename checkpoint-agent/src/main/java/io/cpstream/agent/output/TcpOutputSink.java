@@ -11,17 +11,26 @@ import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
 import java.util.HexFormat;
 import java.util.List;
+import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLSocket;
 import javax.net.ssl.SSLSocketFactory;
 
 /**
  * {@code tcp://HOST:PORT}: releases to an output receiver over TCP, in the line protocol
  * {@link OutputReceiver} serves. A write returns once the receiver has stored the records.
+ *
+ * <p>The receiver closes a connection that has been without a request for its idle timeout, which a quiet guest's
+ * connection meets between two writes. A write that finds its connection closed that way is sent again on a new one,
+ * from where the receiver stands: it may have stored the write before the connection went, and its {@code open}
+ * answers the next record it expects, so nothing is released twice and nothing skipped.
  */
 public final class TcpOutputSink implements OutputSink {
+
+    private static final System.Logger LOG = System.getLogger(TcpOutputSink.class.getName());
 
     private static final int CONNECT_TIMEOUT_MILLIS = 5_000;
     private static final int ANSWER_TIMEOUT_MILLIS = 30_000;
@@ -64,16 +73,43 @@ public final class TcpOutputSink implements OutputSink {
         if (records.isEmpty()) {
             return;
         }
-        if (socket == null) {
+        boolean reused = socket != null;
+        if (!reused) {
             connect();
         }
+        try {
+            exchange(request(first, records), first);
+        } catch (ClosedException | SocketException | SSLException e) {
+            if (!reused) {
+                throw e; // a new connection that fails is the receiver's failure, not an idle connection's end
+            }
+            LOG.log(System.Logger.Level.DEBUG, "{0}: the connection was closed ({1}); connecting again", this,
+                    e.getMessage());
+            resume(first, records);
+        }
+    }
+
+    /** Sends what of {@code records} the receiver does not hold yet, on a new connection. */
+    private void resume(long first, List<byte[]> records) throws IOException {
+        long next = open(vm, fencingEpoch);
+        if (next == NO_HISTORY) {
+            exchange(request(first, records), first);
+        } else if (next < first) {
+            throw new OutputGapException(next, first); // records before these are missing: the caller's to resolve
+        } else if (next < first + records.size()) {
+            exchange(request(next, records.subList((int) (next - first), records.size())), next);
+        }
+        // else: the receiver stored all of them before the connection went
+    }
+
+    private String request(long first, List<byte[]> records) {
         StringBuilder request = new StringBuilder("write ").append(vm).append(' ').append(fencingEpoch).append(' ')
                 .append(first).append(' ').append(records.size()).append('\n');
         HexFormat hex = HexFormat.of();
         for (byte[] record : records) {
             request.append(hex.formatHex(record)).append('\n');
         }
-        exchange(request.toString(), first);
+        return request.toString();
     }
 
     private void connect() throws IOException {
@@ -101,7 +137,7 @@ public final class TcpOutputSink implements OutputSink {
             out.flush();
             String answer = in.readLine();
             if (answer == null) {
-                throw new IOException("the output receiver at " + host + ":" + port + " closed the connection");
+                throw new ClosedException("the output receiver at " + host + ":" + port + " closed the connection");
             }
             String[] fields = answer.split(" ", 2);
             return switch (fields[0]) {
@@ -115,6 +151,13 @@ public final class TcpOutputSink implements OutputSink {
         } catch (IOException | RuntimeException e) {
             closeQuietly();
             throw e instanceof IOException io ? io : new IOException(e);
+        }
+    }
+
+    /** The receiver closed the connection without answering. */
+    private static final class ClosedException extends IOException {
+        ClosedException(String message) {
+            super(message);
         }
     }
 
