@@ -91,12 +91,13 @@ public final class TcpOutputSink implements OutputSink {
 
     /** Sends what of {@code records} the receiver does not hold yet, on a new connection. */
     private void resume(long first, List<byte[]> records) throws IOException {
-        long next = open(vm, fencingEpoch);
-        if (next == NO_HISTORY) {
-            exchange(request(first, records), first);
-        } else if (next < first) {
+        long answered = open(vm, fencingEpoch);
+        // A receiver with no history of the VM takes the records from wherever they start.
+        long next = answered == NO_HISTORY ? first : answered;
+        if (next < first) {
             throw new OutputGapException(next, first); // records before these are missing: the caller's to resolve
-        } else if (next < first + records.size()) {
+        }
+        if (next < first + records.size()) {
             exchange(request(next, records.subList((int) (next - first), records.size())), next);
         }
         // else: the receiver stored all of them before the connection went

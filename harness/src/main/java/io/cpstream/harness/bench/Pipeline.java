@@ -84,17 +84,13 @@ public final class Pipeline {
                     settings.seconds());
             run.start();
             if (settings.warmupEpochs() > 0) {
-                while (run.agent.acknowledgedEpoch() < settings.warmupEpochs() && !run.guest.finished()) {
-                    run.run(Duration.ofMillis(20), true, settings.out());
-                }
+                runUntilAcknowledged(run, settings.warmupEpochs(), settings);
             } else {
                 // The full sync first, however long it takes, then the warm-up proper: a window that opened while
                 // the full sync was still on the wire counted its multi-second lag (and the first deltas' backlog
                 // behind it) as steady-state lag.
                 long syncStarted = System.nanoTime();
-                while (run.agent.acknowledgedEpoch() < 1 && !run.guest.finished()) {
-                    run.run(Duration.ofMillis(20), true, settings.out());
-                }
+                runUntilAcknowledged(run, 1, settings);
                 result.put("full_sync_ms", Figures.round((System.nanoTime() - syncStarted) / 1e6));
                 run.run(Duration.ofSeconds(settings.warmupSeconds()), true, settings.out());
             }
@@ -155,6 +151,14 @@ public final class Pipeline {
             result.put("pause_excludes_verify_scan", true);
         }
         return result;
+    }
+
+    /** Runs unmeasured until {@code epoch} is acknowledged (or the guest ends: a replayed trace may). */
+    private static void runUntilAcknowledged(LocalReplication run, long epoch, BenchSettings settings)
+            throws InterruptedException {
+        while (run.agent.acknowledgedEpoch() < epoch && !run.guest.finished()) {
+            run.run(Duration.ofMillis(20), true, settings.out());
+        }
     }
 
     private static double perCheckpoint(long count, AgentStats.Snapshot s) {
