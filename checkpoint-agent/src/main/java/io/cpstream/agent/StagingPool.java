@@ -1,5 +1,6 @@
 package io.cpstream.agent;
 
+import io.cpstream.tracker.AnonymousMemory;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
@@ -124,7 +125,7 @@ final class StagingPool implements AutoCloseable {
         Arena arena = Arena.ofShared();
         // Round up so a slightly larger dirty set next epoch still fits.
         long capacity = Math.max(4096, Long.highestOneBit(Math.max(bytes, 1) - 1) << 1);
-        return new Buffer(arena, arena.allocate(capacity, 4096));
+        return new Buffer(arena, AnonymousMemory.allocate(capacity, 4096, arena));
     }
 
     /** Back to the pool; past {@code keep} buffers the smallest is freed, outside the lock {@link #reserve} needs. */

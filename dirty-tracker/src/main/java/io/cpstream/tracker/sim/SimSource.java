@@ -1,5 +1,6 @@
 package io.cpstream.tracker.sim;
 
+import io.cpstream.tracker.AnonymousMemory;
 import io.cpstream.tracker.GuestOutput;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.ProtectedPages;
@@ -104,7 +105,7 @@ public final class SimSource implements MemorySource {
         this.seed = seed;
         this.imageSeed = imageSeed;
         this.outputsPerSecond = outputsPerSecond;
-        this.memory = arena.allocate((long) pageCount * PAGE_SIZE, PAGE_SIZE);
+        this.memory = AnonymousMemory.allocate((long) pageCount * PAGE_SIZE, PAGE_SIZE, arena);
         this.dirtyWords = new long[(pageCount + 63) / 64];
         markAllDirty();
     }
