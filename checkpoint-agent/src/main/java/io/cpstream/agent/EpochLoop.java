@@ -80,6 +80,8 @@ final class EpochLoop implements Runnable {
         metrics.epochIntervalMicros.set(controller.intervalNanos() / 1000);
     }
 
+    private boolean realtimeRefusalLogged;
+
     boolean defersStablePages() {
         return deferStable;
     }
@@ -145,7 +147,6 @@ final class EpochLoop implements Runnable {
     /** One checkpoint, its pages copied into {@code lease} (reserved before the stun, sized inside it). */
     private CapturedCheckpoint capture(StagingPool.Lease lease) {
         int pageSize = source.pageSize();
-        long begin = System.nanoTime();
         CheckpointPlan plan;
         byte[] deviceState;
         byte[] digest = null;
@@ -160,50 +161,56 @@ final class EpochLoop implements Runnable {
         BitSet overflow = null;
         long verifyNanos = 0;
         long resumed;
+        long begin;
         try {
-            Stun stun = source.stun();
-            try (stun) {
-                stunNanos = System.nanoTime();
-                dirty = stun.harvestDirty();
-                dirtyCount = dirty.cardinality();
-                // Taken while stunned: exactly the outputs whose cause this checkpoint contains. With too much
-                // output pending they stay in the guest and belong to a later epoch.
-                long outputEnd = outputs.capture();
-                plan = state.plan(dirty, stunNanos, outputEnd);
-                BitSet pages = plan.pages();
-                planned = pages.cardinality();
-                slots = new StagingSlots(pages);
-                long needed = (long) planned * pageSize;
-                if (deferStable && needed > lease.capacity()) {
-                    // The dirty set outgrew the reservation. Allocating here would zero and fault in a fresh
-                    // buffer with the guest stopped (tens of ms for a large set): the pages beyond the reserved
-                    // slots are protected like stable ones instead, and copied into a larger buffer after resume.
-                    overflow = slots.fromSlot((int) (lease.capacity() / pageSize));
-                    lease.fit(lease.capacity());
-                } else {
-                    lease.fit(needed);
-                }
-                if (deferStable) {
-                    stable = history.stable(pages, minProtectRun);
-                    if (overflow != null) {
-                        stable.or(overflow);
+            Stun stun;
+            try (ThreadPriority.Window realtime = stunWindow()) {
+                // The pause starts where the guest is asked to stop, after the switch to real time.
+                begin = System.nanoTime();
+                stun = source.stun();
+                try (stun) {
+                    stunNanos = System.nanoTime();
+                    dirty = stun.harvestDirty();
+                    dirtyCount = dirty.cardinality();
+                    // Taken while stunned: exactly the outputs whose cause this checkpoint contains. With too much
+                    // output pending they stay in the guest and belong to a later epoch.
+                    long outputEnd = outputs.capture();
+                    plan = state.plan(dirty, stunNanos, outputEnd);
+                    BitSet pages = plan.pages();
+                    planned = pages.cardinality();
+                    slots = new StagingSlots(pages);
+                    long needed = (long) planned * pageSize;
+                    if (deferStable && needed > lease.capacity()) {
+                        // The dirty set outgrew the reservation. Allocating here would zero and fault in a fresh
+                        // buffer with the guest stopped (tens of ms for a large set): the pages beyond the reserved
+                        // slots are protected like stable ones instead, and copied into a larger buffer after resume.
+                        overflow = slots.fromSlot((int) (lease.capacity() / pageSize));
+                        lease.fit(lease.capacity());
+                    } else {
+                        lease.fit(needed);
                     }
+                    if (deferStable) {
+                        stable = history.stable(pages, minProtectRun);
+                        if (overflow != null) {
+                            stable.or(overflow);
+                        }
+                        if (!stable.isEmpty()) {
+                            deferred = stun.protect(stable);
+                        }
+                    }
+                    BitSet hot = pages;
                     if (!stable.isEmpty()) {
-                        deferred = stun.protect(stable);
+                        hot = (BitSet) pages.clone();
+                        hot.andNot(stable);
                     }
-                }
-                BitSet hot = pages;
-                if (!stable.isEmpty()) {
-                    hot = (BitSet) pages.clone();
-                    hot.andNot(stable);
-                }
-                copyPages(hot, slots, lease.segment(), pageSize, null);
-                deviceState = stun.deviceState();
-                stunListener.accept(plan.epoch());
-                if (config.verify()) {
-                    long verifyStart = System.nanoTime();
-                    digest = verifyDigest();
-                    verifyNanos = System.nanoTime() - verifyStart;
+                    copyPages(hot, slots, lease.segment(), pageSize, null);
+                    deviceState = stun.deviceState();
+                    stunListener.accept(plan.epoch());
+                    if (config.verify()) {
+                        long verifyStart = System.nanoTime();
+                        digest = verifyDigest();
+                        verifyNanos = System.nanoTime() - verifyStart;
+                    }
                 }
             }
             // The pause ends where the guest was let go, not where close() returned: the release wakes the
@@ -267,6 +274,20 @@ final class EpochLoop implements Runnable {
                 source.copyPage(page, into, offset);
             }
         }
+    }
+
+    /**
+     * A real-time window for the stun ({@link ThreadPriority#realtimeWindow}): without it a stun of tens of
+     * microseconds sometimes waited milliseconds for the CPU. Refused without CAP_SYS_NICE; said once.
+     */
+    private ThreadPriority.Window stunWindow() {
+        ThreadPriority.Window window = ThreadPriority.realtimeWindow();
+        if (window.refused() != null && !realtimeRefusalLogged) {
+            realtimeRefusalLogged = true;
+            LOG.log(System.Logger.Level.INFO, "vm {0}: stuns run under the normal scheduling policy: {1}",
+                    config.vmId(), window.refused());
+        }
+        return window;
     }
 
     /** Feeds the epoch's stun and the stream's rate to the controller; reports when a target cannot be met. */

@@ -32,4 +32,38 @@ class ThreadPriorityTest {
         thread.join();
         assertEquals(Optional.empty(), lowered.get());
     }
+
+    @Test
+    void aStunsRealTimeWindowEndsBackAtTheThreadsNiceValue() throws Exception {
+        AtomicReference<String> refused = new AtomicReference<>();
+        AtomicReference<String[]> inside = new AtomicReference<>();
+        AtomicReference<String[]> after = new AtomicReference<>();
+        AtomicReference<Integer> niceAfter = new AtomicReference<>();
+        Thread thread = Thread.ofPlatform().start(() -> {
+            ThreadPriority.raiseCurrentThread(ThreadPriority.NICE);
+            try (ThreadPriority.Window window = ThreadPriority.realtimeWindow()) {
+                refused.set(window.refused());
+                inside.set(schedulingOfThisThread());
+            }
+            after.set(schedulingOfThisThread());
+            niceAfter.set(ThreadPriority.currentNice());
+        });
+        thread.join();
+        assumeTrue(refused.get() == null, () -> "skipped: " + refused.get());
+        assertEquals("1", inside.get()[1], "SCHED_FIFO inside the window");
+        assertEquals(String.valueOf(ThreadPriority.STUN_RT_PRIORITY), inside.get()[0], "its real-time priority");
+        assertEquals("0", after.get()[1], "SCHED_OTHER after it");
+        assertEquals(ThreadPriority.NICE, niceAfter.get(), "the nice value the thread had before the window");
+    }
+
+    /** {rt_priority, policy} of the calling thread, from /proc (fields 40 and 41 of stat). */
+    private static String[] schedulingOfThisThread() {
+        try {
+            String[] fields = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/thread-self/stat"))
+                    .replaceFirst("^.*\\) ", "").split(" ");
+            return new String[] {fields[37], fields[38]};
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
 }
