@@ -10,6 +10,8 @@ public final class AgentStats {
 
     private final Histogram pauseNanos = new Histogram(3_600_000_000_000L, 3);
     private final Histogram lagNanos = new Histogram(3_600_000_000_000L, 3);
+    /** Pages copied with the guest stopped, per checkpoint: what a stun's memory-copy floor is made of. */
+    private final Histogram stunCopiedPages = new Histogram(1L << 40, 3);
     private long checkpoints;
     private long acked;
     private long dirtyPages;
@@ -37,17 +39,21 @@ public final class AgentStats {
      * @param epochMsLast       the epoch length the agent chose last (with adaptive epochs it moves)
      * @param mergedEpochs      epoch boundaries passed without a stun while the pipeline was full: their dirty pages
      *                          went out in the next checkpoint instead of queueing checkpoints of their own
+     * @param stunPagesP50      pages copied inside the stun (the guest stopped), median per checkpoint
+     * @param stunPagesP99      the same, 99th percentile
      */
     public record Snapshot(long checkpoints, long acknowledged, long lastAckedEpoch, long dirtyPages, long pagesSent,
                            long wireBytes, double pauseMsP50, double pauseMsP99, double pauseMsMax, double lagMsP50,
                            double lagMsP99, long cowFaults, long deferredPages, long stunTargetMisses,
                            long bandwidthExceeded, double epochMsMin, double epochMsMax, double epochMsLast,
-                           long mergedEpochs) {
+                           long mergedEpochs, long stunPagesP50, long stunPagesP99) {
     }
 
-    synchronized void recordCapture(long pause, long dirty) {
+    /** One checkpoint: its pause, its dirty pages and how many of them were copied inside the stun. */
+    synchronized void recordCapture(long pause, long dirty, long copiedInStun) {
         checkpoints++;
         dirtyPages += dirty;
+        stunCopiedPages.recordValue(Math.min(copiedInStun, stunCopiedPages.getHighestTrackableValue()));
         pauseNanos.recordValue(Math.min(pause, pauseNanos.getHighestTrackableValue()));
     }
 
@@ -93,6 +99,7 @@ public final class AgentStats {
     public synchronized void reset() {
         pauseNanos.reset();
         lagNanos.reset();
+        stunCopiedPages.reset();
         checkpoints = 0;
         acked = 0;
         dirtyPages = 0;
@@ -111,7 +118,9 @@ public final class AgentStats {
         return new Snapshot(checkpoints, acked, lastAckedEpoch, dirtyPages, pagesSent, wireBytes,
                 ms(pauseNanos, 50), ms(pauseNanos, 99), pauseNanos.getMaxValue() / 1e6, ms(lagNanos, 50),
                 ms(lagNanos, 99), cowFaults, deferredPages, stunTargetMisses, bandwidthExceeded,
-                epochMsMin == Double.MAX_VALUE ? 0 : epochMsMin, epochMsMax, epochMsLast, mergedEpochs);
+                epochMsMin == Double.MAX_VALUE ? 0 : epochMsMin, epochMsMax, epochMsLast, mergedEpochs,
+                stunCopiedPages.getTotalCount() == 0 ? 0 : stunCopiedPages.getValueAtPercentile(50),
+                stunCopiedPages.getTotalCount() == 0 ? 0 : stunCopiedPages.getValueAtPercentile(99));
     }
 
     private static double ms(Histogram histogram, double percentile) {

@@ -253,7 +253,7 @@ final class EpochLoop implements Runnable {
         if (plan.full()) {
             metrics.fullCheckpoints.increment();
         }
-        stats.recordCapture(pause, dirtyCount);
+        stats.recordCapture(pause, dirtyCount, planned - stable.cardinality()); // stable: copied after the resume
         if (digest != null) {
             digests.put(plan.epoch(), digest);
         }

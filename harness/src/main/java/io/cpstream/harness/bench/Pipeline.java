@@ -123,6 +123,8 @@ public final class Pipeline {
                     : s.wireBytes() / (double) s.pagesSent()));
             result.put("wire_mb_per_s", Figures.round(s.wireBytes() / 1e6 / seconds));
             result.put("deferred_pages_per_epoch", Figures.round(perCheckpoint(s.deferredPages(), s)));
+            result.put("stun_pages_p50", s.stunPagesP50());
+            result.put("stun_pages_p99", s.stunPagesP99());
             result.put("cow_faults", s.cowFaults());
             // Backpressure: boundaries the stream was too far behind to take a checkpoint at, merged into the next.
             result.put("merged_epochs", s.mergedEpochs());
@@ -138,6 +140,8 @@ public final class Pipeline {
                 extra.addFigures(result);
             }
         }
+        // With everything stopped, so the copy has the machine to itself.
+        StunFloor.addFigures(result, (long) result.get("stun_pages_p99"), (double) result.get("pause_ms_p99"));
         if (config.verify()) {
             // Read once the collector has stopped (no commit half counted), over the whole run, warm-up
             // included: every committed epoch was checked against the primary's digest at its stun.
