@@ -70,6 +70,10 @@ cpstream_heap_flags() {
     agent) heap="${CPSTREAM_HEAP:-256m}" ;;
     *) return 0 ;;
   esac
+  if [[ ! $heap =~ ^[1-9][0-9]*[kKmMgGtT]?$ ]]; then
+    echo "cpstream: CPSTREAM_HEAP='$heap' is not a heap size; give bytes with an optional k, m, g or t suffix (e.g. 2g)" >&2
+    exit 2
+  fi
   case " ${CPSTREAM_JAVA_OPTS:-} " in
     *" -Xms"* | *" -Xmx"*) ;; # sized by the operator: an -Xms above their -Xmx would not start
     *) CPSTREAM_JVM_FLAGS+=("-Xms$heap" "-XX:SoftMaxHeapSize=$heap") ;;
