@@ -55,7 +55,7 @@ public final class DeltaCandidateClassifier {
                     + " bytes, expected " + pageSize);
         }
         pages++;
-        if (ZeroPages.isZero(newPage)) {
+        if (ZeroPages.isZero(newPage) || DeltaRunWriter.rewrittenWholesale(newPage, oldPage, pageSize)) {
             lastDeltaBytes = -1;
             return Decision.NOT_CANDIDATE;
         }

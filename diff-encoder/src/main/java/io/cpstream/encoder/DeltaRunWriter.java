@@ -84,6 +84,33 @@ final class DeltaRunWriter {
         return o;
     }
 
+    /** Words compared before the full pass; a page needs at least this many words for the sample to be taken. */
+    static final int SAMPLED_WORDS = 32;
+
+    /**
+     * Whether every one of {@value #SAMPLED_WORDS} words spread over the page (one per stripe, at a different offset
+     * within each so that no stride of writes lines up with them all) changed. Such a page was rewritten wholesale
+     * (a copy, a decompression, fresh random data), and its delta would be about the page itself; finding that out
+     * with the full copy, XOR and run scan was half the sender's CPU when the guest rewrites whole pages, and a sixth
+     * of the collector's (its classifier runs the same pass). Pages with a few changed stretches leave most sampled
+     * words equal, so their deltas are still found; what is given up is the odd delta a few bytes short of the whole
+     * page. Callers ask before {@link #writeRuns}, which stays exact.
+     */
+    static boolean rewrittenWholesale(MemorySegment page, MemorySegment base, int pageSize) {
+        int stripe = pageSize / SAMPLED_WORDS & -Long.BYTES;
+        if (stripe < 2 * Long.BYTES) {
+            return false;
+        }
+        int slots = stripe / Long.BYTES;
+        for (int i = 0; i < SAMPLED_WORDS; i++) {
+            long offset = (long) i * stripe + (long) ((i * 5 + 3) % slots) * Long.BYTES;
+            if (page.get(ValueLayout.JAVA_LONG_UNALIGNED, offset) == base.get(ValueLayout.JAVA_LONG_UNALIGNED, offset)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Copies both pages to the scratch arrays and XORs them; returns the number of words (padding included). */
     private static int xor(MemorySegment page, MemorySegment base, int pageSize, Scratch scratch) {
         MemorySegment.copy(page, ValueLayout.JAVA_BYTE, 0, scratch.xor, 0, pageSize);

@@ -1,7 +1,6 @@
 package io.cpstream.encoder;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.util.zip.CRC32C;
 
@@ -172,7 +171,7 @@ public final class PageEncoder {
      */
     private EncodedPage encodeDelta(long pageIndex, MemorySegment page, MemorySegment base, long baseVersion,
             int pageCrc, Lz4Backoff lz4) {
-        if (rewrittenWholesale(page, base, pageSize)) {
+        if (DeltaRunWriter.rewrittenWholesale(page, base, pageSize)) {
             return null;
         }
         int runBytes = DeltaRunWriter.writeRuns(page, base, pageSize, deltaPlain, 0, pageSize - 1);
@@ -190,32 +189,6 @@ public final class PageEncoder {
         }
         deltaPlainView.clear().limit(runBytes);
         return new EncodedPage(PageEncoding.DELTA, deltaPlainView, pageCrc, baseVersion, 0);
-    }
-
-    /** Words compared before the full pass; a page needs at least this many words for the sample to be taken. */
-    static final int SAMPLED_WORDS = 32;
-
-    /**
-     * Whether every one of {@value #SAMPLED_WORDS} words spread over the page (one per stripe, at a different offset
-     * within each so that no stride of writes lines up with them all) changed. Such a page was rewritten wholesale
-     * (a copy, a decompression, fresh random data), and its delta would be about the page itself; finding that out
-     * with the full copy, XOR and run scan was half the sender's CPU when the guest rewrites whole pages. Pages with a
-     * few changed stretches leave most sampled words equal, so their deltas are still found; what is given up is the
-     * odd delta a few bytes short of the whole page.
-     */
-    private static boolean rewrittenWholesale(MemorySegment page, MemorySegment base, int pageSize) {
-        int stripe = pageSize / SAMPLED_WORDS & -Long.BYTES;
-        if (stripe < 2 * Long.BYTES) {
-            return false;
-        }
-        int slots = stripe / Long.BYTES;
-        for (int i = 0; i < SAMPLED_WORDS; i++) {
-            long offset = (long) i * stripe + (long) ((i * 5 + 3) % slots) * Long.BYTES;
-            if (page.get(ValueLayout.JAVA_LONG_UNALIGNED, offset) == base.get(ValueLayout.JAVA_LONG_UNALIGNED, offset)) {
-                return false;
-            }
-        }
-        return true;
     }
 
     private static boolean shouldTry(Lz4Backoff lz4, Lz4Backoff.Input input, long pageIndex) {
