@@ -222,20 +222,26 @@ final class Journal implements AutoCloseable {
                         return new Scan(broken, header);
                     }
                     int index = in.getInt();
-                    in.get(page);
+                    // The page's bytes where they were read to, unless the next read would move them: no copy.
+                    ByteBuffer content = in.consume(pageSize);
+                    if (!in.hasBuffered(4)) {
+                        // Reading the checksum refills the window, which would overwrite the page under the view.
+                        MemorySegment.copy(MemorySegment.ofBuffer(content), 0, page, 0, pageSize);
+                        content = page.asByteBuffer();
+                    }
                     int expected = in.getInt();
                     recordCrc.reset();
                     recordCrc.update(PAGE);
                     for (int shift = 0; shift < 32; shift += 8) {
                         recordCrc.update(index >>> shift);
                     }
-                    recordCrc.update(page.asByteBuffer());
+                    recordCrc.update(content.duplicate());
                     if ((int) recordCrc.getValue() != expected) {
                         return new Scan(broken, header);
                     }
                     pages++;
                     if (visitor != null) {
-                        visitor.page(index, page);
+                        visitor.page(index, MemorySegment.ofBuffer(content));
                     }
                 }
                 case STATE -> {
@@ -336,8 +342,13 @@ final class Journal implements AutoCloseable {
             }
         }
 
+        /** Whether the next {@code bytes} bytes are in the window already: consuming them reads nothing. */
+        boolean hasBuffered(int bytes) {
+            return window.remaining() >= bytes;
+        }
+
         /** The next {@code bytes} bytes as a little-endian view, folded into the CRC. */
-        private ByteBuffer consume(int bytes) throws IOException {
+        ByteBuffer consume(int bytes) throws IOException {
             if (window.remaining() < bytes) {
                 windowStart += window.position();
                 window.compact();
