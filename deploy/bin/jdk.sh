@@ -48,6 +48,10 @@ export PATH="$JAVA_HOME/bin:$PATH"
 # shellcheck disable=SC2034 # used by the scripts that source this one
 CPSTREAM_JVM_FLAGS=(--enable-native-access=ALL-UNNAMED -XX:+UseZGC -XX:CompileCommand=quiet
   "-XX:CompileCommand=CompileThresholdScaling,io/cpstream/*.*,0.05")
+# Netty's buffer leak detector samples one allocation in 128 and records a stack trace for it: 1-2% of
+# the I/O threads at capacity (Throwable.fillInStackTrace in the profile). Off for the daemons; the test
+# suite (pom.xml's cpstream.jvm.args) keeps it on, which is where a leak would be found.
+CPSTREAM_JVM_FLAGS+=(-Dio.grpc.netty.shaded.io.netty.leakDetection.level=disabled)
 for per_stun in tracker/ agent/EpochLoop agent/ReplicationState agent/OutputGate agent/PageHistory \
     agent/Staging agent/CheckpointPlan; do
   CPSTREAM_JVM_FLAGS+=("-XX:CompileCommand=CompileThresholdScaling,io/cpstream/${per_stun}*.*,0.005")
