@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "cpstream", mixinStandardHelpOptions = true, version = "cpstream 0.1.0",
         description = "Checkpoint streaming for fault-tolerant virtual machines.",
         subcommands = {DemoCommand.class, CollectorCommand.class, AgentCommand.class, StatusCommand.class,
-                PromoteCommand.class, DeleteCommand.class, RunCommand.class, SinkCommand.class, ChaosCommand.class, BenchCommand.class,
+                PromoteCommand.class, DeleteCommand.class, RunCommand.class, SinkCommand.class, ChaosCommand.class, BenchCommand.class, FuzzCommand.class,
                 TraceCommand.class, ReplayCommand.class, PkiCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
