@@ -22,20 +22,21 @@ final class SinkCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, description = "File the output of every VM is appended to")
     Path out;
 
-    @Option(names = "--max-clients", defaultValue = "256", paramLabel = "N",
+    // Defaults from OutputReceiver.Limits.DEFAULT, the one place they are set; picocli shows a field's initial value.
+    @Option(names = "--max-clients", paramLabel = "N",
             description = "Connections served at once; one more is closed as it is accepted (default: ${DEFAULT-VALUE})")
-    int maxClients;
+    int maxClients = OutputReceiver.Limits.DEFAULT.maxClients();
 
-    @Option(names = "--idle-timeout-ms", defaultValue = "60000", paramLabel = "MS",
+    @Option(names = "--idle-timeout-ms", paramLabel = "MS",
             description = "A connection without a request for this long is closed, freeing its slot; a primary "
                     + "connects again when it has output (default: ${DEFAULT-VALUE})")
-    long idleTimeoutMillis;
+    long idleTimeoutMillis = OutputReceiver.Limits.DEFAULT.idleTimeout().toMillis();
 
-    @Option(names = "--request-timeout-ms", defaultValue = "10000", paramLabel = "MS",
+    @Option(names = "--request-timeout-ms", paramLabel = "MS",
             description = "A write's records must arrive within this long, plus a second per 64 KiB received; a "
                     + "peer that trickles them, or does not take its answer in time, is closed and none is taken "
                     + "(default: ${DEFAULT-VALUE})")
-    long requestTimeoutMillis;
+    long requestTimeoutMillis = OutputReceiver.Limits.DEFAULT.requestTimeout().toMillis();
 
     @picocli.CommandLine.Mixin
     TlsOptions tls;
