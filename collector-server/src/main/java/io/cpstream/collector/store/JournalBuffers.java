@@ -20,6 +20,11 @@ import java.util.concurrent.TimeUnit;
  * then fails with an IOException: the message is refused as a storage error before anything of it is sealed (the
  * agent resends), or a recovery at open reports the standby unopened, never a mix.
  *
+ * <p>Waiters are served in arrival order, and a buffer given back goes to the oldest waiter before anyone who asks
+ * after it. Without that, a VM that gave a buffer back and asked again for its next message took it before the
+ * waiter the release woke could: with 64 VMs on 16 buffers, 6 VMs kept committing every epoch while 58 waited a
+ * second each time.
+ *
  * <p>Thread-safe.
  */
 public final class JournalBuffers {
@@ -34,6 +39,8 @@ public final class JournalBuffers {
     private final int count;
     private final long waitNanos;
     private final ArrayDeque<Buffer> free = new ArrayDeque<>();
+    /** Borrowers waiting for a buffer, oldest first; each waits until it is first and a buffer is available. */
+    private final ArrayDeque<Object> waiting = new ArrayDeque<>();
     /** Written under the pool's monitor, read by gauges without it. */
     private volatile int allocated;
     private volatile int inUse;
@@ -55,25 +62,8 @@ public final class JournalBuffers {
     }
 
     synchronized Buffer borrow() throws IOException {
-        long deadline = System.nanoTime() + waitNanos;
-        boolean waited = false;
-        while (free.isEmpty() && allocated == count) {
-            long left = deadline - System.nanoTime();
-            if (left <= 0) {
-                timeouts++;
-                throw new IOException("no journal buffer came free within " + TimeUnit.NANOSECONDS.toMillis(waitNanos)
-                        + " ms: all " + count + " (journal-buffers) are in use by other VMs' commits");
-            }
-            if (!waited) {
-                waits++;
-                waited = true;
-            }
-            try {
-                TimeUnit.NANOSECONDS.timedWait(this, left);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException("interrupted while waiting for a journal buffer", e);
-            }
+        if (!waiting.isEmpty() || !available()) {
+            awaitTurn();
         }
         Buffer buffer = free.poll();
         if (buffer == null) {
@@ -84,13 +74,45 @@ public final class JournalBuffers {
         inUse++;
         peakInUse = Math.max(peakInUse, inUse);
         buffer.bytes().clear();
+        if (!waiting.isEmpty() && available()) {
+            notifyAll(); // the next waiter may be served too
+        }
         return buffer;
+    }
+
+    /** Waits, in arrival order, until this borrower is the oldest and a buffer is available. */
+    private void awaitTurn() throws IOException {
+        Object turn = new Object();
+        waiting.addLast(turn);
+        waits++;
+        long deadline = System.nanoTime() + waitNanos;
+        try {
+            while (waiting.peekFirst() != turn || !available()) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    timeouts++;
+                    throw new IOException("no journal buffer came free within " + TimeUnit.NANOSECONDS.toMillis(waitNanos)
+                            + " ms: all " + count + " (journal-buffers) are in use by other VMs' commits");
+                }
+                TimeUnit.NANOSECONDS.timedWait(this, left);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting for a journal buffer", e);
+        } finally {
+            waiting.remove(turn);
+            notifyAll(); // whoever is first now (served or given up) may go
+        }
+    }
+
+    private boolean available() {
+        return !free.isEmpty() || allocated < count;
     }
 
     synchronized void release(Buffer buffer) {
         free.push(buffer);
         inUse--;
-        notify();
+        notifyAll();
     }
 
     public int count() {

@@ -37,6 +37,31 @@ class JournalBuffersTest {
     Path dir;
 
     @Test
+    void aBufferGivenBackGoesToTheOldestWaiterNotToWhoeverAsksNext() throws Exception {
+        JournalBuffers pool = new JournalBuffers(1, Duration.ofSeconds(30));
+        JournalBuffers.Buffer held = pool.borrow();
+        List<String> served = java.util.Collections.synchronizedList(new ArrayList<>());
+        Thread waiter = Thread.ofPlatform().start(() -> {
+            try {
+                JournalBuffers.Buffer buffer = pool.borrow();
+                served.add("waiter");
+                Thread.sleep(50);
+                pool.release(buffer);
+            } catch (IOException | InterruptedException e) {
+                served.add("waiter failed: " + e);
+            }
+        });
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10)).until(() -> pool.stats().waits() == 1);
+        // The holder gives its buffer back and asks again at once, as a VM does between two messages.
+        pool.release(held);
+        JournalBuffers.Buffer again = pool.borrow();
+        served.add("holder");
+        pool.release(again);
+        waiter.join();
+        assertEquals(List.of("waiter", "holder"), served, "the waiter, who asked first, is served first");
+    }
+
+    @Test
     void manyVmsCommittingAtOnceStayWithinThePool() throws Exception {
         int vms = 8;
         JournalBuffers pool = new JournalBuffers(2, Duration.ofSeconds(60));
