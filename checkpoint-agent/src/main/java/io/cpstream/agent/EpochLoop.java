@@ -80,7 +80,8 @@ final class EpochLoop implements Runnable {
         metrics.epochIntervalMicros.set(controller.intervalNanos() / 1000);
     }
 
-    private boolean realtimeRefusalLogged;
+    /** The window the kernel gave when it refused real time: kept, since asking again cannot change the answer. */
+    private ThreadPriority.Window realtimeRefused;
 
     boolean defersStablePages() {
         return deferStable;
@@ -278,12 +279,16 @@ final class EpochLoop implements Runnable {
 
     /**
      * A real-time window for the stun ({@link ThreadPriority#realtimeWindow}): without it a stun of tens of
-     * microseconds sometimes waited milliseconds for the CPU. Refused without CAP_SYS_NICE; said once.
+     * microseconds sometimes waited milliseconds for the CPU. Refused without CAP_SYS_NICE: said once, and not asked
+     * for again (no system call before every stun).
      */
     private ThreadPriority.Window stunWindow() {
+        if (realtimeRefused != null) {
+            return realtimeRefused;
+        }
         ThreadPriority.Window window = ThreadPriority.realtimeWindow();
-        if (window.refused() != null && !realtimeRefusalLogged) {
-            realtimeRefusalLogged = true;
+        if (window.refused() != null) {
+            realtimeRefused = window;
             LOG.log(System.Logger.Level.INFO, "vm {0}: stuns run under the normal scheduling policy: {1}",
                     config.vmId(), window.refused());
         }

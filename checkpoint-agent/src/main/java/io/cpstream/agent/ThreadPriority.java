@@ -58,22 +58,37 @@ final class ThreadPriority {
      * @return empty if it took effect, or why not (no permission, not Linux)
      */
     static Optional<String> raiseCurrentThread(int nice) {
-        if (SETPRIORITY == null || GETTID == null) {
-            return Optional.of("this platform has no per-thread setpriority");
+        return Optional.ofNullable(callForThisThread(SETPRIORITY, "setpriority", "raise thread priority",
+                (arena, captured, tid) -> (int) SETPRIORITY.invokeExact(captured, PRIO_PROCESS, tid, nice)));
+    }
+
+    /**
+     * A call about the calling thread (by its tid), with errno captured in {@code captured} and any argument memory
+     * from {@code arena}; returns its result.
+     */
+    private interface ThreadCall {
+        int invoke(Arena arena, MemorySegment captured, int tid) throws Throwable;
+    }
+
+    /**
+     * Runs {@code call} for the calling thread. Returns null if it returned 0, else why not: {@code handle} missing
+     * (not Linux), no permission (what it needed to do, {@code purpose}), or the errno.
+     */
+    private static String callForThisThread(MethodHandle handle, String name, String purpose, ThreadCall call) {
+        if (handle == null || GETTID == null) {
+            return "this platform has no per-thread " + name;
         }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment captured = arena.allocate(CAPTURE);
-            int tid = (int) GETTID.invokeExact();
-            int result = (int) SETPRIORITY.invokeExact(captured, PRIO_PROCESS, tid, nice);
-            if (result == 0) {
-                return Optional.empty();
+            if (call.invoke(arena, captured, (int) GETTID.invokeExact()) == 0) {
+                return null;
             }
             int errno = (int) ERRNO.get(captured, 0L);
-            return Optional.of(errno == 1 || errno == 13
-                    ? "not permitted to raise thread priority (grant CAP_SYS_NICE, as the systemd unit does)"
-                    : "setpriority failed with errno " + errno);
+            return errno == 1 || errno == 13
+                    ? "not permitted to " + purpose + " (grant CAP_SYS_NICE, as the systemd unit does)"
+                    : name + " failed with errno " + errno;
         } catch (Throwable t) {
-            return Optional.of("setpriority failed: " + t);
+            return name + " failed: " + t;
         }
     }
 
@@ -117,25 +132,12 @@ final class ThreadPriority {
 
     /** {@code sched_setscheduler} for the calling thread; null on success, else why not. */
     private static String setScheduler(int policy, int priority) {
-        if (SCHED_SETSCHEDULER == null || GETTID == null) {
-            return "this platform has no sched_setscheduler";
-        }
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment captured = arena.allocate(CAPTURE);
-            MemorySegment param = arena.allocate(JAVA_INT);
-            param.set(JAVA_INT, 0, priority);
-            int tid = (int) GETTID.invokeExact();
-            int result = (int) SCHED_SETSCHEDULER.invokeExact(captured, tid, policy, param);
-            if (result == 0) {
-                return null;
-            }
-            int errno = (int) ERRNO.get(captured, 0L);
-            return errno == 1 || errno == 13
-                    ? "not permitted to use a real-time policy (grant CAP_SYS_NICE, as the systemd unit does)"
-                    : "sched_setscheduler failed with errno " + errno;
-        } catch (Throwable t) {
-            return "sched_setscheduler failed: " + t;
-        }
+        return callForThisThread(SCHED_SETSCHEDULER, "sched_setscheduler", "use a real-time policy",
+                (arena, captured, tid) -> {
+                    MemorySegment param = arena.allocate(JAVA_INT); // struct sched_param
+                    param.set(JAVA_INT, 0, priority);
+                    return (int) SCHED_SETSCHEDULER.invokeExact(captured, tid, policy, param);
+                });
     }
 
     /** Nice value of the calling thread, read back (for tests and logs). */

@@ -92,8 +92,8 @@ final class FuzzCommand implements Callable<Integer> {
         }
         Path source = sourceCheckout();
         Path reportDir = report != null ? Files.createDirectories(report) : Files.createTempDirectory("cpstream-fuzz-");
-        for (PathAndName old : reportsIn(reportDir)) {
-            Files.delete(old.path()); // an earlier campaign's: only this run's may be counted
+        for (Path old : reportsIn(reportDir)) {
+            Files.delete(old); // an earlier campaign's: only this run's may be counted
         }
         Path log = reportDir.resolve("maven.log");
         Set<String> modules = new LinkedHashSet<>();
@@ -156,17 +156,13 @@ final class FuzzCommand implements Callable<Integer> {
 
     /** Every report the fuzz hook wrote to {@code dir}, in name order. */
     static List<PropertyRun> readReports(Path dir) throws IOException {
-        return reportsIn(dir).stream().map(report -> readReport(report.path())).toList();
+        return reportsIn(dir).stream().map(FuzzCommand::readReport).toList();
     }
 
-    private record PathAndName(Path path, String name) {
-    }
-
-    private static List<PathAndName> reportsIn(Path dir) throws IOException {
+    /** The report files in {@code dir} ({@code <class>#<method>.properties}), in name order. */
+    private static List<Path> reportsIn(Path dir) throws IOException {
         try (Stream<Path> files = Files.list(dir)) {
-            return files.map(file -> new PathAndName(file, file.getFileName().toString()))
-                    .filter(file -> file.name().endsWith(".properties")).sorted(java.util.Comparator.comparing(PathAndName::name))
-                    .toList();
+            return files.filter(file -> file.getFileName().toString().endsWith(".properties")).sorted().toList();
         }
     }
 

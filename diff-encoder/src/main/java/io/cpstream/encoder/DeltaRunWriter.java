@@ -84,7 +84,7 @@ final class DeltaRunWriter {
         return o;
     }
 
-    /** Words compared before the full pass; a page needs at least this many words for the sample to be taken. */
+    /** Words compared before the full pass; pages of fewer than two words per sampled word are not sampled. */
     static final int SAMPLED_WORDS = 32;
 
     /**

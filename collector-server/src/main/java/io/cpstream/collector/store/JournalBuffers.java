@@ -21,9 +21,9 @@ import java.util.concurrent.TimeUnit;
  * agent resends), or a recovery at open reports the standby unopened, never a mix.
  *
  * <p>Waiters are served in arrival order, and a buffer given back goes to the oldest waiter before anyone who asks
- * after it. Without that, a VM that gave a buffer back and asked again for its next message took it before the
- * waiter the release woke could: with 64 VMs on 16 buffers, 6 VMs kept committing every epoch while 58 waited a
- * second each time.
+ * after it. Without that, a VM that gave a buffer back and asked again for its next message could take it before the
+ * waiter the release woke (Java monitors let a newcomer barge), so a few VMs could keep the pool while others waited
+ * out their turns.
  *
  * <p>Thread-safe.
  */
@@ -74,9 +74,6 @@ public final class JournalBuffers {
         inUse++;
         peakInUse = Math.max(peakInUse, inUse);
         buffer.bytes().clear();
-        if (!waiting.isEmpty() && available()) {
-            notifyAll(); // the next waiter may be served too
-        }
         return buffer;
     }
 
