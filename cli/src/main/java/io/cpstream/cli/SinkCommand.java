@@ -38,6 +38,13 @@ final class SinkCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE})")
     long requestTimeoutMillis = OutputReceiver.Limits.DEFAULT.requestTimeout().toMillis();
 
+    @Option(names = "--authority", paramLabel = "zk:CONNECT|HOST:PORT[,HOST:PORT...]",
+            description = "Who holds the VMs' fencing epochs: ZooKeeper (zk:zk1:2181,...) or the collectors that "
+                    + "protect them (their admin address; the sink's certificate has the sink role, which may ask only "
+                    + "for fencing epochs). A primary must present the epoch the authority holds: lower is fenced, "
+                    + "higher is denied. Without it the sink trusts the epochs primaries present")
+    String authority;
+
     @picocli.CommandLine.Mixin
     TlsOptions tls;
 
@@ -54,8 +61,9 @@ final class SinkCommand implements Callable<Integer> {
                 Duration.ofMillis(requestTimeoutMillis));
         CountDownLatch stopped = new CountDownLatch(1);
         CountDownLatch finished = new CountDownLatch(1);
-        try (OutputReceiver receiver = new OutputReceiver(address.host(), address.port(), out, tls.settings(),
-                limits)) {
+        try (SinkAuthority fencing = authority == null ? null : SinkAuthority.open(authority, tls.settings());
+             OutputReceiver receiver = new OutputReceiver(address.host(), address.port(), out, tls.settings(),
+                limits, fencing)) {
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 stopped.countDown();
                 // The JVM halts once its hooks return: without this wait the --json report (and the log's close)
@@ -66,8 +74,9 @@ final class SinkCommand implements Callable<Integer> {
                     Thread.currentThread().interrupt();
                 }
             }, "sink-shutdown"));
-            System.out.printf("cpstream sink listening on %s:%d, output in %s%n", address.host(), receiver.port(),
-                    out.toAbsolutePath());
+            System.out.printf("cpstream sink listening on %s:%d, output in %s, fencing epochs %s%n", address.host(),
+                    receiver.port(), out.toAbsolutePath(), fencing == null
+                            ? "as primaries present them (no --authority)" : "from " + fencing);
             stopped.await();
             if (json) {
                 Map<String, Object> result = new LinkedHashMap<>();
@@ -76,6 +85,8 @@ final class SinkCommand implements Callable<Integer> {
                 result.put("gap_attempts", receiver.gapAttempts());
                 result.put("fenced_attempts", receiver.fencedAttempts());
                 result.put("denied_requests", receiver.deniedRequests());
+                result.put("ungranted_epochs", receiver.ungrantedEpochs());
+                result.put("authority_unavailable", receiver.authorityUnavailable());
                 result.put("idle_closed", receiver.idleClosed());
                 result.put("request_timeouts", receiver.requestTimeouts());
                 Json.print(System.out, result);

@@ -3,6 +3,8 @@ package io.cpstream.collector;
 import io.cpstream.proto.AdminGrpc;
 import io.cpstream.proto.DeleteVmRequest;
 import io.cpstream.proto.DeleteVmResponse;
+import io.cpstream.proto.FencingEpochRequest;
+import io.cpstream.proto.FencingEpochResponse;
 import io.cpstream.proto.GetVmRequest;
 import io.cpstream.proto.ListVmsRequest;
 import io.cpstream.proto.ListVmsResponse;
@@ -38,6 +40,17 @@ final class AdminService extends AdminGrpc.AdminImplBase {
     public void getVm(GetVmRequest request, StreamObserver<VmStatus> responses) {
         try {
             responses.onNext(registry.existing(request.getVmId()).status());
+            responses.onCompleted();
+        } catch (StandbyException e) {
+            responses.onError(Statuses.of(e).asException());
+        }
+    }
+
+    @Override
+    public void getFencingEpoch(FencingEpochRequest request, StreamObserver<FencingEpochResponse> responses) {
+        try {
+            responses.onNext(FencingEpochResponse.newBuilder().setVmId(request.getVmId())
+                    .setFencingEpoch(registry.existing(request.getVmId()).fencingEpoch()).build());
             responses.onCompleted();
         } catch (StandbyException e) {
             responses.onError(Statuses.of(e).asException());

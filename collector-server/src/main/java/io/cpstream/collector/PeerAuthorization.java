@@ -35,6 +35,8 @@ final class PeerAuthorization implements ServerInterceptor {
             ReplicationGrpc.getLeaseMethod().getFullMethodName(), new Role[] {Role.AGENT},
             AdminGrpc.getListVmsMethod().getFullMethodName(), new Role[] {Role.READER, Role.ADMIN},
             AdminGrpc.getGetVmMethod().getFullMethodName(), new Role[] {Role.READER, Role.ADMIN},
+            // What an output sink checks a primary's claimed epoch against; it learns nothing else of the VM.
+            AdminGrpc.getGetFencingEpochMethod().getFullMethodName(), new Role[] {Role.SINK, Role.READER, Role.ADMIN},
             AdminGrpc.getPromoteMethod().getFullMethodName(), new Role[] {Role.ADMIN},
             AdminGrpc.getDeleteVmMethod().getFullMethodName(), new Role[] {Role.ADMIN});
 

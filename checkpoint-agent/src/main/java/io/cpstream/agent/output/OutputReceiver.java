@@ -33,10 +33,16 @@ import javax.net.ssl.SSLSocket;
  *
  * <p>Protocol, one ASCII line per request and answer:
  * <pre>
- *   open VM FENCING                         ->  ok NEXT | fenced REASON
- *   write VM FENCING FIRST COUNT + COUNT hex lines  ->  ok NEXT | fenced REASON | gap EXPECTED
+ *   open VM FENCING                         ->  ok NEXT | fenced REASON | denied REASON | unavailable REASON
+ *   write VM FENCING FIRST COUNT + COUNT hex lines  ->  ok NEXT | fenced REASON | gap EXPECTED | denied REASON
+ *                                                       | unavailable REASON
  * </pre>
  * NEXT is the index the receiver expects next, -1 if it has none of this VM's output yet.
+ *
+ * <p>With a {@link FencingAuthority} (ZooKeeper, or the collectors), a primary's FENCING must be the one the
+ * authority holds for the VM: lower is {@code fenced}, higher (made up) is {@code denied}, and {@code unavailable}
+ * means the authority cannot be asked now (the primary tries again). Without one, the receiver knows only the
+ * highest epoch a primary presented to it, and a certified agent of the VM could present a higher one.
  *
  * <p>With TLS ({@link TlsSettings}), a client must present an agent certificate (TLS 1.3, mutual), and may open
  * and write only the VMs it names; an unauthorized request is answered {@code denied REASON} and the connection
@@ -75,7 +81,11 @@ public final class OutputReceiver implements AutoCloseable {
     private final AtomicLong deniedRequests = new AtomicLong();
     private final AtomicLong idleClosed = new AtomicLong();
     private final AtomicLong requestTimeouts = new AtomicLong();
+    private final AtomicLong ungrantedEpochs = new AtomicLong();
+    private final AtomicLong authorityUnavailable = new AtomicLong();
     private final Limits limits;
+    /** Null without a fencing authority: the receiver then trusts the epochs primaries present (see the class). */
+    private final FencingCheck fencing;
     /**
      * Closes a connection whose answer is not out within the request timeout. A blocking write has no timeout of its
      * own, and a peer that sends requests but never reads the answers fills the socket's buffers until the write
@@ -124,7 +134,14 @@ public final class OutputReceiver implements AutoCloseable {
     }
 
     public OutputReceiver(String host, int port, Path file, TlsSettings settings, Limits limits) throws IOException {
+        this(host, port, file, settings, limits, null);
+    }
+
+    /** {@code authority} may be null: the receiver then trusts the fencing epochs primaries present. */
+    public OutputReceiver(String host, int port, Path file, TlsSettings settings, Limits limits,
+                          FencingAuthority authority) throws IOException {
         this.limits = java.util.Objects.requireNonNull(limits);
+        this.fencing = authority == null ? null : new FencingCheck(authority);
         this.tls = !settings.insecure();
         ServerSocket socket;
         if (tls) {
@@ -153,6 +170,16 @@ public final class OutputReceiver implements AutoCloseable {
     /** Requests refused because the client's certificate does not name the VM (or is not an agent's). */
     public long deniedRequests() {
         return deniedRequests.get();
+    }
+
+    /** Requests denied because their fencing epoch is neither the one the fencing authority holds nor below it. */
+    public long ungrantedEpochs() {
+        return ungrantedEpochs.get();
+    }
+
+    /** Requests answered {@code unavailable}: the fencing authority could not be asked about a new epoch. */
+    public long authorityUnavailable() {
+        return authorityUnavailable.get();
     }
 
     /** Connections closed because no request came within the idle timeout: quiet primaries, and peers that stall. */
@@ -336,7 +363,8 @@ public final class OutputReceiver implements AutoCloseable {
                 }
             }
             if (fields.length == 3 && fields[0].equals("open")) {
-                return "ok " + log.open(fields[1], Long.parseLong(fields[2]));
+                String refused = refusedByAuthority(fields[1], Long.parseLong(fields[2]));
+                return refused != null ? refused : "ok " + log.open(fields[1], Long.parseLong(fields[2]));
             }
             if (fields.length == 5 && fields[0].equals("write")) {
                 String vm = fields[1];
@@ -368,6 +396,11 @@ public final class OutputReceiver implements AutoCloseable {
                     }
                     records.add(hex.parseHex(record));
                 }
+                // Judged once the records are in, so that an answer never leaves them unread on the connection.
+                String refused = refusedByAuthority(vm, fencing);
+                if (refused != null) {
+                    return refused;
+                }
                 log.write(vm, fencing, first, records);
                 accepted.addAndGet(count);
                 arrivals.accepted(vm, first, count, System.nanoTime());
@@ -390,6 +423,31 @@ public final class OutputReceiver implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             throw new IOException("malformed record (not hex)", e);
         }
+    }
+
+    /**
+     * The answer refusing a primary of {@code vm} at {@code presented} as the fencing authority says, or null when it
+     * may act (or there is no authority). Taken over is thrown as fenced, counted with the log's own fencing.
+     */
+    private String refusedByAuthority(String vm, long presented) throws OutputSink.FencedException {
+        if (fencing == null) {
+            return null;
+        }
+        FencingCheck.Verdict verdict = fencing.check(vm, presented);
+        return switch (verdict.outcome()) {
+            case ALLOWED -> null;
+            case TAKEN_OVER -> throw new OutputSink.FencedException(verdict.reason());
+            case NOT_GRANTED -> {
+                deniedRequests.incrementAndGet();
+                ungrantedEpochs.incrementAndGet();
+                LOG.log(System.Logger.Level.WARNING, "output receiver: " + verdict.reason());
+                yield "denied " + verdict.reason();
+            }
+            case UNAVAILABLE -> {
+                authorityUnavailable.incrementAndGet();
+                yield "unavailable " + verdict.reason();
+            }
+        };
     }
 
     private static final java.util.regex.Pattern VM = java.util.regex.Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");

@@ -147,6 +147,9 @@ public final class TcpOutputSink implements OutputSink {
                 case "denied" -> throw new DeniedException("the output receiver at " + host + ":" + port
                         + " denies this agent: " + (fields.length > 1 ? fields[1] : "no reason given"));
                 case "gap" -> throw new OutputGapException(Long.parseLong(fields[1]), first);
+                // Passing: the sink cannot ask its fencing authority about this epoch now; the caller retries.
+                case "unavailable" -> throw new IOException("the output receiver at " + host + ":" + port
+                        + " cannot check this primary's fencing epoch now: " + (fields.length > 1 ? fields[1] : ""));
                 default -> throw new IOException("the output receiver answered '" + answer + "'");
             };
         } catch (IOException | RuntimeException e) {

@@ -19,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 /** The operator's side of the admin API. */
 public final class AdminClient implements AutoCloseable {
 
+    private final String target;
     private final ManagedChannel channel;
     private final AdminGrpc.AdminBlockingStub stub;
 
@@ -29,6 +30,7 @@ public final class AdminClient implements AutoCloseable {
 
     /** A client of the collector at {@code target}, with mutual TLS unless {@code tls} is insecure. */
     public AdminClient(String target, TlsSettings tls) {
+        this.target = target;
         try {
             channel = Tls.secure(NettyChannelBuilder.forTarget(target), tls, Role.COLLECTOR).build();
         } catch (PkiException e) {
@@ -54,6 +56,23 @@ public final class AdminClient implements AutoCloseable {
         }
     }
 
+    /**
+     * The fencing epoch the collector holds for {@code vm}, or -1 when it has no such VM; answered within
+     * {@code deadlineMillis} or a {@link io.grpc.StatusRuntimeException}.
+     */
+    public long fencingEpoch(String vm, long deadlineMillis) {
+        try {
+            return stub.withDeadlineAfter(deadlineMillis, TimeUnit.MILLISECONDS)
+                    .getFencingEpoch(io.cpstream.proto.FencingEpochRequest.newBuilder().setVmId(vm).build())
+                    .getFencingEpoch();
+        } catch (io.grpc.StatusRuntimeException e) {
+            if (e.getStatus().getCode() == io.grpc.Status.Code.NOT_FOUND) {
+                return -1;
+            }
+            throw e;
+        }
+    }
+
     public PromoteResponse promote(String vm, boolean force) {
         // Writing the snapshot reads the whole image: allow for large guests.
         return stub.withDeadlineAfter(10, TimeUnit.MINUTES)
@@ -64,6 +83,11 @@ public final class AdminClient implements AutoCloseable {
     public DeleteVmResponse delete(String vm, boolean force) {
         return stub.withDeadlineAfter(1, TimeUnit.MINUTES)
                 .deleteVm(DeleteVmRequest.newBuilder().setVmId(vm).setForce(force).build());
+    }
+
+    @Override
+    public String toString() {
+        return "collector at " + target;
     }
 
     @Override
