@@ -101,7 +101,8 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--vms", defaultValue = "0", description = "Run this many VMs (each an agent with its own --source, in "
             + "this process) on one collector process, after one VM alone in the same run: per-VM lag p50/p99, "
             + "checkpoints/s summed, the collector's heap, direct memory and RSS (`single_vm_lag_ms_p99`, "
-            + "`vm_lag_ms_p99_worst`, `collector_rss_mb`)")
+            + "`vm_lag_ms_p99_worst`, `collector_rss_mb`). CPSTREAM_COLLECTOR_JAVA_OPTS adds JVM flags to the "
+            + "collector process alone (a profiler)")
     int vms;
 
     @Option(names = "--compare-sharing", description = "With --vms: after the VMs stop, count what their standbys "

@@ -51,6 +51,8 @@ final class ManyVms {
 
     private static final Duration PATIENCE = Duration.ofSeconds(120);
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    /** Extra JVM flags for the collector process only, e.g. a profiler's {@code -agentpath:...}. */
+    static final String COLLECTOR_JAVA_OPTS = "CPSTREAM_COLLECTOR_JAVA_OPTS";
     private static final Pattern HEAP = Pattern.compile("^jvm_memory_used_bytes\\{[^}]*area=\"heap\"[^}]*} (\\S+)$",
             Pattern.MULTILINE);
     private static final Pattern DIRECT = Pattern.compile("^jvm_buffer_memory_used_bytes\\{[^}]*id=\"direct\"[^}]*} (\\S+)$",
@@ -455,6 +457,11 @@ final class ManyVms {
                     .collect(java.util.stream.Collectors.toCollection(ArrayList::new));
             flags.add("-Xmx" + (HEAP_LIMIT_BYTES >> 20) + "m");
             flags.add("-XX:MaxDirectMemorySize=" + (DIRECT_LIMIT_BYTES >> 20) + "m");
+            // The collector is where many VMs meet; a profiler (-agentpath:...) is attached to it this way.
+            String extra = System.getenv(COLLECTOR_JAVA_OPTS);
+            if (extra != null && !extra.isBlank()) {
+                flags.addAll(List.of(extra.trim().split("\\s+")));
+            }
             Path data = work.resolve("data");
             List<String> args = new ArrayList<>(List.of("collector", "--tls-cert", tls.cert().toString(), "--tls-key",
                     tls.key().toString(), "--tls-ca", tls.ca().toString(), "--listen", "127.0.0.1:" + port,
