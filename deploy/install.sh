@@ -118,6 +118,7 @@ next steps:
   standby host: edit /etc/cpstream/collector.yaml, then  systemctl enable --now cpstream-collector
   primary host: cp /etc/cpstream/agent.yaml.example /etc/cpstream/agent-<vm>.yaml, edit it, then
                 systemctl enable --now cpstream-agent@<vm>
-  Prometheus:   /usr/share/cpstream/prometheus/prometheus.yml (scrape jobs cpstream-collector, cpstream-agent)
+  Prometheus:   /usr/share/cpstream/prometheus/prometheus.yml (scrape jobs cpstream-collector, cpstream-agent,
+                mutual TLS: cpstream pki issue ... --name prometheus --role reader, files in /etc/prometheus/cpstream/)
   Grafana:      copy /usr/share/cpstream/grafana/provisioning/* into /etc/grafana/provisioning/
 DONE

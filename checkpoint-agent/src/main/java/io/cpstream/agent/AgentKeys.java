@@ -51,7 +51,8 @@ public final class AgentKeys {
             "What to protect, e.g. sim:mem=64m,workload=zipf", Parsers::text);
 
     public static final ConfigKey<Integer> METRICS_PORT = ConfigKey.of("metrics-port", 9464,
-            "Port for /metrics and /health; 0 turns it off", Parsers::port);
+            "Port for /metrics and /health (mutual TLS for reader and admin certificates, unless --insecure); 0 "
+                    + "turns it off", Parsers::port);
 
     public static final ConfigKey<Long> EPOCH_MS = ConfigKey.of("epoch-ms", 10L,
             "Target time between checkpoints, in milliseconds", Parsers.atLeast(1));

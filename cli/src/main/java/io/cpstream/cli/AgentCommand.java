@@ -148,7 +148,7 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
                 .withStun(stunConfig(split, maxStunMillis, maxMbps))
                 .withTls(TlsOptions.settings(tlsCert, tlsKey, tlsCa, insecure));
         try (MemorySource guest = MemorySources.open(source);
-             MetricsEndpoint metrics = new MetricsEndpoint(metricsListen, metricsPort);
+             MetricsEndpoint metrics = new MetricsEndpoint(metricsListen, metricsPort, settings.tls());
              Agent agent = new Agent(settings, guest, metrics.registry())) {
             metrics.check("connected", () -> connected(agent, target));
             metrics.check("lag", () -> lag(agent, healthMaxLagMillis));

@@ -133,7 +133,7 @@ final class CollectorCommand implements Callable<Integer>, KeyedOptions.Keyed {
                                 Duration.ofMillis(handshakeTimeoutMillis), Duration.ofMillis(idleTimeoutMillis))),
                 TlsOptions.settings(tlsCert, tlsKey, tlsCa, insecure));
         String metricsHost = metricsListen != null ? metricsListen : listen.host();
-        try (MetricsEndpoint metrics = new MetricsEndpoint(metricsHost, metricsPort);
+        try (MetricsEndpoint metrics = new MetricsEndpoint(metricsHost, metricsPort, settings.tls());
              CollectorServer server = CollectorServer.start(settings, metrics.registry())) {
             metrics.check("connected", () -> connected(server.vms()));
             metrics.check("lag", () -> lag(server.vms(), healthMaxLagMillis));

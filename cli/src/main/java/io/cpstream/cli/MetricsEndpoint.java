@@ -4,7 +4,13 @@ import com.codahale.metrics.health.HealthCheck;
 import com.codahale.metrics.health.HealthCheckRegistry;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpContext;
 import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsServer;
+import io.cpstream.security.PkiException;
+import io.cpstream.security.Tls;
+import io.cpstream.security.TlsMaterial;
+import io.cpstream.security.TlsSettings;
 import io.micrometer.core.instrument.Clock;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
@@ -23,17 +29,27 @@ import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SortedMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.function.Supplier;
+import javax.net.ssl.SSLContext;
 
 /**
  * Where operators look at a daemon, on {@code --metrics-port}: {@code /metrics} (Prometheus text
  * format, from Micrometer) and {@code /health} (Dropwizard health checks as JSON; HTTP 503 when any is
- * unhealthy, or before the daemon has registered its checks). Every meter is also published over JMX (domain {@code cpstream}) through Micrometer's
- * JMX registry, which uses Dropwizard's JmxReporter. Port 0 turns the HTTP endpoint off; the meters
- * are still collected and on JMX.
+ * unhealthy, or before the daemon has registered its checks). Every meter is also published over JMX (domain
+ * {@code cpstream}) through Micrometer's JMX registry, which uses Dropwizard's JmxReporter. Port 0 turns the HTTP
+ * endpoint off; the meters are still collected and on JMX.
+ *
+ * <p>Like every other channel of the daemon, the endpoint is mutual TLS 1.3 over the daemon's own certificate, key and
+ * CA (read again when they change, so rotation needs no restart), and only certificates of role reader or admin may
+ * read it ({@link MetricsAccess}); with {@code --insecure} it is plaintext and open, as the daemon's other channels.
+ * {@link HttpServerLimits} bounds connections and the time each may take, and every exchange (TLS handshake
+ * included) runs on a virtual thread of its own, so one stalled peer holds one connection, not the server.
  */
 final class MetricsEndpoint implements AutoCloseable {
 
+    private static final System.Logger LOG = System.getLogger(MetricsEndpoint.class.getName());
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final PrometheusMeterRegistry prometheus = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -51,14 +67,13 @@ final class MetricsEndpoint implements AutoCloseable {
     private final CompositeMeterRegistry registry = new CompositeMeterRegistry();
     private final HealthCheckRegistry health = new HealthCheckRegistry();
     private final HttpServer server;
+    private final ExecutorService exchanges;
 
-    /** On all interfaces: for tests and tools. Daemons name the host ({@code --metrics-listen}). */
-    MetricsEndpoint(int port) throws IOException {
-        this("0.0.0.0", port);
-    }
-
-    /** Serves on {@code host:port}; port 0 serves nothing. */
-    MetricsEndpoint(String host, int port) throws IOException {
+    /**
+     * Serves on {@code host:port} as {@code tls} says (port 0 serves nothing): HTTPS requiring a reader or admin
+     * certificate, or plaintext for {@link TlsSettings#INSECURE}.
+     */
+    MetricsEndpoint(String host, int port, TlsSettings tls) throws IOException {
         registry.add(prometheus);
         registry.add(jmx);
         new JvmMemoryMetrics().bindTo(registry);
@@ -67,33 +82,52 @@ final class MetricsEndpoint implements AutoCloseable {
         new UptimeMetrics().bindTo(registry);
         if (port == 0) {
             server = null;
+            exchanges = null;
             return;
         }
+        SSLContext context = null;
+        if (!tls.insecure()) {
+            try {
+                // A material of its own over the daemon's files: it follows their rotation as the daemon's does.
+                context = Tls.sockets(TlsMaterial.load(tls, null));
+            } catch (PkiException e) {
+                throw new IOException("TLS: " + e.getMessage(), e);
+            }
+        }
+        HttpServerLimits.apply();
         try {
-            server = HttpServer.create(new InetSocketAddress(host, port), 16);
+            if (context == null) {
+                server = HttpServer.create(new InetSocketAddress(host, port), 16);
+            } else {
+                HttpsServer secure = HttpsServer.create(new InetSocketAddress(host, port), 16);
+                secure.setHttpsConfigurator(MetricsAccess.configurator(context));
+                server = secure;
+            }
         } catch (IOException e) {
             throw new Errors.UserError("cannot serve metrics on " + host + ":" + port + ": " + e.getMessage()
                     + "; pick another metrics-port");
         }
-        server.createContext("/metrics", exchange -> respond(exchange, 200,
+        HttpContext metrics = server.createContext("/metrics", exchange -> respond(exchange, 200,
                 "text/plain; version=0.0.4; charset=utf-8", prometheus.scrape()));
-        server.createContext("/health", exchange -> {
+        HttpContext healthChecks = server.createContext("/health", exchange -> {
             SortedMap<String, HealthCheck.Result> results = health.runHealthChecks();
             // No checks yet: the daemon is still starting, which is not healthy.
             boolean healthy = !results.isEmpty() && results.values().stream().allMatch(HealthCheck.Result::isHealthy);
             respond(exchange, healthy ? 200 : 503, "application/json", JSON.writeValueAsString(render(healthy, results)) + "\n");
         });
-        server.setExecutor(null);
+        if (context != null) {
+            MetricsAccess access = new MetricsAccess();
+            metrics.getFilters().add(access);
+            healthChecks.getFilters().add(access);
+        } else {
+            LOG.log(System.Logger.Level.WARNING, "metrics: --insecure: /metrics and /health on {0}:{1} are plaintext "
+                    + "and open to anyone who reaches them", host, String.valueOf(port()));
+        }
+        // Not the default (the dispatcher thread itself), on which one peer stalled in its handshake or request
+        // would hold every other connection until HttpServerLimits closes it. At most maxConnections at a time.
+        exchanges = Executors.newVirtualThreadPerTaskExecutor();
+        server.setExecutor(exchanges);
         server.start();
-    }
-
-    /** The older single-check form: {@code healthy} returns null when healthy, else what is wrong. */
-    MetricsEndpoint(int port, Supplier<String> healthy) throws IOException {
-        this(port);
-        check("daemon", () -> {
-            String problem = healthy.get();
-            return problem == null ? HealthCheck.Result.healthy() : HealthCheck.Result.unhealthy(problem);
-        });
     }
 
     /** The registry daemons register their meters in: Prometheus and JMX. */
@@ -151,6 +185,7 @@ final class MetricsEndpoint implements AutoCloseable {
     public void close() {
         if (server != null) {
             server.stop(0);
+            exchanges.shutdownNow();
         }
         health.shutdown();
         registry.close();

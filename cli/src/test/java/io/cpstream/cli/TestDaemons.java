@@ -1,5 +1,9 @@
 package io.cpstream.cli;
 
+import io.cpstream.security.PkiException;
+import io.cpstream.security.Tls;
+import io.cpstream.security.TlsMaterial;
+import io.cpstream.security.TlsSettings;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.net.URI;
@@ -12,6 +16,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLContext;
 
 /** Real processes for tests: daemons from this module's classpath, external tools, HTTP. */
 public final class TestDaemons implements AutoCloseable {
@@ -68,8 +73,33 @@ public final class TestDaemons implements AutoCloseable {
 
     /** GET; status -1 when nothing answers. */
     public static Http get(String url) {
+        return get(HTTP, url);
+    }
+
+    /**
+     * GET {@code https://...} as {@code identity} (a reader or admin certificate: how the daemons' /metrics and
+     * /health are read when they run TLS); status -1 when nothing answers or the handshake fails. A client of its own
+     * per call, so each call makes a fresh handshake with the files as they are now.
+     */
+    public static Http get(String url, TlsSettings identity) {
+        if (identity.insecure()) {
+            return get(url);
+        }
+        SSLContext context;
         try {
-            HttpResponse<String> response = HTTP.send(HttpRequest.newBuilder(URI.create(url))
+            context = Tls.sockets(TlsMaterial.load(identity, null));
+        } catch (PkiException e) {
+            return new Http(-1, e.toString());
+        }
+        try (HttpClient client = HttpClient.newBuilder().sslContext(context).connectTimeout(Duration.ofSeconds(5))
+                .build()) {
+            return get(client, url);
+        }
+    }
+
+    private static Http get(HttpClient client, String url) {
+        try {
+            HttpResponse<String> response = client.send(HttpRequest.newBuilder(URI.create(url))
                     .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
             return new Http(response.statusCode(), response.body());
         } catch (IOException e) {

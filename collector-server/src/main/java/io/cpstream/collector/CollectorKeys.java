@@ -24,7 +24,8 @@ public final class CollectorKeys {
             "Directory for standby images and snapshots", Parsers::path);
 
     public static final ConfigKey<Integer> METRICS_PORT = ConfigKey.of("metrics-port", 9465,
-            "Port for /metrics and /health; 0 turns it off", Parsers::port);
+            "Port for /metrics and /health (mutual TLS for reader and admin certificates, unless --insecure); 0 "
+                    + "turns it off", Parsers::port);
 
     public static final ConfigKey<String> METRICS_LISTEN = ConfigKey.optional("metrics-listen", String.class,
             "Host /metrics and /health bind to; default: the host of --listen", Parsers::text);

@@ -7,8 +7,13 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.cpstream.cli.CliRun;
 import io.cpstream.cli.TestDaemons;
+import io.cpstream.security.Pki;
+import io.cpstream.security.Role;
+import io.cpstream.security.TlsSettings;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -18,6 +23,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -25,16 +31,21 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * An agent and a collector running as daemons, looked at the way operators do: their /metrics pass
- * promtool's lint, a real Prometheus scrapes them and every query of the Grafana dashboards returns
- * data, /health answers JSON per check (503 when unhealthy), and {@code status --once} shows the VM.
+ * An agent and a collector running as daemons over mutual TLS, looked at the way operators do: their /metrics pass
+ * promtool's lint, a real Prometheus scrapes them over mutual TLS with a reader certificate, as the shipped
+ * deploy/prometheus/prometheus.yml says, and every query of the Grafana dashboards returns data, /health answers JSON
+ * per check (503 when unhealthy), an agent's certificate and plaintext get no metrics, and {@code status --once}
+ * shows the VM.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DaemonOpsTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final YAMLMapper YAML = new YAMLMapper();
     private static final String VM = "ops-1";
     static final Path DASHBOARDS = Path.of(System.getProperty("user.dir")).resolveSibling("grafana").resolve("dashboards");
+    static final Path SHIPPED_PROMETHEUS = Path.of(System.getProperty("user.dir")).resolveSibling("deploy")
+            .resolve("prometheus").resolve("prometheus.yml");
     /** Meters that must exist from the start, at 0 until their feature counts (see grafana/README.md). */
     private static final List<String> AGENT_METERS = List.of("cpstream_agent_pause_seconds_bucket",
             "cpstream_agent_lag_seconds_bucket", "cpstream_agent_committed_epoch", "cpstream_agent_dirty_pages_sum",
@@ -53,6 +64,10 @@ class DaemonOpsTest {
     static Path dir;
 
     private TestDaemons daemons;
+    /** The run's CA: the daemons' identities, an admin, and the reader Prometheus scrapes with. */
+    private Path pki;
+    private Pki.Throwaway identities;
+    private TlsSettings reader;
     private String collector;
     private int collectorMetrics;
     private int agentMetrics;
@@ -60,19 +75,26 @@ class DaemonOpsTest {
     @BeforeAll
     void startDaemons() throws Exception {
         daemons = new TestDaemons(dir);
+        pki = dir.resolve("pki");
+        identities = Pki.throwaway(pki, "*");
+        // Named as deploy/prometheus/prometheus.yml tells operators to issue it.
+        Pki.issue(pki, "prometheus", Role.READER, List.of(), Duration.ofDays(1));
+        reader = Pki.settings(pki, "prometheus");
         collector = "127.0.0.1:" + TestDaemons.freePort();
         collectorMetrics = TestDaemons.freePort();
         agentMetrics = TestDaemons.freePort();
         // The collector takes its settings from a config file, as under systemd.
         Path config = dir.resolve("collector.yaml");
+        TlsSettings tls = identities.collector();
         Files.writeString(config, "listen: " + collector + "\ndata-dir: " + dir.resolve("data") + "\nmetrics-port: "
-                + collectorMetrics + "\ninsecure: true\n");
+                + collectorMetrics + "\ntls-cert: " + tls.cert() + "\ntls-key: " + tls.key() + "\ntls-ca: " + tls.ca()
+                + "\n");
         daemons.cpstream("collector", "collector", "--config", config.toString());
-        daemons.cpstream("agent", "agent", "--insecure", "--collector", collector, "--vm", VM, "--source", "sim:mem=8m,rate=20000",
-                "--metrics-port", String.valueOf(agentMetrics));
+        daemons.cpstream("agent", agent("--collector", collector, "--vm", VM, "--source", "sim:mem=8m,rate=20000",
+                "--metrics-port", String.valueOf(agentMetrics)));
         await("agent healthy: " + daemons.logText("agent")).atMost(Duration.ofSeconds(180))
                 .pollInterval(Duration.ofMillis(500))
-                .until(() -> TestDaemons.get(agentUrl("/health")).status() == 200);
+                .until(() -> TestDaemons.get(agentUrl("/health"), reader).status() == 200);
     }
 
     @AfterAll
@@ -82,8 +104,8 @@ class DaemonOpsTest {
 
     @Test
     void scrapesPassPromtoolAndCarryEveryMeter() throws Exception {
-        String agent = TestDaemons.get(agentUrl("/metrics")).body();
-        String standby = TestDaemons.get("http://127.0.0.1:" + collectorMetrics + "/metrics").body();
+        String agent = TestDaemons.get(agentUrl("/metrics"), reader).body();
+        String standby = TestDaemons.get(collectorUrl("/metrics"), reader).body();
         for (String meter : AGENT_METERS) {
             assertTrue(agent.contains(meter + (meter.contains("{") ? "" : "{")) && agent.contains("vm=\"" + VM + "\""),
                     "agent exports " + meter);
@@ -102,13 +124,24 @@ class DaemonOpsTest {
     }
 
     @Test
+    void onlyReaderAndAdminCertificatesGetMetrics() {
+        for (String url : List.of(agentUrl("/metrics"), collectorUrl("/health"))) {
+            assertEquals(200, TestDaemons.get(url, identities.admin()).status(), url);
+            TestDaemons.Http agent = TestDaemons.get(url, identities.agent());
+            assertEquals(403, agent.status(), url + ": " + agent.body());
+            TestDaemons.Http plaintext = TestDaemons.get(url.replace("https://", "http://"));
+            assertEquals(-1, plaintext.status(), url + " in plaintext: " + plaintext.body());
+        }
+    }
+
+    @Test
     void healthIsJsonWithEveryCheck() throws Exception {
-        JsonNode agent = JSON.readTree(TestDaemons.get(agentUrl("/health")).body());
+        JsonNode agent = JSON.readTree(TestDaemons.get(agentUrl("/health"), reader).body());
         assertTrue(agent.get("healthy").asBoolean(), agent.toString());
         for (String check : List.of("connected", "lag", "lease")) {
             assertTrue(agent.get("checks").get(check).get("healthy").asBoolean(), check + ": " + agent);
         }
-        TestDaemons.Http standby = TestDaemons.get("http://127.0.0.1:" + collectorMetrics + "/health");
+        TestDaemons.Http standby = TestDaemons.get(collectorUrl("/health"), identities.admin());
         JsonNode checks = JSON.readTree(standby.body()).get("checks");
         for (String check : List.of("connected", "lag", "data-dir")) {
             assertTrue(checks.has(check), check + ": " + standby.body());
@@ -116,10 +149,10 @@ class DaemonOpsTest {
 
         // An agent whose collector is not there: 503, and the check says why.
         int port = TestDaemons.freePort();
-        daemons.cpstream("lonely-agent", "agent", "--insecure", "--collector", "127.0.0.1:" + TestDaemons.freePort(), "--vm", "lonely",
-                "--source", "sim:mem=4m", "--metrics-port", String.valueOf(port));
+        daemons.cpstream("lonely-agent", agent("--collector", "127.0.0.1:" + TestDaemons.freePort(), "--vm", "lonely",
+                "--source", "sim:mem=4m", "--metrics-port", String.valueOf(port)));
         TestDaemons.Http lonely = await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(500))
-                .until(() -> TestDaemons.get("http://127.0.0.1:" + port + "/health"),
+                .until(() -> TestDaemons.get("https://127.0.0.1:" + port + "/health", reader),
                         http -> http.status() != -1 && http.body().contains("\"connected\""));
         assertEquals(503, lonely.status(), lonely.body());
         JsonNode connected = JSON.readTree(lonely.body()).get("checks").get("connected");
@@ -129,7 +162,8 @@ class DaemonOpsTest {
 
     @Test
     void statusOnceShowsEveryVmWithEpochLagStunAndThroughput() {
-        CliRun status = CliRun.of("status", "--insecure", "--collector", collector, "--once");
+        CliRun status = CliRun.of("status", "--tls-cert", reader.cert().toString(), "--tls-key", reader.key().toString(),
+                "--tls-ca", reader.ca().toString(), "--collector", collector, "--once");
         assertEquals(0, status.code(), status.err());
         String row = status.out().lines().filter(line -> line.startsWith(VM)).findFirst().orElseThrow(
                 () -> new AssertionError("no row for " + VM + ":\n" + status.out()));
@@ -147,21 +181,28 @@ class DaemonOpsTest {
         assumeTrue(prometheus != null, "prometheus is not installed (Debian package prometheus; ./test installs it)");
         int port = TestDaemons.freePort();
         Path config = dir.resolve("prometheus.yml");
-        Files.writeString(config, """
-                global:
-                  scrape_interval: 1s
-                  evaluation_interval: 1s
-                scrape_configs:
-                  - job_name: cpstream-collector
-                    static_configs: [{targets: ['127.0.0.1:%d']}]
-                  - job_name: cpstream-agent
-                    static_configs: [{targets: ['127.0.0.1:%d']}]
-                """.formatted(collectorMetrics, agentMetrics));
+        Files.writeString(config, prometheusConfig());
         daemons.start("prometheus", new ProcessBuilder(prometheus.toString(), "--config.file=" + config,
                 "--storage.tsdb.path=" + dir.resolve("tsdb"), "--web.listen-address=127.0.0.1:" + port));
         String api = "http://127.0.0.1:" + port;
         await("prometheus ready: " + daemons.logText("prometheus")).atMost(Duration.ofSeconds(120))
                 .pollInterval(Duration.ofMillis(500)).until(() -> TestDaemons.get(api + "/-/ready").status() == 200);
+        // Both targets scraped over mutual TLS: up, and no scrape error (a refused handshake, a 403).
+        String[] targets = new String[1];
+        try {
+            await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofSeconds(1)).until(() -> {
+                targets[0] = TestDaemons.get(api + "/api/v1/targets?state=active").body();
+                JsonNode active = JSON.readTree(targets[0]).path("data").path("activeTargets");
+                long up = 0;
+                for (JsonNode target : active) {
+                    up += target.path("health").asText().equals("up") ? 1 : 0;
+                }
+                return active.size() == 2 && up == 2;
+            });
+        } catch (ConditionTimeoutException e) {
+            throw new AssertionError("Prometheus's targets are not both up (lastError says why): " + targets[0], e);
+        }
+        assertTrue(targets[0].contains("\"scrapeUrl\":\"https://"), targets[0]);
 
         Map<String, String> queries = dashboardQueries();
         assertTrue(queries.size() >= 30, "the dashboards have their panels: " + queries.keySet());
@@ -208,7 +249,47 @@ class DaemonOpsTest {
         return queries;
     }
 
+    /**
+     * The shipped deploy/prometheus/prometheus.yml, as an operator adapts it to this run: its targets, scraped every
+     * second, its certificate files in the run's CA directory (the same file names), and {@code server_name}: the
+     * daemons' certificates name the identities "collector" and "agent", not 127.0.0.1. Everything else (jobs, path,
+     * scheme, TLS version) as shipped.
+     */
+    private String prometheusConfig() throws Exception {
+        ObjectNode config = (ObjectNode) YAML.readTree(SHIPPED_PROMETHEUS.toFile());
+        ((ObjectNode) config.get("global")).put("scrape_interval", "1s").put("evaluation_interval", "1s");
+        Map<String, Integer> ports = Map.of("cpstream-collector", collectorMetrics, "cpstream-agent", agentMetrics);
+        Map<String, String> names = Map.of("cpstream-collector", "collector", "cpstream-agent", "agent");
+        List<String> jobs = new ArrayList<>();
+        for (JsonNode job : config.get("scrape_configs")) {
+            String name = job.get("job_name").asText();
+            jobs.add(name);
+            assertEquals("https", job.path("scheme").asText(), name + " scrapes over TLS");
+            ObjectNode tls = (ObjectNode) job.get("tls_config");
+            for (String file : List.of("ca_file", "cert_file", "key_file")) {
+                tls.put(file, pki.resolve(Path.of(tls.get(file).asText()).getFileName()).toString());
+            }
+            tls.put("server_name", names.get(name));
+            ((ObjectNode) job.get("static_configs").get(0)).putArray("targets").add("127.0.0.1:" + ports.get(name));
+        }
+        assertEquals(List.of("cpstream-collector", "cpstream-agent"), jobs);
+        return YAML.writeValueAsString(config);
+    }
+
+    /** {@code agent ARGS} over mutual TLS with the run's agent certificate. */
+    private String[] agent(String... args) {
+        TlsSettings tls = identities.agent();
+        List<String> all = new ArrayList<>(List.of("agent", "--tls-cert", tls.cert().toString(), "--tls-key",
+                tls.key().toString(), "--tls-ca", tls.ca().toString()));
+        all.addAll(List.of(args));
+        return all.toArray(String[]::new);
+    }
+
     private String agentUrl(String path) {
-        return "http://127.0.0.1:" + agentMetrics + path;
+        return "https://127.0.0.1:" + agentMetrics + path;
+    }
+
+    private String collectorUrl(String path) {
+        return "https://127.0.0.1:" + collectorMetrics + path;
     }
 }

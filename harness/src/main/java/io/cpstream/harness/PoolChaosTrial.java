@@ -6,6 +6,7 @@ import io.cpstream.agent.output.OutputReceiver;
 import io.cpstream.collector.client.AdminClient;
 import io.cpstream.harness.chaos.ChaosPki;
 import io.cpstream.harness.chaos.DaemonProcess;
+import io.cpstream.harness.chaos.MetricsReader;
 import io.cpstream.harness.chaos.TcpProxy;
 import io.cpstream.harness.chaos.ZooKeeperEnsemble;
 import io.cpstream.proto.PromoteResponse;
@@ -15,9 +16,6 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -87,7 +85,9 @@ final class PoolChaosTrial {
     ChaosTrial.Outcome run() throws Exception {
         pki = ChaosPki.issue(work.resolve("pki"), ChaosFinale.VM);
         try (ZooKeeperEnsemble zookeeper = ZooKeeperEnsemble.start(work, 3);
-             OutputReceiver receiver = new OutputReceiver("127.0.0.1", 0, work.resolve("released.log"), pki.sink())) {
+             OutputReceiver receiver = new OutputReceiver("127.0.0.1", 0, work.resolve("released.log"), pki.sink());
+             // The operator's certificate reads the agent's metrics over mutual TLS (an admin may, as a reader may).
+             MetricsReader metrics = new MetricsReader(pki.admin(), Duration.ofSeconds(2))) {
             List<Member> pool = new ArrayList<>();
             DaemonProcess agent = null;
             try {
@@ -102,7 +102,7 @@ final class PoolChaosTrial {
                         "--output-sink", "tcp://127.0.0.1:" + receiver.port()));
                 agentArgs.addAll(ChaosPki.flags(pki.agent()));
                 agent = DaemonProcess.start(work.resolve("agent.log"), agentArgs);
-                Primary primary = new Primary(agent, agentMetrics);
+                Primary primary = new Primary(agent, agentMetrics, metrics);
                 Member standby = awaitProtected(pool, primary, null);
                 ChaosFinale.awaitUntil(() -> committed(standby) >= 5, "epoch 5 to be committed");
                 Thread.sleep(random.nextInt(1500));
@@ -202,17 +202,14 @@ final class PoolChaosTrial {
     }
 
     /** The agent's process and what it says on its metrics port. */
-    private record Primary(DaemonProcess process, int metricsPort) {
-        private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    private record Primary(DaemonProcess process, int metricsPort, MetricsReader reader) {
         private static final Pattern PROTECTED = Pattern.compile("^cpstream_agent_protected\\{[^}]*} 1\\.0$",
                 Pattern.MULTILINE);
 
         /** What the agent itself reports: a standby holds every output it released. False while unreachable. */
         boolean protectedByStandby() {
             try {
-                HttpResponse<String> metrics = HTTP.send(HttpRequest.newBuilder(
-                        URI.create("http://127.0.0.1:" + metricsPort + "/metrics")).timeout(Duration.ofSeconds(2))
-                        .build(), HttpResponse.BodyHandlers.ofString());
+                HttpResponse<String> metrics = reader.get(metricsPort, "/metrics", Duration.ofSeconds(2));
                 return metrics.statusCode() == 200 && PROTECTED.matcher(metrics.body()).find();
             } catch (IOException e) {
                 return false;

@@ -11,6 +11,7 @@ import io.cpstream.harness.attack.Attacker;
 import io.cpstream.collector.client.AdminClient;
 import io.cpstream.encoder.ImageDigest;
 import io.cpstream.harness.chaos.DaemonProcess;
+import io.cpstream.harness.chaos.MetricsReader;
 import io.cpstream.proto.PromoteResponse;
 import io.cpstream.proto.VmStatus;
 import io.cpstream.security.Pki;
@@ -21,9 +22,6 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -50,7 +48,6 @@ import java.util.regex.Pattern;
 final class ManyVms {
 
     private static final Duration PATIENCE = Duration.ofSeconds(120);
-    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
     /** Extra JVM flags for the collector process only, e.g. a profiler's {@code -agentpath:...}. */
     static final String COLLECTOR_JAVA_OPTS = "CPSTREAM_COLLECTOR_JAVA_OPTS";
     private static final Pattern HEAP = Pattern.compile("^jvm_memory_used_bytes\\{[^}]*area=\"heap\"[^}]*} (\\S+)$",
@@ -93,7 +90,7 @@ final class ManyVms {
         try {
             Map<String, Object> result = new LinkedHashMap<>();
             Map<String, Object> withoutSharing;
-            try (Collector collector = Collector.start(work.resolve("collector"), identities.collector(), false)) {
+            try (Collector collector = Collector.start(work.resolve("collector"), identities, false)) {
                 result.put("vms", vms);
                 result.put("tls", true);
                 settings.out().printf("cpstream bench: %s, one VM alone, then %d VMs on one collector (pid %d, mutual "
@@ -152,7 +149,7 @@ final class ManyVms {
                                                       Pki.Throwaway identities, Map<String, Object> withoutSharing)
             throws Exception {
         Map<String, Object> withSharing;
-        try (Collector collector = Collector.start(work.resolve("collector-sharing"), identities.collector(), true)) {
+        try (Collector collector = Collector.start(work.resolve("collector-sharing"), identities, true)) {
             settings.out().printf("cpstream bench: %d VMs on a collector with page sharing (pid %d)%n", vms,
                     collector.process.pid());
             Phase many = measure(settings, config, collector, "vm", vms, Set.of(), work.resolve("pki")).get(0);
@@ -442,11 +439,15 @@ final class ManyVms {
     }
 
     /** A collector process of its own, so its memory is its own. */
-    private record Collector(DaemonProcess process, int port, int metricsPort, Path dataDir, boolean sharing)
-            implements AutoCloseable {
+    private record Collector(DaemonProcess process, int port, int metricsPort, MetricsReader reader, Path dataDir,
+                             boolean sharing) implements AutoCloseable {
 
-        /** A collector with its log and data under {@code work}, with page sharing or without. */
-        static Collector start(Path work, TlsSettings tls, boolean sharing) throws Exception {
+        /**
+         * A collector with its log and data under {@code work}, with page sharing or without, run with the collector
+         * identity of {@code identities}; its metrics are read with the admin's (they are served over mutual TLS).
+         */
+        static Collector start(Path work, Pki.Throwaway identities, boolean sharing) throws Exception {
+            TlsSettings tls = identities.collector();
             Files.createDirectories(work);
             int port = ChaosFinale.freePort();
             int metricsPort = ChaosFinale.freePort();
@@ -471,7 +472,8 @@ final class ManyVms {
             }
             DaemonProcess process = DaemonProcess.start(work.resolve("collector.log"), flags, "io.cpstream.cli.Main",
                     args);
-            Collector collector = new Collector(process, port, metricsPort, data, sharing);
+            Collector collector = new Collector(process, port, metricsPort,
+                    new MetricsReader(identities.admin(), Duration.ofSeconds(2)), data, sharing);
             long deadline = System.nanoTime() + PATIENCE.toNanos();
             while (true) {
                 try {
@@ -479,7 +481,7 @@ final class ManyVms {
                     return collector;
                 } catch (IOException e) {
                     if (!process.alive() || System.nanoTime() > deadline) {
-                        process.close();
+                        collector.close();
                         throw new HarnessException("the collector did not start: see " + process.log());
                     }
                     Thread.sleep(100);
@@ -488,9 +490,7 @@ final class ManyVms {
         }
 
         String metrics() throws IOException, InterruptedException {
-            HttpResponse<String> response = HTTP.send(HttpRequest.newBuilder(
-                    URI.create("http://127.0.0.1:" + metricsPort + "/metrics")).timeout(Duration.ofSeconds(30)).build(),
-                    HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> response = reader.get(metricsPort, "/metrics", Duration.ofSeconds(30));
             if (response.statusCode() != 200) {
                 throw new IOException("/metrics answered " + response.statusCode());
             }
@@ -522,6 +522,7 @@ final class ManyVms {
 
         @Override
         public void close() throws InterruptedException {
+            reader.close();
             process.close();
         }
     }
