@@ -1,29 +1,23 @@
 package io.cpstream.cli;
 
 import io.cpstream.agent.output.FencingAuthority;
+import io.cpstream.agent.output.ZooKeeperFencing;
 import io.cpstream.collector.client.AdminClient;
 import io.cpstream.config.HostPort;
 import io.cpstream.coordination.CoordinationException;
 import io.cpstream.coordination.Coordinator;
-import io.cpstream.coordination.FencingEpochs;
 import io.cpstream.security.TlsSettings;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 /**
  * What {@code cpstream sink --authority} names as the judge of a primary's fencing epoch: {@code zk:CONNECT}, the
- * VMs' fencing nodes in ZooKeeper (collectors and agents with {@code --zookeeper}), or {@code HOST:PORT[,...]}, the
- * collectors that protect the VMs, each asked for the epoch it holds (the highest counts). A collector that cannot
- * be asked makes the answer unknown, not lower: a primary re-protected on a collector that is down would otherwise
- * look as if it had made its epoch up.
+ * VMs' fencing nodes in ZooKeeper (collectors and agents with {@code --zookeeper}; {@link ZooKeeperFencing}), or
+ * {@code HOST:PORT[,...]}, the collectors that protect the VMs, each asked for the epoch it holds (the highest
+ * counts). A collector that cannot be asked makes the answer unknown, not lower: a primary re-protected on a
+ * collector that is down would otherwise look as if it had made its epoch up.
  */
 public final class SinkAuthority implements FencingAuthority, AutoCloseable {
 
@@ -31,18 +25,13 @@ public final class SinkAuthority implements FencingAuthority, AutoCloseable {
     private static final long ASK_MILLIS = 2_000;
 
     private final Coordinator zookeeper;
-    private final FencingEpochs epochs;
-    /**
-     * ZooKeeper reads run here, to be waited for at most {@link #ASK_MILLIS}: Curator has no per-call deadline, and
-     * while the session is lost unnoticed a read retries for many seconds.
-     */
-    private final ExecutorService zookeeperReads = Executors.newVirtualThreadPerTaskExecutor();
+    private final ZooKeeperFencing fencing;
     private final List<AdminClient> collectors;
     private final String description;
 
     private SinkAuthority(Coordinator zookeeper, List<AdminClient> collectors, String description) {
         this.zookeeper = zookeeper;
-        this.epochs = zookeeper == null ? null : new FencingEpochs(zookeeper);
+        this.fencing = zookeeper == null ? null : new ZooKeeperFencing(zookeeper, ASK_MILLIS);
         this.collectors = collectors;
         this.description = description;
     }
@@ -65,22 +54,8 @@ public final class SinkAuthority implements FencingAuthority, AutoCloseable {
 
     @Override
     public long fencingEpoch(String vm) throws IOException {
-        if (zookeeper != null) {
-            if (!zookeeper.connected()) {
-                throw new IOException(description + " is not connected");
-            }
-            Future<Long> read = zookeeperReads.submit(() -> epochs.current(vm));
-            try {
-                return read.get(ASK_MILLIS, TimeUnit.MILLISECONDS);
-            } catch (ExecutionException e) {
-                throw new IOException(e.getCause().getMessage(), e.getCause());
-            } catch (TimeoutException e) {
-                read.cancel(true);
-                throw new IOException(description + " did not answer within " + ASK_MILLIS + " ms");
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException("interrupted while asking " + description, e);
-            }
+        if (fencing != null) {
+            return fencing.fencingEpoch(vm);
         }
         long highest = -1;
         for (AdminClient collector : collectors) {
@@ -97,8 +72,8 @@ public final class SinkAuthority implements FencingAuthority, AutoCloseable {
     @Override
     public void close() {
         collectors.forEach(AdminClient::close);
-        zookeeperReads.shutdownNow();
-        if (zookeeper != null) {
+        if (fencing != null) {
+            fencing.close();
             zookeeper.close();
         }
     }

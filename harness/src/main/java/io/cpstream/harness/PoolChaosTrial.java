@@ -3,7 +3,9 @@ package io.cpstream.harness;
 import io.cpstream.agent.AgentConfig;
 import io.cpstream.agent.FailoverConfig;
 import io.cpstream.agent.output.OutputReceiver;
+import io.cpstream.agent.output.ZooKeeperFencing;
 import io.cpstream.collector.client.AdminClient;
+import io.cpstream.coordination.Coordinator;
 import io.cpstream.harness.chaos.ChaosPki;
 import io.cpstream.harness.chaos.DaemonProcess;
 import io.cpstream.harness.chaos.MetricsReader;
@@ -85,7 +87,12 @@ final class PoolChaosTrial {
     ChaosTrial.Outcome run() throws Exception {
         pki = ChaosPki.issue(work.resolve("pki"), ChaosFinale.VM);
         try (ZooKeeperEnsemble zookeeper = ZooKeeperEnsemble.start(work, 3);
-             OutputReceiver receiver = new OutputReceiver("127.0.0.1", 0, work.resolve("released.log"), pki.sink());
+             // The sink as deployed with a pool: it judges each primary by the fencing epoch ZooKeeper holds, so a
+             // promotion or a primary going on alone reaches it through the authority, not only through the primaries.
+             Coordinator sinkSession = Coordinator.connect(zookeeper.connectString(), 10_000, 15_000);
+             ZooKeeperFencing authority = new ZooKeeperFencing(sinkSession, 2_000);
+             OutputReceiver receiver = new OutputReceiver("127.0.0.1", 0, work.resolve("released.log"), pki.sink(),
+                     OutputReceiver.Limits.DEFAULT, authority);
              // The operator's certificate reads the agent's metrics over mutual TLS (an admin may, as a reader may).
              MetricsReader metrics = new MetricsReader(pki.admin(), Duration.ofSeconds(2))) {
             List<Member> pool = new ArrayList<>();
@@ -177,6 +184,11 @@ final class PoolChaosTrial {
                         .withOutputSink("tcp://127.0.0.1:" + receiver.port())
                         .withHeartbeatInterval(Duration.ofMillis(100)).withTls(pki.agent());
                 ChaosFinale.Checks checks = ChaosFinale.finish(promoted, receiver, protect, violations);
+                if (receiver.ungrantedEpochs() > 0) {
+                    // Every primary here is honest: one presenting an epoch the authority never granted is a bug.
+                    violations.add(receiver.ungrantedEpochs() + " sink requests presented a fencing epoch ZooKeeper "
+                            + "never granted");
+                }
                 return ChaosTrial.Outcome.of(trial, fault, promoted, checks, stall, reprotected, violations);
             } finally {
                 if (agent != null) {
