@@ -5,6 +5,7 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpsConfigurator;
 import com.sun.net.httpserver.HttpsExchange;
 import com.sun.net.httpserver.HttpsParameters;
+import io.cpstream.security.ClientText;
 import io.cpstream.security.Identity;
 import io.cpstream.security.Role;
 import io.cpstream.security.Tls;
@@ -74,26 +75,9 @@ final class MetricsAccess extends Filter {
         }
     }
 
-    /**
-     * {@code text} fit for a log line: control characters (a forged line break) escaped, and at most
-     * {@value #MAX_LOGGED_NAME} characters of it. A certificate's name is the client's own string even though the CA
-     * signed it.
-     */
+    /** A certificate's name fit for a log line: at most {@value #MAX_LOGGED_NAME} characters, escaped. */
     static String printable(String text) {
-        StringBuilder out = new StringBuilder();
-        int end = Math.min(text.length(), MAX_LOGGED_NAME);
-        for (int i = 0; i < end; i++) {
-            char c = text.charAt(i);
-            if (c < 0x20 || (c >= 0x7f && c < 0xa0) || Character.isSurrogate(c) || c == '\u2028' || c == '\u2029') {
-                out.append(String.format("\\u%04x", (int) c));
-            } else {
-                out.append(c);
-            }
-        }
-        if (text.length() > end) {
-            out.append("...(").append(text.length()).append(" characters)");
-        }
-        return out.toString();
+        return ClientText.escape(text, MAX_LOGGED_NAME);
     }
 
     @Override

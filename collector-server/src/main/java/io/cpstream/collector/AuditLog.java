@@ -1,5 +1,6 @@
 package io.cpstream.collector;
 
+import io.cpstream.security.ClientText;
 import io.cpstream.security.Identity;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -29,8 +30,8 @@ final class AuditLog implements AutoCloseable {
     }
 
     synchronized void record(Identity who, String action, String vm, String result) {
-        String line = "audit time=" + Instant.now() + " who=" + Text.quote(who.toString()) + " action=" + action
-                + " vm=" + Text.quote(vm) + " result=" + Text.quote(result);
+        String line = "audit time=" + Instant.now() + " who=" + ClientText.quote(who.toString()) + " action=" + action
+                + " vm=" + ClientText.quote(vm) + " result=" + ClientText.quote(result);
         LOG.log(System.Logger.Level.INFO, line);
         if (file != null) {
             try {

@@ -1,5 +1,6 @@
 package io.cpstream.collector;
 
+import io.cpstream.security.ClientText;
 import io.cpstream.proto.Heartbeat;
 import io.cpstream.proto.LeaseGrant;
 import io.cpstream.proto.Limit;
@@ -46,7 +47,7 @@ final class LeaseStream implements StreamObserver<Heartbeat> {
         }
         if (!peer.mayProtect(heartbeat.getVmId())) {
             grants.onError(Status.PERMISSION_DENIED.withDescription(peer + " may not hold the lease of vm "
-                    + Text.quote(heartbeat.getVmId())).asRuntimeException());
+                    + ClientText.quote(heartbeat.getVmId())).asRuntimeException());
             closed = true;
             return;
         }

@@ -1,5 +1,6 @@
 package io.cpstream.collector;
 
+import io.cpstream.security.ClientText;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.Welcome;
@@ -50,7 +51,7 @@ final class ReplicationStream implements StreamObserver<AgentMessage> {
                 }
                 String vm = message.getHello().getVmId();
                 if (!peer.mayProtect(vm)) {
-                    throw StandbyException.denied(peer + " may not stream vm " + Text.quote(vm)
+                    throw StandbyException.denied(peer + " may not stream vm " + ClientText.quote(vm)
                             + " (its certificate names " + peer.vmPatterns() + ")");
                 }
                 Standby target = registry.forHello(message.getHello());

@@ -1,5 +1,6 @@
 package io.cpstream.collector;
 
+import io.cpstream.security.ClientText;
 import io.cpstream.collector.store.EventJournal;
 
 import io.cpstream.collector.lease.LeaseAuthority;
@@ -107,7 +108,7 @@ final class Standby {
             Admission.admit(vm, store, hello, authoritative);
             if (owner != null && owner != stream) {
                 owner.close(StandbyException.lostRace("replaced by a newer stream from agent "
-                        + Text.quote(hello.getAgentId())));
+                        + ClientText.quote(hello.getAgentId())));
             }
             owner = stream;
             ownerPeer = stream.peer();
@@ -116,7 +117,7 @@ final class Standby {
             intake.finishPendingApply();
             PrimaryLiveness.Terms terms = liveness.open(store.manifest().fencingEpoch(), agentId);
             LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} ({3}) attached; standby at epoch {2}", vm,
-                    Text.quote(agentId),
+                    ClientText.quote(agentId),
                     store.manifest().committedEpoch(), stream.peer());
             return Admission.welcome(store, collectorId, intake.versionsKnownAfter()).toBuilder()
                     .setLeaseToken(terms.token()).setEventLogEnd(events.end()).build();
@@ -175,7 +176,7 @@ final class Standby {
             ownerPeer = null;
             liveness.close();
             intake.drop();
-            LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} detached at epoch {2}", vm, Text.quote(agentId),
+            LOG.log(System.Logger.Level.INFO, "vm {0}: agent {1} detached at epoch {2}", vm, ClientText.quote(agentId),
                     store.manifest().committedEpoch());
         }
     }

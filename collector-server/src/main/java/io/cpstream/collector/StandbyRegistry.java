@@ -1,5 +1,6 @@
 package io.cpstream.collector;
 
+import io.cpstream.security.ClientText;
 import io.cpstream.collector.lease.LeaseAuthority;
 import io.cpstream.collector.store.Durability;
 import io.cpstream.collector.store.JournalBuffers;
@@ -231,7 +232,7 @@ final class StandbyRegistry implements AutoCloseable {
     }
 
     private StandbyException unknown(String vm) {
-        return StandbyException.notFound("this collector has no vm " + Text.quote(vm));
+        return StandbyException.notFound("this collector has no vm " + ClientText.quote(vm));
     }
 
     /** The standby of {@code vm}, or null when this collector holds none. */

@@ -1,6 +1,7 @@
 package io.cpstream.agent.output;
 
 import io.cpstream.proto.Limit;
+import io.cpstream.security.ClientText;
 import io.cpstream.security.Identity;
 import io.cpstream.security.PkiException;
 import io.cpstream.security.Tls;
@@ -406,8 +407,7 @@ public final class OutputReceiver implements AutoCloseable {
                 arrivals.accepted(vm, first, count, System.nanoTime());
                 return "ok " + (first + count);
             }
-            throw new IOException("unknown request (" + Math.min(request.length(), 16) + " characters shown) '"
-                    + printable(request.substring(0, Math.min(request.length(), 16))) + "'");
+            throw new IOException("unknown request '" + ClientText.escape(request, 16) + "'");
         } catch (OutputSink.FencedException e) {
             fencedAttempts.incrementAndGet();
             if (fields[0].equals("write")) {
@@ -451,14 +451,6 @@ public final class OutputReceiver implements AutoCloseable {
     }
 
     private static final java.util.regex.Pattern VM = java.util.regex.Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
-
-    private static String printable(String text) {
-        StringBuilder out = new StringBuilder();
-        for (char c : text.toCharArray()) {
-            out.append(c >= 0x20 && c < 0x7f ? String.valueOf(c) : String.format("\\x%02x", (int) c & 0xff));
-        }
-        return out.toString();
-    }
 
     @Override
     public void close() throws IOException {
