@@ -79,7 +79,8 @@ public final class ChaosTrial {
      */
     public record Outcome(int trial, Fault fault, long promotedEpoch, long outputEnd, long releasedBeforePromotion,
                           long releasedTotal, long lost, long duplicated, long missing, boolean digestMismatch,
-                          long twoPrimaries, long outputStallMillis, long outputQuietAtFaultMillis, long reprotectedMillis,
+                          long twoPrimaries, long outputStallMillis, long outputQuietAtFaultMillis,
+                          long outputStallBeganMillis, long reprotectedMillis,
                           List<String> violations) {
 
         static Outcome of(int trial, Fault fault, PromoteResponse promoted, ChaosFinale.Checks checks,
@@ -87,13 +88,14 @@ public final class ChaosTrial {
             return new Outcome(trial, fault, promoted.getPromotedEpoch(), promoted.getOutputEnd(),
                     checks.releasedBefore(), checks.releasedTotal(), checks.lost(), checks.duplicated(), checks.missing(),
                     checks.digestMismatch(), checks.twoPrimaries(), stall == null ? -1 : stall.afterFaultMillis(),
-                    stall == null ? -1 : stall.quietAtFaultMillis(), reprotectedMillis,
+                    stall == null ? -1 : stall.quietAtFaultMillis(), stall == null ? -1 : stall.beganMillis(),
+                    reprotectedMillis,
                     List.copyOf(violations));
         }
 
         /** A trial that could not complete: that is a finding too. */
         static Outcome broken(int trial, Fault fault, String why) {
-            return new Outcome(trial, fault, 0, 0, 0, 0, 0, 0, 0, false, 0, -1, -1, -1, List.of(why));
+            return new Outcome(trial, fault, 0, 0, 0, 0, 0, 0, 0, false, 0, -1, -1, -1, -1, List.of(why));
         }
 
         public Map<String, Object> describe() {
@@ -107,6 +109,7 @@ public final class ChaosTrial {
             if (outputStallMillis >= 0) {
                 result.put("output_stall_ms", outputStallMillis);
                 result.put("output_quiet_at_fault_ms", outputQuietAtFaultMillis);
+                result.put("output_stall_began_ms", outputStallBeganMillis);
             }
             if (reprotectedMillis >= 0) {
                 result.put("reprotected_ms", reprotectedMillis);

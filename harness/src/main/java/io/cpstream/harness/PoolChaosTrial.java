@@ -41,6 +41,13 @@ final class PoolChaosTrial {
     /** Two leases: what the agent waits without a standby before it goes on alone. */
     private static final Duration STANDBY_TIMEOUT = LEASE.multipliedBy(2);
     private static final int COLLECTORS = 3;
+    /**
+     * The primary and the collectors run as deployed (the launcher's compiler and collector flags, their default
+     * heaps faulted in at start): how long the guest's output stops depends on how fast the primary checkpoints,
+     * and how soon it is protected again on how fast a collector takes a full sync.
+     */
+    private static final List<String> AGENT_JVM = DaemonProcess.deployedFlags("256m");
+    private static final List<String> COLLECTOR_JVM = DaemonProcess.deployedFlags("1g");
 
     private final int trial;
     private final ChaosTrial.Fault fault;
@@ -108,7 +115,7 @@ final class PoolChaosTrial {
                         "--metrics-port", String.valueOf(agentMetrics), "--epoch-ms", "20", "--verify",
                         "--output-sink", "tcp://127.0.0.1:" + receiver.port()));
                 agentArgs.addAll(ChaosPki.flags(pki.agent()));
-                agent = DaemonProcess.start(work.resolve("agent.log"), agentArgs);
+                agent = DaemonProcess.start(work.resolve("agent.log"), AGENT_JVM, "io.cpstream.cli.Main", agentArgs);
                 Primary primary = new Primary(agent, agentMetrics, metrics);
                 Member standby = awaitProtected(pool, primary, null);
                 ChaosFinale.awaitUntil(() -> committed(standby) >= 5, "epoch 5 to be committed");
@@ -209,7 +216,8 @@ final class PoolChaosTrial {
                 "--zookeeper", zookeeper, "--advertise", "127.0.0.1:" + link.port(), "--host-name", "host-" + index,
                 "--metrics-port", "0", "--lease-ms", String.valueOf(LEASE.toMillis())));
         args.addAll(ChaosPki.flags(pki.collector()));
-        DaemonProcess process = DaemonProcess.start(work.resolve("collector-" + index + ".log"), args);
+        DaemonProcess process = DaemonProcess.start(work.resolve("collector-" + index + ".log"), COLLECTOR_JVM,
+                "io.cpstream.cli.Main", args);
         return new Member(index, process, link, new AdminClient("127.0.0.1:" + port, pki.admin()));
     }
 

@@ -56,8 +56,10 @@ final class ReleaseSampler implements AutoCloseable {
      * @param quietAtFaultMillis how long before the fault the last record had been released: the output's own lag at
      *                           that moment (releases wait for acknowledged checkpoints), which a fault adds to but
      *                           does not cause; reported beside the stall so neither hides in the other
+     * @param beganMillis        when, after the fault, that longest stop began: at 0 the fault's own outage (finding
+     *                           the standby gone, fencing it); later, a stop while a new standby caught up
      */
-    record Stall(long afterFaultMillis, long quietAtFaultMillis) {
+    record Stall(long afterFaultMillis, long quietAtFaultMillis, long beganMillis) {
     }
 
     Stall stall(long faultNanos) {
@@ -68,18 +70,25 @@ final class ReleaseSampler implements AutoCloseable {
         long lastBefore = -1;
         long previous = faultNanos;
         long longest = 0;
+        long began = faultNanos;
         for (long t : times) {
             if (t <= faultNanos) {
                 lastBefore = t;
             } else {
-                longest = Math.max(longest, t - previous);
+                if (t - previous > longest) {
+                    longest = t - previous;
+                    began = previous;
+                }
                 previous = t;
             }
         }
-        longest = Math.max(longest, System.nanoTime() - previous);
+        if (System.nanoTime() - previous > longest) {
+            longest = System.nanoTime() - previous;
+            began = previous;
+        }
         // Sampled since start(): with no release seen before the fault, the quiet time is at least that long.
         long quiet = faultNanos - (lastBefore >= 0 ? lastBefore : startedNanos);
-        return new Stall(longest / 1_000_000, Math.max(0, quiet) / 1_000_000);
+        return new Stall(longest / 1_000_000, Math.max(0, quiet) / 1_000_000, (began - faultNanos) / 1_000_000);
     }
 
     @Override

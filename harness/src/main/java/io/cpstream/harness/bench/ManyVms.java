@@ -20,7 +20,6 @@ import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.MemorySources;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
@@ -451,11 +450,7 @@ final class ManyVms {
             Files.createDirectories(work);
             int port = ChaosFinale.freePort();
             int metricsPort = ChaosFinale.freePort();
-            List<String> flags = ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-                    .filter(flag -> (flag.startsWith("-XX:") && !flag.contains("FlightRecording")
-                            && !flag.startsWith("-XX:MaxDirectMemorySize"))
-                            || flag.startsWith("--enable-native-access"))
-                    .collect(java.util.stream.Collectors.toCollection(ArrayList::new));
+            List<String> flags = DaemonProcess.launcherFlags();
             flags.add("-Xmx" + (HEAP_LIMIT_BYTES >> 20) + "m");
             flags.add("-XX:MaxDirectMemorySize=" + (DIRECT_LIMIT_BYTES >> 20) + "m");
             // The collector is where many VMs meet; a profiler (-agentpath:...) is attached to it this way.

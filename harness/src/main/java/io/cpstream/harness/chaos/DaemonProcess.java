@@ -42,6 +42,34 @@ public final class DaemonProcess implements AutoCloseable {
                 "-XX:TieredStopAtLevel=1"), mainClass, args);
     }
 
+    /**
+     * The launcher's JVM flags as this JVM got them ({@code ./cpstream} gives every command the deployed collector,
+     * compiler and native-access flags), without its heap, direct-memory and recording sizes: a daemon started with
+     * these runs as an operator's would, and the caller adds the heap it is meant to have.
+     */
+    public static List<String> launcherFlags() {
+        return java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+                .filter(flag -> (flag.startsWith("-XX:") && !flag.contains("FlightRecording")
+                        && !flag.startsWith("-XX:MaxDirectMemorySize") && !flag.startsWith("-XX:SoftMaxHeapSize"))
+                        || flag.startsWith("--enable-native-access"))
+                .collect(java.util.stream.Collectors.toCollection(ArrayList::new));
+    }
+
+    /**
+     * The JVM flags {@code ./cpstream} gives a daemon with a heap of {@code heap} ({@code 256m}, {@code 1g}): the
+     * launcher's flags, the heap faulted in at start and kept. For the daemons whose speed a figure depends on.
+     */
+    public static List<String> deployedFlags(String heap) {
+        List<String> flags = launcherFlags();
+        for (String flag : List.of("-Xms" + heap, "-XX:SoftMaxHeapSize=" + heap, "-XX:+AlwaysPreTouch",
+                "-XX:-ZUncommit")) {
+            if (!flags.contains(flag)) {
+                flags.add(flag);
+            }
+        }
+        return flags;
+    }
+
     /** As {@link #start(Path, String, List)}, with the JVM flags given (a daemon being measured runs as deployed). */
     public static DaemonProcess start(Path log, List<String> jvmFlags, String mainClass, List<String> args)
             throws IOException {
