@@ -349,6 +349,7 @@ public final class Agent implements AutoCloseable {
         public void streamEnded() {
             target = null;
             lease.revoke();
+            outputs.standbyGone();
             outputs.leaseChanged();
             state.onDisconnect();
         }
@@ -399,13 +400,11 @@ public final class Agent implements AutoCloseable {
     }
 
     /**
-     * A standby acknowledged a checkpoint after this primary went on alone, and granted a lease: output waits for it
-     * again; and once its acknowledgements cover every output released alone, this primary is protected again.
+     * Once the acknowledgements of a standby that holds this primary's state again cover every output released
+     * alone, this primary is protected again. (Output waits for that standby from the first stun with an empty
+     * pipeline after its first acknowledgement and lease: {@link OutputGate#standbyReady}.)
      */
     private void checkProtectedAgain() {
-        if (outputs.alone() && state.acked() > ackedWhenAlone && lease.holds()) {
-            outputs.standbyAgain();
-        }
         if (unprotected && outputs.protectedByStandby()) {
             unprotected = false;
             Placement.Target now = target;
@@ -426,7 +425,14 @@ public final class Agent implements AutoCloseable {
         switch (message.getBodyCase()) {
             case WELCOME -> welcomed.complete(message.getWelcome());
             case ACK -> {
-                acknowledged(state.onAck(message.getAck().getEpoch()));
+                long epoch = message.getAck().getEpoch();
+                if (epoch > ackedWhenAlone) {
+                    // Before the ack frees room in the pipeline: the epoch loop must see the standby ready and let
+                    // the pipeline drain, not take a checkpoint into the room this ack makes (OutputGate.standbyReady).
+                    // Its lease may come a moment later: the switch itself waits for one.
+                    outputs.standbyReady();
+                }
+                acknowledged(state.onAck(epoch));
                 checkProtectedAgain();
             }
             case RESYNC -> {

@@ -91,6 +91,15 @@ final class CollectorLink implements Runnable, AutoCloseable {
     /** The Lease call's own connection to the same collector, so heartbeats never queue behind page data. */
     private ManagedChannel leaseChannel;
     private String channelTarget;
+    /**
+     * Channels already connecting to where the agent would go if it lost its collector for good, opened while it
+     * waits out the standby timeout: the TLS handshake with a collector that never served this agent (a few hundred
+     * milliseconds, most of a second when that collector's JVM is cold) is then done before the agent goes on alone,
+     * not after. Only a connection: no Hello is sent, so no second standby is built while the first may be promoted.
+     */
+    private ManagedChannel spare;
+    private ManagedChannel spareLease;
+    private String spareTarget;
     private volatile CollectorStream current;
     /** The Lease call beside the current stream, and the token its Welcome gave; null while there is no stream. */
     private LeaseCall lease;
@@ -170,6 +179,9 @@ final class CollectorLink implements Runnable, AutoCloseable {
                 return;
             }
             long timeout = config.timeout(agent.grantedLease()).toNanos();
+            if (!agent.isAlone() && target != null && failover.placement().canMove()) {
+                prepareSuccessor(target);
+            }
             if (!agent.isAlone() && System.nanoTime() - lostSince >= timeout) {
                 if (!goOnAlone(target)) {
                     return;
@@ -240,6 +252,7 @@ final class CollectorLink implements Runnable, AutoCloseable {
             Object answer = CompletableFuture.anyOf(welcomed, closed).get(HANDSHAKE_TIMEOUT.toMillis(),
                     TimeUnit.MILLISECONDS);
             if (answer instanceof Welcome welcome) {
+                dropSpare(); // placed: the spare was for a loss that did not come (or is this connection now)
                 current = stream;
                 openLease(welcome.getLeaseToken());
                 agent.streaming(stream, welcome, target);
@@ -313,17 +326,50 @@ final class CollectorLink implements Runnable, AutoCloseable {
         lastHeardNanos = now;
     }
 
-    /** The channels to {@code address}, the stream's and the lease's, made anew when the target changes. */
+    /**
+     * The channels to {@code address}, the stream's and the lease's, made anew when the target changes (or taken
+     * over from the spare, when it connects there).
+     */
     private ManagedChannel channelTo(String address) {
         if (channel == null || !address.equals(channelTarget)) {
             shutdown(channel);
             shutdown(leaseChannel);
-            channel = newChannel(address, StreamTuning.FLOW_CONTROL_WINDOW);
-            // Heartbeats are a few dozen bytes: the default window is plenty.
-            leaseChannel = newChannel(address, 0);
+            if (address.equals(spareTarget)) {
+                channel = spare;
+                leaseChannel = spareLease;
+                spare = null;
+                spareLease = null;
+                spareTarget = null;
+            } else {
+                channel = newChannel(address, StreamTuning.FLOW_CONTROL_WINDOW);
+                // Heartbeats are a few dozen bytes: the default window is plenty.
+                leaseChannel = newChannel(address, 0);
+            }
             channelTarget = address;
         }
         return channel;
+    }
+
+    /** Starts connecting to where the agent would be placed if {@code lost} is lost for good ({@link #spare}). */
+    private void prepareSuccessor(Placement.Target lost) {
+        Placement.Target next = failover.placement().successor(lost);
+        if (next == null || next.address().equals(spareTarget) || next.address().equals(channelTarget)) {
+            return;
+        }
+        dropSpare();
+        spare = newChannel(next.address(), StreamTuning.FLOW_CONTROL_WINDOW);
+        spareLease = newChannel(next.address(), 0);
+        spare.getState(true); // connect now, without a call
+        spareLease.getState(true);
+        spareTarget = next.address();
+    }
+
+    private void dropSpare() {
+        shutdown(spare);
+        shutdown(spareLease);
+        spare = null;
+        spareLease = null;
+        spareTarget = null;
     }
 
     private ManagedChannel newChannel(String address, int flowControlWindow) {
@@ -364,6 +410,7 @@ final class CollectorLink implements Runnable, AutoCloseable {
         closeLease();
         shutdown(channel);
         shutdown(leaseChannel);
+        dropSpare();
         failover.close();
     }
 }

@@ -101,9 +101,13 @@ final class EpochLoop implements Runnable {
                     TimeUnit.NANOSECONDS.sleep(wait);
                 }
                 // Backpressure: with the pipeline full the epoch stretches; dirty pages keep accumulating
-                // in the tracker and go out in the next, larger checkpoint.
-                if (!state.awaitCapacity(config.maxInFlight(), 100)) {
+                // in the tracker and go out in the next, larger checkpoint. A primary about to end going on alone
+                // waits for an empty pipeline instead (OutputGate.standbyReady says why).
+                if (!state.awaitCapacity(outputs.rejoining() ? 1 : config.maxInFlight(), 100)) {
                     continue;
+                }
+                if (outputs.rejoining() && state.inFlight() > 0) {
+                    continue; // the ack that woke us made the standby ready: it frees no room now
                 }
                 countMerged(System.nanoTime() - next);
                 long started = System.nanoTime();
@@ -173,6 +177,9 @@ final class EpochLoop implements Runnable {
                     stunNanos = System.nanoTime();
                     dirty = stun.harvestDirty();
                     dirtyCount = dirty.cardinality();
+                    if (state.inFlight() == 0) {
+                        outputs.rejoinIfReady();
+                    }
                     // Taken while stunned: exactly the outputs whose cause this checkpoint contains. With too much
                     // output pending they stay in the guest and belong to a later epoch.
                     long outputEnd = outputs.capture();

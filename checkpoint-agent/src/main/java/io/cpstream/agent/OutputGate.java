@@ -47,6 +47,8 @@ final class OutputGate {
      * captured, without an acknowledgement or a lease, until a standby protects this primary again.
      */
     private boolean alone;
+    /** Going on alone, with a standby that holds this primary's whole state again: see {@link #standbyReady}. */
+    private boolean standbyReady;
     /**
      * Outputs below this were released while going on alone, held by no standby: this primary is protected again
      * only once a standby acknowledged an epoch holding all of them ({@link #acknowledgedEnd} reaches it).
@@ -185,19 +187,47 @@ final class OutputGate {
      */
     synchronized void goAlone(long epoch) {
         alone = true;
+        standbyReady = false;
         fencingEpoch = epoch;
         committedEnd = Math.max(committedEnd, emittedEnd);
         notifyAll();
     }
 
     /**
-     * A standby holds this primary's state again: outputs captured from now on wait for its acknowledgements and
-     * lease once more. Those released alone are in no acknowledged checkpoint yet, so the primary counts as
-     * protected ({@link #protectedByStandby}) only once an acknowledgement covers them, an epoch or two later.
+     * A new standby holds this primary's whole state and granted a lease: the next stun with nothing else in flight
+     * ends going on alone ({@link #rejoinIfReady}). Not at once: outputs captured from the switch on wait for the
+     * acknowledgement of the first checkpoint taken after it, and with checkpoints already queued behind the full
+     * sync that wait is all of them, a stop of the guest's output several checkpoints long. Switched at a stun with
+     * an empty pipeline, the stop is one checkpoint's lag, the least any switch back to waiting can cost.
      */
-    synchronized void standbyAgain() {
-        alone = false;
-        unprotectedEnd = committedEnd;
+    synchronized void standbyReady() {
+        if (alone) {
+            standbyReady = true;
+        }
+    }
+
+    /** The stream that made a standby ready ended: a later standby must hold the state again first. */
+    synchronized void standbyGone() {
+        standbyReady = false;
+    }
+
+    /** Whether the epoch loop should let the pipeline drain, so that its next stun can end going on alone. */
+    synchronized boolean rejoining() {
+        return alone && standbyReady;
+    }
+
+    /**
+     * Called inside a stun with no checkpoint in flight: a ready standby holds this primary's state again, so outputs
+     * captured from this stun on wait for its acknowledgements and lease once more. Those released alone are in no
+     * acknowledged checkpoint yet, so the primary counts as protected ({@link #protectedByStandby}) only once an
+     * acknowledgement covers them: this stun's checkpoint, when it is acknowledged.
+     */
+    synchronized void rejoinIfReady() {
+        if (alone && standbyReady && lease.holds()) {
+            alone = false;
+            standbyReady = false;
+            unprotectedEnd = committedEnd;
+        }
     }
 
     /**

@@ -71,21 +71,32 @@ class OutputGateTest {
             guest.emit(30);
             await().atMost(Duration.ofSeconds(10)).until(() -> OutputLog.read(released, "vm").size() == 40);
 
-            // A new standby's full sync was cut at output 25 (the epoch loop's stun), then committed.
-            gate.standbyAgain();
+            // A new standby's full sync was cut at output 25 (the epoch loop's stun), then committed: it is ready,
+            // but output leaves as it comes until a stun with nothing in flight switches back.
             gate.committed(new Acknowledged(2, -1, 25));
-            assertFalse(gate.protectedByStandby(), "outputs 25..39 left alone and no acknowledged epoch holds them");
+            gate.standbyReady();
+            assertTrue(gate.rejoining());
+            guest.emit(2);
+            await().atMost(Duration.ofSeconds(10)).until(() -> OutputLog.read(released, "vm").size() == 42);
+            gate.standbyGone();
+            assertFalse(gate.rejoining(), "the standby's stream ended before the switch");
+            gate.rejoinIfReady();
+            assertTrue(gate.alone());
+            gate.standbyReady();
+            gate.rejoinIfReady(); // the stun with an empty pipeline
+            assertFalse(gate.alone());
+            assertFalse(gate.protectedByStandby(), "outputs 25..41 left alone and no acknowledged epoch holds them");
 
             // From now on output waits again: what the guest emits is not released before its ack.
             guest.emit(5);
             long next = gate.capture();
-            assertEquals(45, next);
+            assertEquals(47, next);
             Thread.sleep(200);
-            assertEquals(40, OutputLog.read(released, "vm").size(), "output waits for the new standby");
+            assertEquals(42, OutputLog.read(released, "vm").size(), "output waits for the new standby");
 
             gate.committed(new Acknowledged(3, -1, next));
             assertTrue(gate.protectedByStandby(), "epoch 3 holds every output released alone");
-            await().atMost(Duration.ofSeconds(10)).until(() -> OutputLog.read(released, "vm").size() == 45);
+            await().atMost(Duration.ofSeconds(10)).until(() -> OutputLog.read(released, "vm").size() == 47);
         } finally {
             gate.stop();
             releaser.join();

@@ -15,6 +15,11 @@ final class FixedPlacement implements Placement {
     }
 
     @Override
+    public Target successor(Target target) {
+        return null;
+    }
+
+    @Override
     public void lost(Target lost) {
     }
 

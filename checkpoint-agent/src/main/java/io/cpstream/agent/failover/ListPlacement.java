@@ -33,6 +33,20 @@ final class ListPlacement implements Placement {
     }
 
     @Override
+    public synchronized Target successor(Target target) {
+        Set<String> avoided = new java.util.HashSet<>(avoid.current());
+        avoided.add(target.id());
+        int after = addresses.indexOf(target.address()) + 1;
+        for (int i = 0; i < addresses.size(); i++) {
+            String address = addresses.get((after + i) % addresses.size());
+            if (!avoided.contains(address)) {
+                return new Target(address, address);
+            }
+        }
+        return null;
+    }
+
+    @Override
     public synchronized void lost(Target target) {
         avoid.add(target.id());
         cursor = (addresses.indexOf(target.address()) + 1) % addresses.size();

@@ -14,6 +14,12 @@ public interface Placement extends AutoCloseable {
     /** The collector to try now, or null while none is available (the caller waits and asks again). */
     Target next();
 
+    /**
+     * Where the agent would go if it lost {@code target} for good now, or null where it cannot move: asked while the
+     * agent waits out the standby timeout, to have a connection ready there (nothing more: no standby is built).
+     */
+    Target successor(Target target);
+
     /** The agent lost {@code target} for good: place it elsewhere for a while, if there is an elsewhere. */
     void lost(Target target);
 

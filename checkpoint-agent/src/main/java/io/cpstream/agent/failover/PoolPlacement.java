@@ -48,6 +48,18 @@ final class PoolPlacement implements Placement {
     }
 
     @Override
+    public Target successor(Target target) {
+        try {
+            java.util.Set<String> avoided = new java.util.HashSet<>(avoid.current());
+            avoided.add(target.id());
+            return CollectorInfo.choose(pool.members(), ownHost, avoided, guestBytes)
+                    .map(chosen -> new Target(chosen.address(), chosen.id())).orElse(null);
+        } catch (CoordinationException e) {
+            return null; // only a head start is lost: next() reads the pool again when it is needed
+        }
+    }
+
+    @Override
     public void lost(Target target) {
         avoid.add(target.id());
         current = null;
