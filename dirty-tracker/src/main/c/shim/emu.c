@@ -220,7 +220,11 @@ int cps_emu_init(struct cps_vm *vm, char *err, size_t errlen)
 void cps_emu_free(struct cps_vm *vm)
 {
     struct cps_emu *e = vm->emu;
-    if (e != NULL && e->uc != NULL) {
+    if (e == NULL) {
+        /* A KVM guest: vcpus[0].run is KVM's mapping of the vCPU, which cps_vm_destroy unmaps; never free() it. */
+        return;
+    }
+    if (e->uc != NULL) {
         uc_api.close(e->uc);
     }
     free(e);
