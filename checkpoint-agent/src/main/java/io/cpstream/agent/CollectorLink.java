@@ -352,11 +352,13 @@ final class CollectorLink implements Runnable, AutoCloseable {
 
     /** Starts connecting to where the agent would be placed if {@code lost} is lost for good ({@link #spare}). */
     private void prepareSuccessor(Placement.Target lost) {
+        if (spare != null) {
+            return; // once per loss: each choice reads the pool, and next() reads it again when the agent moves
+        }
         Placement.Target next = failover.placement().successor(lost);
-        if (next == null || next.address().equals(spareTarget) || next.address().equals(channelTarget)) {
+        if (next == null || next.address().equals(channelTarget)) {
             return;
         }
-        dropSpare();
         spare = newChannel(next.address(), StreamTuning.FLOW_CONTROL_WINDOW);
         spareLease = newChannel(next.address(), 0);
         spare.getState(true); // connect now, without a call

@@ -194,8 +194,8 @@ final class OutputGate {
     }
 
     /**
-     * A new standby holds this primary's whole state and granted a lease: the next stun with nothing else in flight
-     * ends going on alone ({@link #rejoinIfReady}). Not at once: outputs captured from the switch on wait for the
+     * A new standby acknowledged a checkpoint, so it holds this primary's whole state: the next stun with nothing
+     * else in flight, once that standby granted a lease, ends going on alone ({@link #rejoinIfReady}). Not at once: outputs captured from the switch on wait for the
      * acknowledgement of the first checkpoint taken after it, and with checkpoints already queued behind the full
      * sync that wait is all of them, a stop of the guest's output several checkpoints long. Switched at a stun with
      * an empty pipeline, the stop is one checkpoint's lag, the least any switch back to waiting can cost.
@@ -223,7 +223,7 @@ final class OutputGate {
      * acknowledgement covers them: this stun's checkpoint, when it is acknowledged.
      */
     synchronized void rejoinIfReady() {
-        if (alone && standbyReady && lease.holds()) {
+        if (rejoining() && lease.holds()) {
             alone = false;
             standbyReady = false;
             unprotectedEnd = committedEnd;

@@ -82,8 +82,9 @@ final class ReleaseSampler implements AutoCloseable {
                 previous = t;
             }
         }
-        if (System.nanoTime() - previous > longest) {
-            longest = System.nanoTime() - previous;
+        long now = System.nanoTime();
+        if (now - previous > longest) {
+            longest = now - previous;
             began = previous;
         }
         // Sampled since start(): with no release seen before the fault, the quiet time is at least that long.

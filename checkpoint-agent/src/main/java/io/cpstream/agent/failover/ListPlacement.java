@@ -21,14 +21,10 @@ final class ListPlacement implements Placement {
 
     @Override
     public synchronized Target next() {
-        Set<String> avoided = avoid.current();
-        for (int i = 0; i < addresses.size(); i++) {
-            String address = addresses.get((cursor + i) % addresses.size());
-            if (!avoided.contains(address)) {
-                return new Target(address, address);
-            }
+        String address = firstFrom(cursor, avoid.current());
+        if (address == null) {
+            address = addresses.get(cursor % addresses.size());
         }
-        String address = addresses.get(cursor % addresses.size());
         return new Target(address, address);
     }
 
@@ -36,11 +32,16 @@ final class ListPlacement implements Placement {
     public synchronized Target successor(Target target) {
         Set<String> avoided = new java.util.HashSet<>(avoid.current());
         avoided.add(target.id());
-        int after = addresses.indexOf(target.address()) + 1;
+        String address = firstFrom(addresses.indexOf(target.address()) + 1, avoided);
+        return address == null ? null : new Target(address, address);
+    }
+
+    /** The first address of the list, going round from {@code start}, that is not {@code avoided}; null if none. */
+    private String firstFrom(int start, Set<String> avoided) {
         for (int i = 0; i < addresses.size(); i++) {
-            String address = addresses.get((after + i) % addresses.size());
+            String address = addresses.get((start + i) % addresses.size());
             if (!avoided.contains(address)) {
-                return new Target(address, address);
+                return address;
             }
         }
         return null;

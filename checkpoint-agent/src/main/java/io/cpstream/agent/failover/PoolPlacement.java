@@ -37,9 +37,7 @@ final class PoolPlacement implements Placement {
                     && members.stream().anyMatch(member -> member.id().equals(sticky.id()))) {
                 return sticky;
             }
-            current = CollectorInfo.choose(members, ownHost, avoid.current(), guestBytes)
-                    .map(chosen -> new Target(chosen.address(), chosen.id()))
-                    .orElse(null);
+            current = choose(members, avoid.current());
             return current;
         } catch (CoordinationException e) {
             LOG.log(System.Logger.Level.WARNING, "cannot read the pool of collectors: {0}", e.getMessage());
@@ -47,13 +45,18 @@ final class PoolPlacement implements Placement {
         }
     }
 
+    /** The least loaded of {@code members} that takes this guest, not on this host, none of {@code avoided}. */
+    private Target choose(List<CollectorInfo> members, java.util.Set<String> avoided) {
+        return CollectorInfo.choose(members, ownHost, avoided, guestBytes)
+                .map(chosen -> new Target(chosen.address(), chosen.id())).orElse(null);
+    }
+
     @Override
     public Target successor(Target target) {
         try {
             java.util.Set<String> avoided = new java.util.HashSet<>(avoid.current());
             avoided.add(target.id());
-            return CollectorInfo.choose(pool.members(), ownHost, avoided, guestBytes)
-                    .map(chosen -> new Target(chosen.address(), chosen.id())).orElse(null);
+            return choose(pool.members(), avoided);
         } catch (CoordinationException e) {
             return null; // only a head start is lost: next() reads the pool again when it is needed
         }
