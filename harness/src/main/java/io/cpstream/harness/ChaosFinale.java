@@ -171,10 +171,16 @@ public final class ChaosFinale {
         }
     }
 
+    /**
+     * The last lines a daemon of ours wrote itself: a stopping daemon's ZooKeeper client logs its own shutdown last,
+     * which would hide why it stopped (a trial reports this when a daemon ends unasked, and its directory is gone).
+     */
     static String lastLines(Path log) {
         try {
-            List<String> lines = java.nio.file.Files.readAllLines(log);
-            return String.join(" | ", lines.subList(Math.max(0, lines.size() - 3), lines.size()));
+            List<String> lines = java.nio.file.Files.readAllLines(log).stream()
+                    .filter(line -> !line.contains("org.apache.zookeeper") && !line.contains("org.apache.curator"))
+                    .toList();
+            return String.join(" | ", lines.subList(Math.max(0, lines.size() - 6), lines.size()));
         } catch (IOException e) {
             return "(no log: " + e.getMessage() + ")";
         }
