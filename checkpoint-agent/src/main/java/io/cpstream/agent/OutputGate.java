@@ -264,6 +264,7 @@ final class OutputGate {
     void releaseLoop() {
         long backoff = 50;
         long openedAt = -1; // the fencing epoch the sink was opened with; -1: not open
+        long presented = -1; // the fencing epoch of the request under way
         boolean open = false;
         while (true) {
             try {
@@ -273,6 +274,7 @@ final class OutputGate {
                     }
                 }
                 long epoch = fencingEpoch;
+                presented = epoch;
                 if (!open || openedAt != epoch) {
                     adoptSinkPosition(sink.open(vm, epoch));
                     open = true;
@@ -317,6 +319,12 @@ final class OutputGate {
                 }
                 backoff = 50;
             } catch (OutputSink.FencedException e) {
+                if (fencingEpoch > presented) {
+                    // This primary itself raised the epoch (going on alone) while the request at the old one was
+                    // under way: the authority refused the epoch it had just left behind, not this primary.
+                    open = false;
+                    continue;
+                }
                 LOG.log(System.Logger.Level.ERROR, "vm {0}: output sink refuses this primary: {1}", vm, e.getMessage());
                 fenced = e;
                 return;

@@ -7,12 +7,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cpstream.agent.output.FileOutputSink;
 import io.cpstream.agent.output.OutputLog;
+import io.cpstream.agent.output.OutputSink;
 import io.cpstream.tracker.GuestOutput;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -97,6 +101,73 @@ class OutputGateTest {
             gate.committed(new Acknowledged(3, -1, next));
             assertTrue(gate.protectedByStandby(), "epoch 3 holds every output released alone");
             await().atMost(Duration.ofSeconds(10)).until(() -> OutputLog.read(released, "vm").size() == 47);
+        } finally {
+            gate.stop();
+            releaser.join();
+        }
+    }
+
+    /**
+     * The primary raises the fencing epoch to go on alone while its releaser is asking the sink at the old one: the
+     * sink (judging by the authority) refuses the old epoch, and the primary must take that for its own raise and
+     * reopen at the new epoch, not stop as if a promotion had taken the VM over. A refusal of the epoch it holds still
+     * stops it.
+     */
+    @Test
+    void aRefusalOfTheEpochThisPrimaryJustLeftIsNotATakeover() throws Exception {
+        Path released = dir.resolve("released.log");
+        Guest guest = new Guest();
+        CountDownLatch asking = new CountDownLatch(1);
+        CountDownLatch raised = new CountDownLatch(1);
+        AtomicLong authority = new AtomicLong(); // the epoch the authority holds, as the sink hears it
+        OutputSink judged = new OutputSink() {
+            private final FileOutputSink file = new FileOutputSink(released);
+            private volatile long opened;
+
+            @Override
+            public long open(String vm, long fencingEpoch) throws IOException {
+                if (fencingEpoch == 0) {
+                    asking.countDown();
+                    try {
+                        raised.await();
+                    } catch (InterruptedException e) {
+                        throw new IOException(e);
+                    }
+                }
+                if (fencingEpoch < authority.get()) {
+                    throw new FencedException("fencing epoch " + fencingEpoch + " was taken over");
+                }
+                opened = fencingEpoch;
+                return file.open(vm, fencingEpoch);
+            }
+
+            @Override
+            public void write(long first, List<byte[]> records) throws IOException {
+                if (opened < authority.get()) {
+                    throw new FencedException("fencing epoch " + opened + " was taken over");
+                }
+                file.write(first, records);
+            }
+
+            @Override
+            public void close() throws IOException {
+                file.close();
+            }
+        };
+        OutputGate gate = new OutputGate("vm", 0, judged, new PrimaryLease(), 1 << 20, guest::poll);
+        Thread releaser = Thread.ofPlatform().start(gate::releaseLoop);
+        try {
+            asking.await();
+            authority.set(1); // this primary's own compare-and-set, while its releaser asks at epoch 0
+            gate.goAlone(1);
+            raised.countDown();
+            guest.emit(3);
+            await().atMost(Duration.ofSeconds(10)).until(() -> OutputLog.read(released, "vm").size() == 3);
+            assertEquals(null, gate.fenced(), "refused at the epoch it left, not taken over");
+
+            authority.set(2); // a promotion elsewhere: the epoch this primary holds is refused
+            guest.emit(1);
+            await().atMost(Duration.ofSeconds(10)).until(() -> gate.fenced() != null);
         } finally {
             gate.stop();
             releaser.join();

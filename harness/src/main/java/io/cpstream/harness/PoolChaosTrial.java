@@ -5,6 +5,8 @@ import io.cpstream.agent.FailoverConfig;
 import io.cpstream.agent.output.OutputReceiver;
 import io.cpstream.agent.output.ZooKeeperFencing;
 import io.cpstream.collector.client.AdminClient;
+import io.cpstream.coordination.CollectorPool;
+import io.cpstream.coordination.CoordinationException;
 import io.cpstream.coordination.Coordinator;
 import io.cpstream.harness.chaos.ChaosPki;
 import io.cpstream.harness.chaos.DaemonProcess;
@@ -107,6 +109,11 @@ final class PoolChaosTrial {
             try {
                 for (int i = 0; i < COLLECTORS; i++) {
                     pool.add(startCollector(i, zookeeper.connectString()));
+                }
+                // The trial begins with a protected primary: the pool full before the agent asks it for a place. An
+                // agent that finds it empty goes on alone after its standby timeout, a start of its own kind.
+                try (CollectorPool registered = new CollectorPool(sinkSession)) {
+                    ChaosFinale.awaitUntil(() -> poolSize(registered) == COLLECTORS, "the collectors to join the pool");
                 }
                 int agentMetrics = ChaosFinale.freePort();
                 List<String> agentArgs = new ArrayList<>(List.of("agent",
@@ -264,6 +271,14 @@ final class PoolChaosTrial {
             return false;
         }, "a collector of the pool to protect the primary");
         return found[0];
+    }
+
+    private static int poolSize(CollectorPool pool) {
+        try {
+            return pool.members().size();
+        } catch (CoordinationException e) {
+            return 0;
+        }
     }
 
     private static long committed(Member member) {
