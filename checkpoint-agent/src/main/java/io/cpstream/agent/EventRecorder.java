@@ -3,6 +3,7 @@ package io.cpstream.agent;
 import com.google.protobuf.ByteString;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.EventLogChunk;
+import io.cpstream.proto.Limit;
 import io.cpstream.tracker.RecordReplay;
 import io.cpstream.tracker.replay.InputEvents;
 import java.util.ArrayDeque;
@@ -21,12 +22,18 @@ import java.util.function.Supplier;
  * <p>Order matters: the outputs are taken first, then the inputs and the ordinal they cover, so every output taken
  * was emitted at a port access below that ordinal. Chunks are kept until a checkpoint taken after them is
  * acknowledged (a new stream may need them again: the collector's Welcome says where its journal ends).
+ *
+ * <p>One message is on the wire at a time: while the collector forces it to disk, the chunks taken meanwhile wait,
+ * and go as one message once it is acknowledged. This is group commit from the sender's side: the collector forces
+ * the journal once per round trip whatever the guest's input rate, instead of once per half-millisecond chunk (a
+ * force costs milliseconds here, so one per chunk queued the stream behind the journal, checkpoints included).
  */
 final class EventRecorder implements Runnable {
 
     private static final System.Logger LOG = System.getLogger(EventRecorder.class.getName());
     private static final long PUMP_NANOS = TimeUnit.MICROSECONDS.toNanos(500);
-    private static final int MAX_CHUNK_EVENTS = 512 << 10;
+    /** Bytes of events per chunk taken: half a message's limit. */
+    private static final int MAX_TAKEN_BYTES = Limit.MAX_CHUNK_BYTES_VALUE / 2;
     /** Kept chunks beyond this stop the draining: the shim buffers, then stops the guest rather than lose an input. */
     private static final long MAX_RETAINED_BYTES = 32L << 20;
 
@@ -48,6 +55,8 @@ final class EventRecorder implements Runnable {
     /** The stream chunks went out on, and how far; a new stream starts where its Welcome says. */
     private CollectorStream sentOn;
     private long sentEnd;
+    /** The end of the message sent on {@link #sentOn} and not acknowledged yet; -1: none. */
+    private long awaitedEnd = -1;
     private boolean restartPending;
     private CollectorStream welcomedOn;
     private long welcomedEnd;
@@ -93,6 +102,9 @@ final class EventRecorder implements Runnable {
     /** The collector journaled every input below {@code end}: the outputs taken with them may go. */
     synchronized void acked(long end) {
         ackedEnd = Math.max(ackedEnd, end);
+        if (end >= awaitedEnd) {
+            awaitedEnd = -1;
+        }
         long releasable = -1;
         for (Chunk chunk : retained) {
             if (chunk.end() > ackedEnd) {
@@ -137,7 +149,7 @@ final class EventRecorder implements Runnable {
             }
         }
         long outputEnd = outputs.capture();
-        RecordReplay.Drained drained = guest.drainEvents(MAX_CHUNK_EVENTS);
+        RecordReplay.Drained drained = guest.drainEvents(MAX_TAKEN_BYTES);
         synchronized (this) {
             if (drained.events().length == 0 && outputEnd == lastOutputEnd) {
                 return; // nothing waits on this stretch: it joins the next chunk
@@ -149,13 +161,13 @@ final class EventRecorder implements Runnable {
         }
     }
 
-    /** Sends what the current stream has not had, starting where its collector's journal ends. */
+    /** Sends what the current stream has not had, starting where its collector's journal ends: one message at a time. */
     private void send() throws CollectorStream.ClosedException, InterruptedException {
         CollectorStream stream = streams.get();
         if (stream == null) {
             return;
         }
-        AgentMessage[] messages;
+        AgentMessage message;
         synchronized (this) {
             if (stream != sentOn) {
                 if (stream != welcomedOn) {
@@ -163,34 +175,54 @@ final class EventRecorder implements Runnable {
                 }
                 sentOn = stream;
                 sentEnd = welcomedEnd;
+                awaitedEnd = -1;
                 restartPending = welcomedEnd == 0 || welcomedEnd > logEnd;
             }
-            messages = pending();
+            message = pending();
         }
-        for (AgentMessage message : messages) {
+        if (message != null) {
             stream.send(message);
         }
     }
 
     /**
-     * The chunks after {@code sentEnd}. The first restarts the collector's log where its journal cannot be continued:
-     * it holds nothing, or ends where this agent no longer has the inputs (a gap), or past this agent's log.
+     * The chunks after {@code sentEnd}, as one message of at most {@link Limit#MAX_CHUNK_BYTES} (none while one is
+     * awaited). The first restarts the collector's log where its journal cannot be continued: it holds nothing, or ends
+     * where this agent no longer has the inputs (a gap), or past this agent's log.
      */
-    private AgentMessage[] pending() {
-        java.util.List<AgentMessage> out = new java.util.ArrayList<>();
+    private AgentMessage pending() {
+        if (awaitedEnd >= 0) {
+            return null;
+        }
+        ByteString events = ByteString.EMPTY;
+        long first = -1;
+        long end = -1;
+        boolean restartFirst = false;
         for (Chunk chunk : retained) {
             boolean restart = restartPending || chunk.from() > sentEnd;
             if (!restart && chunk.end() <= sentEnd) {
                 continue;
             }
+            if (first >= 0 && (restart || events.size() + chunk.events().length > Limit.MAX_CHUNK_BYTES_VALUE)) {
+                break; // a restart starts a message of its own; the rest goes after the acknowledgement
+            }
             long from = restart ? chunk.from() : Math.max(chunk.from(), sentEnd);
-            byte[] events = from > chunk.from() ? InputEvents.from(chunk.events(), from) : chunk.events();
-            out.add(AgentMessage.newBuilder().setEvents(EventLogChunk.newBuilder()
-                    .setFrom(from).setEnd(chunk.end()).setEvents(ByteString.copyFrom(events))
-                    .setRestart(restart).setTruncateBelow(truncateBelow)).build());
+            byte[] taken = from > chunk.from() ? InputEvents.from(chunk.events(), from) : chunk.events();
+            if (first < 0) {
+                first = from;
+                restartFirst = restart;
+            }
+            events = events.concat(ByteString.copyFrom(taken));
+            end = chunk.end();
             restartPending = false;
-            sentEnd = chunk.end();
+            sentEnd = end;
         }
-        return out.toArray(new AgentMessage[0]);
+        if (first < 0) {
+            return null;
+        }
+        awaitedEnd = end;
+        return AgentMessage.newBuilder().setEvents(EventLogChunk.newBuilder()
+                .setFrom(first).setEnd(end).setEvents(events)
+                .setRestart(restartFirst).setTruncateBelow(truncateBelow)).build();
     }
 }
