@@ -61,6 +61,8 @@ final class EventRecorder implements Runnable {
     private CollectorStream welcomedOn;
     private long welcomedEnd;
     private volatile boolean running = true;
+    /** The thread of {@link #run}: an acknowledgement wakes it, so the next chunk leaves without waiting a pump. */
+    private volatile Thread pump;
 
     EventRecorder(String vm, RecordReplay guest, OutputGate outputs, Supplier<CollectorStream> streams) {
         this.vm = vm;
@@ -102,8 +104,12 @@ final class EventRecorder implements Runnable {
     /** The collector journaled every input below {@code end}: the outputs taken with them may go. */
     synchronized void acked(long end) {
         ackedEnd = Math.max(ackedEnd, end);
-        if (end >= awaitedEnd) {
+        if (awaitedEnd >= 0 && end >= awaitedEnd) {
             awaitedEnd = -1;
+            Thread waiting = pump;
+            if (waiting != null) {
+                LockSupport.unpark(waiting);
+            }
         }
         long releasable = -1;
         for (Chunk chunk : retained) {
@@ -123,6 +129,7 @@ final class EventRecorder implements Runnable {
 
     @Override
     public void run() {
+        pump = Thread.currentThread();
         while (running) {
             try {
                 take();
