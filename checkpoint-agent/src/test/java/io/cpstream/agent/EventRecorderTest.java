@@ -1,0 +1,168 @@
+package io.cpstream.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.cpstream.agent.output.FileOutputSink;
+import io.cpstream.proto.AgentMessage;
+import io.cpstream.proto.CollectorMessage;
+import io.cpstream.proto.EventLogAck;
+import io.cpstream.proto.EventLogChunk;
+import io.cpstream.proto.Limit;
+import io.cpstream.proto.ReplicationGrpc;
+import io.cpstream.tracker.RecordReplay;
+import io.cpstream.tracker.replay.InputEvents;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Server;
+import io.grpc.stub.StreamObserver;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The input log's group commit, over a real gRPC stream: the recorder keeps one chunk on the wire until the collector
+ * acknowledges it, and the next message carries every input taken meanwhile, continuing the log where the first
+ * ended. One message per round trip is what keeps the collector's journal forces from falling behind a guest's input
+ * rate (a chunk every half millisecond, each forced, once queued the whole stream).
+ */
+class EventRecorderTest {
+
+    @TempDir
+    Path dir;
+
+    /** A guest that made one input-poll access, logged, between any two drains. */
+    private static final class PollingGuest implements RecordReplay {
+        private long ordinal;
+
+        @Override
+        public void record(boolean on) {
+        }
+
+        @Override
+        public synchronized Drained drainEvents(int maxBytes) {
+            ByteBuffer event = ByteBuffer.allocate(InputEvents.HEADER).order(ByteOrder.LITTLE_ENDIAN);
+            event.putLong(ordinal).putShort((short) InputEvents.PORT_INPUT_POLL).put((byte) InputEvents.KIND_VALUE)
+                    .put((byte) 0).putInt(0).putInt(0);
+            ordinal++;
+            return new Drained(event.array(), ordinal);
+        }
+
+        @Override
+        public void replay(byte[] events, long end, AtEnd atEnd) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void extendReplay(byte[] events, long end) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public synchronized long portOrdinal() {
+            return ordinal;
+        }
+
+        @Override
+        public boolean waitingAtReplayEnd() {
+            return false;
+        }
+
+        @Override
+        public void awaitReplayEnd(Duration timeout) {
+            throw new UnsupportedOperationException();
+        }
+    }
+
+    /** A collector that only takes input chunks, and acknowledges them when the test says. */
+    private static final class Collector extends ReplicationGrpc.ReplicationImplBase {
+        final BlockingQueue<EventLogChunk> received = new LinkedBlockingQueue<>();
+        volatile StreamObserver<CollectorMessage> replies;
+
+        @Override
+        public StreamObserver<AgentMessage> stream(StreamObserver<CollectorMessage> responses) {
+            replies = responses;
+            return new StreamObserver<>() {
+                @Override
+                public void onNext(AgentMessage message) {
+                    if (message.hasEvents()) {
+                        received.add(message.getEvents());
+                    }
+                }
+
+                @Override
+                public void onError(Throwable t) {
+                }
+
+                @Override
+                public void onCompleted() {
+                    responses.onCompleted();
+                }
+            };
+        }
+
+        synchronized void acknowledge(long end) {
+            replies.onNext(CollectorMessage.newBuilder().setEventAck(EventLogAck.newBuilder().setEnd(end)).build());
+        }
+    }
+
+    @Test
+    void oneChunkIsOnTheWireAtATimeAndTheNextCarriesEverythingTakenMeanwhile() throws Exception {
+        Collector collector = new Collector();
+        Server server = Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()).addService(collector)
+                .build().start();
+        ManagedChannel channel = Grpc.newChannelBuilder("127.0.0.1:" + server.getPort(),
+                InsecureChannelCredentials.create()).build();
+        OutputGate outputs = new OutputGate("vm", 0, new FileOutputSink(dir.resolve("released.log")), new PrimaryLease(),
+                1 << 20, max -> List.of());
+        EventRecorder[] recorder = new EventRecorder[1];
+        CollectorStream stream = new CollectorStream(channel, message -> {
+            if (message.hasEventAck()) {
+                recorder[0].acked(message.getEventAck().getEnd());
+            }
+        }, status -> { }, () -> { });
+        recorder[0] = new EventRecorder("vm", new PollingGuest(), outputs, () -> stream);
+        recorder[0].begin();
+        recorder[0].welcomed(stream, 0); // the collector's journal holds nothing: the first chunk restarts the log
+        Thread pump = Thread.ofPlatform().start(recorder[0]);
+        try {
+            EventLogChunk first = collector.received.poll(10, TimeUnit.SECONDS);
+            assertNotNull(first, "the first chunk");
+            assertTrue(first.getRestart());
+            assertEquals(0, first.getFrom());
+
+            // The guest goes on making inputs; none of them leaves before the first chunk is acknowledged.
+            Thread.sleep(200);
+            assertNull(collector.received.peek(), "a second chunk went out before the first was acknowledged");
+
+            collector.acknowledge(first.getEnd());
+            EventLogChunk second = collector.received.poll(10, TimeUnit.SECONDS);
+            assertNotNull(second, "the chunk after the acknowledgement");
+            assertFalse(second.getRestart());
+            assertEquals(first.getEnd(), second.getFrom(), "the log continues where the first chunk ended");
+            int events = InputEvents.check(second.getEvents().toByteArray(), second.getFrom(), second.getEnd());
+            assertTrue(events > 1, "the inputs of 200 ms went as one message, not " + events + " event(s)");
+            assertTrue(second.getEvents().size() <= Limit.MAX_CHUNK_BYTES_VALUE);
+            Thread.sleep(100);
+            assertNull(collector.received.peek(), "again one chunk at a time");
+        } finally {
+            recorder[0].stop();
+            pump.join();
+            stream.cancel("test over");
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+}
