@@ -109,11 +109,10 @@ final class CheckpointSender implements Runnable, AutoCloseable {
         sendDeviceState(stream, plan.epoch(), deviceState);
         // Output commit: the records this checkpoint makes committable travel with it, so a standby
         // promoted at this epoch can release whatever this primary never did.
-        long releasedEnd = outputs.releasedEnd();
         OutputGate.Slice slice = outputs.slice(plan.outputStart(), plan.outputEnd());
         sendOutputs(stream, plan.epoch(), slice);
         wireBytes += sent(stream, CheckpointMessages.commit(plan.epoch(), checkpoint.pageCount(), deviceState,
-                slice.start(), plan.outputEnd(), releasedEnd, checkpoint.imageSha256()));
+                slice.start(), plan.outputEnd(), slice.releasedEnd(), checkpoint.imageSha256()));
         metrics.pagesSent.increment(checkpoint.pageCount());
         metrics.wireBytes.increment(wireBytes);
         metrics.rawBytes.increment((double) checkpoint.pageCount() * pageSize);

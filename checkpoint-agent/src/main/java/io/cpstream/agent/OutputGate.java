@@ -58,8 +58,13 @@ final class OutputGate {
     private long acknowledgedEnd;
     private volatile IOException fenced;
 
-    /** The records a checkpoint carries: indexes {@code [start, start + records.size())}. */
-    record Slice(long start, List<byte[]> records) {
+    /**
+     * The records a checkpoint carries, indexes {@code [start, start + records.size())}, and the release end at the
+     * same moment. Read together: under record/replay protection outputs leave before their checkpoint commits, so a
+     * release end read apart from the slice could be older than where the slice starts, and the collector would see
+     * records missing between what the primary released and what the checkpoint holds.
+     */
+    record Slice(long start, List<byte[]> records, long releasedEnd) {
     }
 
     OutputGate(String vm, long fencingEpoch, OutputSink sink, PrimaryLease lease, long maxPendingBytes,
@@ -139,7 +144,7 @@ final class OutputGate {
                 index++;
             }
         }
-        return new Slice(Math.min(start, to), records);
+        return new Slice(Math.min(start, to), records, releasedEnd());
     }
 
     /** The collector acknowledged a checkpoint: every output below its output end may be released. */

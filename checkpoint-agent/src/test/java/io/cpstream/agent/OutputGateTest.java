@@ -173,4 +173,33 @@ class OutputGateTest {
             releaser.join();
         }
     }
+
+    /**
+     * A checkpoint's records and the release end it reports are one reading: under record/replay protection outputs
+     * leave before their checkpoint commits, and a release end read before the slice (older than its start) made the
+     * collector refuse the commit as a gap (seen in bench --compare-protect).
+     */
+    @Test
+    void aCheckpointsSliceCarriesTheReleaseEndOfTheSameMoment() throws Exception {
+        Path released = dir.resolve("released.log");
+        Guest guest = new Guest();
+        OutputGate gate = new OutputGate("vm", 0, new FileOutputSink(released), new PrimaryLease(), 1 << 20, guest::poll);
+        Thread releaser = Thread.ofPlatform().start(gate::releaseLoop);
+        try {
+            gate.goAlone(0); // outputs leave as they come, before any checkpoint holds them
+            guest.emit(10);
+            await().atMost(Duration.ofSeconds(10)).until(() -> gate.releasedEnd() == 10);
+            gate.stop();
+            releaser.join();
+            guest.emit(5);
+            gate.capture();
+            OutputGate.Slice slice = gate.slice(0, 15); // a checkpoint planned from output 0 on
+            assertEquals(10, slice.start(), "outputs below 10 were released and dropped");
+            assertEquals(10, slice.releasedEnd(), "released up to where the slice starts: no gap between them");
+            assertEquals(5, slice.records().size());
+        } finally {
+            gate.stop();
+            releaser.join();
+        }
+    }
 }
