@@ -149,7 +149,10 @@ public final class Agent implements AutoCloseable {
         }
         var rr = source.recordReplay().orElseThrow(() -> new IllegalArgumentException("--protect replay needs a guest "
                 + "whose inputs can be recorded (an emu source); " + source.kind() + " cannot"));
-        recorder = new EventRecorder(config.vmId(), rr, outputs, link::current);
+        recorder = new EventRecorder(config.vmId(), rr, outputs, link::current, roundTrip -> {
+            stats.recordEventAck(roundTrip);
+            metrics.eventLogAck.record(roundTrip, java.util.concurrent.TimeUnit.NANOSECONDS);
+        });
         epochLoop.onStun(recorder::stunned);
     }
 

@@ -26,6 +26,8 @@ final class AgentMetrics {
     final Timer pause;
     /** From the stun of an epoch to the collector's acknowledgement of it. */
     final Timer lag;
+    /** Record/replay: from sending a chunk of the guest's inputs to the collector's acknowledgement of it. */
+    final Timer eventLogAck;
     final Counter checkpoints;
     final Counter fullCheckpoints;
     final DistributionSummary dirtyPages;
@@ -65,6 +67,12 @@ final class AgentMetrics {
                 .description("From the stun of an epoch to the collector's acknowledgement of it")
                 .tag("vm", vm).publishPercentileHistogram()
                 .minimumExpectedValue(Duration.ofNanos(100_000)).maximumExpectedValue(Duration.ofSeconds(60))
+                .register(registry);
+        eventLogAck = Timer.builder("cpstream.agent.event.log.ack")
+                .description("Record/replay: from sending a chunk of the guest's inputs to the collector's "
+                        + "acknowledgement of it (what a released output waits for after its input)")
+                .tag("vm", vm).publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofNanos(10_000)).maximumExpectedValue(Duration.ofSeconds(10))
                 .register(registry);
         checkpoints = counter(registry, "cpstream.agent.checkpoints", "Checkpoints captured", vm);
         fullCheckpoints = counter(registry, "cpstream.agent.checkpoints.full", "Checkpoints that carried every page", vm);

@@ -12,6 +12,8 @@ public final class AgentStats {
     private final Histogram lagNanos = new Histogram(3_600_000_000_000L, 3);
     /** Pages copied with the guest stopped, per checkpoint: what a stun's memory-copy floor is made of. */
     private final Histogram stunCopiedPages = new Histogram(1L << 40, 3);
+    /** Record/replay: from sending a chunk of the guest's inputs to the collector's acknowledgement of it. */
+    private final Histogram eventAckNanos = new Histogram(3_600_000_000_000L, 3);
     private long checkpoints;
     private long acked;
     private long dirtyPages;
@@ -41,12 +43,17 @@ public final class AgentStats {
      *                          went out in the next checkpoint instead of queueing checkpoints of their own
      * @param stunPagesP50      pages copied inside the stun (the guest stopped), median per checkpoint
      * @param stunPagesP99      the same, 99th percentile
+     * @param eventAcks         record/replay: chunks of the guest's inputs the collector acknowledged (0 otherwise)
+     * @param eventAckMsP50     the round trip of such a chunk, sent to acknowledged, median: what an output waits
+     *                          for beyond its own input's turn
+     * @param eventAckMsP99     the same, 99th percentile
      */
     public record Snapshot(long checkpoints, long acknowledged, long lastAckedEpoch, long dirtyPages, long pagesSent,
                            long wireBytes, double pauseMsP50, double pauseMsP99, double pauseMsMax, double lagMsP50,
                            double lagMsP99, long cowFaults, long deferredPages, long stunTargetMisses,
                            long bandwidthExceeded, double epochMsMin, double epochMsMax, double epochMsLast,
-                           long mergedEpochs, long stunPagesP50, long stunPagesP99) {
+                           long mergedEpochs, long stunPagesP50, long stunPagesP99, long eventAcks,
+                           double eventAckMsP50, double eventAckMsP99) {
     }
 
     /** One checkpoint: its pause, its dirty pages and how many of them were copied inside the stun. */
@@ -83,6 +90,10 @@ public final class AgentStats {
         mergedEpochs += epochs;
     }
 
+    synchronized void recordEventAck(long roundTrip) {
+        eventAckNanos.recordValue(Math.min(roundTrip, eventAckNanos.getHighestTrackableValue()));
+    }
+
     synchronized long wireBytesTotal() {
         return wireBytesTotal;
     }
@@ -100,6 +111,7 @@ public final class AgentStats {
         pauseNanos.reset();
         lagNanos.reset();
         stunCopiedPages.reset();
+        eventAckNanos.reset();
         checkpoints = 0;
         acked = 0;
         dirtyPages = 0;
@@ -120,7 +132,8 @@ public final class AgentStats {
                 ms(lagNanos, 99), cowFaults, deferredPages, stunTargetMisses, bandwidthExceeded,
                 epochMsMin == Double.MAX_VALUE ? 0 : epochMsMin, epochMsMax, epochMsLast, mergedEpochs,
                 stunCopiedPages.getTotalCount() == 0 ? 0 : stunCopiedPages.getValueAtPercentile(50),
-                stunCopiedPages.getTotalCount() == 0 ? 0 : stunCopiedPages.getValueAtPercentile(99));
+                stunCopiedPages.getTotalCount() == 0 ? 0 : stunCopiedPages.getValueAtPercentile(99),
+                eventAckNanos.getTotalCount(), ms(eventAckNanos, 50), ms(eventAckNanos, 99));
     }
 
     private static double ms(Histogram histogram, double percentile) {

@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.LongConsumer;
 import java.util.function.Supplier;
 
 /**
@@ -45,6 +46,8 @@ final class EventRecorder implements Runnable {
     private final RecordReplay guest;
     private final OutputGate outputs;
     private final Supplier<CollectorStream> streams;
+    /** Told each acknowledged message's round trip, in nanoseconds. */
+    private final LongConsumer roundTrips;
     private final ArrayDeque<Chunk> retained = new ArrayDeque<>();
     private final TreeMap<Long, Long> stunOrdinals = new TreeMap<>();
     private long retainedBytes;
@@ -57,6 +60,8 @@ final class EventRecorder implements Runnable {
     private long sentEnd;
     /** The end of the message sent on {@link #sentOn} and not acknowledged yet; -1: none. */
     private long awaitedEnd = -1;
+    /** {@link System#nanoTime()} when that message was sent. */
+    private long awaitedSince;
     private boolean restartPending;
     private CollectorStream welcomedOn;
     private long welcomedEnd;
@@ -64,11 +69,13 @@ final class EventRecorder implements Runnable {
     /** The thread of {@link #run}: an acknowledgement wakes it, so the next chunk leaves without waiting a pump. */
     private volatile Thread pump;
 
-    EventRecorder(String vm, RecordReplay guest, OutputGate outputs, Supplier<CollectorStream> streams) {
+    EventRecorder(String vm, RecordReplay guest, OutputGate outputs, Supplier<CollectorStream> streams,
+                  LongConsumer roundTrips) {
         this.vm = vm;
         this.guest = guest;
         this.outputs = outputs;
         this.streams = streams;
+        this.roundTrips = roundTrips;
     }
 
     /** Before the guest runs: every input from here on is logged. */
@@ -106,6 +113,7 @@ final class EventRecorder implements Runnable {
         ackedEnd = Math.max(ackedEnd, end);
         if (awaitedEnd >= 0 && end >= awaitedEnd) {
             awaitedEnd = -1;
+            roundTrips.accept(System.nanoTime() - awaitedSince);
             Thread waiting = pump;
             if (waiting != null) {
                 LockSupport.unpark(waiting);
@@ -228,6 +236,7 @@ final class EventRecorder implements Runnable {
             return null;
         }
         awaitedEnd = end;
+        awaitedSince = System.nanoTime();
         return AgentMessage.newBuilder().setEvents(EventLogChunk.newBuilder()
                 .setFrom(first).setEnd(end).setEvents(events)
                 .setRestart(restartFirst).setTruncateBelow(truncateBelow)).build();

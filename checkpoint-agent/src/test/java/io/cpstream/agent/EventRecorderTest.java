@@ -133,7 +133,7 @@ class EventRecorderTest {
                 recorder[0].acked(message.getEventAck().getEnd());
             }
         }, status -> { }, () -> { });
-        recorder[0] = new EventRecorder("vm", new PollingGuest(), outputs, () -> stream);
+        recorder[0] = new EventRecorder("vm", new PollingGuest(), outputs, () -> stream, roundTrip -> { });
         recorder[0].begin();
         recorder[0].welcomed(stream, 0); // the collector's journal holds nothing: the first chunk restarts the log
         Thread pump = Thread.ofPlatform().start(recorder[0]);

@@ -99,6 +99,11 @@ class BenchCommandTest {
                     + ": " + run);
             assertTrue(run.has("checkpoints_per_s"));
         }
+        // Only replay protection has an input log, and its round trip is reported.
+        assertTrue(!result.get("checkpoint").has("event_ack_ms_p99"), result.toPrettyString());
+        JsonNode replay = result.get("replay");
+        assertTrue(replay.get("event_ack_ms_p50").asDouble() > 0
+                && replay.get("event_ack_ms_p50").asDouble() <= replay.get("event_ack_ms_p99").asDouble(), replay.toString());
         assertTrue(result.has("replay_p99_over_checkpoint_p99"));
     }
 

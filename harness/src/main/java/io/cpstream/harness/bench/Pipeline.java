@@ -118,6 +118,11 @@ public final class Pipeline {
             result.put("pause_us_p99", Math.round(s.pauseMsP99() * 1000));
             result.put("lag_ms_p50", Figures.round(s.lagMsP50()));
             result.put("lag_ms_p99", Figures.round(s.lagMsP99()));
+            if (s.eventAcks() > 0) {
+                // Record/replay: the input log's round trip, which an output waits for beyond its input's turn.
+                result.put("event_ack_ms_p50", Figures.round(s.eventAckMsP50()));
+                result.put("event_ack_ms_p99", Figures.round(s.eventAckMsP99()));
+            }
             result.put("dirty_pages_per_epoch", Figures.round(perCheckpoint(s.dirtyPages(), s)));
             result.put("wire_bytes_per_dirty_page", Figures.round(s.pagesSent() == 0 ? 0
                     : s.wireBytes() / (double) s.pagesSent()));
