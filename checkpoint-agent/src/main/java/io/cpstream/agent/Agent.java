@@ -151,7 +151,7 @@ public final class Agent implements AutoCloseable {
                 + "whose inputs can be recorded (an emu source); " + source.kind() + " cannot"));
         recorder = new EventRecorder(config.vmId(), rr, outputs, link::current, roundTrip -> {
             stats.recordEventAck(roundTrip);
-            metrics.eventLogAck.record(roundTrip, java.util.concurrent.TimeUnit.NANOSECONDS);
+            metrics.eventLogAck.record(roundTrip, TimeUnit.NANOSECONDS);
         });
         epochLoop.onStun(recorder::stunned);
     }

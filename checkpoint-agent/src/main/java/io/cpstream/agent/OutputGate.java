@@ -278,12 +278,11 @@ final class OutputGate {
                         return;
                     }
                 }
-                long epoch = fencingEpoch;
-                presented = epoch;
-                if (!open || openedAt != epoch) {
-                    adoptSinkPosition(sink.open(vm, epoch));
+                presented = fencingEpoch;
+                if (!open || openedAt != presented) {
+                    adoptSinkPosition(sink.open(vm, presented));
                     open = true;
-                    openedAt = epoch;
+                    openedAt = presented;
                 }
                 List<byte[]> batch;
                 long first;

@@ -53,6 +53,19 @@ class OutputGateTest {
         }
     }
 
+    /** The gate's releaser on a thread of its own; closing stops and joins it (again: a no-op). */
+    private record Releaser(OutputGate gate, Thread thread) implements AutoCloseable {
+        static Releaser start(OutputGate gate) {
+            return new Releaser(gate, Thread.ofPlatform().start(gate::releaseLoop));
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            gate.stop();
+            thread.join();
+        }
+    }
+
     @Test
     void protectedAgainOnlyOnceAnAcknowledgementHoldsWhatWasReleasedAlone() throws Exception {
         Path released = dir.resolve("released.log");
@@ -60,8 +73,7 @@ class OutputGateTest {
         PrimaryLease lease = new PrimaryLease();
         lease.granted(lease.heartbeatSent(), Duration.ofMinutes(10).toNanos() / 1000);
         OutputGate gate = new OutputGate("vm", 0, new FileOutputSink(released), lease, 1 << 20, guest::poll);
-        Thread releaser = Thread.ofPlatform().start(gate::releaseLoop);
-        try {
+        try (Releaser _ = Releaser.start(gate)) {
             // Protected: output waits for the ack of the checkpoint that holds it.
             guest.emit(10);
             long cut = gate.capture();
@@ -101,9 +113,6 @@ class OutputGateTest {
             gate.committed(new Acknowledged(3, -1, next));
             assertTrue(gate.protectedByStandby(), "epoch 3 holds every output released alone");
             await().atMost(Duration.ofSeconds(10)).until(() -> OutputLog.read(released, "vm").size() == 47);
-        } finally {
-            gate.stop();
-            releaser.join();
         }
     }
 
@@ -155,8 +164,7 @@ class OutputGateTest {
             }
         };
         OutputGate gate = new OutputGate("vm", 0, judged, new PrimaryLease(), 1 << 20, guest::poll);
-        Thread releaser = Thread.ofPlatform().start(gate::releaseLoop);
-        try {
+        try (Releaser _ = Releaser.start(gate)) {
             asking.await();
             authority.set(1); // this primary's own compare-and-set, while its releaser asks at epoch 0
             gate.goAlone(1);
@@ -168,9 +176,6 @@ class OutputGateTest {
             authority.set(2); // a promotion elsewhere: the epoch this primary holds is refused
             guest.emit(1);
             await().atMost(Duration.ofSeconds(10)).until(() -> gate.fenced() != null);
-        } finally {
-            gate.stop();
-            releaser.join();
         }
     }
 
@@ -184,22 +189,17 @@ class OutputGateTest {
         Path released = dir.resolve("released.log");
         Guest guest = new Guest();
         OutputGate gate = new OutputGate("vm", 0, new FileOutputSink(released), new PrimaryLease(), 1 << 20, guest::poll);
-        Thread releaser = Thread.ofPlatform().start(gate::releaseLoop);
-        try {
+        try (Releaser releaser = Releaser.start(gate)) {
             gate.goAlone(0); // outputs leave as they come, before any checkpoint holds them
             guest.emit(10);
             await().atMost(Duration.ofSeconds(10)).until(() -> gate.releasedEnd() == 10);
-            gate.stop();
-            releaser.join();
+            releaser.close(); // nothing more leaves: the slice below sees the held records as a checkpoint would
             guest.emit(5);
             gate.capture();
             OutputGate.Slice slice = gate.slice(0, 15); // a checkpoint planned from output 0 on
             assertEquals(10, slice.start(), "outputs below 10 were released and dropped");
             assertEquals(10, slice.releasedEnd(), "released up to where the slice starts: no gap between them");
             assertEquals(5, slice.records().size());
-        } finally {
-            gate.stop();
-            releaser.join();
         }
     }
 }
