@@ -43,7 +43,7 @@ public final class Agent implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Agent.class.getName());
     /** Whether this agent said already that its threads could not raise their priority. */
     private final java.util.concurrent.atomic.AtomicBoolean priorityWarned = new java.util.concurrent.atomic.AtomicBoolean();
-    public static final int PROTOCOL_VERSION = 6;
+    public static final int PROTOCOL_VERSION = 7;
 
     private final AgentConfig config;
     private final MemorySource source;
@@ -149,7 +149,7 @@ public final class Agent implements AutoCloseable {
         }
         var rr = source.recordReplay().orElseThrow(() -> new IllegalArgumentException("--protect replay needs a guest "
                 + "whose inputs can be recorded (an emu source); " + source.kind() + " cannot"));
-        recorder = new EventRecorder(config.vmId(), rr, outputs, link::current, roundTrip -> {
+        recorder = new EventRecorder(config.vmId(), rr, outputs, link::eventLog, roundTrip -> {
             stats.recordEventAck(roundTrip);
             metrics.eventLogAck.record(roundTrip, TimeUnit.NANOSECONDS);
         });
@@ -342,7 +342,7 @@ public final class Agent implements AutoCloseable {
                     to.address(), welcome.getCommittedEpoch(),
                     welcome.getFullSyncRequired() ? " (full sync required)" : "");
             if (recorder != null) {
-                recorder.welcomed(stream, welcome.getEventLogEnd());
+                recorder.welcomed(link.eventLog(), welcome.getEventLogEnd());
             }
             acknowledged(confirmed);
             publish();
@@ -400,6 +400,21 @@ public final class Agent implements AutoCloseable {
         public void refused(Status why) {
             shutdown(why);
         }
+
+        @Override
+        public boolean logsInputs() {
+            return recorder != null;
+        }
+
+        @Override
+        public void inputsJournaled(long end) {
+            recorder.acked(end);
+        }
+
+        @Override
+        public void eventLogReady() {
+            recorder.wake();
+        }
     }
 
     /**
@@ -450,11 +465,6 @@ public final class Agent implements AutoCloseable {
                         resync.getCommittedOutputEnd());
             }
             case FEEDBACK -> sender.encoder().onFeedback(message.getFeedback());
-            case EVENT_ACK -> {
-                if (recorder != null) {
-                    recorder.acked(message.getEventAck().getEnd());
-                }
-            }
             case BODY_NOT_SET -> {
             }
         }

@@ -79,6 +79,15 @@ final class CollectorLink implements Runnable, AutoCloseable {
 
         /** Refused for good (fenced, wrong guest, bad input): the agent stops. */
         void refused(Status why);
+
+        /** Whether the guest's inputs are logged to the collector (record/replay protection): an EventLog call is needed. */
+        boolean logsInputs();
+
+        /** The collector journaled every input below {@code end} (on the EventLog call, a gRPC thread). */
+        void inputsJournaled(long end);
+
+        /** The EventLog call can take a chunk again. */
+        void eventLogReady();
     }
 
     private final String vm;
@@ -104,6 +113,8 @@ final class CollectorLink implements Runnable, AutoCloseable {
     /** The Lease call beside the current stream, and the token its Welcome gave; null while there is no stream. */
     private LeaseCall lease;
     private ByteString leaseToken;
+    /** Record/replay protection: the EventLog call beside the current stream, under the same token; else null. */
+    private volatile EventLogCall eventLog;
     /** System.nanoTime() of the last sign of life of a collector: a grant, a message, or its taking in data. */
     private volatile long lastHeardNanos = System.nanoTime();
     /** System.nanoTime() of the last sign the stream moves: a message on it, or its taking in what was sent. */
@@ -131,6 +142,11 @@ final class CollectorLink implements Runnable, AutoCloseable {
     /** The stream checkpoints and heartbeats go on, or null while there is none. */
     CollectorStream current() {
         return current;
+    }
+
+    /** The EventLog call of the current stream (record/replay protection), or null while there is none. */
+    EventLogCall eventLog() {
+        return eventLog;
     }
 
     void stop() {
@@ -254,7 +270,7 @@ final class CollectorLink implements Runnable, AutoCloseable {
             if (answer instanceof Welcome welcome) {
                 dropSpare(); // placed: the spare was for a loss that did not come (or is this connection now)
                 current = stream;
-                openLease(welcome.getLeaseToken());
+                openLease(welcome.getLeaseToken(), stream);
                 agent.streaming(stream, welcome, target);
             }
             // A partition may leave the connection open and silent: a collector that answers no heartbeat and sends
@@ -303,15 +319,39 @@ final class CollectorLink implements Runnable, AutoCloseable {
         return lease.offer(sequence);
     }
 
-    private synchronized void openLease(ByteString token) {
+    /** Opens the calls beside the stream the Welcome carrying {@code token} attached: the lease, and the event log. */
+    private synchronized void openLease(ByteString token, CollectorStream stream) {
         leaseToken = token;
         lease = new LeaseCall(leaseChannel, vm, token, this::granted);
+        if (agent.logsInputs()) {
+            eventLog = new EventLogCall(leaseChannel, vm, token, agent::inputsJournaled, agent::eventLogReady,
+                    ended -> eventLogEnded(stream, ended));
+        }
+    }
+
+    /**
+     * The collector ended the EventLog call (or its connection broke): a refusal for good stops the agent, as on the
+     * stream; anything else starts over on a new stream, whose Welcome says where the collector's journal ends.
+     */
+    private void eventLogEnded(CollectorStream stream, Status ended) {
+        if (TERMINAL.contains(ended.getCode())) {
+            LOG.log(System.Logger.Level.ERROR, "vm {0}: the collector refused this agent''s event log: {1}", vm,
+                    io.cpstream.agent.Agent.describe(ended));
+            stream.cancel("the collector refused the event log");
+            agent.refused(ended);
+        } else {
+            stream.cancel("the event log call ended: " + io.cpstream.agent.Agent.describe(ended));
+        }
     }
 
     private synchronized void closeLease() {
         if (lease != null) {
             lease.cancel();
             lease = null;
+        }
+        if (eventLog != null) {
+            eventLog.cancel();
+            eventLog = null;
         }
     }
 

@@ -1,7 +1,6 @@
 package io.cpstream.agent;
 
 import com.google.protobuf.ByteString;
-import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.EventLogChunk;
 import io.cpstream.proto.Limit;
 import io.cpstream.tracker.RecordReplay;
@@ -24,7 +23,8 @@ import java.util.function.Supplier;
  * was emitted at a port access below that ordinal. Chunks are kept until a checkpoint taken after them is
  * acknowledged (a new stream may need them again: the collector's Welcome says where its journal ends).
  *
- * <p>One message is on the wire at a time: while the collector forces it to disk, the chunks taken meanwhile wait,
+ * <p>The chunks go on the {@link EventLogCall} beside the replication stream, so they wait neither behind page data nor
+ * behind the collector's handling of a checkpoint. One message is on the wire at a time: while the collector forces it to disk, the chunks taken meanwhile wait,
  * and go as one message once it is acknowledged. This is group commit from the sender's side: the collector forces
  * the journal once per round trip whatever the guest's input rate, instead of once per half-millisecond chunk (a
  * force costs milliseconds here, so one per chunk queued the stream behind the journal, checkpoints included).
@@ -45,7 +45,7 @@ final class EventRecorder implements Runnable {
     private final String vm;
     private final RecordReplay guest;
     private final OutputGate outputs;
-    private final Supplier<CollectorStream> streams;
+    private final Supplier<EventLogCall> calls;
     /** Told each acknowledged message's round trip, in nanoseconds. */
     private final LongConsumer roundTrips;
     private final ArrayDeque<Chunk> retained = new ArrayDeque<>();
@@ -55,26 +55,26 @@ final class EventRecorder implements Runnable {
     private long lastOutputEnd;
     private long ackedEnd;
     private long truncateBelow;
-    /** The stream chunks went out on, and how far; a new stream starts where its Welcome says. */
-    private CollectorStream sentOn;
+    /** The call chunks went out on, and how far; the call of a new stream starts where that stream's Welcome says. */
+    private EventLogCall sentOn;
     private long sentEnd;
     /** The end of the message sent on {@link #sentOn} and not acknowledged yet; -1: none. */
     private long awaitedEnd = -1;
     /** {@link System#nanoTime()} when that message was sent. */
     private long awaitedSince;
     private boolean restartPending;
-    private CollectorStream welcomedOn;
+    private EventLogCall welcomedOn;
     private long welcomedEnd;
     private volatile boolean running = true;
     /** The thread of {@link #run}: an acknowledgement wakes it, so the next chunk leaves without waiting a pump. */
     private volatile Thread pump;
 
-    EventRecorder(String vm, RecordReplay guest, OutputGate outputs, Supplier<CollectorStream> streams,
+    EventRecorder(String vm, RecordReplay guest, OutputGate outputs, Supplier<EventLogCall> calls,
                   LongConsumer roundTrips) {
         this.vm = vm;
         this.guest = guest;
         this.outputs = outputs;
-        this.streams = streams;
+        this.calls = calls;
         this.roundTrips = roundTrips;
     }
 
@@ -102,10 +102,21 @@ final class EventRecorder implements Runnable {
         }
     }
 
-    /** A stream was attached; the collector's journal covers port accesses below {@code journalEnd} (0: nothing). */
-    synchronized void welcomed(CollectorStream stream, long journalEnd) {
-        welcomedOn = stream;
+    /**
+     * A stream was attached, with {@code call} beside it; the collector's journal covers port accesses below
+     * {@code journalEnd} (0: nothing).
+     */
+    synchronized void welcomed(EventLogCall call, long journalEnd) {
+        welcomedOn = call;
         welcomedEnd = journalEnd;
+    }
+
+    /** The call can take a message again (it could not when the last one was offered). */
+    void wake() {
+        Thread waiting = pump;
+        if (waiting != null) {
+            LockSupport.unpark(waiting);
+        }
     }
 
     /** The collector journaled every input below {@code end}: the outputs taken with them may go. */
@@ -114,10 +125,7 @@ final class EventRecorder implements Runnable {
         if (awaitedEnd >= 0 && end >= awaitedEnd) {
             awaitedEnd = -1;
             roundTrips.accept(System.nanoTime() - awaitedSince);
-            Thread waiting = pump;
-            if (waiting != null) {
-                LockSupport.unpark(waiting);
-            }
+            wake();
         }
         long releasable = -1;
         for (Chunk chunk : retained) {
@@ -142,10 +150,6 @@ final class EventRecorder implements Runnable {
             try {
                 take();
                 send();
-            } catch (CollectorStream.ClosedException e) {
-                // The link reconnects; the next Welcome says where to go on from.
-            } catch (InterruptedException e) {
-                return;
             } catch (RuntimeException e) {
                 if (!running) {
                     return;
@@ -176,52 +180,59 @@ final class EventRecorder implements Runnable {
         }
     }
 
-    /** Sends what the current stream has not had, starting where its collector's journal ends: one message at a time. */
-    private void send() throws CollectorStream.ClosedException, InterruptedException {
-        CollectorStream stream = streams.get();
-        if (stream == null) {
+    /**
+     * Sends what the current call has not had, starting where its collector's journal ends: one message at a time. (A
+     * call that ended makes the link start over on a new stream, whose Welcome says where to go on from.)
+     */
+    private synchronized void send() {
+        EventLogCall call = calls.get();
+        if (call == null) {
             return;
         }
-        AgentMessage message;
-        synchronized (this) {
-            if (stream != sentOn) {
-                if (stream != welcomedOn) {
-                    return; // its Welcome is not handled yet
-                }
-                sentOn = stream;
-                sentEnd = welcomedEnd;
-                awaitedEnd = -1;
-                restartPending = welcomedEnd == 0 || welcomedEnd > logEnd;
+        if (call != sentOn) {
+            if (call != welcomedOn) {
+                return; // its stream's Welcome is not handled yet
             }
-            message = pending();
+            sentOn = call;
+            sentEnd = welcomedEnd;
+            awaitedEnd = -1;
+            restartPending = welcomedEnd == 0 || welcomedEnd > logEnd;
         }
-        if (message != null) {
-            stream.send(message);
+        if (awaitedEnd >= 0) {
+            return;
+        }
+        Pending next = pending();
+        if (next != null && call.offer(next.chunk())) {
+            restartPending = false;
+            sentEnd = next.end();
+            awaitedEnd = next.end();
+            awaitedSince = System.nanoTime();
         }
     }
 
+    /** One message's chunk, and the port access it covers the inputs to. */
+    private record Pending(EventLogChunk.Builder chunk, long end) {
+    }
+
     /**
-     * The chunks after {@code sentEnd}, as one message of at most {@link Limit#MAX_CHUNK_BYTES} (none while one is
-     * awaited). The first restarts the collector's log where its journal cannot be continued: it holds nothing, or ends
-     * where this agent no longer has the inputs (a gap), or past this agent's log.
+     * The chunks after {@code sentEnd}, as one message of at most {@link Limit#MAX_CHUNK_BYTES}, or null. The first
+     * restarts the collector's log where its journal cannot be continued: it holds nothing, or ends where this agent no
+     * longer has the inputs (a gap), or past this agent's log.
      */
-    private AgentMessage pending() {
-        if (awaitedEnd >= 0) {
-            return null;
-        }
+    private Pending pending() {
         ByteString events = ByteString.EMPTY;
         long first = -1;
-        long end = -1;
+        long end = sentEnd;
         boolean restartFirst = false;
         for (Chunk chunk : retained) {
-            boolean restart = restartPending || chunk.from() > sentEnd;
-            if (!restart && chunk.end() <= sentEnd) {
+            boolean restart = (first < 0 && restartPending) || chunk.from() > end;
+            if (!restart && chunk.end() <= end) {
                 continue;
             }
             if (first >= 0 && (restart || events.size() + chunk.events().length > Limit.MAX_CHUNK_BYTES_VALUE)) {
                 break; // a restart starts a message of its own; the rest goes after the acknowledgement
             }
-            long from = restart ? chunk.from() : Math.max(chunk.from(), sentEnd);
+            long from = restart ? chunk.from() : Math.max(chunk.from(), end);
             byte[] taken = from > chunk.from() ? InputEvents.from(chunk.events(), from) : chunk.events();
             if (first < 0) {
                 first = from;
@@ -229,16 +240,11 @@ final class EventRecorder implements Runnable {
             }
             events = events.concat(ByteString.copyFrom(taken));
             end = chunk.end();
-            restartPending = false;
-            sentEnd = end;
         }
         if (first < 0) {
             return null;
         }
-        awaitedEnd = end;
-        awaitedSince = System.nanoTime();
-        return AgentMessage.newBuilder().setEvents(EventLogChunk.newBuilder()
-                .setFrom(first).setEnd(end).setEvents(events)
-                .setRestart(restartFirst).setTruncateBelow(truncateBelow)).build();
+        return new Pending(EventLogChunk.newBuilder().setFrom(first).setEnd(end).setEvents(events)
+                .setRestart(restartFirst).setTruncateBelow(truncateBelow), end);
     }
 }

@@ -7,8 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cpstream.agent.output.FileOutputSink;
-import io.cpstream.proto.AgentMessage;
-import io.cpstream.proto.CollectorMessage;
+import com.google.protobuf.ByteString;
 import io.cpstream.proto.EventLogAck;
 import io.cpstream.proto.EventLogChunk;
 import io.cpstream.proto.Limit;
@@ -33,7 +32,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The input log's group commit, over a real gRPC stream: the recorder keeps one chunk on the wire until the collector
+ * The input log's group commit, over a real gRPC EventLog call: the recorder keeps one chunk on the wire until the collector
  * acknowledges it, and the next message carries every input taken meanwhile, continuing the log where the first
  * ended. One message per round trip is what keeps the collector's journal forces from falling behind a guest's input
  * rate (a chunk every half millisecond, each forced, once queued the whole stream).
@@ -89,17 +88,15 @@ class EventRecorderTest {
     /** A collector that only takes input chunks, and acknowledges them when the test says. */
     private static final class Collector extends ReplicationGrpc.ReplicationImplBase {
         final BlockingQueue<EventLogChunk> received = new LinkedBlockingQueue<>();
-        volatile StreamObserver<CollectorMessage> replies;
+        volatile StreamObserver<EventLogAck> replies;
 
         @Override
-        public StreamObserver<AgentMessage> stream(StreamObserver<CollectorMessage> responses) {
+        public StreamObserver<EventLogChunk> eventLog(StreamObserver<EventLogAck> responses) {
             replies = responses;
             return new StreamObserver<>() {
                 @Override
-                public void onNext(AgentMessage message) {
-                    if (message.hasEvents()) {
-                        received.add(message.getEvents());
-                    }
+                public void onNext(EventLogChunk chunk) {
+                    received.add(chunk);
                 }
 
                 @Override
@@ -114,7 +111,7 @@ class EventRecorderTest {
         }
 
         synchronized void acknowledge(long end) {
-            replies.onNext(CollectorMessage.newBuilder().setEventAck(EventLogAck.newBuilder().setEnd(end)).build());
+            replies.onNext(EventLogAck.newBuilder().setEnd(end).build());
         }
     }
 
@@ -128,20 +125,19 @@ class EventRecorderTest {
         OutputGate outputs = new OutputGate("vm", 0, new FileOutputSink(dir.resolve("released.log")), new PrimaryLease(),
                 1 << 20, max -> List.of());
         EventRecorder[] recorder = new EventRecorder[1];
-        CollectorStream stream = new CollectorStream(channel, message -> {
-            if (message.hasEventAck()) {
-                recorder[0].acked(message.getEventAck().getEnd());
-            }
-        }, status -> { }, () -> { });
-        recorder[0] = new EventRecorder("vm", new PollingGuest(), outputs, () -> stream, roundTrip -> { });
+        EventLogCall call = new EventLogCall(channel, "vm", ByteString.copyFromUtf8("token"),
+                end -> recorder[0].acked(end), () -> recorder[0].wake(), status -> { });
+        recorder[0] = new EventRecorder("vm", new PollingGuest(), outputs, () -> call, roundTrip -> { });
         recorder[0].begin();
-        recorder[0].welcomed(stream, 0); // the collector's journal holds nothing: the first chunk restarts the log
+        recorder[0].welcomed(call, 0); // the collector's journal holds nothing: the first chunk restarts the log
         Thread pump = Thread.ofPlatform().start(recorder[0]);
         try {
             EventLogChunk first = collector.received.poll(10, TimeUnit.SECONDS);
             assertNotNull(first, "the first chunk");
             assertTrue(first.getRestart());
             assertEquals(0, first.getFrom());
+            assertEquals("vm", first.getVmId());
+            assertEquals("token", first.getLeaseToken().toStringUtf8(), "each chunk presents the stream's token");
 
             // The guest goes on making inputs; none of them leaves before the first chunk is acknowledged.
             Thread.sleep(200);
@@ -160,7 +156,7 @@ class EventRecorderTest {
         } finally {
             recorder[0].stop();
             pump.join();
-            stream.cancel("test over");
+            call.cancel();
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
             server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }

@@ -35,7 +35,7 @@ public final class CollectorServer implements AutoCloseable {
     static final int MAX_INBOUND_MESSAGE_BYTES = 4 << 20;
     /** Lets an agent keep several page batches on the wire while one is being applied. */
     static final int FLOW_CONTROL_WINDOW = 8 << 20;
-    /** An agent makes two calls (its stream and its lease), an operator one at a time: room, but no flood. */
+    /** An agent makes three calls (its stream, its lease, its event log), an operator one at a time: room, but no flood. */
     static final int MAX_CALLS_PER_CONNECTION = 16;
     /** Headers are a few hundred bytes; gRPC's default allows 8 KiB. */
     static final int MAX_HEADER_BYTES = 8 << 10;

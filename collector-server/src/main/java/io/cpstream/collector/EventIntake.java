@@ -1,7 +1,6 @@
 package io.cpstream.collector;
 
 import io.cpstream.collector.store.EventJournal;
-import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.EventLogAck;
 import io.cpstream.proto.EventLogChunk;
 import io.cpstream.proto.Limit;
@@ -17,12 +16,12 @@ final class EventIntake {
     private EventIntake() {
     }
 
-    static CollectorMessage accept(String vm, EventJournal journal, EventLogChunk chunk) throws StandbyException {
+    static EventLogAck accept(String vm, EventJournal journal, EventLogChunk chunk) throws StandbyException {
         if (chunk.getEvents().size() > Limit.MAX_CHUNK_BYTES_VALUE) {
             throw StandbyException.invalid("vm " + vm + ": an event log chunk of " + chunk.getEvents().size()
                     + " bytes exceeds " + Limit.MAX_CHUNK_BYTES_VALUE);
         }
-        if (chunk.getFrom() < 0 || chunk.getEnd() < chunk.getFrom()) {
+        if (chunk.getFrom() < 0 || Long.compareUnsigned(chunk.getEnd(), chunk.getFrom()) < 0) {
             throw StandbyException.invalid("vm " + vm + ": event log chunk [" + Long.toUnsignedString(chunk.getFrom())
                     + ", " + Long.toUnsignedString(chunk.getEnd()) + ") is not a range");
         }
@@ -36,6 +35,6 @@ final class EventIntake {
         } catch (IOException e) {
             throw StandbyException.storage("journaling events of vm " + vm, e);
         }
-        return CollectorMessage.newBuilder().setEventAck(EventLogAck.newBuilder().setEnd(journal.end())).build();
+        return EventLogAck.newBuilder().setEnd(journal.end()).build();
     }
 }

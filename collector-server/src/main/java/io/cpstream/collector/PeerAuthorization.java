@@ -22,7 +22,7 @@ import javax.net.ssl.SSLSession;
 /**
  * Who may call what (invariant I6): reads the peer's identity from its TLS certificate and lets a call through only
  * to a peer of a role the method admits; the identity goes on in the call's {@link Context} ({@link #IDENTITY}) for
- * the per-VM checks (an agent streams and renews leases only for the VMs its certificate names). On a plaintext
+ * the per-VM checks (an agent streams, renews leases and sends event logs only for the VMs its certificate names). On a plaintext
  * server ({@code --insecure}) every peer is {@link Identity#UNAUTHENTICATED} and may do everything.
  */
 final class PeerAuthorization implements ServerInterceptor {
@@ -33,6 +33,7 @@ final class PeerAuthorization implements ServerInterceptor {
     private static final Map<String, Role[]> POLICY = Map.of(
             ReplicationGrpc.getStreamMethod().getFullMethodName(), new Role[] {Role.AGENT},
             ReplicationGrpc.getLeaseMethod().getFullMethodName(), new Role[] {Role.AGENT},
+            ReplicationGrpc.getEventLogMethod().getFullMethodName(), new Role[] {Role.AGENT},
             AdminGrpc.getListVmsMethod().getFullMethodName(), new Role[] {Role.READER, Role.ADMIN},
             AdminGrpc.getGetVmMethod().getFullMethodName(), new Role[] {Role.READER, Role.ADMIN},
             // What an output sink checks a primary's claimed epoch against; it learns nothing else of the VM.

@@ -1,7 +1,11 @@
 package io.cpstream.collector;
 
+import com.google.protobuf.MessageLite;
+import com.google.protobuf.Parser;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CollectorMessage;
+import io.cpstream.proto.EventLogAck;
+import io.cpstream.proto.EventLogChunk;
 import io.cpstream.proto.Heartbeat;
 import io.cpstream.proto.LeaseGrant;
 import io.cpstream.proto.ReplicationGrpc;
@@ -11,8 +15,12 @@ import io.grpc.ServerServiceDefinition;
 import io.grpc.ServiceDescriptor;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import java.util.List;
 
-/** The replication endpoint: hands each new stream to a {@link ReplicationStream}, each lease call to a {@link LeaseStream}. */
+/**
+ * The replication endpoint: hands each new stream to a {@link ReplicationStream}, each lease call to a
+ * {@link LeaseStream}, each event log call to an {@link EventLogStream}.
+ */
 final class ReplicationService extends ReplicationGrpc.ReplicationImplBase {
 
     private final StandbyRegistry registry;
@@ -21,42 +29,51 @@ final class ReplicationService extends ReplicationGrpc.ReplicationImplBase {
         this.registry = registry;
     }
 
-    /** What to add to the server: the generated binding, the stream's requests parsed by an {@link AliasingMarshaller}. */
+    /**
+     * What to add to the server: the generated binding, every call's requests parsed by an {@link AliasingMarshaller}
+     * (page data without a copy on the stream; the same answer to garbage, INVALID_ARGUMENT, on every call).
+     */
     ServerServiceDefinition binding() {
         ServerServiceDefinition generated = bindService();
-        @SuppressWarnings("unchecked")
-        ServerMethodDefinition<AgentMessage, CollectorMessage> stream =
-                (ServerMethodDefinition<AgentMessage, CollectorMessage>) generated.getMethod(
-                        ReplicationGrpc.getStreamMethod().getFullMethodName());
-        MethodDescriptor<AgentMessage, CollectorMessage> aliasing = stream.getMethodDescriptor().toBuilder()
-                .setRequestMarshaller(new AliasingMarshaller<>(stream.getMethodDescriptor().getRequestMarshaller(),
-                        AgentMessage.parser()))
-                .build();
-        ServiceDescriptor.Builder service = ServiceDescriptor.newBuilder(generated.getServiceDescriptor().getName())
-                .setSchemaDescriptor(generated.getServiceDescriptor().getSchemaDescriptor()).addMethod(aliasing);
-        @SuppressWarnings("unchecked")
-        ServerMethodDefinition<Heartbeat, LeaseGrant> lease = (ServerMethodDefinition<Heartbeat, LeaseGrant>)
-                generated.getMethod(ReplicationGrpc.getLeaseMethod().getFullMethodName());
-        // Heartbeats through the same marshaller, for the same answer to garbage (INVALID_ARGUMENT).
-        MethodDescriptor<Heartbeat, LeaseGrant> leaseMethod = lease.getMethodDescriptor().toBuilder()
-                .setRequestMarshaller(new AliasingMarshaller<>(lease.getMethodDescriptor().getRequestMarshaller(),
-                        Heartbeat.parser()))
-                .build();
-        service.addMethod(leaseMethod);
-        for (ServerMethodDefinition<?, ?> other : generated.getMethods()) {
-            if (other != stream && other != lease) {
-                throw new IllegalStateException("ReplicationService binds its stream and lease calls only; found "
-                        + other.getMethodDescriptor().getFullMethodName());
-            }
+        List<ServerMethodDefinition<?, ?>> methods = List.of(
+                aliasing(generated, ReplicationGrpc.getStreamMethod(), AgentMessage.parser()),
+                aliasing(generated, ReplicationGrpc.getLeaseMethod(), Heartbeat.parser()),
+                aliasing(generated, ReplicationGrpc.getEventLogMethod(), EventLogChunk.parser()));
+        if (generated.getMethods().size() != methods.size()) {
+            throw new IllegalStateException("ReplicationService binds " + methods.size() + " calls; the generated "
+                    + "service has " + generated.getMethods().size());
         }
-        return ServerServiceDefinition.builder(service.build()).addMethod(aliasing, stream.getServerCallHandler())
-                .addMethod(leaseMethod, lease.getServerCallHandler()).build();
+        ServiceDescriptor.Builder service = ServiceDescriptor.newBuilder(generated.getServiceDescriptor().getName())
+                .setSchemaDescriptor(generated.getServiceDescriptor().getSchemaDescriptor());
+        methods.forEach(method -> service.addMethod(method.getMethodDescriptor()));
+        ServerServiceDefinition.Builder bound = ServerServiceDefinition.builder(service.build());
+        methods.forEach(bound::addMethod);
+        return bound.build();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <Q extends MessageLite, R> ServerMethodDefinition<Q, R> aliasing(
+            ServerServiceDefinition generated, MethodDescriptor<Q, R> method, Parser<Q> parser) {
+        ServerMethodDefinition<Q, R> plain = (ServerMethodDefinition<Q, R>) generated.getMethod(method.getFullMethodName());
+        MethodDescriptor<Q, R> descriptor = plain.getMethodDescriptor().toBuilder()
+                .setRequestMarshaller(new AliasingMarshaller<>(plain.getMethodDescriptor().getRequestMarshaller(), parser))
+                .build();
+        return ServerMethodDefinition.create(descriptor, plain.getServerCallHandler());
     }
 
     @Override
     public StreamObserver<Heartbeat> lease(StreamObserver<LeaseGrant> responseObserver) {
         return new LeaseStream(registry, (ServerCallStreamObserver<LeaseGrant>) responseObserver,
                 PeerAuthorization.current());
+    }
+
+    @Override
+    public StreamObserver<EventLogChunk> eventLog(StreamObserver<EventLogAck> responseObserver) {
+        ServerCallStreamObserver<EventLogAck> acks = (ServerCallStreamObserver<EventLogAck>) responseObserver;
+        acks.disableAutoRequest();
+        EventLogStream call = new EventLogStream(registry, acks, PeerAuthorization.current());
+        acks.request(1);
+        return call;
     }
 
     @Override

@@ -7,6 +7,8 @@ import io.cpstream.collector.lease.LeaseAuthority;
 import io.cpstream.collector.store.ImageStore;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CollectorMessage;
+import io.cpstream.proto.EventLogAck;
+import io.cpstream.proto.EventLogChunk;
 import io.cpstream.proto.Heartbeat;
 import io.cpstream.proto.Hello;
 import io.cpstream.proto.LeaseGrant;
@@ -59,7 +61,7 @@ final class Standby {
                     LeaseAuthority leases, CollectorMetrics metrics) {
         this.vm = vm;
         try {
-            this.events = EventJournal.open(store.directory());
+            this.events = EventJournal.open(store.directory(), store.durability());
         } catch (IOException e) {
             throw new UncheckedIOException("opening the event journal of vm " + vm, e);
         }
@@ -134,11 +136,37 @@ final class Standby {
                 return null;
             }
             liveness.heard();
-            if (message.hasEvents()) {
-                return EventIntake.accept(vm, events, message.getEvents());
-            }
             return intake.accept(message);
         }
+    }
+
+    /**
+     * Journals one chunk of the primary's input log (record/replay protection) and returns its acknowledgement. Never
+     * takes the standby's lock, so an input waits for no checkpoint's journal and apply. The chunk must present the
+     * token of the attached stream, from that stream's peer. The token is checked and the chunk appended under the
+     * journal's lock, so a chunk is acknowledged only if it is in every copy of the log taken afterwards: a promotion
+     * suspends the token first and then copies the log ({@link Promoter#freeze}), and an attach changes the token
+     * first and then reads where the journal ends (its Welcome's {@code event_log_end}).
+     */
+    EventLogAck journalEvents(EventLogChunk chunk, Identity peer) throws StandbyException {
+        Identity holder = ownerPeer;
+        if (holder == null || !holder.samePeer(peer)) {
+            throw notAttached();
+        }
+        synchronized (events) {
+            PrimaryLiveness.Terms terms = liveness.terms();
+            if (terms == null || !MessageDigest.isEqual(terms.token().toByteArray(), chunk.getLeaseToken().toByteArray())) {
+                throw notAttached();
+            }
+            EventLogAck ack = EventIntake.accept(vm, events, chunk);
+            liveness.heard();
+            return ack;
+        }
+    }
+
+    private StandbyException notAttached() {
+        return StandbyException.retryLater("vm " + vm + ": the stream this event log belongs to is not attached "
+                + "(it ended, was replaced, or the VM is being promoted)", null);
     }
 
     /**

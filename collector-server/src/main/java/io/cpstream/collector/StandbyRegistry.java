@@ -34,7 +34,7 @@ final class StandbyRegistry implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(StandbyRegistry.class.getName());
 
     static final Pattern VM_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
-    static final int PROTOCOL_VERSION = 6;
+    static final int PROTOCOL_VERSION = 7;
     static final int PAGE_SIZE = 4096;
     /** How long a VM waits for a journal buffer before that message fails (its agent resends). */
     static final Duration JOURNAL_BUFFER_WAIT = Duration.ofSeconds(30);

@@ -4,15 +4,19 @@ import static io.cpstream.collector.RawAgent.batch;
 import static io.cpstream.collector.RawAgent.begin;
 import static io.cpstream.collector.RawAgent.hello;
 import static io.cpstream.collector.RawAgent.page;
+import static io.cpstream.collector.RawEventLog.chunk;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
+import io.cpstream.collector.store.Durability;
 import io.cpstream.collector.store.EventJournal;
-import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.EventLogChunk;
+import io.cpstream.proto.PromoteResponse;
+import io.cpstream.tracker.replay.EventLog;
 import io.cpstream.tracker.replay.InputEvents;
 import io.grpc.Status;
 import java.nio.file.Files;
@@ -24,9 +28,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Record/replay chunks at the collector's edge (invariant I5): well-formed chunks are journaled durably and
- * acknowledged, and survive a restart (the Welcome says where the journal ends); a malformed chunk closes the stream
- * with INVALID_ARGUMENT and leaves the journal and the committed image as they were.
+ * Record/replay chunks at the collector's edge (invariant I5), on the EventLog call: well-formed chunks that present
+ * the attached stream's token are journaled durably and acknowledged, and survive a restart (the Welcome says where the
+ * journal ends); a malformed chunk, or one presenting a token no attached stream holds, ends the call and leaves the
+ * journal and the committed image as they were; once a promotion begins, no chunk is acknowledged that its snapshot's
+ * log lacks.
  */
 class EventIntakeTest {
 
@@ -47,11 +53,6 @@ class EventIntakeTest {
         collector.close();
     }
 
-    private static AgentMessage chunk(long from, long end, byte[] events, boolean restart) {
-        return AgentMessage.newBuilder().setEvents(EventLogChunk.newBuilder().setFrom(from).setEnd(end)
-                .setEvents(ByteString.copyFrom(events)).setRestart(restart)).build();
-    }
-
     private static byte[] poll(long ordinal, int value) {
         return InputEvents.encode(List.of(new InputEvents.Event(ordinal, InputEvents.PORT_INPUT_POLL,
                 InputEvents.KIND_VALUE, value, new byte[0])));
@@ -62,81 +63,137 @@ class EventIntakeTest {
                 InputEvents.KIND_RECORD, 0, request.getBytes())));
     }
 
-    private RawAgent committed() {
-        RawAgent stream = collector.agent().send(hello("vm", PAGES)).send(begin(1, true, PAGES));
-        for (int i = 0; i < PAGES; i++) {
-            stream.send(batch(1, page(i, (byte) 3)));
+    /** A stream attached to vm, and its Welcome. */
+    private record Attached(RawAgent stream, CollectorMessage welcome) {
+        ByteString token() {
+            return welcome.getWelcome().getLeaseToken();
         }
-        stream.sendCommit(1, PAGES);
-        stream.awaitAnswer(CollectorMessage::hasAck);
-        return stream;
+    }
+
+    private Attached attach() {
+        RawAgent stream = collector.agent().send(hello("vm", PAGES));
+        return new Attached(stream, stream.awaitAnswer(CollectorMessage::hasWelcome));
+    }
+
+    private RawEventLog eventLog(Attached attached) {
+        return new RawEventLog(collector.channel(), "vm", attached.token());
+    }
+
+    /** Attaches and commits epoch 1 (the whole image, every page filled with 3). */
+    private Attached committed() {
+        Attached attached = attach();
+        attached.stream().send(begin(1, true, PAGES));
+        for (int i = 0; i < PAGES; i++) {
+            attached.stream().send(batch(1, page(i, (byte) 3)));
+        }
+        attached.stream().sendCommit(1, PAGES);
+        attached.stream().awaitAnswer(CollectorMessage::hasAck);
+        return attached;
     }
 
     @Test
     void chunksAreJournaledAcknowledgedAndKeptAcrossARestart() throws Exception {
-        RawAgent stream = committed();
-        stream.send(chunk(10, 15, poll(12, 5), true));
-        assertEquals(15, stream.awaitAnswer(CollectorMessage::hasEventAck).getEventAck().getEnd());
-        stream.send(chunk(15, 20, fetch(15, "put k v"), false));
-        assertEquals(20, stream.awaitAnswer(CollectorMessage::hasEventAck).getEventAck().getEnd());
-        stream.out.onCompleted();
+        Attached attached = committed();
+        RawEventLog log = eventLog(attached);
+        assertEquals(15, log.send(chunk(10, 15, poll(12, 5), true)).awaitAck());
+        assertEquals(20, log.send(chunk(15, 20, fetch(15, "put k v"), false)).awaitAck());
+        log.end();
+        attached.stream().out.onCompleted();
         collector.close();
 
         collector = new TestCollector(dataDir);
-        RawAgent again = collector.agent().send(hello("vm", PAGES));
-        CollectorMessage welcome = again.awaitAnswer(CollectorMessage::hasWelcome);
-        assertEquals(20, welcome.getWelcome().getEventLogEnd(), "the journal outlived the collector");
-        try (EventJournal journal = EventJournal.open(dataDir.resolve("vms/vm"))) {
+        assertEquals(20, attach().welcome().getWelcome().getEventLogEnd(), "the journal outlived the collector");
+        collector.close();
+        try (EventJournal journal = EventJournal.open(dataDir.resolve("vms/vm"), Durability.NONE)) {
             assertEquals(10, journal.from());
             assertEquals(2, InputEvents.check(journal.log().events(), 10, 20));
         }
+        collector = new TestCollector(dataDir);
     }
 
     @Test
-    void malformedChunksCloseTheStreamAndLeaveJournalAndImageAlone() throws Exception {
-        RawAgent stream = committed();
-        stream.send(chunk(0, 10, poll(3, 1), true));
-        stream.awaitAnswer(CollectorMessage::hasEventAck);
-        stream.out.onCompleted();
+    void malformedChunksEndTheCallAndLeaveJournalAndImageAlone() throws Exception {
+        Attached attached = committed();
+        RawEventLog log = eventLog(attached);
+        log.send(chunk(0, 10, poll(3, 1), true)).awaitAck();
+        log.end();
+        attached.stream().out.onCompleted();
         byte[] image = Files.readAllBytes(dataDir.resolve("vms/vm/image.mem"));
         byte[] journal = Files.readAllBytes(dataDir.resolve("vms/vm/events.journal"));
 
         byte[] badPort = poll(12, 1);
         badPort[8] = 0x00; // port 0x500: the output port is no input
         byte[] truncated = java.util.Arrays.copyOf(fetch(12, "abc"), 21);
-        List<AgentMessage> refused = List.of(
+        List<EventLogChunk.Builder> refused = List.of(
                 chunk(10, 20, badPort, false),
                 chunk(10, 20, truncated, false),
                 chunk(10, 20, poll(25, 1), false),          // outside [from, end)
                 chunk(12, 20, poll(13, 1), false),          // leaves a gap after the journal's end
                 chunk(20, 10, new byte[0], false),          // not a range
                 chunk(10, 20, new byte[(1 << 20) + 20], false)); // larger than a chunk may be
-        for (AgentMessage bad : refused) {
-            Status status = collector.agent().send(hello("vm", PAGES)).send(bad).awaitClosed();
-            assertEquals(Status.Code.INVALID_ARGUMENT, status.getCode(), bad.getEvents().getFrom() + ": " + status);
+        for (EventLogChunk.Builder bad : refused) {
+            Attached again = attach();
+            Status status = eventLog(again).send(bad).awaitClosed();
+            assertEquals(Status.Code.INVALID_ARGUMENT, status.getCode(), bad.getFrom() + ": " + status);
+            again.stream().out.onCompleted();
         }
         assertArrayEquals(image, Files.readAllBytes(dataDir.resolve("vms/vm/image.mem")), "the image is untouched");
         assertArrayEquals(journal, Files.readAllBytes(dataDir.resolve("vms/vm/events.journal")), "the journal too");
         assertEquals(1, collector.committedEpoch("vm"));
 
-        RawAgent next = collector.agent().send(hello("vm", PAGES));
-        assertEquals(10, next.awaitAnswer(CollectorMessage::hasWelcome).getWelcome().getEventLogEnd());
-        next.send(chunk(10, 11, poll(10, 7), false));
-        assertEquals(11, next.awaitAnswer(CollectorMessage::hasEventAck).getEventAck().getEnd(), "and goes on");
+        Attached next = attach();
+        assertEquals(10, next.welcome().getWelcome().getEventLogEnd());
+        assertEquals(11, eventLog(next).send(chunk(10, 11, poll(10, 7), false)).awaitAck(), "and goes on");
+    }
+
+    @Test
+    void onlyTheAttachedStreamsTokenIsHeard() throws Exception {
+        Attached first = committed();
+        RawEventLog log = eventLog(first);
+        assertEquals(5, log.send(chunk(0, 5, poll(1, 1), true)).awaitAck());
+        byte[] journal = Files.readAllBytes(dataDir.resolve("vms/vm/events.journal"));
+
+        Status forged = new RawEventLog(collector.channel(), "vm", ByteString.copyFromUtf8("guessed"))
+                .send(chunk(5, 6, poll(5, 1), false)).awaitClosed();
+        assertEquals(Status.Code.UNAVAILABLE, forged.getCode(), forged.toString());
+
+        Attached second = attach(); // the same agent reconnects: the first stream's token is stale from here on
+        assertEquals(5, second.welcome().getWelcome().getEventLogEnd());
+        Status stale = log.send(chunk(5, 6, poll(5, 1), false)).awaitClosed();
+        assertEquals(Status.Code.UNAVAILABLE, stale.getCode(), stale.toString());
+        assertArrayEquals(journal, Files.readAllBytes(dataDir.resolve("vms/vm/events.journal")), "nothing journaled");
+        assertEquals(6, eventLog(second).send(chunk(5, 6, poll(5, 2), false)).awaitAck(), "the new token is heard");
+    }
+
+    @Test
+    void aPromotedSnapshotHoldsEveryAcknowledgedInputAndNoneIsAcknowledgedAfter() throws Exception {
+        Attached attached = committed();
+        RawEventLog log = eventLog(attached);
+        assertEquals(5, log.send(chunk(0, 5, poll(1, 1), true)).awaitAck());
+        assertEquals(9, log.send(chunk(5, 9, fetch(7, "get k"), false)).awaitAck());
+
+        PromoteResponse promoted = collector.promote("vm", true);
+        Status after = log.send(chunk(9, 10, poll(9, 1), false)).awaitClosed();
+        assertEquals(Status.Code.UNAVAILABLE, after.getCode(), after.toString());
+        assertFalse(log.acks.stream().anyMatch(ack -> ack.getEnd() > 9), "an input acknowledged after the promotion");
+        EventLog frozen = EventLog.read(Path.of(promoted.getSnapshotPath()).resolve(io.cpstream.snapshot.Snapshots.EVENT_LOG));
+        assertEquals(0, frozen.from());
+        assertEquals(9, frozen.end(), "the snapshot's log ends at the last acknowledged input");
+        assertEquals(2, InputEvents.check(frozen.events(), 0, 9));
     }
 
     @Test
     void aTornLastRecordIsDroppedOnOpen() throws Exception {
         Path vm = dataDir.resolve("torn");
         Files.createDirectories(vm);
-        try (EventJournal journal = EventJournal.open(vm)) {
+        try (EventJournal journal = EventJournal.open(vm, Durability.FSYNC)) {
             journal.append(0, 5, poll(1, 9), true, 0);
             journal.append(5, 9, fetch(6, "x"), false, 0);
         }
         Path file = vm.resolve("events.journal");
         byte[] whole = Files.readAllBytes(file);
         Files.write(file, java.util.Arrays.copyOf(whole, whole.length - 3)); // a crash while appending
-        try (EventJournal journal = EventJournal.open(vm)) {
+        try (EventJournal journal = EventJournal.open(vm, Durability.FSYNC)) {
             assertEquals(5, journal.end(), "the torn record was never acknowledged: it is gone, the rest stays");
             assertEquals(1, InputEvents.check(journal.log().events(), 0, 5));
         }

@@ -22,6 +22,11 @@ import java.util.zip.CRC32;
  * {@code u64 from, u64 end, u32 n, n bytes of events, u32 CRC-32 of the record}, each continuing the previous one. A
  * torn last record (a crash while appending, never acknowledged) is dropped on open; any other damage refuses the
  * journal, which then starts empty: the standby can no longer replay, and says so at promotion.
+ *
+ * <p>An acknowledged chunk survives what the standby's {@link Durability} promises of an acknowledged epoch: with
+ * {@code FSYNC} it is forced before the acknowledgement; with {@code NONE} it is in the page cache, which outlives a
+ * crash of the collector process. A crash of the host leaves such a standby needing a full sync, promotable by no one,
+ * so forcing its journal would buy nothing but the wait.
  */
 public final class EventJournal implements AutoCloseable {
 
@@ -31,6 +36,7 @@ public final class EventJournal implements AutoCloseable {
     public static final long MAX_BYTES = 64L << 20;
 
     private final Path file;
+    private final Durability durability;
     private FileChannel channel;
     private long from;
     private long end;
@@ -38,13 +44,14 @@ public final class EventJournal implements AutoCloseable {
     /** True when the journal holds a log (possibly empty) from {@link #from()}; false before the first chunk. */
     private boolean started;
 
-    private EventJournal(Path file) {
+    private EventJournal(Path file, Durability durability) {
         this.file = file;
+        this.durability = durability;
     }
 
     /** Opens (or creates) the journal in {@code directory}; a damaged one is set aside and a fresh one started. */
-    public static EventJournal open(Path directory) throws IOException {
-        EventJournal journal = new EventJournal(directory.resolve("events.journal"));
+    public static EventJournal open(Path directory, Durability durability) throws IOException {
+        EventJournal journal = new EventJournal(directory.resolve("events.journal"), durability);
         if (Files.exists(journal.file)) {
             try {
                 journal.load(Files.readAllBytes(journal.file));
@@ -153,7 +160,9 @@ public final class EventJournal implements AutoCloseable {
         while (record.hasRemaining()) {
             channel.write(record);
         }
-        channel.force(false);
+        if (durability.durable()) {
+            channel.force(false);
+        }
         events.writeBytes(chunk);
         end = chunkEnd;
         if (truncateBelow > from && truncateBelow <= end) {
@@ -200,7 +209,9 @@ public final class EventJournal implements AutoCloseable {
                     out.write(record);
                 }
             }
-            out.force(true);
+            if (durability.durable()) {
+                out.force(true);
+            }
         }
         Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         channel = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.APPEND);

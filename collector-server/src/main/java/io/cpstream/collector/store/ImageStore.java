@@ -154,6 +154,11 @@ public final class ImageStore implements AutoCloseable {
         return directory;
     }
 
+    /** What an acknowledgement of this standby's state survives (its event journal's follows the same rule). */
+    public Durability durability() {
+        return durability;
+    }
+
     public StandbyManifest manifest() {
         return manifest;
     }
