@@ -24,10 +24,12 @@ import java.util.function.Supplier;
  * acknowledged (a new stream may need them again: the collector's Welcome says where its journal ends).
  *
  * <p>The chunks go on the {@link EventLogCall} beside the replication stream, so they wait neither behind page data nor
- * behind the collector's handling of a checkpoint. One message is on the wire at a time: while the collector forces it to disk, the chunks taken meanwhile wait,
- * and go as one message once it is acknowledged. This is group commit from the sender's side: the collector forces
- * the journal once per round trip whatever the guest's input rate, instead of once per half-millisecond chunk (a
- * force costs milliseconds here, so one per chunk queued the stream behind the journal, checkpoints included).
+ * behind the collector's handling of a checkpoint. At most {@link #MAX_IN_FLIGHT} messages are on the wire at a time:
+ * while they are, the chunks taken meanwhile wait, and go as one message once one is acknowledged. This is group
+ * commit from the sender's side: however high the guest's input rate, the collector appends (and, under
+ * {@code --durability fsync}, forces) its journal a bounded number of times per round trip, instead of once per
+ * half-millisecond chunk (a force per chunk once queued the whole stream behind the journal). A second message in
+ * flight lets an output emitted just after a message left go out at once instead of a round trip later.
  */
 final class EventRecorder implements Runnable {
 
@@ -35,11 +37,17 @@ final class EventRecorder implements Runnable {
     private static final long PUMP_NANOS = TimeUnit.MICROSECONDS.toNanos(500);
     /** Bytes of events per chunk taken: half a message's limit. */
     private static final int MAX_TAKEN_BYTES = Limit.MAX_CHUNK_BYTES_VALUE / 2;
+    /** Messages sent and not acknowledged yet, at most. */
+    static final int MAX_IN_FLIGHT = 2;
     /** Kept chunks beyond this stop the draining: the shim buffers, then stops the guest rather than lose an input. */
     private static final long MAX_RETAINED_BYTES = 32L << 20;
 
     /** Inputs of port accesses [from, end), and the outputs the guest had emitted when they were taken. */
     private record Chunk(long from, long end, byte[] events, long outputEnd) {
+    }
+
+    /** A message on the wire: the port access its inputs reach, and {@link System#nanoTime()} when it left. */
+    private record InFlight(long end, long sentNanos) {
     }
 
     private final String vm;
@@ -58,10 +66,8 @@ final class EventRecorder implements Runnable {
     /** The call chunks went out on, and how far; the call of a new stream starts where that stream's Welcome says. */
     private EventLogCall sentOn;
     private long sentEnd;
-    /** The end of the message sent on {@link #sentOn} and not acknowledged yet; -1: none. */
-    private long awaitedEnd = -1;
-    /** {@link System#nanoTime()} when that message was sent. */
-    private long awaitedSince;
+    /** The messages sent on {@link #sentOn} and not acknowledged yet, oldest first. */
+    private final ArrayDeque<InFlight> inFlight = new ArrayDeque<>();
     private boolean restartPending;
     private EventLogCall welcomedOn;
     private long welcomedEnd;
@@ -122,9 +128,12 @@ final class EventRecorder implements Runnable {
     /** The collector journaled every input below {@code end}: the outputs taken with them may go. */
     synchronized void acked(long end) {
         ackedEnd = Math.max(ackedEnd, end);
-        if (awaitedEnd >= 0 && end >= awaitedEnd) {
-            awaitedEnd = -1;
-            roundTrips.accept(System.nanoTime() - awaitedSince);
+        boolean freed = false;
+        while (!inFlight.isEmpty() && inFlight.peekFirst().end() <= end) {
+            roundTrips.accept(System.nanoTime() - inFlight.removeFirst().sentNanos());
+            freed = true;
+        }
+        if (freed) {
             wake();
         }
         long releasable = -1;
@@ -195,18 +204,17 @@ final class EventRecorder implements Runnable {
             }
             sentOn = call;
             sentEnd = welcomedEnd;
-            awaitedEnd = -1;
+            inFlight.clear();
             restartPending = welcomedEnd == 0 || welcomedEnd > logEnd;
         }
-        if (awaitedEnd >= 0) {
+        if (inFlight.size() >= MAX_IN_FLIGHT) {
             return;
         }
         Pending next = pending();
         if (next != null && call.offer(next.chunk())) {
             restartPending = false;
             sentEnd = next.end();
-            awaitedEnd = next.end();
-            awaitedSince = System.nanoTime();
+            inFlight.addLast(new InFlight(next.end(), System.nanoTime()));
         }
     }
 
@@ -230,7 +238,7 @@ final class EventRecorder implements Runnable {
                 continue;
             }
             if (first >= 0 && (restart || events.size() + chunk.events().length > Limit.MAX_CHUNK_BYTES_VALUE)) {
-                break; // a restart starts a message of its own; the rest goes after the acknowledgement
+                break; // a restart starts a message of its own; the rest goes in the next
             }
             long from = restart ? chunk.from() : Math.max(chunk.from(), end);
             byte[] taken = from > chunk.from() ? InputEvents.from(chunk.events(), from) : chunk.events();

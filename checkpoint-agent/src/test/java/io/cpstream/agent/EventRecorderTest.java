@@ -32,10 +32,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The input log's group commit, over a real gRPC EventLog call: the recorder keeps one chunk on the wire until the collector
- * acknowledges it, and the next message carries every input taken meanwhile, continuing the log where the first
- * ended. One message per round trip is what keeps the collector's journal forces from falling behind a guest's input
- * rate (a chunk every half millisecond, each forced, once queued the whole stream).
+ * The input log's group commit, over a real gRPC EventLog call: the recorder keeps at most a small window of chunks on
+ * the wire until the collector acknowledges one, and the next message carries every input taken meanwhile, continuing
+ * the log where the window ended. A bounded number of messages per round trip is what keeps the collector's journal
+ * forces from falling behind a guest's input rate (a chunk every half millisecond, each forced, once queued the whole
+ * stream).
  */
 class EventRecorderTest {
 
@@ -116,7 +117,7 @@ class EventRecorderTest {
     }
 
     @Test
-    void oneChunkIsOnTheWireAtATimeAndTheNextCarriesEverythingTakenMeanwhile() throws Exception {
+    void aBoundedWindowOfChunksIsOnTheWireAndTheNextCarriesEverythingTakenMeanwhile() throws Exception {
         Collector collector = new Collector();
         Server server = Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()).addService(collector)
                 .build().start();
@@ -138,21 +139,29 @@ class EventRecorderTest {
             assertEquals(0, first.getFrom());
             assertEquals("vm", first.getVmId());
             assertEquals("token", first.getLeaseToken().toStringUtf8(), "each chunk presents the stream's token");
+            long end = first.getEnd();
+            for (int i = 1; i < EventRecorder.MAX_IN_FLIGHT; i++) {
+                EventLogChunk next = collector.received.poll(10, TimeUnit.SECONDS);
+                assertNotNull(next, "chunk " + i + " of the window");
+                assertEquals(end, next.getFrom(), "the log continues where the chunk before ended");
+                end = next.getEnd();
+            }
 
-            // The guest goes on making inputs; none of them leaves before the first chunk is acknowledged.
+            // The guest goes on making inputs; none of them leaves while the window is full.
             Thread.sleep(200);
-            assertNull(collector.received.peek(), "a second chunk went out before the first was acknowledged");
+            assertNull(collector.received.peek(), "a chunk went out beyond the window of "
+                    + EventRecorder.MAX_IN_FLIGHT + " unacknowledged ones");
 
             collector.acknowledge(first.getEnd());
-            EventLogChunk second = collector.received.poll(10, TimeUnit.SECONDS);
-            assertNotNull(second, "the chunk after the acknowledgement");
-            assertFalse(second.getRestart());
-            assertEquals(first.getEnd(), second.getFrom(), "the log continues where the first chunk ended");
-            int events = InputEvents.check(second.getEvents().toByteArray(), second.getFrom(), second.getEnd());
+            EventLogChunk after = collector.received.poll(10, TimeUnit.SECONDS);
+            assertNotNull(after, "the chunk after the acknowledgement");
+            assertFalse(after.getRestart());
+            assertEquals(end, after.getFrom(), "the log continues where the window ended");
+            int events = InputEvents.check(after.getEvents().toByteArray(), after.getFrom(), after.getEnd());
             assertTrue(events > 1, "the inputs of 200 ms went as one message, not " + events + " event(s)");
-            assertTrue(second.getEvents().size() <= Limit.MAX_CHUNK_BYTES_VALUE);
+            assertTrue(after.getEvents().size() <= Limit.MAX_CHUNK_BYTES_VALUE);
             Thread.sleep(100);
-            assertNull(collector.received.peek(), "again one chunk at a time");
+            assertNull(collector.received.peek(), "again no more than the window");
         } finally {
             recorder[0].stop();
             pump.join();

@@ -7,6 +7,15 @@ public final class Figures {
     }
 
     /** {@code value} to three decimals. */
+    /** The nearest-rank percentile {@code p} of {@code sorted} (ascending); 0 of nothing. */
+    static long percentile(long[] sorted, int p) {
+        if (sorted.length == 0) {
+            return 0;
+        }
+        int rank = (int) Math.ceil(p / 100.0 * sorted.length);
+        return sorted[Math.max(0, Math.min(sorted.length, rank) - 1)];
+    }
+
     public static double round(double value) {
         return Math.round(value * 1000) / 1000.0;
     }

@@ -23,7 +23,8 @@ import java.util.concurrent.locks.LockSupport;
  * journaled by the collector), {@link Mirrored}. Each output's latency runs from the guest's {@code OUT} (the shim's
  * CLOCK_MONOTONIC stamp, {@link KvmSource#outputEmittedNanos}) to the moment the sink the agent releases to, a TCP
  * {@link OutputReceiver} on loopback, has it in its log; the clock is the host's one monotonic clock, which both
- * read. Reported per mode: latency p50/p99/max and checkpoints per second, and replay's p99 over checkpoint's.
+ * read. Reported per mode: latency p50/p99/max and checkpoints per second, and replay's p99 over checkpoint's; beside
+ * them the {@link SinkFloor} measured in the same window (the sink's own write, which no protection can beat).
  */
 public final class ProtectComparison {
 
@@ -66,6 +67,8 @@ public final class ProtectComparison {
         private final boolean replay;
         private final Path dir;
         private final OutputReceiver sink;
+        /** The same kind of sink written to directly, at the request rate: the floor under either mode's latency. */
+        private final SinkFloor floor = new SinkFloor(1_000_000_000L / REQUESTS_PER_SECOND);
         /** Latencies of the outputs released in the window, in nanoseconds; guarded by this. */
         private long[] latencies = new long[1 << 14];
         private int count;
@@ -160,6 +163,7 @@ public final class ProtectComparison {
         @Override
         public void window(boolean on) {
             measuring = on;
+            floor.window(on);
         }
 
         @Override
@@ -171,18 +175,10 @@ public final class ProtectComparison {
             result.put("outputs_without_emit_time", unknown);
             result.put("requests_offered", offered);
             result.put("requests_refused", refused);
-            result.put("output_latency_ms_p50", Figures.round(percentile(sorted, 50) / 1e6));
-            result.put("output_latency_ms_p99", Figures.round(percentile(sorted, 99) / 1e6));
-            result.put("output_latency_ms_max", Figures.round(percentile(sorted, 100) / 1e6));
-        }
-
-        /** The nearest-rank percentile; 0 of nothing. */
-        private static long percentile(long[] sorted, int p) {
-            if (sorted.length == 0) {
-                return 0;
-            }
-            int rank = (int) Math.ceil(p / 100.0 * sorted.length);
-            return sorted[Math.max(0, Math.min(sorted.length, rank) - 1)];
+            result.put("output_latency_ms_p50", Figures.round(Figures.percentile(sorted, 50) / 1e6));
+            result.put("output_latency_ms_p99", Figures.round(Figures.percentile(sorted, 99) / 1e6));
+            result.put("output_latency_ms_max", Figures.round(Figures.percentile(sorted, 100) / 1e6));
+            floor.addFigures(result);
         }
 
         @Override
@@ -192,7 +188,7 @@ public final class ProtectComparison {
             if (driver != null) {
                 driver.join(5_000);
             }
-            try {
+            try (floor) {
                 sink.close();
             } finally {
                 Directories.deleteTree(dir);
