@@ -18,28 +18,24 @@ import java.util.function.LongConsumer;
  * A chunk is offered, never waited for: when the call cannot take it now the recorder keeps it, and is woken by
  * {@code onReady} to try again.
  */
-final class EventLogCall {
+final class EventLogCall extends SideCall<EventLogChunk> {
 
     private final String vm;
     private final ByteString token;
-    private final ClientCallStreamObserver<EventLogChunk> chunks;
-    private boolean closed;
 
     /**
      * Opens the call on {@code channel} for {@code vm}, presenting {@code token} (the attached stream's
      * Welcome.lease_token) with each chunk. On gRPC's threads: each acknowledged end goes to {@code onAck}, the
      * transport's readiness to {@code onReady}, and the call's end, unless this side cancelled it, to {@code onEnd}.
      */
-    @SuppressWarnings("unchecked")
     EventLogCall(ManagedChannel channel, String vm, ByteString token, LongConsumer onAck, Runnable onReady,
                  Consumer<Status> onEnd) {
         this.vm = vm;
         this.token = token;
-        ClientCallStreamObserver<EventLogChunk>[] holder = new ClientCallStreamObserver[1];
         ReplicationGrpc.newStub(channel).eventLog(new ClientResponseObserver<EventLogChunk, EventLogAck>() {
             @Override
             public void beforeStart(ClientCallStreamObserver<EventLogChunk> call) {
-                holder[0] = call;
+                started(call);
                 call.setOnReadyHandler(onReady);
             }
 
@@ -62,35 +58,10 @@ final class EventLogCall {
                 }
             }
         });
-        this.chunks = holder[0];
     }
 
     /** Sends {@code chunk} as this VM's, under the token, if the call can take it now; false when it cannot. */
-    synchronized boolean offer(EventLogChunk.Builder chunk) {
-        if (closed || !chunks.isReady()) {
-            return false;
-        }
-        chunks.onNext(chunk.setVmId(vm).setLeaseToken(token).build());
-        return true;
-    }
-
-    synchronized boolean closed() {
-        return closed;
-    }
-
-    synchronized void cancel() {
-        if (!closed) {
-            closed = true;
-            chunks.cancel("the replication stream ended", null);
-        }
-    }
-
-    /** True if this marked the call closed (it was open): the end came from the collector or the connection. */
-    private synchronized boolean markClosed() {
-        if (closed) {
-            return false;
-        }
-        closed = true;
-        return true;
+    boolean offer(EventLogChunk.Builder chunk) {
+        return offer(chunk.setVmId(vm).setLeaseToken(token).build());
     }
 }

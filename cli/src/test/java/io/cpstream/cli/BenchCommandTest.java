@@ -98,6 +98,9 @@ class BenchCommandTest {
                     && run.get("output_latency_ms_p99").asDouble() <= run.get("output_latency_ms_max").asDouble(), mode
                     + ": " + run);
             assertTrue(run.has("checkpoints_per_s"));
+            // The sink's own floor, measured beside each mode: a write the sink took, and one no faster than its median.
+            double floor = run.get("sink_floor_ms_p50").asDouble();
+            assertTrue(floor > 0 && floor <= run.get("sink_floor_ms_p99").asDouble(), mode + ": " + run);
         }
         // Only replay protection has an input log, and its round trip is reported.
         assertTrue(!result.get("checkpoint").has("event_ack_ms_p99"), result.toPrettyString());
