@@ -19,7 +19,10 @@ import java.util.List;
  * {@code out <vm> <fencing> <index> <hex payload>}, and a line {@code fence <vm> <epoch>} whenever a
  * primary of a higher fencing epoch opens it. Every operation takes an exclusive file lock and reads
  * what other processes appended since, so several primaries (an old one still running, its promoted
- * successor) can share one file and the rules of {@link OutputSink} hold across them.
+ * successor) can share one file and the rules of {@link OutputSink} hold across them. Inside one process, one
+ * instance serves every thread (the receiver's clients): each operation also holds its monitor, since a JVM refuses
+ * a second lock of one file, from another thread, with {@code OverlappingFileLockException} instead of waiting (the
+ * receiver dropped a client that way when two primaries' requests met).
  *
  * <p>This is the storage of the {@code file:} sink and of the {@code cpstream sink} receiver.
  */
@@ -48,7 +51,7 @@ public final class OutputLog implements AutoCloseable {
     }
 
     /** See {@link OutputSink#open}. */
-    public long open(String vm, long fencingEpoch) throws IOException {
+    public synchronized long open(String vm, long fencingEpoch) throws IOException {
         try (FileLock ignored = channel.lock()) {
             catchUp();
             long next = tracker.fence(vm, fencingEpoch);
@@ -60,7 +63,7 @@ public final class OutputLog implements AutoCloseable {
     }
 
     /** See {@link OutputSink#write}. */
-    public void write(String vm, long fencingEpoch, long first, List<byte[]> records) throws IOException {
+    public synchronized void write(String vm, long fencingEpoch, long first, List<byte[]> records) throws IOException {
         if (records.isEmpty()) {
             return;
         }
@@ -95,7 +98,7 @@ public final class OutputLog implements AutoCloseable {
     }
 
     @Override
-    public void close() throws IOException {
+    public synchronized void close() throws IOException {
         channel.close();
     }
 
