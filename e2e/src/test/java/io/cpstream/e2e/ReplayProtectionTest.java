@@ -20,13 +20,11 @@ import io.cpstream.harness.ObservedOutputs;
 import io.cpstream.proto.PromoteResponse;
 import io.cpstream.snapshot.PromotedSnapshot;
 import io.cpstream.snapshot.SnapshotReplay;
-import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.OutputTap;
 import io.cpstream.tracker.kvm.KvProtocol;
 import io.cpstream.tracker.kvm.KvmSource;
 import io.cpstream.tracker.replay.EventLog;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -70,10 +68,10 @@ class ReplayProtectionTest {
                 for (int i = 0; i < 10; i++, requests++) {
                     assertTrue(kv.offerInput(KvProtocol.put(requests, key(requests), value(requests))));
                 }
-                awaitReleased(sink, requests);
+                Replication.awaitReleased(sink, "kv", requests, PATIENCE);
             }
             // Every request is answered and released; the guest now waits for input and writes nothing.
-            primaryImage = image(kv);
+            primaryImage = Replication.image(kv);
             primary.stopPrimary();
             try (AdminClient admin = new AdminClient("127.0.0.1:" + primary.collector.port())) {
                 promoted = admin.promote("kv", true);
@@ -146,19 +144,6 @@ class ReplayProtectionTest {
         assertEquals(0, result.code(), String.join(" ", args) + ": " + result.err());
         String[] lines = result.out().strip().split("\n");
         return new ObjectMapper().readTree(lines[lines.length - 1]);
-    }
-
-    private static void awaitReleased(Path sink, int count) {
-        await().atMost(PATIENCE).until(() -> OutputLog.read(sink, "kv").size() >= count);
-    }
-
-    private static byte[] image(MemorySource guest) {
-        byte[] image = new byte[(int) guest.memoryBytes()];
-        MemorySegment dst = MemorySegment.ofArray(image);
-        for (int page = 0; page < guest.pageCount(); page++) {
-            guest.copyPage(page, dst, (long) page * guest.pageSize());
-        }
-        return image;
     }
 
     private static byte[] key(int i) {

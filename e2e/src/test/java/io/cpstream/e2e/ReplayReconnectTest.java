@@ -22,7 +22,6 @@ import io.cpstream.tracker.kvm.KvProtocol;
 import io.cpstream.tracker.kvm.KvmSource;
 import io.cpstream.tracker.replay.EventLog;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.lang.foreign.MemorySegment;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -70,17 +69,17 @@ class ReplayReconnectTest {
                 agent.start();
                 await().atMost(PATIENCE).until(() -> agent.acknowledgedEpoch() > 0);
                 requests = offer(kv, requests, 10);
-                awaitReleased(sink, requests);
+                Replication.awaitReleased(sink, "kv", requests, PATIENCE);
 
                 link.cut(); // the stream and the EventLog call beside it die; inputs go on being logged meanwhile
                 requests = offer(kv, requests, 10);
                 Thread.sleep(300);
                 link.heal();
-                awaitReleased(sink, requests);
+                Replication.awaitReleased(sink, "kv", requests, PATIENCE);
                 assertTrue(agentMeters.get("cpstream.agent.reconnects").counter().count() >= 1, "the agent reconnected");
                 requests = offer(kv, requests, 10);
-                awaitReleased(sink, requests);
-                primaryImage = image(kv);
+                Replication.awaitReleased(sink, "kv", requests, PATIENCE);
+                primaryImage = Replication.image(kv);
             }
             try (AdminClient admin = new AdminClient("127.0.0.1:" + collector.port())) {
                 promoted = admin.promote("kv", true);
@@ -106,18 +105,5 @@ class ReplayReconnectTest {
             assertTrue(kv.offerInput(KvProtocol.put(i, key, ("value " + i).getBytes(StandardCharsets.UTF_8))));
         }
         return from + count;
-    }
-
-    private static void awaitReleased(Path sink, int count) {
-        await().atMost(PATIENCE).until(() -> OutputLog.read(sink, "kv").size() >= count);
-    }
-
-    private static byte[] image(KvmSource guest) {
-        byte[] image = new byte[(int) guest.memoryBytes()];
-        MemorySegment dst = MemorySegment.ofArray(image);
-        for (int page = 0; page < guest.pageCount(); page++) {
-            guest.copyPage(page, dst, (long) page * guest.pageSize());
-        }
-        return image;
     }
 }

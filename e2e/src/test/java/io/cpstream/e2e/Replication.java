@@ -61,6 +61,21 @@ final class Replication {
         return counter == null ? 0 : counter.count();
     }
 
+    /** The guest's memory as it is now, page by page (a running guest's may change meanwhile: read it idle). */
+    static byte[] image(MemorySource guest) {
+        byte[] image = new byte[(int) guest.memoryBytes()];
+        java.lang.foreign.MemorySegment dst = java.lang.foreign.MemorySegment.ofArray(image);
+        for (int page = 0; page < guest.pageCount(); page++) {
+            guest.copyPage(page, dst, (long) page * guest.pageSize());
+        }
+        return image;
+    }
+
+    /** Waits until {@code sink}, a released-output log, holds at least {@code count} outputs of {@code vm}. */
+    static void awaitReleased(Path sink, String vm, int count, Duration patience) {
+        await().atMost(patience).until(() -> io.cpstream.agent.output.OutputLog.read(sink, vm).size() >= count);
+    }
+
     /** SHA-256 of the standby image file of {@code vm}, read from disk. */
     static byte[] imageFileDigest(Path dataDir, String vm) throws IOException {
         return ImageDigest.sha256(Files.readAllBytes(dataDir.resolve("vms").resolve(vm).resolve("image.mem")));
