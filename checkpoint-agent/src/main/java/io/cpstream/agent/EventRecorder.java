@@ -190,8 +190,9 @@ final class EventRecorder implements Runnable {
     }
 
     /**
-     * Sends what the current call has not had, starting where its collector's journal ends: one message at a time. (A
-     * call that ended makes the link start over on a new stream, whose Welcome says where to go on from.)
+     * Sends what the current call has not had, starting where its collector's journal ends, while fewer than
+     * {@link #MAX_IN_FLIGHT} messages await their acknowledgement. (A call that ended makes the link start over on a new
+     * stream, whose Welcome says where to go on from.)
      */
     private synchronized void send() {
         EventLogCall call = calls.get();

@@ -3,6 +3,7 @@ package io.cpstream.collector;
 import com.google.protobuf.ByteString;
 import io.cpstream.proto.Heartbeat;
 import io.cpstream.proto.LeaseGrant;
+import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.concurrent.TimeUnit;
 
@@ -68,9 +69,12 @@ final class PrimaryLiveness {
         }
     }
 
-    /** The terms a heartbeat must match, or null when no one may renew now. */
-    synchronized Terms terms() {
-        return terms;
+    /**
+     * The terms now in force if {@code token} is theirs (compared in constant time), else null: what a heartbeat or an
+     * event log chunk presenting it may act under.
+     */
+    synchronized Terms presentedBy(ByteString token) {
+        return terms != null && MessageDigest.isEqual(terms.token().toByteArray(), token.toByteArray()) ? terms : null;
     }
 
     /** Something arrived from the primary. */

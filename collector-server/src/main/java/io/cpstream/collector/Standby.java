@@ -20,7 +20,6 @@ import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
 
 /**
@@ -154,8 +153,7 @@ final class Standby {
             throw notAttached();
         }
         synchronized (events) {
-            PrimaryLiveness.Terms terms = liveness.terms();
-            if (terms == null || !MessageDigest.isEqual(terms.token().toByteArray(), chunk.getLeaseToken().toByteArray())) {
+            if (liveness.presentedBy(chunk.getLeaseToken()) == null) {
                 throw notAttached();
             }
             EventLogAck ack = EventIntake.accept(vm, events, chunk);
@@ -180,9 +178,8 @@ final class Standby {
         if (holder == null || !holder.samePeer(peer)) {
             return null;
         }
-        PrimaryLiveness.Terms terms = liveness.terms();
-        if (terms == null || !MessageDigest.isEqual(terms.token().toByteArray(),
-                heartbeat.getLeaseToken().toByteArray())) {
+        PrimaryLiveness.Terms terms = liveness.presentedBy(heartbeat.getLeaseToken());
+        if (terms == null) {
             return null;
         }
         if (!leases.mayGrant(vm, terms.fencingEpoch(), terms.holder())) {

@@ -70,8 +70,7 @@ public final class ProtectComparison {
         /** The same kind of sink written to directly, at the request rate: the floor under either mode's latency. */
         private final SinkFloor floor = new SinkFloor(1_000_000_000L / REQUESTS_PER_SECOND);
         /** Latencies of the outputs released in the window, in nanoseconds; guarded by this. */
-        private long[] latencies = new long[1 << 14];
-        private int count;
+        private final LatencySamples latencies = new LatencySamples();
         /** Outputs released in the window whose emission time the shim no longer knew: not measured, reported. */
         private long unknown;
         private long refused;
@@ -152,10 +151,7 @@ public final class ProtectComparison {
                         unknown++;
                         continue;
                     }
-                    if (count == latencies.length) {
-                        latencies = Arrays.copyOf(latencies, count * 2);
-                    }
-                    latencies[count++] = nanos - emitted.getAsLong();
+                    latencies.add(nanos - emitted.getAsLong());
                 }
             }
         }
@@ -168,16 +164,12 @@ public final class ProtectComparison {
 
         @Override
         public synchronized void addFigures(Map<String, Object> result) {
-            long[] sorted = Arrays.copyOf(latencies, count);
-            Arrays.sort(sorted);
             result.put("protect", replay ? "replay" : "checkpoint");
-            result.put("outputs_measured", count);
+            result.put("outputs_measured", latencies.count());
             result.put("outputs_without_emit_time", unknown);
             result.put("requests_offered", offered);
             result.put("requests_refused", refused);
-            result.put("output_latency_ms_p50", Figures.round(Figures.percentile(sorted, 50) / 1e6));
-            result.put("output_latency_ms_p99", Figures.round(Figures.percentile(sorted, 99) / 1e6));
-            result.put("output_latency_ms_max", Figures.round(Figures.percentile(sorted, 100) / 1e6));
+            latencies.putMillis(result, "output_latency");
             floor.addFigures(result);
         }
 

@@ -8,7 +8,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.locks.LockSupport;
@@ -29,9 +29,8 @@ final class SinkFloor implements AutoCloseable {
     private final Thread writer;
     private final long periodNanos;
     /** {@link System#nanoTime()} at the start of the write of each record index; guarded by this. */
-    private final java.util.HashMap<Long, Long> started = new java.util.HashMap<>();
-    private long[] latencies = new long[1 << 12];
-    private int count;
+    private final Map<Long, Long> started = new HashMap<>();
+    private final LatencySamples latencies = new LatencySamples();
     private volatile boolean measuring;
     private volatile boolean stopped;
     /** Why the writer stopped before the bench did, or null. */
@@ -78,10 +77,7 @@ final class SinkFloor implements AutoCloseable {
         if (start == null || !measuring) {
             return;
         }
-        if (count == latencies.length) {
-            latencies = Arrays.copyOf(latencies, count * 2);
-        }
-        latencies[count++] = nanos - start;
+        latencies.add(nanos - start);
     }
 
     void window(boolean on) {
@@ -93,11 +89,7 @@ final class SinkFloor implements AutoCloseable {
         if (failure != null) {
             throw new IllegalStateException("the bench's sink floor failed: " + failure);
         }
-        long[] sorted = Arrays.copyOf(latencies, count);
-        Arrays.sort(sorted);
-        result.put("sink_floor_ms_p50", Figures.round(Figures.percentile(sorted, 50) / 1e6));
-        result.put("sink_floor_ms_p99", Figures.round(Figures.percentile(sorted, 99) / 1e6));
-        result.put("sink_floor_ms_max", Figures.round(Figures.percentile(sorted, 100) / 1e6));
+        latencies.putMillis(result, "sink_floor");
     }
 
     @Override
