@@ -86,6 +86,8 @@ public final class Agent implements AutoCloseable {
     /** Record/replay protection ({@link #protectByReplay}), or null for checkpoints alone. */
     private EventRecorder recorder;
     private Thread recorderThread;
+    /** The primary's copy of its guest's inputs ({@code --record-inputs}), or null. */
+    private InputCopy inputs;
 
     /**
      * An agent releasing output to the sink {@code config.outputSink()} names.
@@ -144,15 +146,24 @@ public final class Agent implements AutoCloseable {
      * @throws IllegalArgumentException when the source cannot record its inputs (only {@code emu} can)
      */
     public synchronized void protectByReplay() {
+        protectByReplay(null);
+    }
+
+    /**
+     * Record/replay protection, also writing every input the guest gets to {@code inputCopy} (null: nowhere), from
+     * where the agent starts: see {@link InputCopy}.
+     */
+    public synchronized void protectByReplay(java.nio.file.Path inputCopy) {
         if (running) {
             throw new IllegalStateException("choose the protection before the agent starts");
         }
         var rr = source.recordReplay().orElseThrow(() -> new IllegalArgumentException("--protect replay needs a guest "
                 + "whose inputs can be recorded (an emu source); " + source.kind() + " cannot"));
+        inputs = inputCopy == null ? null : new InputCopy(inputCopy);
         recorder = new EventRecorder(config.vmId(), rr, outputs, link::eventLog, roundTrip -> {
             stats.recordEventAck(roundTrip);
             metrics.eventLogAck.record(roundTrip, TimeUnit.NANOSECONDS);
-        });
+        }, inputs);
         epochLoop.onStun(recorder::stunned);
     }
 
@@ -313,6 +324,13 @@ public final class Agent implements AutoCloseable {
         join(releaserThread);
         join(heartbeatThread);
         join(recorderThread);
+        if (inputs != null) {
+            try {
+                inputs.close();
+            } catch (java.io.IOException e) {
+                LOG.log(System.Logger.Level.WARNING, "closing the input copy: " + e.getMessage());
+            }
+        }
         sender.close();
         link.close();
         staging.close();

@@ -65,6 +65,11 @@ public final class AgentKeys {
                     + "to the collector as they come and output waits only for those before it",
             Parsers.choice(ProtectionMode.class, "a protection"));
 
+    public static final ConfigKey<Path> RECORD_INPUTS = ConfigKey.optional("record-inputs", Path.class,
+            "With --protect replay: also write every input the guest gets to this file (an event journal from the "
+                    + "guest's boot), for cpstream replay --boot and for checking a promoted VM against its primary",
+            Parsers::path);
+
     public static final ConfigKey<Boolean> VERIFY = ConfigKey.of("verify", false,
             "Have the collector check its image against the guest's SHA-256 at every epoch (slow)", Parsers::flag);
 
@@ -118,6 +123,6 @@ public final class AgentKeys {
     /** Every key, in the order {@code cpstream agent} declares its options. */
     public static final List<ConfigKey<?>> ALL = List.of(COLLECTOR, COLLECTORS, ZOOKEEPER, STANDBY_TIMEOUT_MS,
             ON_STANDBY_LOSS, HOST_NAME, VM, SOURCE, METRICS_PORT, METRICS_LISTEN, EPOCH_MS, FENCING_EPOCH,
-            PROTECT, VERIFY, OUTPUT_SINK, MAX_PENDING_OUTPUT, HEALTH_MAX_LAG_MS, ENCODING, DELTA_CACHE, SPLIT, MAX_STUN_MS,
+            PROTECT, RECORD_INPUTS, VERIFY, OUTPUT_SINK, MAX_PENDING_OUTPUT, HEALTH_MAX_LAG_MS, ENCODING, DELTA_CACHE, SPLIT, MAX_STUN_MS,
             MAX_MBPS, TLS_CERT, TLS_KEY, TLS_CA, INSECURE);
 }

@@ -56,6 +56,8 @@ final class EventRecorder implements Runnable {
     private final Supplier<EventLogCall> calls;
     /** Told each acknowledged message's round trip, in nanoseconds. */
     private final LongConsumer roundTrips;
+    /** Where every input taken is also written on this host, or null. */
+    private final InputCopy copy;
     private final ArrayDeque<Chunk> retained = new ArrayDeque<>();
     private final TreeMap<Long, Long> stunOrdinals = new TreeMap<>();
     private long retainedBytes;
@@ -76,12 +78,13 @@ final class EventRecorder implements Runnable {
     private volatile Thread pump;
 
     EventRecorder(String vm, RecordReplay guest, OutputGate outputs, Supplier<EventLogCall> calls,
-                  LongConsumer roundTrips) {
+                  LongConsumer roundTrips, InputCopy copy) {
         this.vm = vm;
         this.guest = guest;
         this.outputs = outputs;
         this.calls = calls;
         this.roundTrips = roundTrips;
+        this.copy = copy;
     }
 
     /** Before the guest runs: every input from here on is logged. */
@@ -178,14 +181,19 @@ final class EventRecorder implements Runnable {
         }
         long outputEnd = outputs.capture();
         RecordReplay.Drained drained = guest.drainEvents(MAX_TAKEN_BYTES);
+        Chunk taken;
         synchronized (this) {
             if (drained.events().length == 0 && outputEnd == lastOutputEnd) {
                 return; // nothing waits on this stretch: it joins the next chunk
             }
-            retained.addLast(new Chunk(logEnd, drained.coveredTo(), drained.events(), outputEnd));
+            taken = new Chunk(logEnd, drained.coveredTo(), drained.events(), outputEnd);
+            retained.addLast(taken);
             retainedBytes += drained.events().length;
             logEnd = drained.coveredTo();
             lastOutputEnd = outputEnd;
+        }
+        if (copy != null) {
+            copy.append(taken.from(), taken.end(), taken.events());
         }
     }
 

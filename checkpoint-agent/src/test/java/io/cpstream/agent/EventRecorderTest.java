@@ -128,7 +128,7 @@ class EventRecorderTest {
         EventRecorder[] recorder = new EventRecorder[1];
         EventLogCall call = new EventLogCall(channel, "vm", ByteString.copyFromUtf8("token"),
                 end -> recorder[0].acked(end), () -> recorder[0].wake(), status -> { });
-        recorder[0] = new EventRecorder("vm", new PollingGuest(), outputs, () -> call, roundTrip -> { });
+        recorder[0] = new EventRecorder("vm", new PollingGuest(), outputs, () -> call, roundTrip -> { }, null);
         recorder[0].begin();
         recorder[0].welcomed(call, 0); // the collector's journal holds nothing: the first chunk restarts the log
         Thread pump = Thread.ofPlatform().start(recorder[0]);

@@ -78,6 +78,9 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--protect")
     ProtectionMode protect;
 
+    @Option(names = "--record-inputs")
+    Path recordInputs;
+
     @Option(names = "--verify", arity = "0..1", fallbackValue = "true", description = "--verify=false turns it off")
     boolean verify;
 
@@ -158,10 +161,13 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
                 SdNotify.stopping("stopping replication of " + vm);
                 agent.close();
             }, "agent-shutdown"));
+            if (recordInputs != null && protect != ProtectionMode.REPLAY) {
+                throw new Errors.UserError("--record-inputs records what --protect replay streams; give both");
+            }
             if (protect == ProtectionMode.REPLAY) {
                 try {
-                    agent.protectByReplay();
-                } catch (IllegalArgumentException e) {
+                    agent.protectByReplay(recordInputs);
+                } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
                     throw new Errors.UserError(e.getMessage());
                 }
             }

@@ -21,7 +21,8 @@ import picocli.CommandLine.Option;
 /**
  * {@code cpstream replay}: re-executes a recorded stretch of an {@code emu} guest from a snapshot and an event log
  * (record/replay protection journals one; a promoted snapshot holds it as {@code events.log}), to the log's end or
- * {@code --until}, and reports where it ended: the image digest and the outputs. With {@code --trace} it also writes
+ * {@code --until}, and reports where it ended (or, with {@code --boot SPEC}, a guest booted afresh fed the copy of its
+ * inputs a primary recorded from boot, {@code agent --record-inputs}): the image digest and the outputs. With {@code --trace} it also writes
  * a dirty-page trace of the replayed execution (dirty-tracker/TRACE-FORMAT.md), epochs of {@code --trace-ms}.
  */
 @Command(name = "replay", mixinStandardHelpOptions = true,
@@ -29,10 +30,14 @@ import picocli.CommandLine.Option;
                 + "--until; prints the image digest and outputs there, and writes a dirty-page trace with --trace.")
 final class ReplayCommand implements Callable<Integer> {
 
-    @Option(names = "--snapshot", required = true, description = "Snapshot directory (of an emu guest)")
+    @Option(names = "--snapshot", description = "Snapshot directory (of an emu guest)")
     Path snapshotDir;
 
-    @Option(names = "--log", description = "Event log file (default: the snapshot's events.log)")
+    @Option(names = "--boot", paramLabel = "SPEC", description = "Instead of a snapshot: boot this emu source afresh "
+            + "and replay a log recorded from its boot (agent --record-inputs FILE)")
+    String boot;
+
+    @Option(names = "--log", description = "Event log or event journal file (default: the snapshot's events.log)")
     Path logFile;
 
     @Option(names = "--until", description = "Stop just before this port access (default: the log's end)")
@@ -55,7 +60,13 @@ final class ReplayCommand implements Callable<Integer> {
         if (traceMillis < 1 || timeoutSeconds < 1) {
             throw new Errors.UserError("--trace-ms and --timeout-s must be at least 1");
         }
-        PromotedSnapshot snapshot = PromotedSnapshot.open(snapshotDir);
+        if ((snapshotDir == null) == (boot == null)) {
+            throw new Errors.UserError("give --snapshot DIR, or --boot SPEC with --log FILE: one of them");
+        }
+        if (boot != null && logFile == null) {
+            throw new Errors.UserError("--boot replays a log recorded from boot: give --log FILE");
+        }
+        PromotedSnapshot snapshot = snapshotDir == null ? null : PromotedSnapshot.open(snapshotDir);
         EventLog log;
         try {
             log = logFile != null ? EventLog.read(logFile) : snapshot.eventLog().orElseThrow(() -> new Errors.UserError(
@@ -63,15 +74,18 @@ final class ReplayCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new Errors.UserError("the event log is refused: " + e.getMessage());
         }
+        String source = snapshot != null ? snapshot.spec().toString() : boot;
+        String origin = snapshot != null ? snapshotDir.toString() : "boot of " + boot;
         Map<String, Object> result = new LinkedHashMap<>();
         int[] traceEpochs = new int[1];
         SnapshotReplay.Result ended;
-        try (SnapshotReplay replay = SnapshotReplay.open(snapshot, log, until)) {
+        try (SnapshotReplay replay = snapshot != null ? SnapshotReplay.open(snapshot, log, until)
+                : SnapshotReplay.fromBoot(boot, log, until)) {
             List<GuestOutput> traced = new ArrayList<>();
             if (trace != null) {
                 RecordReplay rr = replay.guest().recordReplay().orElseThrow();
                 TraceRecorder.record(new EndOfReplay(replay.guest(), rr), trace, Duration.ofMillis(traceMillis), Integer.MAX_VALUE,
-                        Map.of("source", snapshot.spec().toString(), "replay_of", snapshotDir.toString(),
+                        Map.of("source", source, "replay_of", origin,
                                 "port_accesses", replay.from() + ".." + replay.until()),
                         (epoch, dirty, stop, pause) -> {
                             traceEpochs[0] = (int) epoch;
@@ -84,8 +98,8 @@ final class ReplayCommand implements Callable<Integer> {
         } catch (IllegalArgumentException | IllegalStateException e) {
             throw new Errors.UserError(e.getMessage());
         }
-        result.put("snapshot", snapshotDir.toString());
-        result.put("source", snapshot.spec().toString());
+        result.put(snapshot != null ? "snapshot" : "boot", snapshot != null ? snapshotDir.toString() : boot);
+        result.put("source", source);
         result.put("log_from", log.from());
         result.put("log_end", log.end());
         result.put("replayed_from", ended.from());
@@ -102,7 +116,7 @@ final class ReplayCommand implements Callable<Integer> {
             Json.print(System.out, result);
         } else {
             System.out.printf("replayed port accesses %d..%d of %s: %d outputs, image SHA-256 %s%s%n", ended.from(),
-                    ended.until(), snapshotDir, ended.outputs().size(), result.get("image_sha256"),
+                    ended.until(), origin, ended.outputs().size(), result.get("image_sha256"),
                     trace == null ? "" : ", trace " + trace + " (" + traceEpochs[0] + " epochs)");
         }
         return 0;

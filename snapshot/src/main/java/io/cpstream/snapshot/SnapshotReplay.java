@@ -5,6 +5,7 @@ import io.cpstream.tracker.GuestOutput;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.MemorySources;
 import io.cpstream.tracker.RecordReplay;
+import io.cpstream.tracker.SourceSpec;
 import io.cpstream.tracker.Stun;
 import io.cpstream.tracker.replay.EventLog;
 import io.cpstream.tracker.replay.InputEvents;
@@ -49,13 +50,30 @@ public final class SnapshotReplay implements AutoCloseable {
         byte[] deviceState = Files.readAllBytes(snapshot.directory().resolve(snapshot.manifest().deviceStateFile()));
         MemorySource guest = MemorySources.restore(snapshot.spec(),
                 snapshot.directory().resolve(snapshot.manifest().memoryFile()), deviceState);
+        return over(guest, "the snapshot's source " + snapshot.spec(), log, until);
+    }
+
+    /**
+     * Boots a guest afresh from {@code spec} and sets up the replay of {@code log} to port access {@code until} (the
+     * log's end if null): the whole recorded run of a primary that kept a copy of its inputs from boot
+     * ({@code agent --record-inputs}). The spec's client ({@code load=}) is left out: the log has what it sent.
+     */
+    public static SnapshotReplay fromBoot(String spec, EventLog log, Long until) {
+        SourceSpec parsed = MemorySources.parse(spec);
+        java.util.Map<String, String> params = new java.util.LinkedHashMap<>(parsed.params());
+        params.remove("load");
+        MemorySource guest = MemorySources.open(new SourceSpec(parsed.kind(), params));
+        return over(guest, "source " + spec, log, until);
+    }
+
+    private static SnapshotReplay over(MemorySource guest, String what, EventLog log, Long until) {
         try {
             RecordReplay rr = guest.recordReplay().orElseThrow(() -> new IllegalArgumentException(
-                    "the snapshot's source " + snapshot.spec() + " cannot replay an event log (only emu guests can)"));
+                    what + " cannot replay an event log (only emu guests can)"));
             long at = rr.portOrdinal();
             if (at < log.from()) {
                 throw new IllegalArgumentException("the event log covers port accesses [" + log.from() + ", " + log.end()
-                        + ") but the snapshot's guest is at " + at + ": the inputs in between are missing");
+                        + ") but the guest is at " + at + ": the inputs in between are missing");
             }
             // A snapshot taken after the log's end (its checkpoint committed before the last inputs were journaled)
             // has nothing to replay: it is the end.

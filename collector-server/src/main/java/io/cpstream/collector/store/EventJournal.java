@@ -2,26 +2,24 @@ package io.cpstream.collector.store;
 
 import io.cpstream.tracker.replay.EventLog;
 import io.cpstream.tracker.replay.InputEvents;
+import io.cpstream.tracker.replay.JournalFile;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.util.zip.CRC32;
 
 /**
  * The journaled event log of one VM under record/replay protection: the inputs its guest got since (at most) its
  * committed checkpoint, durably on disk before they are acknowledged. An output the agent released may depend on
  * any of them, so a promotion replays all of them.
  *
- * <p>File {@code events.journal}, little-endian: header {@code "CPSEVJNL", u32 version 1, u32 0}, then records
- * {@code u64 from, u64 end, u32 n, n bytes of events, u32 CRC-32 of the record}, each continuing the previous one. A
- * torn last record (a crash while appending, never acknowledged) is dropped on open; any other damage refuses the
- * journal, which then starts empty: the standby can no longer replay, and says so at promotion.
+ * <p>File {@code events.journal}, a {@link JournalFile}. A torn last record (a crash while appending, never
+ * acknowledged) is dropped on open; any other damage refuses the journal, which then starts empty: the standby can no
+ * longer replay, and says so at promotion.
  *
  * <p>An acknowledged chunk survives what the standby's {@link Durability} promises of an acknowledged epoch: with
  * {@code FSYNC} it is forced before the acknowledgement; with {@code NONE} it is in the page cache, which outlives a
@@ -30,8 +28,6 @@ import java.util.zip.CRC32;
  */
 public final class EventJournal implements AutoCloseable {
 
-    private static final long MAGIC = 0x4c4e4a5645535043L; // "CPSEVJNL"
-    private static final int HEADER = 16;
     /** What one VM's journal may hold; beyond it the agent must checkpoint (which truncates it) before more comes. */
     public static final long MAX_BYTES = 64L << 20;
 
@@ -68,40 +64,12 @@ public final class EventJournal implements AutoCloseable {
     }
 
     private void load(byte[] bytes) {
-        ByteBuffer in = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
-        if (bytes.length < HEADER || in.getLong() != MAGIC || in.getInt() != 1) {
-            throw new IllegalArgumentException("not an event journal of version 1");
-        }
-        in.getInt();
-        while (in.remaining() >= 20) {
-            int at = in.position();
-            long recordFrom = in.getLong();
-            long recordEnd = in.getLong();
-            int n = in.getInt();
-            if (n < 0 || in.remaining() < (long) n + 4) {
-                break; // torn tail: never acknowledged
-            }
-            byte[] chunk = new byte[n];
-            in.get(chunk);
-            CRC32 crc = new CRC32();
-            crc.update(bytes, at, 20 + n);
-            if ((int) crc.getValue() != in.getInt()) {
-                if (!in.hasRemaining()) {
-                    break; // torn tail
-                }
-                throw new IllegalArgumentException("a record at byte " + at + " fails its CRC");
-            }
-            if (started && recordFrom != end) {
-                throw new IllegalArgumentException("a record at byte " + at + " starts at " + recordFrom + ", not " + end);
-            }
-            InputEvents.check(chunk, recordFrom, recordEnd);
-            if (!started) {
-                from = recordFrom;
-                started = true;
-            }
-            events.writeBytes(chunk);
-            end = recordEnd;
-        }
+        JournalFile.read(bytes).ifPresent(log -> {
+            from = log.from();
+            end = log.end();
+            events.writeBytes(log.events());
+            started = true;
+        });
     }
 
     private void reset() {
@@ -152,11 +120,7 @@ public final class EventJournal implements AutoCloseable {
             end = chunkFrom;
             rewrite();
         }
-        ByteBuffer record = ByteBuffer.allocate(24 + chunk.length).order(ByteOrder.LITTLE_ENDIAN);
-        record.putLong(chunkFrom).putLong(chunkEnd).putInt(chunk.length).put(chunk);
-        CRC32 crc = new CRC32();
-        crc.update(record.array(), 0, 20 + chunk.length);
-        record.putInt((int) crc.getValue()).flip();
+        ByteBuffer record = JournalFile.record(chunkFrom, chunkEnd, chunk);
         while (record.hasRemaining()) {
             channel.write(record);
         }
@@ -197,14 +161,9 @@ public final class EventJournal implements AutoCloseable {
         byte[] body = events.toByteArray();
         try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
-            ByteBuffer header = ByteBuffer.allocate(HEADER).order(ByteOrder.LITTLE_ENDIAN).putLong(MAGIC).putInt(1).putInt(0);
-            out.write(header.flip());
+            out.write(JournalFile.header());
             if (started) {
-                ByteBuffer record = ByteBuffer.allocate(24 + body.length).order(ByteOrder.LITTLE_ENDIAN);
-                record.putLong(from).putLong(end).putInt(body.length).put(body);
-                CRC32 crc = new CRC32();
-                crc.update(record.array(), 0, 20 + body.length);
-                record.putInt((int) crc.getValue()).flip();
+                ByteBuffer record = JournalFile.record(from, end, body);
                 while (record.hasRemaining()) {
                     out.write(record);
                 }

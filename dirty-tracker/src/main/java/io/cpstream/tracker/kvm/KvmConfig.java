@@ -10,12 +10,13 @@ import java.util.Locale;
  * kvm:guest=counter|kv|memtouch, mem=64m, vcpus=1, dirty=bitmap|ring|pagemap, ring-entries=16384, + guest parameters
  * emu:guest=counter|kv|memtouch, mem=64m, + guest parameters (one emulated vCPU, dirty pages by pagemap)
  *   counter:  area=16 (pages the counter writes), spin=0 (pause loops between outputs)
- *   kv:       slots=1024 (512-byte table slots)
+ *   kv:       slots=1024 (512-byte table slots), load=0 (requests per second a client in this process sends a booted
+ *             guest: {@link KvLoad}; a restored guest gets none)
  *   memtouch: pages=16 (per step), stride=1 (pages), mode=free|commanded
  * </pre>
  */
 record KvmConfig(Backend backend, Guest guest, long memBytes, int vcpus, DirtyMode dirty, int ringEntries,
-                 long[] guestArgs) {
+                 long[] guestArgs, int kvLoad) {
 
     /** What runs the guest's CPU: KVM, or Unicorn's emulator (the same guests, ports and channels). */
     enum Backend {
@@ -95,8 +96,9 @@ record KvmConfig(Backend backend, Guest guest, long memBytes, int vcpus, DirtyMo
                 },
             };
         };
+        int load = guest == Guest.KV ? (int) r.integer("load", 0, 0, 100_000) : 0;
         r.requireAllUsed();
-        return new KvmConfig(backend, guest, mem, vcpus, dirty, (int) ring, args);
+        return new KvmConfig(backend, guest, mem, vcpus, dirty, (int) ring, args, load);
     }
 
     /** The guest programs this backend ships. */

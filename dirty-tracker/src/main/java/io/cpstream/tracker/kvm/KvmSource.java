@@ -57,6 +57,8 @@ public final class KvmSource implements MemorySource {
     private boolean started;
     private boolean closed;
     private KvmStun openStun;
+    /** The client a booted kv guest was given ({@code load=RATE}), started with it; null otherwise. */
+    private KvLoad load;
     /** Why copy-before-write cannot work here (probed once), or "" when it can; null until probed. */
     private String protectionProblem;
 
@@ -79,7 +81,11 @@ public final class KvmSource implements MemorySource {
             vm.close();
             throw e;
         }
-        return new KvmSource(spec, config, vm);
+        KvmSource source = new KvmSource(spec, config, vm);
+        if (config.kvLoad() > 0) {
+            source.load = new KvLoad(source, config.kvLoad(), 0, (id, queued) -> { });
+        }
+        return source;
     }
 
     public static KvmSource open(String spec) {
@@ -242,6 +248,9 @@ public final class KvmSource implements MemorySource {
             }
             withVm(vm::resume);
             started = true;
+            if (load != null) {
+                load.start();
+            }
         }
     }
 
@@ -391,6 +400,9 @@ public final class KvmSource implements MemorySource {
 
     @Override
     public void close() {
+        if (load != null) {
+            load.close();
+        }
         Lock lock = life.writeLock();
         lock.lock();
         try {

@@ -75,12 +75,18 @@ public record EventLog(long from, long end, byte[] events) {
         return new EventLog(from, end, events);
     }
 
+    /** Reads an event log file, or a {@link JournalFile} (a collector's journal, an agent's copy of its inputs). */
     public static EventLog read(Path file) throws IOException {
         if (Files.size(file) > MAX_EVENT_BYTES + HEADER + 4) {
             throw new IllegalArgumentException(file + " is larger than an event log may be");
         }
         try {
-            return decode(Files.readAllBytes(file));
+            byte[] bytes = Files.readAllBytes(file);
+            if (JournalFile.holds(bytes)) {
+                return JournalFile.read(bytes).orElseThrow(() -> new IllegalArgumentException(
+                        "an event journal holding no inputs"));
+            }
+            return decode(bytes);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
         }

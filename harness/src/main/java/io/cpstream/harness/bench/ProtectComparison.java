@@ -6,16 +6,13 @@ import io.cpstream.harness.Directories;
 import io.cpstream.harness.HarnessException;
 import io.cpstream.harness.LocalReplication;
 import io.cpstream.tracker.OutputTap;
-import io.cpstream.tracker.kvm.KvProtocol;
+import io.cpstream.tracker.kvm.KvLoad;
 import io.cpstream.tracker.kvm.KvmSource;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.OptionalLong;
-import java.util.concurrent.locks.LockSupport;
 
 /**
  * {@code bench --compare-protect}: one {@code emu} kv guest under the same request load, protected by checkpoints
@@ -33,8 +30,6 @@ public final class ProtectComparison {
      * (it answers a request in tens of microseconds), so latency is the protection's, not a queue's.
      */
     public static final int REQUESTS_PER_SECOND = 500;
-    /** Distinct keys the load writes: a small table, so each request dirties a page or two. */
-    private static final int KEYS = 256;
 
     private ProtectComparison() {
     }
@@ -76,9 +71,8 @@ public final class ProtectComparison {
         private long refused;
         private long offered;
         private volatile boolean measuring;
-        private volatile boolean stopped;
         private KvmSource kv;
-        private Thread driver;
+        private KvLoad driver;
 
         Load(boolean replay) {
             this.replay = replay;
@@ -105,32 +99,15 @@ public final class ProtectComparison {
             if (replay) {
                 run.agent.protectByReplay();
             }
-            driver = Thread.ofPlatform().daemon().name("bench-requests").start(this::offer);
+            driver = new KvLoad(kv, REQUESTS_PER_SECOND, 0, this::offered).start();
         }
 
-        /** Offers request i at i / rate seconds after the start, so both modes see the very same schedule. */
-        private void offer() {
-            long period = 1_000_000_000L / REQUESTS_PER_SECOND;
-            long start = System.nanoTime();
-            byte[] value = new byte[64];
-            Arrays.fill(value, (byte) 'v');
-            for (long id = 0; !stopped; id++) {
-                long due = start + id * period;
-                long wait;
-                while (!stopped && (wait = due - System.nanoTime()) > 0) {
-                    LockSupport.parkNanos(wait);
-                }
-                byte[] key = ("key-" + id % KEYS).getBytes(StandardCharsets.UTF_8);
-                try {
-                    boolean queued = kv.offerInput(KvProtocol.put(id, key, value));
-                    synchronized (this) {
-                        if (measuring) {
-                            offered++;
-                            refused += queued ? 0 : 1;
-                        }
-                    }
-                } catch (IllegalStateException closed) {
-                    return; // the primary stopped
+        /** Request i is offered i / rate seconds after the start (or later, if refused), so both modes see one schedule. */
+        private void offered(long id, boolean queued) {
+            synchronized (this) {
+                if (measuring) {
+                    offered++;
+                    refused += queued ? 0 : 1;
                 }
             }
         }
@@ -175,10 +152,9 @@ public final class ProtectComparison {
 
         @Override
         public void close() throws Exception {
-            stopped = true;
             measuring = false;
             if (driver != null) {
-                driver.join(5_000);
+                driver.close();
             }
             try (floor) {
                 sink.close();
