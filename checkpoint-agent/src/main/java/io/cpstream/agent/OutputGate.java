@@ -37,6 +37,8 @@ final class OutputGate {
     private final ArrayDeque<byte[]> held = new ArrayDeque<>();
     /** Index of the first held record; everything below was released (or was never ours to release). */
     private long heldStart = -1;
+    /** The sink holds every record below this (it said so when opened); -1: not known. Guarded by this. */
+    private long sinkHolds = -1;
     private long emittedEnd = -1;
     private long heldBytes;
     private long committedEnd;
@@ -287,11 +289,11 @@ final class OutputGate {
                 List<byte[]> batch;
                 long first;
                 synchronized (this) {
-                    while (!stopped && !(committedEnd > heldStart && heldStart >= 0 && mayRelease())) {
+                    while (!stopped && !(hasReleasable() && mayRelease())) {
                         if (alone) {
                             // Without a standby nothing stuns the guest: its output is taken here, as it comes.
                             capture();
-                            if (committedEnd > heldStart && heldStart >= 0) {
+                            if (hasReleasable()) {
                                 break;
                             }
                             wait(ALONE_POLL_MILLIS);
@@ -359,18 +361,36 @@ final class OutputGate {
 
     /**
      * The sink already holds records up to {@code next} (released by this agent before a reconnect,
-     * or by a predecessor): never release them again.
+     * or by a predecessor): never release them again, including those this primary takes only later (a promoted VM
+     * replaying its log passes again through outputs its predecessor released).
      */
     private synchronized void adoptSinkPosition(long next) {
-        if (next == OutputSink.NO_HISTORY || heldStart < 0 || next <= heldStart) {
-            if (next != OutputSink.NO_HISTORY && heldStart >= 0 && next < heldStart) {
-                LOG.log(System.Logger.Level.ERROR, "vm {0}: the sink holds output up to {1} but this primary "
-                        + "starts at {2}: records in between were never released", vm, next, heldStart);
-            }
+        if (next == OutputSink.NO_HISTORY) {
             return;
         }
-        long skip = Math.min(next - heldStart, Math.min(held.size(), committedEnd - heldStart));
-        drop((int) skip);
+        if (heldStart >= 0 && next < heldStart) {
+            LOG.log(System.Logger.Level.ERROR, "vm {0}: the sink holds output up to {1} but this primary "
+                    + "starts at {2}: records in between were never released", vm, next, heldStart);
+        }
+        sinkHolds = next;
+        skipWhatTheSinkHolds();
+    }
+
+    /** Whether committed records wait to be released (past those the sink already holds). */
+    private boolean hasReleasable() {
+        skipWhatTheSinkHolds();
+        return committedEnd > heldStart && heldStart >= 0;
+    }
+
+    /** Drops the committed records the sink said it holds. */
+    private void skipWhatTheSinkHolds() {
+        if (heldStart < 0 || sinkHolds <= heldStart) {
+            return;
+        }
+        long skip = Math.min(sinkHolds - heldStart, Math.min(held.size(), committedEnd - heldStart));
+        if (skip > 0) {
+            drop((int) skip);
+        }
     }
 
     /** Whether this primary may release now: it holds a lease, or it goes on alone. */

@@ -1,5 +1,8 @@
 package io.cpstream.cli;
 
+import io.cpstream.agent.ProtectionMode;
+import io.cpstream.config.Parsers;
+import io.cpstream.harness.ChaosProtection;
 import io.cpstream.harness.ChaosRun;
 import io.cpstream.harness.ChaosTrial;
 import java.nio.file.Path;
@@ -22,6 +25,12 @@ final class ChaosCommand implements Callable<Integer> {
                     + "anywhere ('kvm' and 'emu' alone mean those) (default: ${DEFAULT-VALUE})")
     String source;
 
+    @Option(names = "--protect", defaultValue = "checkpoint", paramLabel = "MODE",
+            description = "checkpoint, or replay: the primary streams its inputs (an emu kv guest, with a client sending "
+                    + "requests: load=200 unless the source says), and the promoted VM must replay to exactly the "
+                    + "primary's memory at the last acknowledged input (default: ${DEFAULT-VALUE})")
+    String protect;
+
     @Option(names = "--seed", defaultValue = "1", description = "Seed of the fault schedule (default: ${DEFAULT-VALUE})")
     long seed;
 
@@ -42,12 +51,18 @@ final class ChaosCommand implements Callable<Integer> {
         if (trials < 1) {
             throw new Errors.UserError("--trials must be at least 1");
         }
-        String spec = DemoCommand.expandSource(source);
+        ChaosProtection protection;
+        try {
+            protection = ChaosProtection.of(DemoCommand.expandSource(source),
+                    Parsers.choice(ProtectionMode.class, "a protection").apply(protect));
+        } catch (IllegalArgumentException e) {
+            throw new Errors.UserError(e.getMessage());
+        }
         List<ChaosTrial.Fault> chosen = faults == null
                 ? List.of(ChaosTrial.Fault.KILL_AGENT, ChaosTrial.Fault.KILL_COLLECTOR, ChaosTrial.Fault.PARTITION,
                         ChaosTrial.Fault.SLOW_LINK)
                 : faults.stream().map(ChaosTrial.Fault::parse).toList();
-        ChaosRun.Summary summary = ChaosRun.run(trials, chosen, spec, seed, keep, System.err, this::print);
+        ChaosRun.Summary summary = ChaosRun.run(trials, chosen, protection, seed, keep, System.err, this::print);
         if (json) {
             Json.print(System.out, summary.describe());
         } else {

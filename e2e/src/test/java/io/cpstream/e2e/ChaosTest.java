@@ -79,6 +79,26 @@ class ChaosTest {
         assertEquals(0, result.get("outputs_duplicated").asLong(), result.toPrettyString());
     }
 
+    @Test
+    void failoverUnderRecordReplayReplaysToThePrimaryAtItsLastAcknowledgedInput() throws Exception {
+        var unavailable = KvmSource.emuUnavailableReason();
+        if (unavailable.isPresent()) {
+            System.out.println("SKIPPED failoverUnderRecordReplayReplaysToThePrimaryAtItsLastAcknowledgedInput: "
+                    + unavailable.get());
+        }
+        Assumptions.assumeTrue(unavailable.isEmpty(), () -> "no emulator: " + unavailable.orElse(""));
+        JsonNode result = chaos("--trials", "2", "--faults", "kill-agent,partition", "--protect", "replay",
+                "--source", "emu:guest=kv,mem=8m");
+        assertEquals(0, result.get("violations").asLong(), result.toPrettyString());
+        assertEquals(0, result.get("digest_mismatches").asLong(), result.toPrettyString());
+        for (JsonNode trial : result.get("results")) {
+            // The log, not only the checkpoint, carried outputs across: the promotion reaches past the checkpoint's.
+            assertTrue(trial.get("replayed_output_end").asLong() >= trial.get("output_end").asLong(), trial.toString());
+            assertTrue(trial.get("released_total").asLong() >= trial.get("replayed_output_end").asLong() + 20,
+                    trial.toString());
+        }
+    }
+
     private JsonNode chaos(String... args) throws Exception {
         String[] all = java.util.stream.Stream.concat(java.util.stream.Stream.of("chaos", "--json", "--keep",
                 work.toString()), java.util.Arrays.stream(args)).toArray(String[]::new);

@@ -22,7 +22,7 @@ public final class ChaosRun {
      * @param outputQuietAtFaultMillis over the same trials: how long before the fault the last output was released
      * @param reprotectedMillis over the same trials: until another collector committed an epoch of the VM
      */
-    public record Summary(int trials, String source, long violations, long outputsLost, long outputsDuplicated,
+    public record Summary(int trials, ChaosProtection protection, long violations, long outputsLost, long outputsDuplicated,
                           long digestMismatches, long twoPrimaries, List<Long> outputStallMillis,
                           List<Long> outputQuietAtFaultMillis,
                           List<Long> reprotectedMillis, List<Map<String, Object>> results) {
@@ -31,7 +31,8 @@ public final class ChaosRun {
         public Map<String, Object> describe() {
             Map<String, Object> result = new LinkedHashMap<>();
             result.put("trials", trials);
-            result.put("source", source);
+            result.put("source", protection.source());
+            result.put("protect", protection.mode().name().toLowerCase(java.util.Locale.ROOT));
             result.put("violations", violations);
             result.put("outputs_lost", outputsLost);
             result.put("outputs_duplicated", outputsDuplicated);
@@ -65,13 +66,13 @@ public final class ChaosRun {
     }
 
     /**
-     * Runs {@code trials} trials of {@code source}, trial i with fault i modulo the faults and a schedule drawn
-     * from {@code seed}. {@code done} sees each trial's outcome as it ends; {@code notes} gets where a failed
+     * Runs {@code trials} trials of {@code protection}'s guest, trial i with fault i modulo the faults and a schedule
+     * drawn from {@code seed}. {@code done} sees each trial's outcome as it ends; {@code notes} gets where a failed
      * trial's directory was kept.
      *
      * @param keep where to keep every trial's directory (logs, standbys, released output); null for temporary ones
      */
-    public static Summary run(int trials, List<ChaosTrial.Fault> faults, String source, long seed, Path keep,
+    public static Summary run(int trials, List<ChaosTrial.Fault> faults, ChaosProtection protection, long seed, Path keep,
                               PrintStream notes, Consumer<ChaosTrial.Outcome> done) throws Exception {
         List<Map<String, Object>> results = new ArrayList<>();
         long violations = 0;
@@ -90,8 +91,8 @@ public final class ChaosRun {
             ChaosTrial.Outcome outcome;
             try {
                 long trialSeed = seed * 1_000_003 + i;
-                outcome = fault.pool() ? new PoolChaosTrial(i, fault, source, work, trialSeed).run()
-                        : new ChaosTrial(i, fault, source, work, trialSeed).run();
+                outcome = fault.pool() ? new PoolChaosTrial(i, fault, protection, work, trialSeed).run()
+                        : new ChaosTrial(i, fault, protection, work, trialSeed).run();
             } catch (Exception e) {
                 // Replication itself broke down (e.g. the collector refused the stream): that is a finding too.
                 outcome = ChaosTrial.Outcome.broken(i, fault, "the trial could not complete: " + e.getMessage()
@@ -119,7 +120,7 @@ public final class ChaosRun {
                 Directories.deleteTree(work);
             }
         }
-        return new Summary(trials, source, violations, lost + missing, duplicated, mismatches, twoPrimaries, stalls,
+        return new Summary(trials, protection, violations, lost + missing, duplicated, mismatches, twoPrimaries, stalls,
                 quietAtFault, reprotections, results);
     }
 }

@@ -76,11 +76,13 @@ public final class ChaosTrial {
      *                          release before it); -1 where the fault is no standby loss (or the primary did not go on)
      * @param outputQuietAtFaultMillis how long before the fault the last output had been released; -1 likewise
      * @param reprotectedMillis from the loss of the standby until another collector committed an epoch; -1 likewise
+     * @param replayedOutputEnd under record/replay: the output index the promoted VM's replay of its log reaches (the
+     *                          checkpoint's is {@code outputEnd}); -1 otherwise
      */
     public record Outcome(int trial, Fault fault, long promotedEpoch, long outputEnd, long releasedBeforePromotion,
                           long releasedTotal, long lost, long duplicated, long missing, boolean digestMismatch,
                           long twoPrimaries, long outputStallMillis, long outputQuietAtFaultMillis,
-                          long outputStallBeganMillis, long reprotectedMillis,
+                          long outputStallBeganMillis, long reprotectedMillis, long replayedOutputEnd,
                           List<String> violations) {
 
         static Outcome of(int trial, Fault fault, PromoteResponse promoted, ChaosFinale.Checks checks,
@@ -89,13 +91,12 @@ public final class ChaosTrial {
                     checks.releasedBefore(), checks.releasedTotal(), checks.lost(), checks.duplicated(), checks.missing(),
                     checks.digestMismatch(), checks.twoPrimaries(), stall == null ? -1 : stall.afterFaultMillis(),
                     stall == null ? -1 : stall.quietAtFaultMillis(), stall == null ? -1 : stall.beganMillis(),
-                    reprotectedMillis,
-                    List.copyOf(violations));
+                    reprotectedMillis, checks.replayedOutputEnd(), List.copyOf(violations));
         }
 
         /** A trial that could not complete: that is a finding too. */
         static Outcome broken(int trial, Fault fault, String why) {
-            return new Outcome(trial, fault, 0, 0, 0, 0, 0, 0, 0, false, 0, -1, -1, -1, -1, List.of(why));
+            return new Outcome(trial, fault, 0, 0, 0, 0, 0, 0, 0, false, 0, -1, -1, -1, -1, -1, List.of(why));
         }
 
         public Map<String, Object> describe() {
@@ -104,6 +105,9 @@ public final class ChaosTrial {
             result.put("fault", fault.label());
             result.put("promoted_epoch", promotedEpoch);
             result.put("output_end", outputEnd);
+            if (replayedOutputEnd >= 0) {
+                result.put("replayed_output_end", replayedOutputEnd);
+            }
             result.put("released_before_promotion", releasedBeforePromotion);
             result.put("released_total", releasedTotal);
             if (outputStallMillis >= 0) {
@@ -124,15 +128,15 @@ public final class ChaosTrial {
 
     private final int trial;
     private final Fault fault;
-    private final String source;
+    private final ChaosProtection protection;
     private final Path work;
     private final Random random;
     private final List<String> violations = new ArrayList<>();
 
-    public ChaosTrial(int trial, Fault fault, String source, Path work, long seed) {
+    public ChaosTrial(int trial, Fault fault, ChaosProtection protection, Path work, long seed) {
         this.trial = trial;
         this.fault = fault;
-        this.source = source;
+        this.protection = protection;
         this.work = work;
         this.random = new Random(seed);
     }
@@ -150,8 +154,9 @@ public final class ChaosTrial {
              AdminClient admin = new AdminClient("127.0.0.1:" + collectorPort, pki.admin())) {
             DaemonProcess collector = DaemonProcess.start(work.resolve("collector.log"), collectorArgs);
             List<String> agentArgs = new ArrayList<>(List.of("agent",
-                    "--collector", "127.0.0.1:" + link.port(), "--vm", VM, "--source", source, "--metrics-port", "0",
+                    "--collector", "127.0.0.1:" + link.port(), "--vm", VM, "--source", protection.source(), "--metrics-port", "0",
                     "--epoch-ms", "20", "--verify", "--output-sink", "tcp://127.0.0.1:" + receiver.port()));
+            agentArgs.addAll(protection.agentFlags(work));
             agentArgs.addAll(ChaosPki.flags(pki.agent()));
             DaemonProcess agent = DaemonProcess.start(work.resolve("agent.log"), agentArgs);
             try {
@@ -196,7 +201,7 @@ public final class ChaosTrial {
                     AgentConfig protect = AgentConfig.of("127.0.0.1:" + standbyOfTheNewPrimary.port(), VM)
                             .withOutputSink("tcp://127.0.0.1:" + receiver.port())
                             .withHeartbeatInterval(Duration.ofMillis(100)).withTls(pki.agent());
-                    ChaosFinale.Checks checks = ChaosFinale.finish(promoted, receiver, protect, violations);
+                    ChaosFinale.Checks checks = ChaosFinale.finish(promoted, receiver, protect, protection, work, violations);
                     return Outcome.of(trial, fault, promoted, checks, null, -1, violations);
                 }
             } finally {

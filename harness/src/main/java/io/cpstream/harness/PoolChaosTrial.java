@@ -53,15 +53,15 @@ final class PoolChaosTrial {
 
     private final int trial;
     private final ChaosTrial.Fault fault;
-    private final String source;
+    private final ChaosProtection protection;
     private final Path work;
     private final Random random;
     private final List<String> violations = new ArrayList<>();
 
-    PoolChaosTrial(int trial, ChaosTrial.Fault fault, String source, Path work, long seed) {
+    PoolChaosTrial(int trial, ChaosTrial.Fault fault, ChaosProtection protection, Path work, long seed) {
         this.trial = trial;
         this.fault = fault;
-        this.source = source;
+        this.protection = protection;
         this.work = work;
         this.random = new Random(seed);
     }
@@ -117,10 +117,11 @@ final class PoolChaosTrial {
                 }
                 int agentMetrics = ChaosFinale.freePort();
                 List<String> agentArgs = new ArrayList<>(List.of("agent",
-                        "--collectors", "zk:" + zookeeper.connectString(), "--vm", ChaosFinale.VM, "--source", source,
+                        "--collectors", "zk:" + zookeeper.connectString(), "--vm", ChaosFinale.VM, "--source", protection.source(),
                         "--host-name", "host-of-the-agent", "--standby-timeout-ms", String.valueOf(STANDBY_TIMEOUT.toMillis()),
                         "--metrics-port", String.valueOf(agentMetrics), "--epoch-ms", "20", "--verify",
                         "--output-sink", "tcp://127.0.0.1:" + receiver.port()));
+                agentArgs.addAll(protection.agentFlags(work));
                 agentArgs.addAll(ChaosPki.flags(pki.agent()));
                 agent = DaemonProcess.start(work.resolve("agent.log"), AGENT_JVM, "io.cpstream.cli.Main", agentArgs);
                 Primary primary = new Primary(agent, agentMetrics, metrics);
@@ -197,7 +198,7 @@ final class PoolChaosTrial {
                                 FailoverConfig.OnLoss.WAIT, "host-of-the-promoted-vm"))
                         .withOutputSink("tcp://127.0.0.1:" + receiver.port())
                         .withHeartbeatInterval(Duration.ofMillis(100)).withTls(pki.agent());
-                ChaosFinale.Checks checks = ChaosFinale.finish(promoted, receiver, protect, violations);
+                ChaosFinale.Checks checks = ChaosFinale.finish(promoted, receiver, protect, protection, work, violations);
                 if (receiver.ungrantedEpochs() > 0) {
                     // Every primary here is honest: one presenting an epoch the authority never granted is a bug.
                     violations.add(receiver.ungrantedEpochs() + " sink requests presented a fencing epoch ZooKeeper "
