@@ -331,10 +331,13 @@ final class CollectorLink implements Runnable, AutoCloseable {
 
     /**
      * The collector ended the EventLog call (or its connection broke): a refusal for good stops the agent, as on the
-     * stream; anything else starts over on a new stream, whose Welcome says where the collector's journal ends.
+     * stream; anything else (a full journal included) starts over on a new stream, whose Welcome says where the
+     * collector's journal ends.
      */
     private void eventLogEnded(CollectorStream stream, Status ended) {
-        if (TERMINAL.contains(ended.getCode())) {
+        // A full journal refuses inputs, not this agent: room comes back as checkpoints commit (each chunk says where
+        // the last was taken), so it starts over like a broken call. Its standby serves it; it never stops it (I8).
+        if (TERMINAL.contains(ended.getCode()) && ended.getCode() != Status.Code.RESOURCE_EXHAUSTED) {
             LOG.log(System.Logger.Level.ERROR, "vm {0}: the collector refused this agent''s event log: {1}", vm,
                     io.cpstream.agent.Agent.describe(ended));
             stream.cancel("the collector refused the event log");

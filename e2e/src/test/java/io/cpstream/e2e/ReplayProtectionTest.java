@@ -61,7 +61,7 @@ class ReplayProtectionTest {
         PromoteResponse promoted;
         try (LocalReplication primary = new LocalReplication(SPEC, dir.resolve("first"), config)) {
             KvmSource kv = (KvmSource) ((OutputTap) primary.guest).guest();
-            primary.agent.protectByReplay();
+            primary.agent.protectByReplay(dir.resolve("primary-inputs.journal"));
             primary.start();
             primary.awaitFirstCommit(PATIENCE);
             for (int round = 0; round < 4; round++) {
@@ -96,6 +96,11 @@ class ReplayProtectionTest {
         assertEquals(ImageDigest.hex(ImageDigest.sha256(primaryImage)), first.get("image_sha256").asText());
         assertEquals(first.get("image_sha256"), traced.get("image_sha256"), "two replays of one log, one image");
         assertEquals(first.get("outputs"), traced.get("outputs"));
+        // The primary's own copy of its inputs, replayed on a guest booted afresh to the same access: the same memory.
+        JsonNode fromBoot = cliJson("replay", "--boot", SPEC, "--log", dir.resolve("primary-inputs.journal").toString(),
+                "--until", first.get("replayed_until").asText(), "--json");
+        assertEquals(first.get("image_sha256"), fromBoot.get("image_sha256"), fromBoot.toString());
+        assertEquals(0, fromBoot.get("replayed_from").asLong(), "from boot");
         assertTrue(traced.get("trace_epochs").asInt() >= 1, traced.toString());
         try (var reader = new io.cpstream.tracker.trace.TraceReader(trace)) {
             assertEquals(snapshot.manifest().pageCount(), reader.header().pageCount());

@@ -108,6 +108,10 @@ public final class EventJournal implements AutoCloseable {
         if (!restart && !started) {
             throw new IllegalArgumentException("the first event log chunk of a journal must restart the log");
         }
+        if (!restart && truncateBelow > from && truncateBelow <= end && events.size() + chunk.length > MAX_BYTES) {
+            // What a committed checkpoint made unneeded is dropped first: room is refused only to inputs that are not.
+            dropBelow(truncateBelow);
+        }
         long keptBytes = restart ? 0 : events.size();
         if (keptBytes + chunk.length > MAX_BYTES) {
             throw new IllegalStateException("the event journal would hold " + (keptBytes + chunk.length)
@@ -134,16 +138,25 @@ public final class EventJournal implements AutoCloseable {
         }
     }
 
-    /** Drops the events below {@code ordinal} (a checkpoint taken there is committed). */
+    /** Drops the events below {@code ordinal} (a checkpoint taken there is committed), once that is worth a rewrite. */
     private void truncate(long ordinal) throws IOException {
         byte[] kept = InputEvents.from(events.toByteArray(), ordinal);
         // Rewriting costs the kept tail; do it only once the dropped part is worth it.
         if (events.size() - kept.length < (1 << 20) && events.size() < (8 << 20)) {
             return;
         }
+        replaceWith(ordinal, kept);
+    }
+
+    /** Drops the events below {@code ordinal} now. */
+    private void dropBelow(long ordinal) throws IOException {
+        replaceWith(ordinal, InputEvents.from(events.toByteArray(), ordinal));
+    }
+
+    private void replaceWith(long newFrom, byte[] kept) throws IOException {
         events = new ByteArrayOutputStream();
         events.writeBytes(kept);
-        from = ordinal;
+        from = newFrom;
         rewrite();
     }
 
