@@ -202,4 +202,59 @@ class OutputGateTest {
             assertEquals(5, slice.records().size());
         }
     }
+
+    /**
+     * A promoted VM replaying its log passes again through outputs its predecessor released: the sink said where it
+     * stands when the gate opened it, before the gate held any of them, and none of them is offered to it again (an
+     * offer the sink refuses as a gap, which it counts as a duplicate attempt).
+     */
+    @Test
+    void recordsTakenAfterOpeningThatTheSinkHoldsAreNeverOffered() throws Exception {
+        Path released = dir.resolve("released.log");
+        try (FileOutputSink predecessor = new FileOutputSink(released)) {
+            predecessor.open("vm", 0);
+            List<byte[]> first = new ArrayList<>();
+            for (int i = 0; i < 10; i++) {
+                first.add(new byte[] {(byte) i});
+            }
+            predecessor.write(0, first);
+        }
+        Guest guest = new Guest();
+        CountDownLatch opened = new CountDownLatch(1);
+        AtomicLong refused = new AtomicLong();
+        OutputSink counting = new OutputSink() {
+            private final FileOutputSink file = new FileOutputSink(released);
+
+            @Override
+            public long open(String vm, long fencingEpoch) throws IOException {
+                long next = file.open(vm, fencingEpoch);
+                opened.countDown();
+                return next;
+            }
+
+            @Override
+            public void write(long first, List<byte[]> records) throws IOException {
+                try {
+                    file.write(first, records);
+                } catch (OutputGapException e) {
+                    refused.incrementAndGet();
+                    throw e;
+                }
+            }
+
+            @Override
+            public void close() throws IOException {
+                file.close();
+            }
+        };
+        OutputGate gate = new OutputGate("vm", 1, counting, new PrimaryLease(), 1 << 20, guest::poll);
+        try (Releaser _ = Releaser.start(gate)) {
+            gate.goAlone(1);
+            opened.await();
+            guest.emit(15); // outputs 0..14: the replay's 0..9, then its own
+            await().atMost(Duration.ofSeconds(10)).until(() -> OutputLog.read(released, "vm").size() == 15);
+            assertEquals(0, refused.get(), "no record the sink holds was offered again");
+            assertEquals(15, gate.releasedEnd());
+        }
+    }
 }
