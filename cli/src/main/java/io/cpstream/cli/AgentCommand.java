@@ -142,6 +142,9 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
         }
         String target = collector != null ? collector.target() : collectors;
         Options.require(vm, AgentKeys.VM);
+        if (recordInputs != null && protect != ProtectionMode.REPLAY) {
+            throw new Errors.UserError("--record-inputs records what --protect replay streams; give both");
+        }
         FailoverConfig failover = new FailoverConfig(collectors, zookeeper,
                 standbyTimeoutMillis > 0 ? Duration.ofMillis(standbyTimeoutMillis) : null, onStandbyLoss, hostName);
         AgentConfig settings = AgentConfig.of(collector != null ? target : "unused", vm).withFailover(failover)
@@ -161,9 +164,6 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
                 SdNotify.stopping("stopping replication of " + vm);
                 agent.close();
             }, "agent-shutdown"));
-            if (recordInputs != null && protect != ProtectionMode.REPLAY) {
-                throw new Errors.UserError("--record-inputs records what --protect replay streams; give both");
-            }
             if (protect == ProtectionMode.REPLAY) {
                 try {
                     agent.protectByReplay(recordInputs);
