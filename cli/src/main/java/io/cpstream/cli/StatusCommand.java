@@ -135,6 +135,11 @@ final class StatusCommand implements Callable<Integer> {
         row.put("wire_bytes_received", vm.getWireBytesReceived());
         row.put("shared_pages", vm.getSharedPages());
         row.put("shared_saved_bytes", vm.getSharedSavedBytes());
+        if (vm.getEventLogEnd() > 0) {
+            row.put("event_log_from", vm.getEventLogFrom());
+            row.put("event_log_end", vm.getEventLogEnd());
+            row.put("event_log_bytes", vm.getEventLogBytes());
+        }
         if (!vm.getSnapshotPath().isEmpty()) {
             row.put("snapshot", vm.getSnapshotPath());
         }

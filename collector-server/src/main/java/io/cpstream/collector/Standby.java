@@ -303,7 +303,7 @@ final class Standby {
     VmStatus status() {
         long leaseLeft = leaseRemainingNanos();
         synchronized (this) {
-            return StandbyStatus.of(vm, store, intake, liveness, agentId, owner != null, leaseLeft);
+            return StandbyStatus.of(vm, store, intake, liveness, agentId, owner != null, leaseLeft, events);
         }
     }
 

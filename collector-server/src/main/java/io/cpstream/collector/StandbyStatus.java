@@ -1,5 +1,6 @@
 package io.cpstream.collector;
 
+import io.cpstream.collector.store.EventJournal;
 import io.cpstream.collector.store.ImageStore;
 import io.cpstream.collector.store.StandbyManifest;
 import io.cpstream.proto.VmState;
@@ -13,7 +14,7 @@ final class StandbyStatus {
     }
 
     static VmStatus of(String vm, ImageStore store, CheckpointIntake intake, PrimaryLiveness liveness,
-                       String agentId, boolean streaming, long leaseRemainingNanos) {
+                       String agentId, boolean streaming, long leaseRemainingNanos, EventJournal events) {
         StandbyManifest manifest = store.manifest();
         VmState state;
         if (manifest.promoted()) {
@@ -42,6 +43,9 @@ final class StandbyStatus {
                 .setLastStunMicros(intake.counters().lastStunMicros());
         ImageStore.SharingStats sharing = store.sharing();
         status.setSharedPages(sharing.sharedPages()).setSharedSavedBytes(sharing.savedBytes());
+        if (events.started()) {
+            status.setEventLogFrom(events.from()).setEventLogEnd(events.end()).setEventLogBytes(events.bytes());
+        }
         if (manifest.snapshotPath() != null) {
             status.setSnapshotPath(manifest.snapshotPath());
         }

@@ -13,9 +13,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.protobuf.ByteString;
 import io.cpstream.collector.store.Durability;
 import io.cpstream.collector.store.EventJournal;
+import io.cpstream.proto.AdminGrpc;
 import io.cpstream.proto.CollectorMessage;
 import io.cpstream.proto.EventLogChunk;
+import io.cpstream.proto.GetVmRequest;
 import io.cpstream.proto.PromoteResponse;
+import io.cpstream.proto.VmStatus;
 import io.cpstream.tracker.replay.EventLog;
 import io.cpstream.tracker.replay.InputEvents;
 import io.grpc.Status;
@@ -97,6 +100,11 @@ class EventIntakeTest {
         RawEventLog log = eventLog(attached);
         assertEquals(15, log.send(chunk(10, 15, poll(12, 5), true)).awaitAck());
         assertEquals(20, log.send(chunk(15, 20, fetch(15, "put k v"), false)).awaitAck());
+        VmStatus status = AdminGrpc.newBlockingStub(collector.channel())
+                .getVm(GetVmRequest.newBuilder().setVmId("vm").build());
+        assertEquals(10, status.getEventLogFrom(), "status shows what a promotion would replay");
+        assertEquals(20, status.getEventLogEnd());
+        assertEquals(poll(12, 5).length + fetch(15, "put k v").length, status.getEventLogBytes());
         log.end();
         attached.stream().out.onCompleted();
         collector.close();

@@ -91,6 +91,11 @@ public final class EventJournal implements AutoCloseable {
         return started;
     }
 
+    /** Bytes of events held. */
+    public synchronized long bytes() {
+        return events.size();
+    }
+
     /**
      * Appends a chunk durably. {@code restart} drops what is held and starts at {@code chunkFrom}; otherwise the
      * chunk must continue the log. Then drops events below {@code truncateBelow} (never past the end).
