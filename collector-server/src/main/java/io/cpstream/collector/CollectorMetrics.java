@@ -94,6 +94,9 @@ final class CollectorMetrics {
         gauge(registry, "cpstream.collector.shared.saved.bytes",
                 "This VM's share of the bytes the shared page store saves", vm, standby,
                 s -> s.sharing().savedBytes());
+        gauge(registry, "cpstream.collector.event.log.bytes",
+                "Record/replay: bytes of the primary's inputs journaled since the committed checkpoint (at most 64 MiB)",
+                vm, standby, s -> s.eventLogBytes());
     }
 
     void pageDecoded(PageEncoding encoding) {

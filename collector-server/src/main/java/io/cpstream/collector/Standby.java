@@ -340,6 +340,11 @@ final class Standby {
         return store.manifest().fencingEpoch();
     }
 
+    /** Bytes of inputs the event journal holds (record/replay protection; 0 otherwise). */
+    long eventLogBytes() {
+        return events.bytes();
+    }
+
     /** This standby's pages in the collector's shared page store (a pass over its page map, at most once a second). */
     ImageStore.SharingStats sharing() {
         return store.sharing();
