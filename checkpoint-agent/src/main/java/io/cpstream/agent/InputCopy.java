@@ -1,9 +1,9 @@
 package io.cpstream.agent;
 
+import io.cpstream.snapshot.DurableFiles;
 import io.cpstream.tracker.replay.JournalFile;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -25,7 +25,7 @@ final class InputCopy implements AutoCloseable {
         try {
             this.channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                     StandardOpenOption.TRUNCATE_EXISTING);
-            writeFully(JournalFile.header());
+            DurableFiles.writeFully(channel, JournalFile.header());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the input copy " + file + ": " + e.getMessage(), e);
         }
@@ -34,15 +34,9 @@ final class InputCopy implements AutoCloseable {
     /** Appends the inputs of port accesses [{@code from}, {@code end}). */
     void append(long from, long end, byte[] events) {
         try {
-            writeFully(JournalFile.record(from, end, events));
+            DurableFiles.writeFully(channel, JournalFile.record(from, end, events));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot append to the input copy " + file + ": " + e.getMessage(), e);
-        }
-    }
-
-    private void writeFully(ByteBuffer bytes) throws IOException {
-        while (bytes.hasRemaining()) {
-            channel.write(bytes);
         }
     }
 

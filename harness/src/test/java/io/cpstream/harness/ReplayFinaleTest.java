@@ -10,12 +10,12 @@ import io.cpstream.agent.ProtectionMode;
 import io.cpstream.agent.output.OutputLog;
 import io.cpstream.collector.client.AdminClient;
 import io.cpstream.proto.PromoteResponse;
+import io.cpstream.snapshot.DurableFiles;
 import io.cpstream.snapshot.PromotedSnapshot;
 import io.cpstream.tracker.kvm.KvmSource;
 import io.cpstream.tracker.replay.EventLog;
 import io.cpstream.tracker.replay.InputEvents;
 import io.cpstream.tracker.replay.JournalFile;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -142,11 +142,8 @@ class ReplayFinaleTest {
         Path file = work.resolve("altered.journal");
         try (FileChannel out = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
-            for (ByteBuffer part : List.of(JournalFile.header(), JournalFile.record(from, end, events))) {
-                while (part.hasRemaining()) {
-                    out.write(part);
-                }
-            }
+            DurableFiles.writeFully(out, JournalFile.header());
+            DurableFiles.writeFully(out, JournalFile.record(from, end, events));
         }
         return Files.readAllBytes(file);
     }

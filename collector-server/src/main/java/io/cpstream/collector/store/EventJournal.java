@@ -1,11 +1,11 @@
 package io.cpstream.collector.store;
 
+import io.cpstream.snapshot.DurableFiles;
 import io.cpstream.tracker.replay.EventLog;
 import io.cpstream.tracker.replay.InputEvents;
 import io.cpstream.tracker.replay.JournalFile;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -129,10 +129,7 @@ public final class EventJournal implements AutoCloseable {
             end = chunkFrom;
             rewrite();
         }
-        ByteBuffer record = JournalFile.record(chunkFrom, chunkEnd, chunk);
-        while (record.hasRemaining()) {
-            channel.write(record);
-        }
+        DurableFiles.writeFully(channel, JournalFile.record(chunkFrom, chunkEnd, chunk));
         if (durability.durable()) {
             channel.force(false);
         }
@@ -179,12 +176,9 @@ public final class EventJournal implements AutoCloseable {
         byte[] body = events.toByteArray();
         try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
-            out.write(JournalFile.header());
+            DurableFiles.writeFully(out, JournalFile.header());
             if (started) {
-                ByteBuffer record = JournalFile.record(from, end, body);
-                while (record.hasRemaining()) {
-                    out.write(record);
-                }
+                DurableFiles.writeFully(out, JournalFile.record(from, end, body));
             }
             if (durability.durable()) {
                 out.force(true);
