@@ -5,9 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.cpstream.cli.CliRun;
-import io.cpstream.tracker.kvm.KvmSource;
 import java.nio.file.Path;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -57,22 +55,14 @@ class ChaosTest {
 
     @Test
     void failoverOfARealKvmGuest() throws Exception {
-        var unavailable = KvmSource.unavailableReason();
-        if (unavailable.isPresent()) {
-            System.out.println("SKIPPED failoverOfARealKvmGuest: " + unavailable.get());
-        }
-        Assumptions.assumeTrue(unavailable.isEmpty(), () -> "no usable /dev/kvm: " + unavailable.orElse(""));
+        Replication.assumeBackend("kvm");
         JsonNode result = chaos("--trials", "2", "--source", "kvm:guest=counter,mem=4m");
         assertEquals(0, result.get("violations").asLong(), result.toPrettyString());
     }
 
     @Test
     void failoverOfAnEmulatedGuest() throws Exception {
-        var unavailable = KvmSource.emuUnavailableReason();
-        if (unavailable.isPresent()) {
-            System.out.println("SKIPPED failoverOfAnEmulatedGuest: " + unavailable.get());
-        }
-        Assumptions.assumeTrue(unavailable.isEmpty(), () -> "no emulator: " + unavailable.orElse(""));
+        Replication.assumeBackend("emu");
         JsonNode result = chaos("--trials", "2", "--source", "emu:guest=counter,mem=4m");
         assertEquals(0, result.get("violations").asLong(), result.toPrettyString());
         assertEquals(0, result.get("outputs_lost").asLong(), result.toPrettyString());
@@ -81,12 +71,7 @@ class ChaosTest {
 
     @Test
     void failoverUnderRecordReplayReplaysToThePrimaryAtItsLastAcknowledgedInput() throws Exception {
-        var unavailable = KvmSource.emuUnavailableReason();
-        if (unavailable.isPresent()) {
-            System.out.println("SKIPPED failoverUnderRecordReplayReplaysToThePrimaryAtItsLastAcknowledgedInput: "
-                    + unavailable.get());
-        }
-        Assumptions.assumeTrue(unavailable.isEmpty(), () -> "no emulator: " + unavailable.orElse(""));
+        Replication.assumeBackend("emu");
         JsonNode result = chaos("--trials", "2", "--faults", "kill-agent,partition", "--protect", "replay",
                 "--source", "emu:guest=kv,mem=8m");
         assertEquals(0, result.get("violations").asLong(), result.toPrettyString());

@@ -28,8 +28,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
-import java.util.Optional;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -53,7 +51,7 @@ class PromotionRunsTheVmTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"kvm", "emu"})
     void guestVmDemoVerifiesTheImageAndTheGuestOutputContinues(String kind) throws Exception {
-        assumeBackend(kind);
+        Replication.assumeBackend(kind);
         Path data = dir.resolve("data");
         JsonNode demo = cliJson(0, "demo", "--source", kind, "--seconds", "3", "--data-dir", data.toString(), "--json");
         assertTrue(demo.get("verified").asBoolean(), demo.toString());
@@ -84,7 +82,7 @@ class PromotionRunsTheVmTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"kvm", "emu"})
     void guestVmPromotedIsProtectedAgainAndASecondPromotionContinuesItsOutput(String kind) throws Exception {
-        assumeBackend(kind);
+        Replication.assumeBackend(kind);
         JsonNode demo = cliJson(0, "demo", "--source", kind + ":guest=counter,mem=8m", "--seconds", "2",
                 "--data-dir", dir.resolve("first").toString(), "--json");
         assertTrue(demo.get("guest_output_continuous").asBoolean(), demo.toString());
@@ -123,7 +121,7 @@ class PromotionRunsTheVmTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"kvm", "emu"})
     void guestVmPromotedKvStoreAnswersWithTheValuesCommittedBeforePromotion(String kind) throws Exception {
-        assumeBackend(kind);
+        Replication.assumeBackend(kind);
         int keys = 12;
         ObservedOutputs responses = new ObservedOutputs(null);
         AgentConfig config = AgentConfig.of("unused", "kv").withVerify(true);
@@ -207,13 +205,6 @@ class PromotionRunsTheVmTest {
             return found[0] != null;
         });
         return found[0];
-    }
-
-    /** Skips, saying why, where this backend cannot run: kvm without /dev/kvm, emu without libunicorn2. */
-    private static void assumeBackend(String kind) {
-        Optional<String> reason = KvmSource.unavailableReason(kind);
-        reason.ifPresent(r -> System.out.println("skipping " + kind + " test: " + r));
-        Assumptions.assumeTrue(reason.isEmpty(), () -> kind + " unavailable: " + reason.orElse(""));
     }
 
     private static JsonNode cliJson(int expectedCode, String... args) throws Exception {

@@ -29,8 +29,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Optional;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -50,9 +48,7 @@ class ReplayProtectionTest {
 
     @Test
     void aPromotedVmReplaysTheJournalAndContinuesTheReleasedOutputs() throws Exception {
-        Optional<String> reason = KvmSource.emuUnavailableReason();
-        reason.ifPresent(r -> System.out.println("skipping: " + r));
-        Assumptions.assumeTrue(reason.isEmpty());
+        Replication.assumeBackend("emu");
         Path sink = dir.resolve("released.log");
         AgentConfig config = AgentConfig.of("unused", "kv").withEpochInterval(Duration.ofMillis(700))
                 .withOutputSink("file:" + sink);

@@ -27,8 +27,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Optional;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -48,9 +46,7 @@ class ReplayReconnectTest {
 
     @Test
     void theInputLogGoesOnAfterTheConnectionBreaksAndStillReplaysToThePrimary() throws Exception {
-        Optional<String> reason = KvmSource.emuUnavailableReason();
-        reason.ifPresent(r -> System.out.println("skipping: " + r));
-        Assumptions.assumeTrue(reason.isEmpty());
+        Replication.assumeBackend("emu");
         Path sink = dir.resolve("released.log");
         int requests = 0;
         byte[] primaryImage;

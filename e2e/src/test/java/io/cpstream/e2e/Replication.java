@@ -11,12 +11,15 @@ import io.cpstream.collector.CollectorServer;
 import io.cpstream.encoder.ImageDigest;
 import io.cpstream.tracker.MemorySource;
 import io.cpstream.tracker.MemorySources;
+import io.cpstream.tracker.kvm.KvmSource;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Optional;
+import org.junit.jupiter.api.Assumptions;
 
 /** Test helpers: a collector and an agent wired over real loopback TCP, and checks of what they hold. */
 final class Replication {
@@ -32,6 +35,13 @@ final class Replication {
 
     static CollectorServer collector(Path dataDir, int port, MeterRegistry registry) throws IOException {
         return CollectorServer.start(CollectorConfig.of("127.0.0.1", port, dataDir), registry);
+    }
+
+    /** Skips, saying why, where this backend cannot run: kvm without /dev/kvm, emu without libunicorn2. */
+    static void assumeBackend(String kind) {
+        Optional<String> reason = KvmSource.unavailableReason(kind);
+        reason.ifPresent(r -> System.out.println("skipping " + kind + " test: " + r));
+        Assumptions.assumeTrue(reason.isEmpty(), () -> kind + " unavailable: " + reason.orElse(""));
     }
 
     static MemorySource sim(String params) {
