@@ -43,9 +43,8 @@ final class StandbyStatus {
                 .setLastStunMicros(intake.counters().lastStunMicros());
         ImageStore.SharingStats sharing = store.sharing();
         status.setSharedPages(sharing.sharedPages()).setSharedSavedBytes(sharing.savedBytes());
-        if (events.started()) {
-            status.setEventLogFrom(events.from()).setEventLogEnd(events.end()).setEventLogBytes(events.bytes());
-        }
+        events.extent().ifPresent(held -> status.setEventLogFrom(held.from()).setEventLogEnd(held.end())
+                .setEventLogBytes(held.bytes()));
         if (manifest.snapshotPath() != null) {
             status.setSnapshotPath(manifest.snapshotPath());
         }

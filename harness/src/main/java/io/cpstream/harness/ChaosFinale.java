@@ -109,39 +109,29 @@ public final class ChaosFinale {
     private static long runPromotedVm(PromoteResponse promoted, OutputReceiver receiver, AgentConfig protect,
                                       ChaosProtection protection, long heldEnd, long lastRequestId) throws Exception {
         try (SnapshotRun run = new SnapshotRun(PromotedSnapshot.open(Path.of(promoted.getSnapshotPath())),
-                (epoch, outputs) -> { }, protect, new SimpleMeterRegistry());
-             ClientOfPromotedVm client = new ClientOfPromotedVm()) {
+                (epoch, outputs) -> { }, protect, new SimpleMeterRegistry())) {
             run.start();
-            if (protection.replay()) {
+            KvLoad client = null;
+            try {
+                if (protection.replay()) {
+                    awaitUntil(() -> {
+                        run.check();
+                        return run.agent().outputReleasedEnd() >= heldEnd;
+                    }, "the promoted VM to release the outputs its replay reached (" + heldEnd + ")");
+                    long next = 1 + Math.max(lastRequestId, awaitQuietAnswers(receiver));
+                    client = new KvLoad((KvmSource) run.guest(), protection.kvLoad(), next, (id, queued) -> { }).start();
+                }
+                // Past the promoted outputs, so the check sees the new primary's own continue the sequence.
+                long target = heldEnd + 20;
                 awaitUntil(() -> {
                     run.check();
-                    return run.agent().outputReleasedEnd() >= heldEnd;
-                }, "the promoted VM to release the outputs its replay reached (" + heldEnd + ")");
-                long next = 1 + Math.max(lastRequestId, awaitQuietAnswers(receiver));
-                client.start(new KvLoad((KvmSource) run.guest(), protection.kvLoad(), next, (id, queued) -> { }));
-            }
-            // Past the promoted outputs, so the check sees the new primary's own continue the sequence.
-            long target = heldEnd + 20;
-            awaitUntil(() -> {
-                run.check();
-                return run.agent().outputReleasedEnd() >= target;
-            }, "the promoted VM to release output " + target);
-            return released(receiver).size();
-        }
-    }
-
-    /** The kv client of the promoted VM, closed before the VM. */
-    private static final class ClientOfPromotedVm implements AutoCloseable {
-        private KvLoad load;
-
-        void start(KvLoad load) {
-            this.load = load.start();
-        }
-
-        @Override
-        public void close() {
-            if (load != null) {
-                load.close();
+                    return run.agent().outputReleasedEnd() >= target;
+                }, "the promoted VM to release output " + target);
+                return released(receiver).size();
+            } finally {
+                if (client != null) {
+                    client.close(); // before the VM it talks to
+                }
             }
         }
     }

@@ -77,8 +77,7 @@ final class ReplayFinale {
         }
         long outputEnd = Math.max(promoted.getOutputEnd(),
                 standby.outputs().isEmpty() ? 0 : standby.outputs().getLast().index() + 1);
-        Map<Long, byte[]> reproduced = new HashMap<>();
-        standby.outputs().forEach(output -> reproduced.put(output.index(), output.payload()));
+        Map<Long, byte[]> reproduced = byIndex(standby.outputs());
         long notReproduced = released.stream().filter(r -> r.index() >= promoted.getOutputEnd())
                 .filter(r -> !Arrays.equals(r.payload(), reproduced.get(r.index()))).count();
         if (notReproduced > 0) {
@@ -90,9 +89,15 @@ final class ReplayFinale {
 
     /** Outputs of {@code replayed} that {@code reference} has at the same index with other bytes, or lacks. */
     private static long differing(List<GuestOutput> replayed, List<GuestOutput> reference) {
-        Map<Long, byte[]> byIndex = new HashMap<>();
-        reference.forEach(output -> byIndex.put(output.index(), output.payload()));
-        return replayed.stream().filter(o -> !Arrays.equals(o.payload(), byIndex.get(o.index()))).count();
+        Map<Long, byte[]> expected = byIndex(reference);
+        return replayed.stream().filter(o -> !Arrays.equals(o.payload(), expected.get(o.index()))).count();
+    }
+
+    /** Each output's payload by its index. */
+    private static Map<Long, byte[]> byIndex(List<GuestOutput> outputs) {
+        Map<Long, byte[]> payloads = new HashMap<>();
+        outputs.forEach(output -> payloads.put(output.index(), output.payload()));
+        return payloads;
     }
 
     /** The id of the last kv request the log feeds the guest (a request record holds it at byte 8), or -1. */

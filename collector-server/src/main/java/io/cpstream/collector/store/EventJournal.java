@@ -96,6 +96,15 @@ public final class EventJournal implements AutoCloseable {
         return events.size();
     }
 
+    /** What the journal holds, read at one moment: the inputs of port accesses [from, end), in this many bytes. */
+    public record Extent(long from, long end, long bytes) {
+    }
+
+    /** The journal's {@link Extent}, or empty while it holds no log. */
+    public synchronized java.util.Optional<Extent> extent() {
+        return started ? java.util.Optional.of(new Extent(from, end, events.size())) : java.util.Optional.empty();
+    }
+
     /**
      * Appends a chunk durably. {@code restart} drops what is held and starts at {@code chunkFrom}; otherwise the
      * chunk must continue the log. Then drops events below {@code truncateBelow} (never past the end).
