@@ -8,6 +8,7 @@ import io.cpstream.coordination.CoordinationException;
 import io.cpstream.coordination.Primaries;
 import io.cpstream.proto.AgentMessage;
 import io.cpstream.proto.CollectorMessage;
+import io.cpstream.proto.EventLogAck;
 import io.cpstream.proto.Hello;
 import io.cpstream.proto.LeaseGrant;
 import io.cpstream.proto.SourceInfo;
@@ -43,7 +44,7 @@ public final class Agent implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Agent.class.getName());
     /** Whether this agent said already that its threads could not raise their priority. */
     private final java.util.concurrent.atomic.AtomicBoolean priorityWarned = new java.util.concurrent.atomic.AtomicBoolean();
-    public static final int PROTOCOL_VERSION = 7;
+    public static final int PROTOCOL_VERSION = 8;
 
     private final AgentConfig config;
     private final MemorySource source;
@@ -154,16 +155,32 @@ public final class Agent implements AutoCloseable {
      * where the agent starts: see {@link InputCopy}.
      */
     public synchronized void protectByReplay(java.nio.file.Path inputCopy) {
+        protectByInputLog(inputCopy, false);
+    }
+
+    /**
+     * Quasi-lockstep protection ({@code --protect lockstep}): record/replay, and in addition the collector runs a
+     * secondary of the guest from its committed checkpoint and the journaled inputs, compares every output the
+     * secondary emits with the primary's, and on a mismatch resynchronizes it from the next checkpoint. An output is
+     * released only once the secondary matched it (or a checkpoint holding it was committed and the secondary
+     * restarted from there), so a divergence is found before its output leaves. A collector that runs no secondary
+     * says so, and outputs then go as under {@link #protectByReplay}. Call before {@link #start()}.
+     */
+    public synchronized void protectByLockstep(java.nio.file.Path inputCopy) {
+        protectByInputLog(inputCopy, true);
+    }
+
+    private void protectByInputLog(java.nio.file.Path inputCopy, boolean lockstep) {
         if (running) {
             throw new IllegalStateException("choose the protection before the agent starts");
         }
-        var rr = source.recordReplay().orElseThrow(() -> new IllegalArgumentException("--protect replay needs a guest "
-                + "whose inputs can be recorded (an emu source); " + source.kind() + " cannot"));
+        var rr = source.recordReplay().orElseThrow(() -> new IllegalArgumentException("--protect "
+                + (lockstep ? "lockstep" : "replay") + " needs a guest whose inputs can be recorded (an emu source); " + source.kind() + " cannot"));
         inputs = inputCopy == null ? null : new InputCopy(inputCopy);
         recorder = new EventRecorder(config.vmId(), rr, outputs, link::eventLog, roundTrip -> {
             stats.recordEventAck(roundTrip);
             metrics.eventLogAck.record(roundTrip, TimeUnit.NANOSECONDS);
-        }, inputs);
+        }, inputs, lockstep);
         epochLoop.onStun(recorder::stunned);
     }
 
@@ -425,8 +442,11 @@ public final class Agent implements AutoCloseable {
         }
 
         @Override
-        public void inputsJournaled(long end) {
-            recorder.acked(end);
+        public void inputsJournaled(EventLogAck ack) {
+            if (ack.getEnd() > 0) {
+                recorder.acked(ack.getEnd());
+            }
+            recorder.compared(ack.getComparedOutputEnd(), ack.getLockstepUnavailable());
         }
 
         @Override

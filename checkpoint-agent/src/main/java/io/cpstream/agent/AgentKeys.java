@@ -62,11 +62,13 @@ public final class AgentKeys {
 
     public static final ConfigKey<ProtectionMode> PROTECT = ConfigKey.of("protect", ProtectionMode.CHECKPOINT,
             "checkpoint: output waits for the checkpoint of its epoch; replay (emu sources): the guest's inputs stream "
-                    + "to the collector as they come and output waits only for those before it",
+                    + "to the collector as they come and output waits only for those before it; lockstep (emu "
+                    + "sources): replay, and the collector runs a secondary that must emit the same output before it "
+                    + "is released, resynchronized from a checkpoint when it does not",
             Parsers.choice(ProtectionMode.class, "a protection"));
 
     public static final ConfigKey<Path> RECORD_INPUTS = ConfigKey.optional("record-inputs", Path.class,
-            "With --protect replay: also write every input the guest gets to this file (an event journal from the "
+            "With --protect replay or lockstep: also write every input the guest gets to this file (an event journal from the "
                     + "guest's boot), for cpstream replay --boot and for checking a promoted VM against its primary",
             Parsers::path);
 

@@ -83,8 +83,11 @@ final class CollectorLink implements Runnable, AutoCloseable {
         /** Whether the guest's inputs are logged to the collector (record/replay protection): an EventLog call is needed. */
         boolean logsInputs();
 
-        /** The collector journaled every input below {@code end} (on the EventLog call, a gRPC thread). */
-        void inputsJournaled(long end);
+        /**
+         * The collector journaled every input below the ack's end, and (lockstep) compared outputs to its
+         * compared_output_end (on the EventLog call, a gRPC thread).
+         */
+        void inputsJournaled(io.cpstream.proto.EventLogAck ack);
 
         /** The EventLog call can take a chunk again. */
         void eventLogReady();

@@ -9,7 +9,6 @@ import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.util.function.Consumer;
-import java.util.function.LongConsumer;
 
 /**
  * Record/replay protection's EventLog call to the collector the agent streams to, on the Lease call's connection:
@@ -25,10 +24,10 @@ final class EventLogCall extends SideCall<EventLogChunk> {
 
     /**
      * Opens the call on {@code channel} for {@code vm}, presenting {@code token} (the attached stream's
-     * Welcome.lease_token) with each chunk. On gRPC's threads: each acknowledged end goes to {@code onAck}, the
+     * Welcome.lease_token) with each chunk. On gRPC's threads: each acknowledgement goes to {@code onAck}, the
      * transport's readiness to {@code onReady}, and the call's end, unless this side cancelled it, to {@code onEnd}.
      */
-    EventLogCall(ManagedChannel channel, String vm, ByteString token, LongConsumer onAck, Runnable onReady,
+    EventLogCall(ManagedChannel channel, String vm, ByteString token, Consumer<EventLogAck> onAck, Runnable onReady,
                  Consumer<Status> onEnd) {
         this.vm = vm;
         this.token = token;
@@ -41,7 +40,7 @@ final class EventLogCall extends SideCall<EventLogChunk> {
 
             @Override
             public void onNext(EventLogAck ack) {
-                onAck.accept(ack.getEnd());
+                onAck.accept(ack);
             }
 
             @Override

@@ -30,6 +30,10 @@ import java.util.function.Supplier;
  * {@code --durability fsync}, forces) its journal a bounded number of times per round trip, instead of once per
  * half-millisecond chunk (a force per chunk once queued the whole stream behind the journal). A second message in
  * flight lets an output emitted just after a message left go out at once instead of a round trip later.
+ *
+ * <p>Under quasi-lockstep ({@code --protect lockstep}) each message also carries the digests of the outputs taken
+ * since the last ({@link OutputGate#takeDigests}), which the collector compares with those of its secondary; the
+ * digests are kept until the collector says it compared them, and sent again on a new call.
  */
 final class EventRecorder implements Runnable {
 
@@ -73,13 +77,21 @@ final class EventRecorder implements Runnable {
     private boolean restartPending;
     private EventLogCall welcomedOn;
     private long welcomedEnd;
+    /** Lockstep: digests of the outputs from index {@link #digestsFrom} the collector has not compared yet. */
+    private final boolean lockstep;
+    private final ArrayDeque<Long> digests = new ArrayDeque<>();
+    private long digestsFrom = -1;
+    /** Lockstep: the digests before this index went out on {@link #sentOn}. */
+    private long digestsSentEnd;
+    private boolean unavailableLogged;
     private volatile boolean running = true;
     /** The thread of {@link #run}: an acknowledgement wakes it, so the next chunk leaves without waiting a pump. */
     private volatile Thread pump;
 
     EventRecorder(String vm, RecordReplay guest, OutputGate outputs, Supplier<EventLogCall> calls,
-                  LongConsumer roundTrips, InputCopy copy) {
+                  LongConsumer roundTrips, InputCopy copy, boolean lockstep) {
         this.vm = vm;
+        this.lockstep = lockstep;
         this.guest = guest;
         this.outputs = outputs;
         this.calls = calls;
@@ -89,6 +101,9 @@ final class EventRecorder implements Runnable {
 
     /** Before the guest runs: every input from here on is logged. */
     synchronized void begin() {
+        if (lockstep) {
+            outputs.lockstep();
+        }
         guest.record(true);
         logEnd = guest.portOrdinal();
     }
@@ -151,6 +166,30 @@ final class EventRecorder implements Runnable {
         }
     }
 
+    /**
+     * Lockstep: the collector's secondary matched the primary's outputs below {@code end} (or resynchronized past
+     * them); {@code unavailable} non-empty: that collector runs no secondary, and says why.
+     */
+    synchronized void compared(long end, String unavailable) {
+        if (!lockstep) {
+            return;
+        }
+        boolean available = unavailable.isEmpty();
+        if (!available && !unavailableLogged) {
+            LOG.log(System.Logger.Level.WARNING, "vm {0}: the collector runs no lockstep secondary ({1}); outputs are "
+                    + "released as under record/replay protection until one does", vm, unavailable);
+        }
+        unavailableLogged = !available;
+        outputs.compared(end, available);
+        while (!digests.isEmpty() && digestsFrom < end) {
+            digests.removeFirst();
+            digestsFrom++;
+        }
+        if (digests.isEmpty() && digestsFrom < end) {
+            digestsFrom = end;
+        }
+    }
+
     void stop() {
         running = false;
     }
@@ -183,6 +222,9 @@ final class EventRecorder implements Runnable {
         RecordReplay.Drained drained = guest.drainEvents(MAX_TAKEN_BYTES);
         Chunk taken;
         synchronized (this) {
+            if (lockstep) {
+                keepDigests(outputs.takeDigests());
+            }
             if (drained.events().length == 0 && outputEnd == lastOutputEnd) {
                 return; // nothing waits on this stretch: it joins the next chunk
             }
@@ -194,6 +236,18 @@ final class EventRecorder implements Runnable {
         }
         if (copy != null) {
             copy.append(taken.from(), taken.end(), taken.events());
+        }
+    }
+
+    private void keepDigests(OutputGate.Digests taken) {
+        if (taken.digests().length == 0) {
+            return;
+        }
+        if (digestsFrom < 0 || digests.isEmpty()) {
+            digestsFrom = taken.from();
+        }
+        for (long digest : taken.digests()) {
+            digests.addLast(digest);
         }
     }
 
@@ -213,6 +267,7 @@ final class EventRecorder implements Runnable {
             }
             sentOn = call;
             sentEnd = welcomedEnd;
+            digestsSentEnd = digestsFrom; // a new collector, or one that may have lost them: all again
             inFlight.clear();
             restartPending = welcomedEnd == 0 || welcomedEnd > logEnd;
         }
@@ -223,12 +278,13 @@ final class EventRecorder implements Runnable {
         if (next != null && call.offer(next.chunk())) {
             restartPending = false;
             sentEnd = next.end();
+            digestsSentEnd = next.digestsEnd();
             inFlight.addLast(new InFlight(next.end(), System.nanoTime()));
         }
     }
 
-    /** One message's chunk, and the port access it covers the inputs to. */
-    private record Pending(EventLogChunk.Builder chunk, long end) {
+    /** One message's chunk, the port access it covers the inputs to, and the output its digests reach. */
+    private record Pending(EventLogChunk.Builder chunk, long end, long digestsEnd) {
     }
 
     /**
@@ -259,9 +315,29 @@ final class EventRecorder implements Runnable {
             end = chunk.end();
         }
         if (first < 0) {
-            return null;
+            if (!lockstep || restartPending || Math.max(digestsSentEnd, digestsFrom) >= digestsFrom + digests.size()) {
+                return null;
+            }
+            first = end; // digests alone (more than one message takes, or taken without inputs): an empty chunk
         }
-        return new Pending(EventLogChunk.newBuilder().setFrom(first).setEnd(end).setEvents(events)
-                .setRestart(restartFirst).setTruncateBelow(truncateBelow), end);
+        EventLogChunk.Builder chunk = EventLogChunk.newBuilder().setFrom(first).setEnd(end).setEvents(events)
+                .setRestart(restartFirst).setTruncateBelow(truncateBelow);
+        long digestsEnd = digestsSentEnd;
+        if (lockstep) {
+            chunk.setLockstep(true);
+            long from = Math.max(digestsSentEnd, digestsFrom);
+            if (from >= 0) {
+                chunk.setOutputFrom(from);
+                long index = digestsFrom;
+                for (long digest : digests) {
+                    if (index >= from && chunk.getOutputDigestsCount() < Limit.MAX_OUTPUT_DIGESTS_VALUE) {
+                        chunk.addOutputDigests(digest);
+                    }
+                    index++;
+                }
+                digestsEnd = from + chunk.getOutputDigestsCount();
+            }
+        }
+        return new Pending(chunk, end, digestsEnd);
     }
 }

@@ -2,6 +2,7 @@ package io.cpstream.agent;
 
 import io.cpstream.agent.output.OutputSink;
 import io.cpstream.tracker.GuestOutput;
+import io.cpstream.tracker.replay.OutputDigest;
 import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -58,6 +59,15 @@ final class OutputGate {
     private long unprotectedEnd;
     /** The output end of the newest acknowledged checkpoint. */
     private long acknowledgedEnd;
+    /**
+     * Quasi-lockstep: outputs below this were matched by the collector's secondary (or resynced past); none at or
+     * above it is released, whatever else acknowledged it. {@link Long#MAX_VALUE} without lockstep.
+     */
+    private long comparedEnd = Long.MAX_VALUE;
+    private boolean lockstep;
+    /** Lockstep: the digests of captured outputs not taken yet, those of indexes from {@link #digestsFrom}. */
+    private final ArrayList<Long> digests = new ArrayList<>();
+    private long digestsFrom = -1;
     private volatile IOException fenced;
 
     /**
@@ -101,6 +111,12 @@ final class OutputGate {
                         + (emittedEnd - 1) + ": the output channel lost or repeated records");
             }
             byte[] payload = output.payload();
+            if (lockstep) {
+                if (digestsFrom < 0) {
+                    digestsFrom = output.index();
+                }
+                digests.add(OutputDigest.of(payload));
+            }
             held.addLast(payload);
             heldBytes += payload.length;
             emittedEnd++;
@@ -152,10 +168,7 @@ final class OutputGate {
     /** The collector acknowledged a checkpoint: every output below its output end may be released. */
     synchronized void committed(Acknowledged acknowledged) {
         acknowledgedEnd = Math.max(acknowledgedEnd, acknowledged.outputEnd());
-        if (acknowledged.outputEnd() > committedEnd) {
-            committedEnd = acknowledged.outputEnd();
-            notifyAll();
-        }
+        releaseUpTo(Math.min(acknowledgedEnd, comparedEnd));
     }
 
     /**
@@ -164,8 +177,63 @@ final class OutputGate {
      */
     synchronized void logAcknowledged(long outputEnd) {
         acknowledgedEnd = Math.max(acknowledgedEnd, outputEnd);
-        if (outputEnd > committedEnd) {
-            committedEnd = outputEnd;
+        releaseUpTo(Math.min(acknowledgedEnd, comparedEnd));
+    }
+
+    /**
+     * Quasi-lockstep from now on: every output captured is digested ({@link #takeDigests}), and none is released
+     * before the collector's secondary matched it ({@link #compared}). Call before the guest runs.
+     */
+    synchronized void lockstep() {
+        lockstep = true;
+        comparedEnd = 0;
+    }
+
+    /**
+     * Lockstep: the collector's secondary matched the outputs below {@code end}, or resynchronized past them from a
+     * checkpoint that holds them; {@code available} false: the collector runs no secondary, and outputs go as under
+     * record/replay protection until one that does answers.
+     */
+    synchronized void compared(long end, boolean available) {
+        if (!lockstep) {
+            return;
+        }
+        if (!available) {
+            comparedEnd = Long.MAX_VALUE;
+        } else if (comparedEnd == Long.MAX_VALUE) {
+            comparedEnd = end; // a secondary again, after one that ran none: it bounds the outputs captured from now
+        } else {
+            comparedEnd = Math.max(comparedEnd, end);
+        }
+        releaseUpTo(Math.min(acknowledgedEnd, comparedEnd));
+    }
+
+    /** Lockstep: the outputs below this were matched; {@link Long#MAX_VALUE} when nothing is compared. */
+    synchronized long comparedEnd() {
+        return comparedEnd;
+    }
+
+    /** The digests of outputs captured since the last call: of indexes {@code [from, from + digests.length)}. */
+    record Digests(long from, long[] digests) {
+    }
+
+    /** Takes the digests of the outputs captured since the last call (lockstep). */
+    synchronized Digests takeDigests() {
+        long[] taken = new long[digests.size()];
+        for (int i = 0; i < taken.length; i++) {
+            taken[i] = digests.get(i);
+        }
+        Digests out = new Digests(Math.max(digestsFrom, 0), taken);
+        if (digestsFrom >= 0) {
+            digestsFrom += taken.length;
+        }
+        digests.clear();
+        return out;
+    }
+
+    private void releaseUpTo(long end) {
+        if (end > committedEnd) {
+            committedEnd = end;
             notifyAll();
         }
     }

@@ -127,8 +127,8 @@ class EventRecorderTest {
                 1 << 20, max -> List.of());
         EventRecorder[] recorder = new EventRecorder[1];
         EventLogCall call = new EventLogCall(channel, "vm", ByteString.copyFromUtf8("token"),
-                end -> recorder[0].acked(end), () -> recorder[0].wake(), status -> { });
-        recorder[0] = new EventRecorder("vm", new PollingGuest(), outputs, () -> call, roundTrip -> { }, null);
+                ack -> recorder[0].acked(ack.getEnd()), () -> recorder[0].wake(), status -> { });
+        recorder[0] = new EventRecorder("vm", new PollingGuest(), outputs, () -> call, roundTrip -> { }, null, false);
         recorder[0].begin();
         recorder[0].welcomed(call, 0); // the collector's journal holds nothing: the first chunk restarts the log
         Thread pump = Thread.ofPlatform().start(recorder[0]);

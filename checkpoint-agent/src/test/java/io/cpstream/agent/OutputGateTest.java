@@ -257,4 +257,48 @@ class OutputGateTest {
             assertEquals(15, gate.releasedEnd());
         }
     }
+
+    /**
+     * Quasi-lockstep: an output leaves only once the collector's secondary matched it, whatever else acknowledged it
+     * (its inputs journaled, or a checkpoint holding it); the digests the gate took are those of the outputs it
+     * captured, in order; a collector that runs no secondary lets outputs go as under record/replay.
+     */
+    @Test
+    void underLockstepAnOutputWaitsForTheSecondaryToMatchIt() throws Exception {
+        Path released = dir.resolve("released.log");
+        Guest guest = new Guest();
+        PrimaryLease lease = new PrimaryLease();
+        lease.granted(lease.heartbeatSent(), Duration.ofMinutes(10).toNanos() / 1000);
+        OutputGate gate = new OutputGate("vm", 0, new FileOutputSink(released), lease, 1 << 20, guest::poll);
+        gate.lockstep();
+        try (Releaser _ = Releaser.start(gate)) {
+            guest.emit(10);
+            assertEquals(10, gate.capture());
+            OutputGate.Digests digests = gate.takeDigests();
+            assertEquals(0, digests.from());
+            assertEquals(10, digests.digests().length);
+            assertEquals(io.cpstream.tracker.replay.OutputDigest.of(new byte[] {3}), digests.digests()[3]);
+            assertEquals(0, gate.takeDigests().digests().length, "taken once");
+
+            gate.logAcknowledged(10);
+            gate.committed(new Acknowledged(1, -1, 10));
+            Thread.sleep(200);
+            assertEquals(0, OutputLog.read(released, "vm").size(), "acknowledged, but not compared yet");
+
+            gate.compared(4, true);
+            await().atMost(Duration.ofSeconds(10)).until(() -> OutputLog.read(released, "vm").size() == 4);
+            Thread.sleep(100);
+            assertEquals(4, OutputLog.read(released, "vm").size(), "none past the compared end");
+
+            gate.compared(2, true); // an older answer: the compared end never goes back
+            gate.compared(7, false); // a collector that runs no secondary: as under record/replay
+            await().atMost(Duration.ofSeconds(10)).until(() -> OutputLog.read(released, "vm").size() == 10);
+
+            guest.emit(2);
+            assertEquals(12, gate.capture());
+            OutputGate.Digests more = gate.takeDigests();
+            assertEquals(10, more.from(), "digests continue the output stream");
+            assertEquals(2, more.digests().length);
+        }
+    }
 }

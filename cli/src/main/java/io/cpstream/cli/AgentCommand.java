@@ -142,8 +142,8 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
         }
         String target = collector != null ? collector.target() : collectors;
         Options.require(vm, AgentKeys.VM);
-        if (recordInputs != null && protect != ProtectionMode.REPLAY) {
-            throw new Errors.UserError("--record-inputs records what --protect replay streams; give both");
+        if (recordInputs != null && protect == ProtectionMode.CHECKPOINT) {
+            throw new Errors.UserError("--record-inputs records what --protect replay (or lockstep) streams; give both");
         }
         FailoverConfig failover = new FailoverConfig(collectors, zookeeper,
                 standbyTimeoutMillis > 0 ? Duration.ofMillis(standbyTimeoutMillis) : null, onStandbyLoss, hostName);
@@ -164,9 +164,13 @@ final class AgentCommand implements Callable<Integer>, KeyedOptions.Keyed {
                 SdNotify.stopping("stopping replication of " + vm);
                 agent.close();
             }, "agent-shutdown"));
-            if (protect == ProtectionMode.REPLAY) {
+            if (protect != ProtectionMode.CHECKPOINT) {
                 try {
-                    agent.protectByReplay(recordInputs);
+                    if (protect == ProtectionMode.LOCKSTEP) {
+                        agent.protectByLockstep(recordInputs);
+                    } else {
+                        agent.protectByReplay(recordInputs);
+                    }
                 } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
                     throw new Errors.UserError(e.getMessage());
                 }

@@ -75,6 +75,12 @@ final class CollectorCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--page-sharing", arity = "0..1", fallbackValue = "true")
     boolean pageSharing;
 
+    @Option(names = "--lockstep-secondaries")
+    long lockstepSecondaries;
+
+    @Option(names = "--lockstep-verify-ms")
+    long lockstepVerifyMillis;
+
     @Option(names = "--lease-ms")
     long leaseMillis;
 
@@ -131,7 +137,8 @@ final class CollectorCommand implements Callable<Integer>, KeyedOptions.Keyed {
                         Math.toIntExact(journalBuffers), pageSharing,
                         new CollectorConfig.Connections(Math.toIntExact(maxConnections),
                                 Duration.ofMillis(handshakeTimeoutMillis), Duration.ofMillis(idleTimeoutMillis))),
-                TlsOptions.settings(tlsCert, tlsKey, tlsCa, insecure));
+                TlsOptions.settings(tlsCert, tlsKey, tlsCa, insecure),
+                new CollectorConfig.Lockstep(Math.toIntExact(lockstepSecondaries), Duration.ofMillis(lockstepVerifyMillis)));
         String metricsHost = metricsListen != null ? metricsListen : listen.host();
         try (MetricsEndpoint metrics = new MetricsEndpoint(metricsHost, metricsPort, settings.tls());
              CollectorServer server = CollectorServer.start(settings, metrics.registry())) {

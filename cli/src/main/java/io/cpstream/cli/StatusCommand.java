@@ -140,6 +140,15 @@ final class StatusCommand implements Callable<Integer> {
             row.put("event_log_end", vm.getEventLogEnd());
             row.put("event_log_bytes", vm.getEventLogBytes());
         }
+        if (!vm.getLockstepState().isEmpty()) {
+            row.put("lockstep_state", vm.getLockstepState());
+            row.put("lockstep_compared_output_end", vm.getLockstepComparedOutputEnd());
+            row.put("lockstep_mismatches", vm.getLockstepMismatches());
+            row.put("lockstep_resyncs", vm.getLockstepResyncs());
+            row.put("lockstep_verifications", vm.getLockstepVerifications());
+            row.put("lockstep_memory_divergences", vm.getLockstepMemoryDivergences());
+            row.put("lockstep_last_mismatch_output", vm.getLockstepLastMismatchOutput());
+        }
         if (!vm.getSnapshotPath().isEmpty()) {
             row.put("snapshot", vm.getSnapshotPath());
         }

@@ -24,10 +24,34 @@ import java.time.Duration;
  * @param pool          how this collector shows itself in the pool of collectors (with {@code zookeeper})
  * @param quotas        how much agents may make this collector hold, over all VMs
  * @param tls           mutual TLS for the replication and admin APIs, or plaintext ({@link TlsSettings#INSECURE})
+ * @param lockstep      the secondaries this collector runs for primaries under quasi-lockstep protection
  */
 public record CollectorConfig(String host, int port, Path dataDirectory, Durability durability, long maxGuestBytes,
                               Duration drain, Duration lease, Duration autoPromoteAfter, String zookeeper,
-                              PoolSettings pool, Quotas quotas, TlsSettings tls) {
+                              PoolSettings pool, Quotas quotas, TlsSettings tls, Lockstep lockstep) {
+
+    /**
+     * Quasi-lockstep ({@code agent --protect lockstep}): each secondary is an emulated guest of the primary's size
+     * and a thread, so their number is bounded; a primary beyond it is told the collector runs none for it.
+     *
+     * @param maxSecondaries secondaries running at once, over all VMs ({@code lockstep-secondaries}); 0: none
+     * @param verifyEvery    how often a secondary's memory is checked against the committed checkpoint replayed
+     *                       to the same input ({@code lockstep-verify-ms}); null: never
+     */
+    public record Lockstep(int maxSecondaries, Duration verifyEvery) {
+        public static final Lockstep DEFAULT = new Lockstep(
+                Math.toIntExact(CollectorKeys.LOCKSTEP_SECONDARIES.defaultValue()),
+                Duration.ofMillis(CollectorKeys.LOCKSTEP_VERIFY_MS.defaultValue()));
+
+        public Lockstep {
+            if (maxSecondaries < 0) {
+                throw new IllegalArgumentException("lockstep secondaries cannot be negative");
+            }
+            if (verifyEvery != null && (verifyEvery.isZero() || verifyEvery.isNegative())) {
+                verifyEvery = null;
+            }
+        }
+    }
 
     /**
      * @param maxVms             standbys this collector keeps at most; a Hello for one more is refused
@@ -108,52 +132,57 @@ public record CollectorConfig(String host, int port, Path dataDirectory, Durabil
         return new CollectorConfig(host, port, dataDirectory, CollectorKeys.DURABILITY.defaultValue(),
                 CollectorKeys.MAX_GUEST_BYTES.defaultValue(), Duration.ofSeconds(CollectorKeys.DRAIN_SECONDS.defaultValue()),
                 Duration.ofMillis(CollectorKeys.LEASE_MS.defaultValue()), null, null, PoolSettings.DEFAULT, Quotas.DEFAULT,
-                TlsSettings.INSECURE);
+                TlsSettings.INSECURE, Lockstep.DEFAULT);
     }
 
     public CollectorConfig withDurability(Durability value) {
-        return new CollectorConfig(host, port, dataDirectory, value, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper, pool, quotas, tls);
+        return new CollectorConfig(host, port, dataDirectory, value, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper, pool, quotas, tls, lockstep);
     }
 
     public CollectorConfig withDrain(Duration value) {
         return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, value, lease, autoPromoteAfter,
-                zookeeper, pool, quotas, tls);
+                zookeeper, pool, quotas, tls, lockstep);
     }
 
     public CollectorConfig withPort(int value) {
-        return new CollectorConfig(host, value, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper, pool, quotas, tls);
+        return new CollectorConfig(host, value, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter, zookeeper, pool, quotas, tls, lockstep);
     }
 
     public CollectorConfig withLease(Duration value) {
-        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, value, autoPromoteAfter, zookeeper, pool, quotas, tls);
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, value, autoPromoteAfter, zookeeper, pool, quotas, tls, lockstep);
     }
 
     public CollectorConfig withAutoPromoteAfter(Duration value) {
-        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, value, zookeeper, pool, quotas, tls);
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, value, zookeeper, pool, quotas, tls, lockstep);
     }
 
     public CollectorConfig withZooKeeper(String value) {
         return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter,
-                value, pool, quotas, tls);
+                value, pool, quotas, tls, lockstep);
     }
 
     public CollectorConfig withPool(PoolSettings value) {
         return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter,
-                zookeeper, value, quotas, tls);
+                zookeeper, value, quotas, tls, lockstep);
     }
 
     public CollectorConfig withQuotas(Quotas value) {
         return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter,
-                zookeeper, pool, value, tls);
+                zookeeper, pool, value, tls, lockstep);
     }
 
     public CollectorConfig withTls(TlsSettings value) {
         return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter,
-                zookeeper, pool, quotas, value);
+                zookeeper, pool, quotas, value, lockstep);
     }
 
     public CollectorConfig withMaxGuestBytes(long value) {
         return new CollectorConfig(host, port, dataDirectory, durability, value, drain, lease, autoPromoteAfter,
-                zookeeper, pool, quotas, tls);
+                zookeeper, pool, quotas, tls, lockstep);
+    }
+
+    public CollectorConfig withLockstep(Lockstep value) {
+        return new CollectorConfig(host, port, dataDirectory, durability, maxGuestBytes, drain, lease, autoPromoteAfter,
+                zookeeper, pool, quotas, tls, value);
     }
 }

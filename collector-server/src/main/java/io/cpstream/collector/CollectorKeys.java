@@ -55,6 +55,15 @@ public final class CollectorKeys {
                     + "on the next write); costs a hash per page applied and about 28 bytes of heap per distinct page",
             Parsers::flag);
 
+    public static final ConfigKey<Long> LOCKSTEP_SECONDARIES = ConfigKey.of("lockstep-secondaries", 4L,
+            "Quasi-lockstep secondaries run at once, over all VMs (each an emulated guest of its primary's memory "
+                    + "size and a thread); a primary beyond it is told none runs for it; 0: none",
+            Parsers.between(0, 4096, "secondaries"));
+
+    public static final ConfigKey<Long> LOCKSTEP_VERIFY_MS = ConfigKey.of("lockstep-verify-ms", 30_000L,
+            "How often a lockstep secondary's memory is compared with the committed checkpoint replayed to the same "
+                    + "input (it pauses for two digests of guest memory); 0: never", Parsers.atLeast(0));
+
     public static final ConfigKey<Long> MAX_CONNECTIONS = ConfigKey.of("max-connections", 1024L,
             "TCP connections open at once, from any peer and before TLS; one more is closed as it is accepted (each "
                     + "agent holds one or two)", Parsers.between(1, 1 << 20, "connections"));
@@ -113,6 +122,6 @@ public final class CollectorKeys {
 
     /** Every key, in the order {@code cpstream collector} declares its options. */
     public static final List<ConfigKey<?>> ALL = List.of(LISTEN, DATA_DIR, METRICS_PORT, METRICS_LISTEN, DURABILITY,
-            MAX_GUEST_BYTES, MAX_TOTAL_GUEST_BYTES, MAX_VMS, MAX_CONNECTIONS, HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS, JOURNAL_BUFFERS, PAGE_SHARING, LEASE_MS, AUTO_PROMOTE_AFTER_MS, ZOOKEEPER, ADVERTISE,
+            MAX_GUEST_BYTES, MAX_TOTAL_GUEST_BYTES, MAX_VMS, MAX_CONNECTIONS, HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS, JOURNAL_BUFFERS, PAGE_SHARING, LOCKSTEP_SECONDARIES, LOCKSTEP_VERIFY_MS, LEASE_MS, AUTO_PROMOTE_AFTER_MS, ZOOKEEPER, ADVERTISE,
             HOST_NAME, DRAIN_SECONDS, HEALTH_MAX_LAG_MS, TLS_CERT, TLS_KEY, TLS_CA, INSECURE, AUDIT_LOG);
 }

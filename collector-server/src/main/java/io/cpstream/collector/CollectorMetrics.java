@@ -32,6 +32,10 @@ final class CollectorMetrics {
     final Counter protocolErrors;
     final Counter promotions;
     final Counter feedbackSent;
+    final Counter lockstepMismatches;
+    final Counter lockstepResyncs;
+    final Counter lockstepVerifications;
+    final Counter lockstepDivergences;
     private final Map<PageEncoding, Counter> pagesDecoded = new EnumMap<>(PageEncoding.class);
     private final Map<CorruptPageException.Reason, Counter> pagesRejected =
             new EnumMap<>(CorruptPageException.Reason.class);
@@ -76,6 +80,14 @@ final class CollectorMetrics {
         protocolErrors = counter(registry, "cpstream.collector.protocol.errors",
                 "Streams closed for a malformed or unauthorised message", vm);
         promotions = counter(registry, "cpstream.collector.promotions", "Promotions of this VM's standby", vm);
+        lockstepMismatches = counter(registry, "cpstream.collector.lockstep.mismatches",
+                "Lockstep: outputs of the secondary that differed from the primary's (or inputs it could not take)", vm);
+        lockstepResyncs = counter(registry, "cpstream.collector.lockstep.resyncs",
+                "Lockstep: restarts of the secondary from a committed checkpoint", vm);
+        lockstepVerifications = counter(registry, "cpstream.collector.lockstep.verifications",
+                "Lockstep: checks that found the secondary's memory equal to the checkpoint replayed to its input", vm);
+        lockstepDivergences = counter(registry, "cpstream.collector.lockstep.memory.divergences",
+                "Lockstep: checks that found the secondary's memory different (it restarts from the next checkpoint)", vm);
     }
 
     /** The gauges that read the standby itself, registered once it is constructed. */

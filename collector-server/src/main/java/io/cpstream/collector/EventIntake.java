@@ -25,6 +25,15 @@ final class EventIntake {
             throw StandbyException.invalid("vm " + vm + ": event log chunk [" + Long.toUnsignedString(chunk.getFrom())
                     + ", " + Long.toUnsignedString(chunk.getEnd()) + ") is not a range");
         }
+        if (chunk.getOutputDigestsCount() > Limit.MAX_OUTPUT_DIGESTS_VALUE) {
+            throw StandbyException.invalid("vm " + vm + ": an event log chunk carries " + chunk.getOutputDigestsCount()
+                    + " output digests, more than " + Limit.MAX_OUTPUT_DIGESTS_VALUE);
+        }
+        if (chunk.getEvents().isEmpty() && !chunk.getRestart() && chunk.getFrom() == chunk.getEnd()
+                && journal.started() && chunk.getFrom() == journal.end()) {
+            // Output digests alone (lockstep): nothing to journal.
+            return EventLogAck.newBuilder().setEnd(journal.end()).build();
+        }
         try {
             journal.append(chunk.getFrom(), chunk.getEnd(), chunk.getEvents().toByteArray(), chunk.getRestart(),
                     chunk.getTruncateBelow());

@@ -22,7 +22,7 @@ final class EventLogStream implements StreamObserver<EventLogChunk> {
     private final StandbyRegistry registry;
     private final ServerCallStreamObserver<EventLogAck> acks;
     private final Identity peer;
-    private boolean closed;
+    private volatile boolean closed;
 
     EventLogStream(StandbyRegistry registry, ServerCallStreamObserver<EventLogAck> acks, Identity peer) {
         this.registry = registry;
@@ -54,7 +54,7 @@ final class EventLogStream implements StreamObserver<EventLogChunk> {
                 throw StandbyException.retryLater("vm " + ClientText.quote(chunk.getVmId())
                         + " has no stream attached here", null);
             }
-            acks.onNext(standby.journalEvents(chunk, peer));
+            send(standby.journalEvents(chunk, peer, this::send));
             acks.request(1);
         } catch (StandbyException e) {
             if (standby != null && e.kind() == StandbyException.Kind.INVALID) {
@@ -68,18 +68,33 @@ final class EventLogStream implements StreamObserver<EventLogChunk> {
         }
     }
 
-    private void close(Status status) {
+    /**
+     * Sends an acknowledgement: of a chunk, on gRPC's thread, or of more outputs compared, on a lockstep secondary's
+     * (hence the lock: a call's observer takes one caller at a time). Nothing once the call ended.
+     */
+    synchronized void send(EventLogAck ack) {
+        if (closed || acks.isCancelled()) {
+            return;
+        }
+        try {
+            acks.onNext(ack);
+        } catch (RuntimeException e) {
+            closed = true; // the agent cancelled the call meanwhile
+        }
+    }
+
+    private synchronized void close(Status status) {
         closed = true;
         acks.onError(status.asRuntimeException());
     }
 
     @Override
-    public void onError(Throwable t) {
+    public synchronized void onError(Throwable t) {
         closed = true; // the agent went away or started over; what it sent and was acknowledged is journaled
     }
 
     @Override
-    public void onCompleted() {
+    public synchronized void onCompleted() {
         if (!closed) {
             closed = true;
             acks.onCompleted();

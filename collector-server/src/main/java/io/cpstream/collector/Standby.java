@@ -21,6 +21,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.function.Consumer;
 
 /**
  * One protected VM on this collector: the stream feeding it, and the parts that do the work, each behind this
@@ -44,6 +45,15 @@ final class Standby {
     private final long guestBytes;
     /** Record/replay protection: the inputs the primary's guest got since its committed checkpoint. */
     private final EventJournal events;
+    /** Where this VM's lockstep secondary comes from, if its primary asks for one. */
+    private final LockstepPool lockstepPool;
+    /**
+     * The lockstep secondary (quasi-lockstep protection), or null. Set on the first chunk asking for it, under the
+     * event journal's lock; read at commits under this standby's.
+     */
+    private volatile LockstepSecondary lockstep;
+    /** Why the primary asked for a secondary and got none; null if it did not ask or got one. */
+    private volatile String lockstepRefusal;
     /** Volatile for {@link #connected()}; written only under this standby's monitor. */
     private volatile ReplicationStream owner;
     /** Who the attached stream's certificate says it is; only that peer renews the lease. */
@@ -57,8 +67,9 @@ final class Standby {
     private boolean promoting;
 
     private Standby(String vm, ImageStore store, Path snapshots, String collectorId, Duration lease,
-                    LeaseAuthority leases, CollectorMetrics metrics) {
+                    LeaseAuthority leases, CollectorMetrics metrics, LockstepPool lockstepPool) {
         this.vm = vm;
+        this.lockstepPool = lockstepPool;
         try {
             this.events = EventJournal.open(store.directory(), store.durability());
         } catch (IOException e) {
@@ -76,8 +87,9 @@ final class Standby {
 
     /** A standby over {@code store}, with its meters registered and its fencing epoch watched at the authority. */
     static Standby open(String vm, ImageStore store, Path snapshots, String collectorId, Duration lease,
-                        LeaseAuthority leases, MeterRegistry registry) {
-        Standby standby = new Standby(vm, store, snapshots, collectorId, lease, leases, new CollectorMetrics(registry, vm));
+                        LeaseAuthority leases, MeterRegistry registry, LockstepPool lockstepPool) {
+        Standby standby = new Standby(vm, store, snapshots, collectorId, lease, leases, new CollectorMetrics(registry, vm),
+                lockstepPool);
         standby.metrics.registerGauges(registry, vm, standby);
         leases.watch(vm, standby::raisedElsewhere);
         return standby;
@@ -135,7 +147,13 @@ final class Standby {
                 return null;
             }
             liveness.heard();
-            return intake.accept(message);
+            long committed = store.manifest().committedEpoch();
+            CollectorMessage answer = intake.accept(message);
+            LockstepSecondary secondary = lockstep;
+            if (secondary != null && store.manifest().committedEpoch() != committed && !store.applyPending()) {
+                secondary.committed(store, events);
+            }
+            return answer;
         }
     }
 
@@ -147,7 +165,8 @@ final class Standby {
      * suspends the token first and then copies the log ({@link Promoter#freeze}), and an attach changes the token
      * first and then reads where the journal ends (its Welcome's {@code event_log_end}).
      */
-    EventLogAck journalEvents(EventLogChunk chunk, Identity peer) throws StandbyException {
+    EventLogAck journalEvents(EventLogChunk chunk, Identity peer, Consumer<EventLogAck> replyTo)
+            throws StandbyException {
         Identity holder = ownerPeer;
         if (holder == null || !holder.samePeer(peer)) {
             throw notAttached();
@@ -158,7 +177,46 @@ final class Standby {
             }
             EventLogAck ack = EventIntake.accept(vm, events, chunk);
             liveness.heard();
-            return ack;
+            return chunk.getLockstep() ? compareInLockstep(chunk, ack, replyTo) : withoutLockstep(ack);
+        }
+    }
+
+    /**
+     * Quasi-lockstep: hands the journaled chunk to this VM's secondary (started on the first such chunk, if the
+     * collector can run one) and adds where comparing stands to the acknowledgement. Under the journal's lock.
+     */
+    private EventLogAck compareInLockstep(EventLogChunk chunk, EventLogAck ack, Consumer<EventLogAck> replyTo) {
+        LockstepSecondary secondary = lockstep;
+        if (secondary == null && lockstepRefusal == null) {
+            LockstepPool.Granted granted = lockstepPool.open(vm, store.manifest().sourceKind(), metrics);
+            secondary = granted.secondary();
+            lockstep = secondary;
+            lockstepRefusal = granted.refusal();
+            if (secondary == null) {
+                LOG.log(System.Logger.Level.WARNING, "vm {0}: its primary asks for lockstep, but {1}", vm,
+                        granted.refusal());
+            }
+        }
+        if (secondary == null) {
+            return ack.toBuilder().setLockstepUnavailable(lockstepRefusal).build();
+        }
+        secondary.journaled(chunk, replyTo);
+        return ack.toBuilder().setComparedOutputEnd(secondary.comparedEnd())
+                .setLockstepUnavailable(secondary.unavailable()).build();
+    }
+
+    /** A primary that stopped asking for lockstep (it restarted with another protection) frees its secondary. */
+    private EventLogAck withoutLockstep(EventLogAck ack) {
+        lockstepRefusal = null;
+        closeLockstep();
+        return ack;
+    }
+
+    private void closeLockstep() {
+        LockstepSecondary secondary = lockstep;
+        lockstep = null;
+        if (secondary != null) {
+            secondary.close();
         }
     }
 
@@ -237,6 +295,7 @@ final class Standby {
             try {
                 long raised = Admission.raise(leases, vm, fencing);
                 synchronized (this) {
+                    closeLockstep(); // the promoted VM runs from the snapshot; nothing is compared any more
                     PromoteResponse response = promoter.freeze(raised, leaseLeft, events);
                     metrics.promotions.increment();
                     return response;
@@ -285,6 +344,7 @@ final class Standby {
             }
             retired = true;
             closeOwner(StandbyException.fenced(vm, "was deleted from this collector"));
+            closeLockstep();
             long committed = store.manifest().committedEpoch();
             try {
                 events.close();
@@ -303,8 +363,19 @@ final class Standby {
     VmStatus status() {
         long leaseLeft = leaseRemainingNanos();
         synchronized (this) {
-            return StandbyStatus.of(vm, store, intake, liveness, agentId, owner != null, leaseLeft, events);
+            return StandbyStatus.of(vm, store, intake, liveness, agentId, owner != null, leaseLeft, events,
+                    lockstepView());
         }
+    }
+
+    /** The lockstep secondary as operators see it; null when the primary does not ask for one. */
+    private LockstepSecondary.View lockstepView() {
+        LockstepSecondary secondary = lockstep;
+        if (secondary != null) {
+            return secondary.view();
+        }
+        String refusal = lockstepRefusal;
+        return refusal == null ? null : new LockstepSecondary.View("unavailable: " + refusal, 0, 0, 0, 0, 0, -1);
     }
 
     /**
@@ -359,6 +430,7 @@ final class Standby {
     }
 
     synchronized void close() {
+        closeLockstep();
         try {
             events.close();
             store.close();

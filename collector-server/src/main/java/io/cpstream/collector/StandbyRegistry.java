@@ -34,7 +34,7 @@ final class StandbyRegistry implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(StandbyRegistry.class.getName());
 
     static final Pattern VM_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
-    static final int PROTOCOL_VERSION = 7;
+    static final int PROTOCOL_VERSION = 8;
     static final int PAGE_SIZE = 4096;
     /** How long a VM waits for a journal buffer before that message fails (its agent resends). */
     static final Duration JOURNAL_BUFFER_WAIT = Duration.ofSeconds(30);
@@ -57,6 +57,8 @@ final class StandbyRegistry implements AutoCloseable {
     private final String collectorId;
     private final MeterRegistry meters;
     private final ConcurrentHashMap<String, Standby> standbys = new ConcurrentHashMap<>();
+    /** The lockstep secondaries all standbys share. */
+    private final LockstepPool lockstepPool;
     /** Standbys whose directory could not be opened, with why: never replaced behind the operator's back. */
     private final ConcurrentHashMap<String, String> broken = new ConcurrentHashMap<>();
 
@@ -78,6 +80,7 @@ final class StandbyRegistry implements AutoCloseable {
                 .description("Journal buffers borrowed by a VM staging, sealing or applying right now")
                 .register(meters);
         this.lease = config.lease();
+        this.lockstepPool = new LockstepPool(config.lockstep());
         this.collectorId = collectorId;
         this.meters = meters;
         DurableFiles.createPrivateDirectories(vmsDirectory);
@@ -134,7 +137,8 @@ final class StandbyRegistry implements AutoCloseable {
     }
 
     private Standby standby(String vm, ImageStore store) {
-        return Standby.open(vm, store, vmsDirectory.resolve(vm).resolve("snapshots"), collectorId, lease, leases, meters);
+        return Standby.open(vm, store, vmsDirectory.resolve(vm).resolve("snapshots"), collectorId, lease, leases, meters,
+                lockstepPool);
     }
 
     /** The standby an agent's hello is for, created on first contact. */

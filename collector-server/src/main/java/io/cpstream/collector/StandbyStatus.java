@@ -14,7 +14,8 @@ final class StandbyStatus {
     }
 
     static VmStatus of(String vm, ImageStore store, CheckpointIntake intake, PrimaryLiveness liveness,
-                       String agentId, boolean streaming, long leaseRemainingNanos, EventJournal events) {
+                       String agentId, boolean streaming, long leaseRemainingNanos, EventJournal events,
+                       LockstepSecondary.View lockstep) {
         StandbyManifest manifest = store.manifest();
         VmState state;
         if (manifest.promoted()) {
@@ -45,6 +46,13 @@ final class StandbyStatus {
         status.setSharedPages(sharing.sharedPages()).setSharedSavedBytes(sharing.savedBytes());
         events.extent().ifPresent(held -> status.setEventLogFrom(held.from()).setEventLogEnd(held.end())
                 .setEventLogBytes(held.bytes()));
+        if (lockstep != null) {
+            status.setLockstepState(lockstep.state()).setLockstepComparedOutputEnd(lockstep.comparedOutputEnd())
+                    .setLockstepMismatches(lockstep.mismatches()).setLockstepResyncs(lockstep.resyncs())
+                    .setLockstepVerifications(lockstep.verifications())
+                    .setLockstepMemoryDivergences(lockstep.divergences())
+                    .setLockstepLastMismatchOutput(lockstep.lastMismatchOutput());
+        }
         if (manifest.snapshotPath() != null) {
             status.setSnapshotPath(manifest.snapshotPath());
         }

@@ -52,6 +52,13 @@ public final class LocalReplication implements AutoCloseable {
      */
     public LocalReplication(String sourceSpec, Path dataDirOrNull, AgentConfig template, OutputTap.Listener outputs,
                             boolean tls) throws IOException {
+        this(sourceSpec, dataDirOrNull, template, outputs, tls, config -> config);
+    }
+
+    /** @param collectorSettings changes the collector's defaults (with the data directory and a free port) */
+    public LocalReplication(String sourceSpec, Path dataDirOrNull, AgentConfig template, OutputTap.Listener outputs,
+                            boolean tls, java.util.function.UnaryOperator<CollectorConfig> collectorSettings)
+            throws IOException {
         this.deleteDataDir = dataDirOrNull == null;
         this.dataDir = dataDirOrNull == null ? Files.createTempDirectory("cpstream-") : dataDirOrNull;
         Pki.Throwaway identities = null;
@@ -65,7 +72,7 @@ public final class LocalReplication implements AutoCloseable {
         this.adminTls = tls ? identities.admin() : TlsSettings.INSECURE;
         this.guest = new OutputTap(MemorySources.open(sourceSpec), outputs);
         try {
-            CollectorConfig config = CollectorConfig.of("127.0.0.1", 0, dataDir);
+            CollectorConfig config = collectorSettings.apply(CollectorConfig.of("127.0.0.1", 0, dataDir));
             this.collector = CollectorServer.start(tls ? config.withTls(identities.collector()) : config,
                     collectorMeters);
         } catch (IOException | RuntimeException e) {

@@ -127,8 +127,15 @@ public final class SnapshotReplay implements AutoCloseable {
         return new Result(from, until, outputs, imageSha256());
     }
 
-    /** SHA-256 of guest memory, taken in a stun (the replay waits at its end, so nothing changes it). */
     private byte[] imageSha256() {
+        return memorySha256(guest);
+    }
+
+    /**
+     * SHA-256 of a replayed guest's memory, taken in a stun: call it while the guest waits at the end of its log, so
+     * nothing changes it.
+     */
+    public static byte[] memorySha256(MemorySource guest) {
         try (Stun stun = guest.stun(); Arena arena = Arena.ofConfined()) {
             stun.harvestDirty();
             var sha = ImageDigest.newSha256();

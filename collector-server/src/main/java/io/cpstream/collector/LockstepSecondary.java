@@ -1,0 +1,453 @@
+package io.cpstream.collector;
+
+import io.cpstream.collector.store.EventJournal;
+import io.cpstream.collector.store.ImageStore;
+import io.cpstream.proto.EventLogAck;
+import io.cpstream.proto.EventLogChunk;
+import io.cpstream.tracker.GuestOutput;
+import io.cpstream.tracker.replay.OutputDigest;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
+
+/**
+ * Quasi-lockstep for one VM ({@code agent --protect lockstep}): a {@link SecondaryGuest} runs beside the standby
+ * from its committed checkpoint and the journaled inputs, and every output it emits is compared with the digest the
+ * primary sent of its own output of the same index. The agent releases an output only once it is below
+ * {@link #comparedEnd}, so a divergence is found before the diverging output leaves.
+ *
+ * <p>On the first mismatch the secondary stops, and the primary's outputs from there on wait. At the next commit
+ * of a checkpoint that holds the mismatched output, a new secondary is restored from it: the primary is the truth,
+ * and outputs the checkpoint holds are safe to release (a promotion would emit the same), so the compared end jumps
+ * to the checkpoint's output end and comparing goes on from there. A secondary that fell more than a checkpoint
+ * behind its primary is restarted the same way, so a slow collector holds outputs back by at most about an epoch.
+ *
+ * <p>A divergence need not show in an output at once: every {@code verifyEvery}, at a commit, a second guest is
+ * restored from the checkpoint and replays the journal to where the running secondary waits; their memory digests
+ * must be equal. A difference counts as a divergence and restarts the secondary at the next commit.
+ *
+ * <p>Threads: chunks come in on gRPC's threads under the event journal's lock ({@link #journaled}), commits under the
+ * standby's lock ({@link #committed}); a thread of its own drains and compares the secondary's outputs and answers the
+ * agent whenever the compared end moves. Guests are closed by that thread only (or after it ended), so a digest
+ * taken outside this object's monitor never reads a closed guest.
+ */
+final class LockstepSecondary implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger(LockstepSecondary.class.getName());
+    private static final long PUMP_NANOS = TimeUnit.MICROSECONDS.toNanos(200);
+    private static final long IDLE_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+    private static final Duration VERIFY_TIMEOUT = Duration.ofSeconds(10);
+    /** Digests (of either side) kept waiting for the other side's, at most: what a primary can make this hold. */
+    static final int MAX_PENDING = 1 << 18;
+
+    /** What {@code status} shows of it. */
+    record View(String state, long comparedOutputEnd, long mismatches, long resyncs, long verifications,
+                long divergences, long lastMismatchOutput) {
+    }
+
+    /** Inputs held back from the running secondary while it waits to be verified. */
+    private record Held(long from, long end, byte[] events) {
+    }
+
+    /** A verification under way: a guest restored from the checkpoint, replaying to where the secondary waits. */
+    private static final class Verification {
+        final SecondaryGuest candidate;
+        final long at;
+        final long deadline = System.nanoTime() + VERIFY_TIMEOUT.toNanos();
+        final List<Held> held = new ArrayList<>();
+
+        Verification(SecondaryGuest candidate, long at) {
+            this.candidate = candidate;
+            this.at = at;
+        }
+    }
+
+    private final String vm;
+    private final Duration verifyEvery;
+    private final CollectorMetrics metrics;
+    private final Runnable onClose;
+    private final Thread pump;
+
+    // Guarded by this object's monitor.
+    private SecondaryGuest running;
+    /** Guests to close, by the pump thread. */
+    private final List<SecondaryGuest> retired = new ArrayList<>();
+    private boolean started;
+    /** After a mismatch: the next secondary starts from a checkpoint holding this output. -1: any checkpoint. */
+    private long restartPast = -1;
+    private String unavailable;
+    /** The primary's output digests, of indexes from {@link #expectedFrom}; outputs below it are not compared. */
+    private final ArrayDeque<Long> expected = new ArrayDeque<>();
+    private long expectedFrom = -1;
+    /** The secondary's outputs waiting for the primary's digest: {index, digest}. */
+    private final ArrayDeque<long[]> emitted = new ArrayDeque<>();
+    private long comparedEnd;
+    private long previousCommitOutputEnd;
+    private Verification verifying;
+    private long lastVerifyNanos = System.nanoTime();
+    private long mismatches;
+    private long resyncs;
+    private long verifications;
+    private long divergences;
+    private long lastMismatchOutput = -1;
+    private Consumer<EventLogAck> replyTo;
+    private long repliedEnd = -1;
+    private volatile boolean closed;
+
+    /**
+     * @param verifyEvery how often the secondary's memory is checked; null: never
+     * @param onClose     gives back its slot of the collector's {@code lockstep-secondaries}
+     */
+    LockstepSecondary(String vm, Duration verifyEvery, CollectorMetrics metrics, Runnable onClose) {
+        this.vm = vm;
+        this.verifyEvery = verifyEvery;
+        this.metrics = metrics;
+        this.onClose = onClose;
+        this.pump = Thread.ofPlatform().daemon().name("lockstep-" + vm).start(this::run);
+    }
+
+    /** A chunk was journaled (under the journal's lock): its digests and inputs; answers go to {@code replyTo}. */
+    synchronized void journaled(EventLogChunk chunk, Consumer<EventLogAck> replyTo) {
+        this.replyTo = replyTo;
+        if (chunk.getOutputDigestsCount() > 0) {
+            takeDigests(chunk.getOutputFrom(), chunk.getOutputDigestsList());
+        }
+        if (running == null) {
+            return;
+        }
+        if (chunk.getRestart()) {
+            stopRunning("the primary restarted its input log at port access " + chunk.getFrom());
+            return;
+        }
+        if (chunk.getEvents().isEmpty() && chunk.getEnd() <= chunk.getFrom()) {
+            return; // digests alone
+        }
+        byte[] events = chunk.getEvents().toByteArray();
+        if (verifying != null) {
+            verifying.held.add(new Held(chunk.getFrom(), chunk.getEnd(), events));
+        } else if (!running.extend(chunk.getFrom(), chunk.getEnd(), events)) {
+            stopRunning("the inputs from port access " + running.replayEnd() + " to " + chunk.getFrom() + " are missing");
+        }
+    }
+
+    /**
+     * A checkpoint was committed (under the standby's lock: the image holds it whole). Starts the secondary from it
+     * if there is none (first, after a mismatch once the checkpoint holds the mismatched output, or after falling
+     * behind), or starts a verification when one is due.
+     */
+    void committed(ImageStore store, EventJournal events) {
+        long outputEnd = store.committed().outputs().end();
+        boolean start;
+        boolean verify;
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            long previous = previousCommitOutputEnd;
+            previousCommitOutputEnd = outputEnd;
+            if (running != null && verifying == null && running.nextOutput() < previous) {
+                stopRunning("it fell more than a checkpoint behind its primary (output " + running.nextOutput()
+                        + ", the checkpoint before this one holds " + previous + ")");
+            }
+            start = running == null && outputEnd > restartPast;
+            verify = !start && running != null && verifying == null && verifyEvery != null
+                    && System.nanoTime() - lastVerifyNanos >= verifyEvery.toNanos();
+        }
+        if (!start && !verify) {
+            return;
+        }
+        SecondaryGuest fresh;
+        try {
+            fresh = SecondaryGuest.restore(store);
+        } catch (RuntimeException e) {
+            synchronized (this) {
+                unavailable = "cannot run the guest here: " + e.getMessage();
+            }
+            LOG.log(System.Logger.Level.WARNING, "vm {0}: no lockstep secondary: {1}", vm, e.getMessage());
+            return;
+        }
+        synchronized (events) {
+            synchronized (this) {
+                try {
+                    fresh.follow(events);
+                } catch (RuntimeException e) {
+                    retired.add(fresh);
+                    LOG.log(System.Logger.Level.WARNING, "vm {0}: lockstep secondary not started: {1}", vm,
+                            e.getMessage());
+                    return;
+                }
+                if (closed) {
+                    retired.add(fresh);
+                } else if (start && running == null) {
+                    install(fresh, outputEnd);
+                } else if (verify && running != null && verifying == null
+                        && fresh.replayEnd() == running.replayEnd()) {
+                    verifying = new Verification(fresh, running.replayEnd());
+                    lastVerifyNanos = System.nanoTime();
+                } else {
+                    retired.add(fresh);
+                }
+            }
+        }
+        LockSupport.unpark(pump);
+    }
+
+    /** Outputs below this may be released: matched, or held by the checkpoint the secondary (re)started from. */
+    synchronized long comparedEnd() {
+        return comparedEnd;
+    }
+
+    /** Why no secondary can run for this VM, or empty. */
+    synchronized String unavailable() {
+        return unavailable == null ? "" : unavailable;
+    }
+
+    synchronized View view() {
+        String state;
+        if (running != null) {
+            state = verifying != null ? "verifying" : "running";
+        } else if (unavailable != null) {
+            state = "unavailable: " + unavailable;
+        } else {
+            state = "awaiting-checkpoint";
+        }
+        return new View(state, comparedEnd, mismatches, resyncs, verifications, divergences, lastMismatchOutput);
+    }
+
+    private void takeDigests(long from, List<Long> digests) {
+        long end = expectedFrom + expected.size();
+        if (expectedFrom < 0 || from > end) {
+            // The first digests, or the primary dropped some it holds compared (by another collector): outputs
+            // below `from` are not compared here.
+            expected.clear();
+            expectedFrom = from;
+            end = from;
+        }
+        for (int i = (int) Math.min(digests.size(), end - from); i < digests.size(); i++) {
+            expected.addLast(digests.get(i));
+        }
+        if (expected.size() > MAX_PENDING) {
+            // The secondary is far behind, or stopped until a checkpoint holds its mismatch: it restarts from one that
+            // holds every output these digests are of, and nothing below that is compared.
+            long pastAll = expectedFrom + expected.size() - 1;
+            expected.clear();
+            expectedFrom = -1;
+            restartPast = Math.max(restartPast, pastAll);
+            stopRunning("more than " + MAX_PENDING + " of the primary's outputs wait to be compared");
+        }
+    }
+
+    private void install(SecondaryGuest fresh, long outputEnd) {
+        running = fresh;
+        if (started) {
+            resyncs++;
+            metrics.lockstepResyncs.increment();
+            LOG.log(System.Logger.Level.INFO, "vm {0}: lockstep secondary resynchronized from the checkpoint at port "
+                    + "access {1}, output {2}", vm, fresh.checkpointAt(), outputEnd);
+        }
+        started = true;
+        restartPast = -1;
+        unavailable = null;
+        emitted.clear();
+        comparedEnd = Math.max(comparedEnd, outputEnd);
+    }
+
+    /** Stops the running secondary (and a verification); the next commit starts another. */
+    private void stopRunning(String why) {
+        if (running == null) {
+            return;
+        }
+        LOG.log(System.Logger.Level.WARNING, "vm {0}: lockstep secondary stopped, restarting from the next "
+                + "checkpoint: {1}", vm, why);
+        retired.add(running);
+        running = null;
+        emitted.clear();
+        abandonVerification(false);
+    }
+
+    private void abandonVerification(boolean feedHeld) {
+        if (verifying == null) {
+            return;
+        }
+        retired.add(verifying.candidate);
+        List<Held> held = verifying.held;
+        verifying = null;
+        if (feedHeld && running != null) {
+            for (Held chunk : held) {
+                if (!running.extend(chunk.from(), chunk.end(), chunk.events())) {
+                    stopRunning("the inputs from port access " + running.replayEnd() + " to " + chunk.from()
+                            + " are missing");
+                    return;
+                }
+            }
+        }
+    }
+
+    private void mismatch(long index, String what) {
+        mismatches++;
+        metrics.lockstepMismatches.increment();
+        lastMismatchOutput = index;
+        restartPast = index;
+        stopRunning(what);
+    }
+
+    private void run() {
+        while (!closed) {
+            boolean busy;
+            try {
+                closeRetired();
+                busy = pumpOnce();
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.ERROR, "vm " + vm + ": lockstep secondary failed", e);
+                synchronized (this) {
+                    stopRunning("it failed: " + e.getMessage());
+                }
+                busy = false;
+            }
+            reply();
+            if (!busy) {
+                // Between commits with no secondary there is nothing to drain: a commit's restore unparks this thread.
+                LockSupport.parkNanos(idle() ? IDLE_NANOS : PUMP_NANOS);
+            }
+        }
+        synchronized (this) {
+            stopRunning("the standby closed");
+        }
+        closeRetired();
+    }
+
+    private synchronized boolean idle() {
+        return running == null && retired.isEmpty();
+    }
+
+    private void closeRetired() {
+        List<SecondaryGuest> closing;
+        synchronized (this) {
+            closing = new ArrayList<>(retired);
+            retired.clear();
+        }
+        closing.forEach(SecondaryGuest::close);
+    }
+
+    /** Drains and compares the secondary's outputs, and carries a verification on. Returns whether it did anything. */
+    private boolean pumpOnce() {
+        Verification check;
+        SecondaryGuest guest;
+        synchronized (this) {
+            if (running == null) {
+                return false;
+            }
+            List<GuestOutput> outputs = running.outputs();
+            for (GuestOutput output : outputs) {
+                emitted.addLast(new long[] {output.index(), OutputDigest.of(output.payload())});
+            }
+            if (emitted.size() > MAX_PENDING) {
+                stopRunning("the primary sent no digests for " + emitted.size() + " of its outputs");
+                return true;
+            }
+            Optional<String> fault = running.fault();
+            compare();
+            if (running != null && fault.isPresent()) {
+                mismatch(running.nextOutput(), "its replay stopped: " + fault.get());
+                restartPast = -1; // the log does not fit the guest: any later checkpoint is past where it failed
+            }
+            if (running == null || verifying == null) {
+                return !outputs.isEmpty();
+            }
+            verifying.candidate.outputs(); // drained: the running secondary's are the ones compared
+            if (verifying.candidate.fault().isPresent() || System.nanoTime() > verifying.deadline) {
+                LOG.log(System.Logger.Level.WARNING, "vm {0}: lockstep verification abandoned: {1}", vm,
+                        verifying.candidate.fault().orElse("the replay did not reach the secondary in time"));
+                abandonVerification(true);
+                return true;
+            }
+            if (!running.waitingAt(verifying.at) || !verifying.candidate.waitingAt(verifying.at)) {
+                return !outputs.isEmpty();
+            }
+            check = verifying;
+            guest = running;
+        }
+        // Both wait inside the same port access and nothing extends them (chunks are held), so their memory stays put
+        // while it is hashed outside the monitor; only this thread closes guests.
+        boolean equal = Arrays.equals(guest.memorySha256(), check.candidate.memorySha256());
+        synchronized (this) {
+            if (verifying != check) {
+                return true;
+            }
+            if (equal) {
+                verifications++;
+                metrics.lockstepVerifications.increment();
+                abandonVerification(true);
+            } else {
+                divergences++;
+                metrics.lockstepDivergences.increment();
+                restartPast = -1;
+                stopRunning("its memory at port access " + check.at + " differs from the checkpoint's replay to there");
+            }
+        }
+        return true;
+    }
+
+    private void compare() {
+        while (!emitted.isEmpty() && expectedFrom >= 0) {
+            long[] output = emitted.peekFirst();
+            long index = output[0];
+            if (index < expectedFrom) {
+                emitted.removeFirst(); // compared before this collector had digests, the primary says
+                comparedEnd = Math.max(comparedEnd, index + 1);
+                continue;
+            }
+            while (expectedFrom < index && !expected.isEmpty()) {
+                expected.removeFirst(); // outputs a checkpoint the secondary restarted from holds
+                expectedFrom++;
+            }
+            if (expectedFrom < index || expected.isEmpty()) {
+                return; // the primary's digest has not come yet
+            }
+            long primary = expected.removeFirst();
+            expectedFrom++;
+            emitted.removeFirst();
+            if (primary != output[1]) {
+                mismatch(index, "its output " + index + " differs from the primary's");
+                return;
+            }
+            comparedEnd = Math.max(comparedEnd, index + 1);
+        }
+    }
+
+    /** Tells the agent, when the compared end moved. */
+    private void reply() {
+        Consumer<EventLogAck> to;
+        long end;
+        synchronized (this) {
+            if (replyTo == null || comparedEnd == repliedEnd) {
+                return;
+            }
+            to = replyTo;
+            end = comparedEnd;
+            repliedEnd = end;
+        }
+        to.accept(EventLogAck.newBuilder().setComparedOutputEnd(end).build());
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        LockSupport.unpark(pump);
+        try {
+            pump.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        onClose.run();
+    }
+}
