@@ -81,9 +81,10 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
     boolean compareModes;
 
     @Option(names = "--compare-protect", description = "Run an emu kv --source under the same request load (500/s) "
-            + "protected by checkpoints and by record/replay: once each unmeasured, then A B B A; reports each mode's "
-            + "output latency p50/p99/max from the guest's OUT to its release at the sink (a TCP sink on loopback) and "
-            + "checkpoints/s (`checkpoint`, `replay`), and `replay_p99_over_checkpoint_p99`")
+            + "protected by checkpoints and by record/replay: once each unmeasured, then A B B A; then replay against "
+            + "lockstep the same way; reports each mode's output latency p50/p99/max from the guest's OUT to its release "
+            + "at the sink (a TCP sink on loopback) and checkpoints/s (`checkpoint`, `replay`, `lockstep`), "
+            + "`replay_p99_over_checkpoint_p99` and `lockstep_p99_over_replay_p99`")
     boolean compareProtect;
 
     @Option(names = "--compare-encoders", description = "Also capture --seconds of checkpoints from a fresh --source and run raw, lz4, xbzrle and cpstream over exactly that sequence (`encoders`)")

@@ -77,8 +77,8 @@ class BenchCommandTest {
     }
 
     /**
-     * Checkpoint and replay protection of one emu kv guest under one request load: every released output measured
-     * from the guest's OUT to the sink, in both modes, twice each. Figures only: the ratio is for the README.
+     * Checkpoint, replay and lockstep protection of one emu kv guest under one request load: every released output
+     * measured from the guest's OUT to the sink, in each mode, twice each. Figures only: the ratio is for the README.
      */
     @Test
     void comparesCheckpointWithReplayProtectionOnOneGuest() throws Exception {
@@ -87,7 +87,7 @@ class BenchCommandTest {
         org.junit.jupiter.api.Assumptions.assumeTrue(reason.isEmpty());
         JsonNode result = bench("--compare-protect", "--source", "emu:guest=kv,mem=8m,slots=64", "--epoch-ms", "50",
                 "--seconds", "2", "--warmup-epochs", "3");
-        for (String mode : List.of("checkpoint", "replay")) {
+        for (String mode : List.of("checkpoint", "replay", "lockstep")) {
             JsonNode run = result.get(mode);
             assertEquals(mode, run.get("protect").asText());
             assertEquals(2, run.get("output_latency_ms_p99_runs").size(), mode + " ran twice (A B B A)");
@@ -108,6 +108,7 @@ class BenchCommandTest {
         assertTrue(replay.get("event_ack_ms_p50").asDouble() > 0
                 && replay.get("event_ack_ms_p50").asDouble() <= replay.get("event_ack_ms_p99").asDouble(), replay.toString());
         assertTrue(result.has("replay_p99_over_checkpoint_p99"));
+        assertTrue(result.has("lockstep_p99_over_replay_p99"));
     }
 
     @Test

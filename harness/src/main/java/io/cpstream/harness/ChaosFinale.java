@@ -68,7 +68,7 @@ public final class ChaosFinale {
         long lost;
         long heldEnd;
         long lastRequestId = -1;
-        if (protection.replay()) {
+        if (protection.logsInputs()) {
             ReplayFinale.Replayed replayed = ReplayFinale.check(promoted, protection, work, releasedByOldPrimary,
                     violations);
             digestMismatch |= replayed.digestMismatch();
@@ -89,7 +89,7 @@ public final class ChaosFinale {
         if (duplicated > 0) {
             violations.add(duplicated + " outputs were released twice");
         }
-        SequenceCheck sequence = checkSequence(records, heldEnd, protection.replay() ? ChaosFinale::kvAnswerId
+        SequenceCheck sequence = checkSequence(records, heldEnd, protection.logsInputs() ? ChaosFinale::kvAnswerId
                 : ChaosFinale::counterValue);
         violations.addAll(sequence.violations());
         long twoPrimaries = twoPrimaries(records, receiver.fencedWrites());
@@ -97,7 +97,7 @@ public final class ChaosFinale {
             violations.add(twoPrimaries + " releases by a primary while another had taken over");
         }
         return new Checks(releasedBefore, releasedTotal, lost, duplicated, sequence.missing(), digestMismatch,
-                twoPrimaries, protection.replay() ? heldEnd : -1);
+                twoPrimaries, protection.logsInputs() ? heldEnd : -1);
     }
 
     /**
@@ -113,7 +113,7 @@ public final class ChaosFinale {
             run.start();
             KvLoad client = null;
             try {
-                if (protection.replay()) {
+                if (protection.logsInputs()) {
                     awaitUntil(() -> {
                         run.check();
                         return run.agent().outputReleasedEnd() >= heldEnd;

@@ -1,6 +1,7 @@
 package io.cpstream.harness.bench;
 
 import io.cpstream.agent.AgentConfig;
+import io.cpstream.agent.ProtectionMode;
 import io.cpstream.agent.output.OutputReceiver;
 import io.cpstream.harness.Directories;
 import io.cpstream.harness.HarnessException;
@@ -20,7 +21,9 @@ import java.util.OptionalLong;
  * journaled by the collector), {@link Mirrored}. Each output's latency runs from the guest's {@code OUT} (the shim's
  * CLOCK_MONOTONIC stamp, {@link KvmSource#outputEmittedNanos}) to the moment the sink the agent releases to, a TCP
  * {@link OutputReceiver} on loopback, has it in its log; the clock is the host's one monotonic clock, which both
- * read. Reported per mode: latency p50/p99/max and checkpoints per second, and replay's p99 over checkpoint's; beside
+ * read. Quasi-lockstep (the collector's secondary must match each output first) runs as a third mode, against replay
+ * in a mirrored window of its own. Reported per mode: latency p50/p99/max and checkpoints per second, and replay's p99
+ * over checkpoint's, lockstep's over replay's; beside
  * them the {@link SinkFloor} measured in the same window (the sink's own write, which no protection can beat).
  */
 public final class ProtectComparison {
@@ -34,22 +37,31 @@ public final class ProtectComparison {
     private ProtectComparison() {
     }
 
-    /** {@code checkpoint} and {@code replay}, and {@code replay_p99_over_checkpoint_p99}. */
+    /**
+     * {@code checkpoint} and {@code replay}, and {@code replay_p99_over_checkpoint_p99}; then {@code lockstep},
+     * mirrored against replay again in its own window, and {@code lockstep_p99_over_replay_p99} of that window.
+     */
     public static Map<String, Object> run(BenchSettings settings, AgentConfig config) throws Exception {
         if (!settings.source().startsWith("emu:") || !settings.source().contains("guest=kv")) {
             throw new HarnessException("--compare-protect runs a kv guest on emu (record/replay needs the emulator), "
                     + "e.g. --source emu:guest=kv,mem=64m; not " + settings.source());
         }
-        java.util.List<Map<String, Object>> both = Mirrored.compare(settings, config, () -> new Load(false),
-                config, () -> new Load(true), null);
+        java.util.List<Map<String, Object>> both = Mirrored.compare(settings, config,
+                () -> new Load(ProtectionMode.CHECKPOINT), config, () -> new Load(ProtectionMode.REPLAY), null);
         Map<String, Object> checkpoint = both.get(0);
         Map<String, Object> replay = both.get(1);
+        java.util.List<Map<String, Object>> lockstepWindow = Mirrored.compare(settings, config,
+                () -> new Load(ProtectionMode.REPLAY), config, () -> new Load(ProtectionMode.LOCKSTEP), replay);
+        Map<String, Object> lockstep = lockstepWindow.get(1);
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("requests_per_s", REQUESTS_PER_SECOND);
         result.put("checkpoint", checkpoint);
         result.put("replay", replay);
         result.put("replay_p99_over_checkpoint_p99", Figures.ratio(replay.get("output_latency_ms_p99"),
                 checkpoint.get("output_latency_ms_p99")));
+        result.put("lockstep", lockstep);
+        result.put("lockstep_p99_over_replay_p99", Figures.ratio(lockstep.get("output_latency_ms_p99"),
+                lockstepWindow.get(0).get("output_latency_ms_p99")));
         return result;
     }
 
@@ -59,7 +71,7 @@ public final class ProtectComparison {
      */
     private static final class Load implements Pipeline.Extra {
 
-        private final boolean replay;
+        private final ProtectionMode mode;
         private final Path dir;
         private final OutputReceiver sink;
         /** The same kind of sink written to directly, at the request rate: the floor under either mode's latency. */
@@ -74,8 +86,8 @@ public final class ProtectComparison {
         private KvmSource kv;
         private KvLoad driver;
 
-        Load(boolean replay) {
-            this.replay = replay;
+        Load(ProtectionMode mode) {
+            this.mode = mode;
             try {
                 this.dir = Files.createTempDirectory("cpstream-bench-sink-");
                 this.sink = new OutputReceiver("127.0.0.1", 0, dir.resolve("released.log"));
@@ -96,8 +108,10 @@ public final class ProtectComparison {
                 throw new HarnessException("--compare-protect needs an emu kv guest");
             }
             kv = source;
-            if (replay) {
-                run.agent.protectByReplay();
+            switch (mode) {
+                case REPLAY -> run.agent.protectByReplay();
+                case LOCKSTEP -> run.agent.protectByLockstep(null);
+                case CHECKPOINT -> { }
             }
             driver = new KvLoad(kv, REQUESTS_PER_SECOND, 0, this::offered).start();
         }
@@ -141,7 +155,7 @@ public final class ProtectComparison {
 
         @Override
         public synchronized void addFigures(Map<String, Object> result) {
-            result.put("protect", replay ? "replay" : "checkpoint");
+            result.put("protect", mode.name().toLowerCase(java.util.Locale.ROOT));
             result.put("outputs_measured", latencies.count());
             result.put("outputs_without_emit_time", unknown);
             result.put("requests_offered", offered);
