@@ -131,6 +131,19 @@ int cps_vm_replay_extend(struct cps_vm *vm, const void *events, uint64_t len, ui
 void cps_vm_rr_status(struct cps_vm *vm, uint64_t *out);
 int cps_vm_wait_replay_end(struct cps_vm *vm, uint64_t timeout_ms, char *err, size_t errlen);
 
+/*
+ * Execution trace (emulated backend only; emu.c): xtrace_open starts writing a record of each event of the kinds
+ * given (a mask of 1 << CPS_XTRACE_*) to path, from the vCPU thread; xtrace_close writes the end record, closes the
+ * file and sets *records. The format is dirty-tracker/EXECUTION-TRACE-FORMAT.md (version 1). Instructions and stores
+ * are hooked on the first open only, and slow the guest from then on: trace a guest made for it (a replay).
+ */
+#define CPS_XTRACE_INSN 1u
+#define CPS_XTRACE_MEMW 2u
+#define CPS_XTRACE_IN 3u
+#define CPS_XTRACE_OUT 4u
+int cps_vm_xtrace_open(struct cps_vm *vm, const char *path, uint32_t kinds, char *err, size_t errlen);
+int cps_vm_xtrace_close(struct cps_vm *vm, uint64_t *records, char *err, size_t errlen);
+
 /* Stops the vCPU threads and frees everything. */
 void cps_vm_destroy(struct cps_vm *vm);
 

@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,12 @@ struct cps_emu {
     uc_engine *uc;
     uint64_t rip;       /* where the next uc_emu_start begins; valid while parked */
     bool dead;          /* an I/O hook stopped the guest for good (a fault is recorded) */
+    /* Execution trace (cps_vm_xtrace_open): written by the vCPU thread's hooks, closed by the caller's. */
+    pthread_mutex_t trace_lock;
+    FILE *trace;
+    uint32_t trace_kinds;
+    uint64_t trace_records;
+    bool trace_hooked;  /* the instruction and memory hooks are added once; they check trace under the lock */
 };
 
 static struct cps_uc_api uc_api;
@@ -109,6 +116,57 @@ int cps_emu_available(char *err, size_t errlen)
     return unicorn(err, errlen);
 }
 
+/*
+ * Execution trace, format version 1 (dirty-tracker/EXECUTION-TRACE-FORMAT.md), little-endian:
+ *   header  u64 magic "CPSXTRAC", u32 version, u32 kinds traced, u64 port accesses made when it began, u64 0
+ *   records of 32 bytes: u8 kind, u8 size, u16 port, u32 0, u64 position (port accesses made before the event),
+ *           u64 address, u64 value
+ *   end     a record of kind 0xff: position = port accesses made when it ended, address = records before it.
+ */
+#define XTRACE_MAGIC 0x4341525458535043ull /* "CPSXTRAC" read little-endian */
+#define XTRACE_VERSION 1u
+#define XTRACE_END 0xffu
+
+static void xtrace_put(FILE *f, uint8_t kind, uint8_t size, uint16_t port, uint64_t position, uint64_t address,
+                       uint64_t value)
+{
+    uint8_t rec[32] = { 0 };
+    rec[0] = kind;
+    rec[1] = size;
+    memcpy(rec + 2, &port, 2);
+    memcpy(rec + 8, &position, 8);
+    memcpy(rec + 16, &address, 8);
+    memcpy(rec + 24, &value, 8);
+    fwrite(rec, sizeof(rec), 1, f);
+}
+
+/* One event, if its kind is traced (the vCPU thread; the lock only orders it against the trace's close). */
+static void xtrace(struct cps_vm *vm, uint32_t kind, uint8_t size, uint16_t port, uint64_t address, uint64_t value)
+{
+    struct cps_emu *e = vm->emu;
+    pthread_mutex_lock(&e->trace_lock);
+    if (e->trace != NULL && (e->trace_kinds & (1u << kind)) != 0) {
+        xtrace_put(e->trace, (uint8_t)kind, size, port, vm->port_ordinal, address, value);
+        e->trace_records++;
+    }
+    pthread_mutex_unlock(&e->trace_lock);
+}
+
+static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
+{
+    (void)uc;
+    struct cps_vcpu *c = user;
+    xtrace(c->vm, CPS_XTRACE_INSN, (uint8_t)size, 0, address, 0);
+}
+
+static void on_write(uc_engine *uc, uc_mem_type type, uint64_t address, int size, int64_t value, void *user)
+{
+    (void)uc;
+    (void)type;
+    struct cps_vcpu *c = user;
+    xtrace(c->vm, CPS_XTRACE_MEMW, (uint8_t)size, 0, address, (uint64_t)value);
+}
+
 /* One port access, handed to io.c as KVM would hand it: false when the vCPU must stop. */
 static bool port_access(struct cps_vcpu *c, uint32_t port, int size, bool out, uint32_t *value)
 {
@@ -122,8 +180,20 @@ static bool port_access(struct cps_vcpu *c, uint32_t port, int size, bool out, u
     uint8_t *data = (uint8_t *)run + CPS_EMU_DATA_OFFSET;
     memset(data, 0, 4);
     memcpy(data, value, (size_t)size <= 4 ? (size_t)size : 4);
+    uint64_t position = c->vm->port_ordinal;
     bool ok = cps_io_exit(c);
     memcpy(value, data, 4);
+    if (ok && c->vm->emu->trace != NULL) {
+        /* After the access: an IN's value is what the guest got. Position is where it happened, not after. */
+        struct cps_emu *e = c->vm->emu;
+        pthread_mutex_lock(&e->trace_lock);
+        uint32_t kind = out ? CPS_XTRACE_OUT : CPS_XTRACE_IN;
+        if (e->trace != NULL && (e->trace_kinds & (1u << kind)) != 0) {
+            xtrace_put(e->trace, (uint8_t)kind, (uint8_t)size, (uint16_t)port, position, 0, *value);
+            e->trace_records++;
+        }
+        pthread_mutex_unlock(&e->trace_lock);
+    }
     if (!ok) {
         c->vm->emu->dead = true;
         uc_api.emu_stop(c->vm->emu->uc);
@@ -188,6 +258,7 @@ int cps_emu_init(struct cps_vm *vm, char *err, size_t errlen)
         return cps_fail(err, errlen, "out of memory for the emulator");
     }
     vm->emu = e;
+    pthread_mutex_init(&e->trace_lock, NULL);
     struct cps_vcpu *c = &vm->vcpus[0];
     c->vm = vm;
     c->id = 0;
@@ -227,6 +298,11 @@ void cps_emu_free(struct cps_vm *vm)
     if (e->uc != NULL) {
         uc_api.close(e->uc);
     }
+    if (e->trace != NULL) {
+        uint64_t records = 0;
+        cps_vm_xtrace_close(vm, &records, NULL, 0);
+    }
+    pthread_mutex_destroy(&e->trace_lock);
     free(e);
     vm->emu = NULL;
     if (vm->vcpus[0].run != NULL) {
@@ -775,6 +851,72 @@ int cps_emu_apply_kvm_section(struct cps_vm *vm, uint32_t type, const void *p, u
     }
 }
 
+int cps_vm_xtrace_open(struct cps_vm *vm, const char *path, uint32_t kinds, char *err, size_t errlen)
+{
+    struct cps_emu *e = vm->emu;
+    if (e == NULL) {
+        return cps_fail(err, errlen, "only an emulated guest can be traced instruction by instruction");
+    }
+    const uint32_t known = (1u << CPS_XTRACE_INSN) | (1u << CPS_XTRACE_MEMW) | (1u << CPS_XTRACE_IN)
+                           | (1u << CPS_XTRACE_OUT);
+    if (kinds == 0 || (kinds & ~known) != 0) {
+        return cps_fail(err, errlen, "unknown execution trace kinds 0x%x", kinds);
+    }
+    if (e->trace != NULL) {
+        return cps_fail(err, errlen, "an execution trace is already being written");
+    }
+    struct cps_vcpu *c = &vm->vcpus[0];
+    uc_hook h;
+    if (!e->trace_hooked) {
+        /* Hooks are added once, and only for a traced guest: they slow every instruction and store. */
+        if (uc_check(uc_api.hook_add(e->uc, &h, UC_HOOK_CODE, (void *)on_code, c, 1, 0), "hooking instructions",
+                     err, errlen) != 0
+            || uc_check(uc_api.hook_add(e->uc, &h, UC_HOOK_MEM_WRITE, (void *)on_write, c, 1, 0), "hooking stores",
+                        err, errlen) != 0) {
+            return -1;
+        }
+        e->trace_hooked = true;
+    }
+    FILE *f = fopen(path, "wbe");
+    if (f == NULL) {
+        return cps_fail(err, errlen, "cannot create execution trace %s: %s", path, strerror(errno));
+    }
+    setvbuf(f, NULL, _IOFBF, 1u << 20);
+    uint8_t header[32] = { 0 };
+    uint64_t magic = XTRACE_MAGIC, start = vm->port_ordinal;
+    uint32_t version = XTRACE_VERSION;
+    memcpy(header, &magic, 8);
+    memcpy(header + 8, &version, 4);
+    memcpy(header + 12, &kinds, 4);
+    memcpy(header + 16, &start, 8);
+    fwrite(header, sizeof(header), 1, f);
+    pthread_mutex_lock(&e->trace_lock);
+    e->trace = f;
+    e->trace_kinds = kinds;
+    e->trace_records = 0;
+    pthread_mutex_unlock(&e->trace_lock);
+    return 0;
+}
+
+int cps_vm_xtrace_close(struct cps_vm *vm, uint64_t *records, char *err, size_t errlen)
+{
+    struct cps_emu *e = vm->emu;
+    if (e == NULL || e->trace == NULL) {
+        return cps_fail(err, errlen, "no execution trace is being written");
+    }
+    pthread_mutex_lock(&e->trace_lock);
+    FILE *f = e->trace;
+    e->trace = NULL;
+    *records = e->trace_records;
+    xtrace_put(f, XTRACE_END, 0, 0, vm->port_ordinal, e->trace_records, 0);
+    pthread_mutex_unlock(&e->trace_lock);
+    bool failed = ferror(f) != 0;
+    if (fclose(f) != 0 || failed) {
+        return cps_fail(err, errlen, "writing the execution trace failed: %s", strerror(errno));
+    }
+    return 0;
+}
+
 #else /* built without the Unicorn headers */
 
 static int no_unicorn(char *err, size_t errlen)
@@ -802,6 +944,16 @@ int cps_emu_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *e
 int cps_emu_apply_kvm_section(struct cps_vm *vm, uint32_t type, const void *p, uint32_t n, char *err, size_t errlen)
 {
     (void)vm; (void)type; (void)p; (void)n;
+    return no_unicorn(err, errlen);
+}
+int cps_vm_xtrace_open(struct cps_vm *vm, const char *path, uint32_t kinds, char *err, size_t errlen)
+{
+    (void)vm; (void)path; (void)kinds;
+    return no_unicorn(err, errlen);
+}
+int cps_vm_xtrace_close(struct cps_vm *vm, uint64_t *records, char *err, size_t errlen)
+{
+    (void)vm; (void)records;
     return no_unicorn(err, errlen);
 }
 

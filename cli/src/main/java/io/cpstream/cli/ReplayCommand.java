@@ -6,14 +6,17 @@ import io.cpstream.snapshot.PromotedSnapshot;
 import io.cpstream.snapshot.SnapshotReplay;
 import io.cpstream.tracker.GuestOutput;
 import io.cpstream.tracker.RecordReplay;
-import io.cpstream.tracker.trace.TraceRecorder;
 import io.cpstream.tracker.replay.EventLog;
+import io.cpstream.tracker.replay.ExecutionTrace;
+import io.cpstream.tracker.trace.TraceRecorder;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -43,10 +46,15 @@ final class ReplayCommand implements Callable<Integer> {
     @Option(names = "--until", description = "Stop just before this port access (default: the log's end)")
     Long until;
 
-    @Option(names = "--trace", description = "Write a dirty-page trace of the replayed execution to this file")
+    @Option(names = "--trace", split = ",", paramLabel = "KIND", description = "Trace the replayed execution into "
+            + "--out: instructions, memory (every store), ports (every IN and OUT), any of them together (an execution "
+            + "trace, EXECUTION-TRACE-FORMAT.md); or pages alone (a dirty-page trace every --trace-ms, TRACE-FORMAT.md)")
+    List<String> traceKinds;
+
+    @Option(names = "--out", paramLabel = "FILE", description = "Where --trace writes")
     Path trace;
 
-    @Option(names = "--trace-ms", defaultValue = "10", description = "Epoch length of the trace (default: ${DEFAULT-VALUE})")
+    @Option(names = "--trace-ms", defaultValue = "10", description = "Epoch length of a pages trace (default: ${DEFAULT-VALUE})")
     long traceMillis;
 
     @Option(names = "--timeout-s", defaultValue = "300", description = "Give up after this long (default: ${DEFAULT-VALUE})")
@@ -66,6 +74,27 @@ final class ReplayCommand implements Callable<Integer> {
         if (boot != null && logFile == null) {
             throw new Errors.UserError("--boot replays a log recorded from boot: give --log FILE");
         }
+        boolean pages = traceKinds != null && traceKinds.contains("pages");
+        Set<ExecutionTrace.Kind> execution = EnumSet.noneOf(ExecutionTrace.Kind.class);
+        if (traceKinds != null) {
+            if (trace == null) {
+                throw new Errors.UserError("--trace writes into a file: give --out FILE");
+            }
+            if (pages && traceKinds.size() > 1) {
+                throw new Errors.UserError("--trace pages writes a dirty-page trace of its own format; trace it in a "
+                        + "run of its own, apart from " + String.join(",", traceKinds.stream()
+                                .filter(kind -> !kind.equals("pages")).toList()));
+            }
+            for (String kind : pages ? List.<String>of() : traceKinds) {
+                try {
+                    execution.addAll(ExecutionTrace.parse(kind));
+                } catch (IllegalArgumentException e) {
+                    throw new Errors.UserError(e.getMessage());
+                }
+            }
+        } else if (trace != null) {
+            throw new Errors.UserError("--out is where --trace writes: give --trace pages|instructions|memory|ports");
+        }
         PromotedSnapshot snapshot = snapshotDir == null ? null : PromotedSnapshot.open(snapshotDir);
         EventLog log;
         try {
@@ -78,12 +107,16 @@ final class ReplayCommand implements Callable<Integer> {
         String origin = snapshot != null ? snapshotDir.toString() : "boot of " + boot;
         Map<String, Object> result = new LinkedHashMap<>();
         int[] traceEpochs = new int[1];
+        ExecutionTrace.Summary summary = null;
         SnapshotReplay.Result ended;
         try (SnapshotReplay replay = snapshot != null ? SnapshotReplay.open(snapshot, log, until)
                 : SnapshotReplay.fromBoot(boot, log, until)) {
             List<GuestOutput> traced = new ArrayList<>();
-            if (trace != null) {
-                RecordReplay rr = replay.guest().recordReplay().orElseThrow();
+            RecordReplay rr = replay.guest().recordReplay().orElseThrow();
+            if (!execution.isEmpty()) {
+                rr.traceExecution(trace, execution);
+            }
+            if (pages) {
                 TraceRecorder.record(new EndOfReplay(replay.guest(), rr), trace, Duration.ofMillis(traceMillis), Integer.MAX_VALUE,
                         Map.of("source", source, "replay_of", origin,
                                 "port_accesses", replay.from() + ".." + replay.until()),
@@ -93,9 +126,13 @@ final class ReplayCommand implements Callable<Integer> {
                         }, rr::waitingAtReplayEnd);
             }
             ended = replay.run(Duration.ofSeconds(timeoutSeconds));
+            if (!execution.isEmpty()) {
+                rr.endTrace();
+                summary = ExecutionTrace.read(trace, entry -> { });
+            }
             traced.addAll(ended.outputs());
             ended = new SnapshotReplay.Result(ended.from(), ended.until(), traced, ended.imageSha256());
-        } catch (IllegalArgumentException | IllegalStateException e) {
+        } catch (IllegalArgumentException | IllegalStateException | io.cpstream.tracker.kvm.KvmException e) {
             throw new Errors.UserError(e.getMessage());
         }
         result.put(snapshot != null ? "snapshot" : "boot", snapshot != null ? snapshotDir.toString() : boot);
@@ -109,15 +146,25 @@ final class ReplayCommand implements Callable<Integer> {
         result.put("first_output", ended.outputs().isEmpty() ? null : ObservedOutputs.describe(ended.outputs().getFirst()));
         result.put("last_output", ended.outputs().isEmpty() ? null : ObservedOutputs.describe(ended.outputs().getLast()));
         if (trace != null) {
-            result.put("trace", trace.toString());
+            result.put("trace", String.join(",", traceKinds));
+            result.put("trace_file", trace.toString());
+        }
+        if (pages) {
             result.put("trace_epochs", traceEpochs[0]);
+        }
+        if (summary != null) {
+            result.put("trace_records", summary.records());
+            for (var count : summary.counts().entrySet()) {
+                result.put("trace_" + count.getKey().name().toLowerCase(java.util.Locale.ROOT) + "s", count.getValue());
+            }
         }
         if (json) {
             Json.print(System.out, result);
         } else {
             System.out.printf("replayed port accesses %d..%d of %s: %d outputs, image SHA-256 %s%s%n", ended.from(),
                     ended.until(), origin, ended.outputs().size(), result.get("image_sha256"),
-                    trace == null ? "" : ", trace " + trace + " (" + traceEpochs[0] + " epochs)");
+                    trace == null ? "" : ", trace " + trace + (pages ? " (" + traceEpochs[0] + " epochs)"
+                            : " (" + summary.records() + " events)"));
         }
         return 0;
     }

@@ -1,6 +1,9 @@
 package io.cpstream.tracker;
 
+import io.cpstream.tracker.replay.ExecutionTrace;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Set;
 
 /**
  * Record and replay of a guest's non-deterministic inputs, for sources whose guest is deterministic between
@@ -55,4 +58,19 @@ public interface RecordReplay {
 
     /** Waits until the guest waits at the end of its log; fails with the guest's fault (e.g. a divergence). */
     void awaitReplayEnd(Duration timeout);
+
+    /**
+     * From now on writes every event of {@code kinds} the guest makes to {@code file}, an {@link ExecutionTrace}; the
+     * instruction and store hooks slow the guest for the rest of its life, so trace a replay made for it.
+     *
+     * @throws UnsupportedOperationException a guest that cannot be traced
+     */
+    default void traceExecution(Path file, Set<ExecutionTrace.Kind> kinds) {
+        throw new UnsupportedOperationException("this guest cannot write an execution trace");
+    }
+
+    /** Ends the trace {@link #traceExecution} began; returns how many events it holds. */
+    default long endTrace() {
+        throw new UnsupportedOperationException("this guest cannot write an execution trace");
+    }
 }

@@ -87,8 +87,24 @@ class ReplayProtectionTest {
         // The same through the launcher: deterministic, with a dirty-page trace of the replay, and a bad log refused.
         JsonNode first = cliJson("replay", "--snapshot", snapshot.directory().toString(), "--json");
         Path trace = dir.resolve("replay.trace");
-        JsonNode traced = cliJson("replay", "--snapshot", snapshot.directory().toString(), "--trace", trace.toString(),
-                "--trace-ms", "2", "--json");
+        JsonNode traced = cliJson("replay", "--snapshot", snapshot.directory().toString(), "--trace", "pages",
+                "--out", trace.toString(), "--trace-ms", "2", "--json");
+        // Instruction by instruction, store by store, port by port: the same replay, and every port access in it.
+        Path execution = dir.resolve("replay.xtrace");
+        JsonNode stepped = cliJson("replay", "--snapshot", snapshot.directory().toString(), "--trace",
+                "instructions,memory,ports", "--out", execution.toString(), "--json");
+        assertEquals(first.get("image_sha256"), stepped.get("image_sha256"), "a traced replay ends the same");
+        long accesses = stepped.get("replayed_until").asLong() - stepped.get("replayed_from").asLong();
+        assertEquals(accesses, stepped.get("trace_port_ins").asLong() + stepped.get("trace_port_outs").asLong(),
+                stepped.toString());
+        assertTrue(stepped.get("trace_instructions").asLong() > stepped.get("trace_memory_writes").asLong()
+                && stepped.get("trace_memory_writes").asLong() > 0, stepped.toString());
+        var summary = io.cpstream.tracker.replay.ExecutionTrace.read(execution, entry -> { });
+        assertEquals(stepped.get("trace_records").asLong(), summary.records());
+        CliRun mixed = CliRun.of("replay", "--snapshot", snapshot.directory().toString(), "--trace", "pages,ports",
+                "--out", execution.toString(), "--json");
+        assertEquals(1, mixed.code(), mixed.out());
+        assertTrue(mixed.err().contains("of its own format"), mixed.err());
         assertEquals(ImageDigest.hex(ImageDigest.sha256(primaryImage)), first.get("image_sha256").asText());
         assertEquals(first.get("image_sha256"), traced.get("image_sha256"), "two replays of one log, one image");
         assertEquals(first.get("outputs"), traced.get("outputs"));

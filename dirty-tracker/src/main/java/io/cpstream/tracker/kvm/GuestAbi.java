@@ -16,6 +16,8 @@ public final class GuestAbi {
     /** Guest-physical address of the first byte of the guest image. */
     public static final long IMAGE_GPA = 0x100000;
     public static final int RECORD_MAX = 1024;
+    /** The output port: an OUT of a record's guest-physical address emits that record. */
+    public static final int PORT_OUTPUT = 0x500;
     static final long KV_SLOT_BYTES = 512;
 
     private GuestAbi() {

@@ -57,6 +57,8 @@ final class KvmLibrary {
     final MethodHandle replayExtend;
     final MethodHandle rrStatus;
     final MethodHandle waitReplayEnd;
+    final MethodHandle xtraceOpen;
+    final MethodHandle xtraceClose;
 
     private KvmLibrary(SymbolLookup lib) {
         Linker linker = Linker.nativeLinker();
@@ -93,6 +95,8 @@ final class KvmLibrary {
         replayExtend = b.bind("cps_vm_replay_extend", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG));
         rrStatus = b.bind("cps_vm_rr_status", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS));
         waitReplayEnd = b.bind("cps_vm_wait_replay_end", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG));
+        xtraceOpen = b.bind("cps_vm_xtrace_open", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG));
+        xtraceClose = b.bind("cps_vm_xtrace_close", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG));
     }
 
     @FunctionalInterface

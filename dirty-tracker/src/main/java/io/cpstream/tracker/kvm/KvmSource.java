@@ -7,6 +7,7 @@ import io.cpstream.tracker.ProtectedPages;
 import io.cpstream.tracker.SourceSpec;
 import io.cpstream.tracker.SourceStun;
 import io.cpstream.tracker.Stun;
+import io.cpstream.tracker.replay.ExecutionTrace;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.io.UncheckedIOException;
@@ -387,6 +388,19 @@ public final class KvmSource implements MemorySource {
         @Override
         public boolean waitingAtReplayEnd() {
             return withVm(vm::rrStatus)[2] != 0;
+        }
+
+        @Override
+        public void traceExecution(java.nio.file.Path file, java.util.Set<ExecutionTrace.Kind> kinds) {
+            withVm(() -> {
+                vm.traceOpen(file.toAbsolutePath().toString(), ExecutionTrace.mask(kinds));
+                return null;
+            });
+        }
+
+        @Override
+        public long endTrace() {
+            return withVm(vm::traceClose);
         }
 
         @Override

@@ -370,6 +370,32 @@ final class NativeVm implements AutoCloseable {
         }
     }
 
+    void traceOpen(String path, int kinds) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            check((int) lib.xtraceOpen.invokeExact(handle, arena.allocateFrom(path), kinds, err, KvmLibrary.ERR_LEN),
+                    err, "starting the execution trace");
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("starting the execution trace", t);
+        }
+    }
+
+    long traceClose() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = arena.allocate(KvmLibrary.ERR_LEN);
+            MemorySegment records = arena.allocate(JAVA_LONG);
+            check((int) lib.xtraceClose.invokeExact(handle, records, err, KvmLibrary.ERR_LEN), err,
+                    "ending the execution trace");
+            return records.get(JAVA_LONG, 0);
+        } catch (KvmException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow("ending the execution trace", t);
+        }
+    }
+
     /** [port ordinal, mode, waiting at the end (0/1), replay end, undrained event bytes]. */
     long[] rrStatus() {
         try (Arena arena = Arena.ofConfined()) {

@@ -13,6 +13,7 @@ import io.cpstream.tracker.MemorySources;
 import io.cpstream.tracker.RecordReplay;
 import io.cpstream.tracker.SourceSpec;
 import io.cpstream.tracker.replay.EventLog;
+import io.cpstream.tracker.replay.ExecutionTrace;
 import io.cpstream.tracker.replay.InputEvents;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
@@ -146,6 +147,69 @@ class EmuRecordReplayTest {
         }
         int mismatch = Arrays.mismatch(recording.finalMemory(), replayed.memory());
         assertEquals(-1, mismatch, () -> "replayed memory differs at page " + mismatch / 4096);
+    }
+
+    /**
+     * A replay traced instruction by instruction, store by store and port by port: its port events are the log's
+     * inputs and the recording's outputs, in order; every kind has events; and two replays write the same trace.
+     */
+    @Test
+    void aTracedReplayRecordsWhatTheGuestDid(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        EventLog log = recording.log();
+        java.nio.file.Path first = dir.resolve("first.xtrace");
+        java.nio.file.Path second = dir.resolve("second.xtrace");
+        long records = tracedReplay(log, first);
+        tracedReplay(log, second);
+        List<ExecutionTrace.Entry> ports = new ArrayList<>();
+        long[] stores = new long[1];
+        ExecutionTrace.Summary summary = ExecutionTrace.read(first, entry -> {
+            switch (entry.kind()) {
+                case PORT_IN, PORT_OUT -> ports.add(entry);
+                case MEMORY_WRITE -> stores[0]++;
+                case INSTRUCTION -> assertTrue(entry.size() >= 1 && entry.size() <= 15, entry.toString());
+            }
+        });
+        assertEquals(records, summary.records());
+        assertEquals(log.from(), summary.startPosition());
+        assertEquals(log.end(), summary.endPosition(), "it ended waiting inside the log's last access");
+        assertTrue(summary.counts().get(ExecutionTrace.Kind.INSTRUCTION) > summary.counts()
+                .get(ExecutionTrace.Kind.MEMORY_WRITE), summary.toString());
+        assertTrue(stores[0] > 0, summary.toString());
+        // Every port access of the replayed stretch, each at its own position, the log's inputs among them.
+        assertEquals(log.end() - log.from(), ports.size(), "one event per port access");
+        for (int i = 0; i < ports.size(); i++) {
+            assertEquals(log.from() + i, ports.get(i).position());
+        }
+        for (InputEvents.Event input : InputEvents.parse(log.events())) {
+            ExecutionTrace.Entry seen = ports.get((int) (input.ordinal() - log.from()));
+            assertEquals(input.port(), seen.port(), seen.toString());
+            if (input.kind() == InputEvents.KIND_VALUE) {
+                assertEquals(ExecutionTrace.Kind.PORT_IN, seen.kind());
+                assertEquals(Integer.toUnsignedLong(input.value()), seen.value(), "the value the guest got");
+            }
+        }
+        long outputs = ports.stream().filter(p -> p.kind() == ExecutionTrace.Kind.PORT_OUT
+                && p.port() == GuestAbi.PORT_OUTPUT).count();
+        assertEquals(recording.outputs().size(), outputs, "an OUT on the output port per output");
+        assertArrayEquals(java.nio.file.Files.readAllBytes(first), java.nio.file.Files.readAllBytes(second),
+                "one log, one trace");
+        // A trace cut short is refused, not read as a shorter run.
+        byte[] whole = java.nio.file.Files.readAllBytes(first);
+        java.nio.file.Path cut = dir.resolve("cut.xtrace");
+        java.nio.file.Files.write(cut, Arrays.copyOf(whole, whole.length - 32));
+        assertThrows(java.io.IOException.class, () -> ExecutionTrace.read(cut, entry -> { }));
+    }
+
+    private static long tracedReplay(EventLog log, java.nio.file.Path file) {
+        try (KvmSource guest = KvmSource.restore(SourceSpec.parse(SPEC), recording.memory(), recording.deviceState())) {
+            RecordReplay rr = guest.recordReplay().orElseThrow();
+            rr.replay(log.events(), log.end(), RecordReplay.AtEnd.WAIT);
+            rr.traceExecution(file, java.util.EnumSet.allOf(ExecutionTrace.Kind.class));
+            guest.start();
+            rr.awaitReplayEnd(PATIENCE);
+            return rr.endTrace();
+        }
     }
 
     @Test
