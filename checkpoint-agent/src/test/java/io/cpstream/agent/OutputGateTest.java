@@ -66,13 +66,18 @@ class OutputGateTest {
         }
     }
 
+    /** A gate releasing to {@code released} under a lease granted for ten minutes. */
+    private static OutputGate leasedGate(Path released, Guest guest) throws IOException {
+        PrimaryLease lease = new PrimaryLease();
+        lease.granted(lease.heartbeatSent(), Duration.ofMinutes(10).toNanos() / 1000);
+        return new OutputGate("vm", 0, new FileOutputSink(released), lease, 1 << 20, guest::poll);
+    }
+
     @Test
     void protectedAgainOnlyOnceAnAcknowledgementHoldsWhatWasReleasedAlone() throws Exception {
         Path released = dir.resolve("released.log");
         Guest guest = new Guest();
-        PrimaryLease lease = new PrimaryLease();
-        lease.granted(lease.heartbeatSent(), Duration.ofMinutes(10).toNanos() / 1000);
-        OutputGate gate = new OutputGate("vm", 0, new FileOutputSink(released), lease, 1 << 20, guest::poll);
+        OutputGate gate = leasedGate(released, guest);
         try (Releaser _ = Releaser.start(gate)) {
             // Protected: output waits for the ack of the checkpoint that holds it.
             guest.emit(10);
@@ -267,9 +272,7 @@ class OutputGateTest {
     void underLockstepAnOutputWaitsForTheSecondaryToMatchIt() throws Exception {
         Path released = dir.resolve("released.log");
         Guest guest = new Guest();
-        PrimaryLease lease = new PrimaryLease();
-        lease.granted(lease.heartbeatSent(), Duration.ofMinutes(10).toNanos() / 1000);
-        OutputGate gate = new OutputGate("vm", 0, new FileOutputSink(released), lease, 1 << 20, guest::poll);
+        OutputGate gate = leasedGate(released, guest);
         gate.lockstep();
         try (Releaser _ = Releaser.start(gate)) {
             guest.emit(10);
