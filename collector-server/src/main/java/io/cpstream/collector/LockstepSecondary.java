@@ -25,8 +25,9 @@ import java.util.function.Consumer;
  * <p>On the first mismatch the secondary stops, and the primary's outputs from there on wait. At the next commit
  * of a checkpoint that holds the mismatched output, a new secondary is restored from it: the primary is the truth,
  * and outputs the checkpoint holds are safe to release (a promotion would emit the same), so the compared end jumps
- * to the checkpoint's output end and comparing goes on from there. A secondary that fell more than a checkpoint
- * behind its primary is restarted the same way, so a slow collector holds outputs back by at most about an epoch.
+ * to the checkpoint's output end and comparing goes on from there. A secondary that has not emitted what a checkpoint
+ * committed {@link #BEHIND} ago holds is restarted the same way, so a slow collector holds outputs back by little
+ * more than that.
  *
  * <p>A divergence need not show in an output at once: every {@code verifyEvery}, at a commit, a second guest is
  * restored from the checkpoint and replays the journal to where the running secondary waits; their memory digests
@@ -43,6 +44,12 @@ final class LockstepSecondary implements AutoCloseable {
     private static final long PUMP_NANOS = TimeUnit.MICROSECONDS.toNanos(200);
     private static final long IDLE_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
     private static final Duration VERIFY_TIMEOUT = Duration.ofSeconds(10);
+    /**
+     * A secondary that has not emitted the outputs of a checkpoint committed this long ago is restarted from the
+     * newest one: long enough that a pause of the collector (a collection, a verification, a busy core) does not cost
+     * a restore, short enough that a secondary which cannot keep up holds the primary's outputs back by little more.
+     */
+    static final Duration BEHIND = Duration.ofMillis(250);
     /** Digests (of either side) kept waiting for the other side's, at most: what a primary can make this hold. */
     static final int MAX_PENDING = 1 << 18;
 
@@ -88,7 +95,8 @@ final class LockstepSecondary implements AutoCloseable {
     /** The secondary's outputs waiting for the primary's digest: {index, digest}. */
     private final ArrayDeque<long[]> emitted = new ArrayDeque<>();
     private long comparedEnd;
-    private long previousCommitOutputEnd;
+    /** Recent commits, oldest first: {System.nanoTime() of the commit, its output end}, back to {@link #BEHIND}. */
+    private final ArrayDeque<long[]> commits = new ArrayDeque<>();
     private Verification verifying;
     private long lastVerifyNanos = System.nanoTime();
     private long mismatches;
@@ -149,11 +157,15 @@ final class LockstepSecondary implements AutoCloseable {
             if (closed) {
                 return;
             }
-            long previous = previousCommitOutputEnd;
-            previousCommitOutputEnd = outputEnd;
-            if (running != null && verifying == null && running.nextOutput() < previous) {
-                stopRunning("it fell more than a checkpoint behind its primary (output " + running.nextOutput()
-                        + ", the checkpoint before this one holds " + previous + ")");
+            long now = System.nanoTime();
+            long behindEnd = -1; // output end of the newest commit at least BEHIND old
+            while (!commits.isEmpty() && now - commits.peekFirst()[0] >= BEHIND.toNanos()) {
+                behindEnd = commits.removeFirst()[1];
+            }
+            commits.addLast(new long[] {now, outputEnd});
+            if (running != null && verifying == null && running.nextOutput() < behindEnd) {
+                stopRunning("it fell behind its primary: at output " + running.nextOutput() + ", while a checkpoint "
+                        + "committed " + BEHIND.toMillis() + " ms ago or more holds " + behindEnd);
             }
             start = running == null && outputEnd > restartPast;
             verify = !start && running != null && verifying == null && verifyEvery != null
@@ -163,6 +175,7 @@ final class LockstepSecondary implements AutoCloseable {
             return;
         }
         SecondaryGuest fresh;
+        long restoring = System.nanoTime();
         try {
             fresh = SecondaryGuest.restore(store);
         } catch (RuntimeException e) {
@@ -185,7 +198,7 @@ final class LockstepSecondary implements AutoCloseable {
                 if (closed) {
                     retired.add(fresh);
                 } else if (start && running == null) {
-                    install(fresh, outputEnd);
+                    install(fresh, outputEnd, System.nanoTime() - restoring);
                 } else if (verify && running != null && verifying == null
                         && fresh.replayEnd() == running.replayEnd()) {
                     verifying = new Verification(fresh, running.replayEnd());
@@ -243,13 +256,14 @@ final class LockstepSecondary implements AutoCloseable {
         }
     }
 
-    private void install(SecondaryGuest fresh, long outputEnd) {
+    private void install(SecondaryGuest fresh, long outputEnd, long restoreNanos) {
         running = fresh;
         if (started) {
             resyncs++;
             metrics.lockstepResyncs.increment();
             LOG.log(System.Logger.Level.INFO, "vm {0}: lockstep secondary resynchronized from the checkpoint at port "
-                    + "access {1}, output {2}", vm, fresh.checkpointAt(), outputEnd);
+                    + "access {1}, output {2} (restored in {3} ms)", vm, fresh.checkpointAt(), outputEnd,
+                    TimeUnit.NANOSECONDS.toMillis(restoreNanos));
         }
         started = true;
         restartPast = -1;

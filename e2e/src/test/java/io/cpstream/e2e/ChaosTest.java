@@ -84,6 +84,17 @@ class ChaosTest {
         }
     }
 
+    /** Under quasi-lockstep the standby's collector also runs a secondary; killed, it starts one again. */
+    @Test
+    void failoverUnderLockstepKeepsEveryReleasedAnswer() throws Exception {
+        Replication.assumeBackend("emu");
+        JsonNode result = chaos("--trials", "1", "--faults", "kill-collector", "--protect", "lockstep",
+                "--source", "emu:guest=kv,mem=8m");
+        assertEquals("lockstep", result.get("protect").asText(), result.toPrettyString());
+        assertEquals(0, result.get("violations").asLong(), result.toPrettyString());
+        assertEquals(0, result.get("digest_mismatches").asLong(), result.toPrettyString());
+    }
+
     private JsonNode chaos(String... args) throws Exception {
         String[] all = java.util.stream.Stream.concat(java.util.stream.Stream.of("chaos", "--json", "--keep",
                 work.toString()), java.util.Arrays.stream(args)).toArray(String[]::new);
