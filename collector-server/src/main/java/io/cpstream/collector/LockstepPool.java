@@ -1,5 +1,6 @@
 package io.cpstream.collector;
 
+import io.cpstream.collector.store.EventJournal;
 import io.cpstream.tracker.kvm.KvmSource;
 import java.util.concurrent.Semaphore;
 
@@ -23,7 +24,7 @@ final class LockstepPool {
     }
 
     /** A secondary for {@code vm}, whose standby holds a guest of {@code sourceKind}. */
-    Granted open(String vm, String sourceKind, CollectorMetrics metrics) {
+    Granted open(String vm, String sourceKind, EventJournal events, CollectorMetrics metrics) {
         if (!"emu".equals(sourceKind)) {
             return new Granted(null, "a " + (sourceKind == null || sourceKind.isEmpty() ? "guest of unknown kind"
                     : sourceKind + " guest") + " cannot be replayed (only emu guests can)");
@@ -36,6 +37,6 @@ final class LockstepPool {
             return new Granted(null, "all " + settings.maxSecondaries() + " lockstep secondaries of this collector "
                     + "are in use (lockstep-secondaries)");
         }
-        return new Granted(new LockstepSecondary(vm, settings.verifyEvery(), metrics, slots::release), null);
+        return new Granted(new LockstepSecondary(vm, events, settings.verifyEvery(), metrics, slots::release), null);
     }
 }

@@ -34,9 +34,12 @@ import java.util.function.Consumer;
  * must be equal. A difference counts as a divergence and restarts the secondary at the next commit.
  *
  * <p>Threads: chunks come in on gRPC's threads under the event journal's lock ({@link #journaled}), commits under the
- * standby's lock ({@link #committed}); a thread of its own drains and compares the secondary's outputs and answers the
- * agent whenever the compared end moves. Guests are closed by that thread only (or after it ended), so a digest
- * taken outside this object's monitor never reads a closed guest.
+ * standby's lock ({@link #committed}), which only copies the checkpoint out of the store. A restore thread makes
+ * guests of those copies (slow: hundreds of milliseconds for a large guest, so neither under the standby's lock,
+ * where it would hold the next commit back, nor on the comparing thread, where it would hold outputs back). A thread
+ * of its own drains and compares the secondary's outputs and answers the agent whenever the compared end moves. Once
+ * installed, guests are closed by that thread only, so a digest taken outside this object's monitor never reads a
+ * closed guest; locks are taken in the order journal, then this object.
  */
 final class LockstepSecondary implements AutoCloseable {
 
@@ -62,6 +65,10 @@ final class LockstepSecondary implements AutoCloseable {
     private record Held(long from, long end, byte[] events) {
     }
 
+    /** A checkpoint to make a guest of: the secondary ({@code start}), or a verification's candidate. */
+    private record Restore(SecondaryGuest.Captured checkpoint, boolean start, long capturedNanos) {
+    }
+
     /** A verification under way: a guest restored from the checkpoint, replaying to where the secondary waits. */
     private static final class Verification {
         final SecondaryGuest candidate;
@@ -76,6 +83,8 @@ final class LockstepSecondary implements AutoCloseable {
     }
 
     private final String vm;
+    /** The standby's event journal: a new secondary reads it from its checkpoint on. */
+    private final EventJournal events;
     private final Duration verifyEvery;
     private final CollectorMetrics metrics;
     private final Runnable onClose;
@@ -98,6 +107,10 @@ final class LockstepSecondary implements AutoCloseable {
     /** Recent commits, oldest first: {System.nanoTime() of the commit, its output end}, back to {@link #BEHIND}. */
     private final ArrayDeque<long[]> commits = new ArrayDeque<>();
     private Verification verifying;
+    /** A checkpoint captured at a commit, waiting to be made a guest by the restore thread. */
+    private Restore pending;
+    /** Whether a restore thread runs (it takes {@link #pending} until there is none). */
+    private boolean restoring;
     private long lastVerifyNanos = System.nanoTime();
     private long mismatches;
     private long resyncs;
@@ -112,8 +125,10 @@ final class LockstepSecondary implements AutoCloseable {
      * @param verifyEvery how often the secondary's memory is checked; null: never
      * @param onClose     gives back its slot of the collector's {@code lockstep-secondaries}
      */
-    LockstepSecondary(String vm, Duration verifyEvery, CollectorMetrics metrics, Runnable onClose) {
+    LockstepSecondary(String vm, EventJournal events, Duration verifyEvery, CollectorMetrics metrics,
+                      Runnable onClose) {
         this.vm = vm;
+        this.events = events;
         this.verifyEvery = verifyEvery;
         this.metrics = metrics;
         this.onClose = onClose;
@@ -145,11 +160,11 @@ final class LockstepSecondary implements AutoCloseable {
     }
 
     /**
-     * A checkpoint was committed (under the standby's lock: the image holds it whole). Starts the secondary from it
+     * A checkpoint was committed (under the standby's lock: the image holds it whole). Copies it for a new secondary
      * if there is none (first, after a mismatch once the checkpoint holds the mismatched output, or after falling
-     * behind), or starts a verification when one is due.
+     * behind), or for a verification when one is due; this object's thread makes the guest.
      */
-    void committed(ImageStore store, EventJournal events) {
+    void committed(ImageStore store) {
         long outputEnd = store.committed().outputs().end();
         boolean start;
         boolean verify;
@@ -167,17 +182,63 @@ final class LockstepSecondary implements AutoCloseable {
                 stopRunning("it fell behind its primary: at output " + running.nextOutput() + ", while a checkpoint "
                         + "committed " + BEHIND.toMillis() + " ms ago or more holds " + behindEnd);
             }
-            start = running == null && outputEnd > restartPast;
-            verify = !start && running != null && verifying == null && verifyEvery != null
-                    && System.nanoTime() - lastVerifyNanos >= verifyEvery.toNanos();
+            // One restore at a time: a capture copies the whole image under the standby's lock, so never one per commit.
+            start = running == null && outputEnd > restartPast && !restoring;
+            verify = !start && running != null && verifying == null && !restoring && verifyEvery != null
+                    && now - lastVerifyNanos >= verifyEvery.toNanos();
+            if (verify) {
+                lastVerifyNanos = now;
+            }
         }
         if (!start && !verify) {
             return;
         }
+        // Only the copy is made here, under the standby's lock; a thread of its own makes the guest from it, so that
+        // neither the next commit nor the comparing waits for that.
+        SecondaryGuest.Captured checkpoint = SecondaryGuest.capture(store);
+        boolean spawn;
+        synchronized (this) {
+            if (pending != null) {
+                pending.checkpoint().close(); // a newer checkpoint replaces one not restored yet
+            }
+            pending = new Restore(checkpoint, start, System.nanoTime());
+            spawn = !restoring;
+            restoring = true;
+        }
+        if (spawn) {
+            Thread.ofPlatform().daemon().name("lockstep-restore-" + vm).start(this::restoreAll);
+        }
+    }
+
+    /** Makes guests of the captured checkpoints until none waits (the restore thread). */
+    private void restoreAll() {
+        while (true) {
+            Restore restore;
+            synchronized (this) {
+                restore = pending;
+                pending = null;
+                if (restore == null || closed) {
+                    restoring = false;
+                    if (restore != null) {
+                        restore.checkpoint().close();
+                    }
+                    return;
+                }
+            }
+            restore(restore);
+            LockSupport.unpark(pump);
+        }
+    }
+
+    /**
+     * Makes the guest of a captured checkpoint and starts it from the journal: as the secondary, or as the candidate
+     * of a verification. Under no lock but the journal's and this object's for the start. Until it is installed the
+     * guest is this thread's alone, so it closes one it does not install itself.
+     */
+    private void restore(Restore restore) {
         SecondaryGuest fresh;
-        long restoring = System.nanoTime();
         try {
-            fresh = SecondaryGuest.restore(store);
+            fresh = SecondaryGuest.restore(restore.checkpoint());
         } catch (RuntimeException e) {
             synchronized (this) {
                 unavailable = "cannot run the guest here: " + e.getMessage();
@@ -185,30 +246,30 @@ final class LockstepSecondary implements AutoCloseable {
             LOG.log(System.Logger.Level.WARNING, "vm {0}: no lockstep secondary: {1}", vm, e.getMessage());
             return;
         }
+        boolean installed = false;
         synchronized (events) {
             synchronized (this) {
                 try {
-                    fresh.follow(events);
+                    if (!closed) {
+                        fresh.follow(events);
+                        if (restore.start() && running == null) {
+                            install(fresh, System.nanoTime() - restore.capturedNanos());
+                            installed = true;
+                        } else if (!restore.start() && running != null && verifying == null
+                                && fresh.replayEnd() == running.replayEnd()) {
+                            verifying = new Verification(fresh, running.replayEnd());
+                            installed = true;
+                        }
+                    }
                 } catch (RuntimeException e) {
-                    retired.add(fresh);
                     LOG.log(System.Logger.Level.WARNING, "vm {0}: lockstep secondary not started: {1}", vm,
                             e.getMessage());
-                    return;
-                }
-                if (closed) {
-                    retired.add(fresh);
-                } else if (start && running == null) {
-                    install(fresh, outputEnd, System.nanoTime() - restoring);
-                } else if (verify && running != null && verifying == null
-                        && fresh.replayEnd() == running.replayEnd()) {
-                    verifying = new Verification(fresh, running.replayEnd());
-                    lastVerifyNanos = System.nanoTime();
-                } else {
-                    retired.add(fresh);
                 }
             }
         }
-        LockSupport.unpark(pump);
+        if (!installed) {
+            fresh.close();
+        }
     }
 
     /** Outputs below this may be released: matched, or held by the checkpoint the secondary (re)started from. */
@@ -256,16 +317,18 @@ final class LockstepSecondary implements AutoCloseable {
         }
     }
 
-    private void install(SecondaryGuest fresh, long outputEnd, long restoreNanos) {
+    private void install(SecondaryGuest fresh, long restoreNanos) {
+        long outputEnd = fresh.nextOutput();
         running = fresh;
         if (started) {
             resyncs++;
             metrics.lockstepResyncs.increment();
             LOG.log(System.Logger.Level.INFO, "vm {0}: lockstep secondary resynchronized from the checkpoint at port "
-                    + "access {1}, output {2} (restored in {3} ms)", vm, fresh.checkpointAt(), outputEnd,
+                    + "access {1}, output {2} ({3} ms after its commit)", vm, fresh.checkpointAt(), outputEnd,
                     TimeUnit.NANOSECONDS.toMillis(restoreNanos));
         }
         started = true;
+        commits.clear(); // it starts from a checkpoint made a while ago: behind is counted from here
         restartPast = -1;
         unavailable = null;
         emitted.clear();
@@ -334,6 +397,7 @@ final class LockstepSecondary implements AutoCloseable {
             stopRunning("the standby closed");
         }
         closeRetired();
+        onClose.run();
     }
 
     private synchronized boolean idle() {
@@ -379,6 +443,7 @@ final class LockstepSecondary implements AutoCloseable {
                 LOG.log(System.Logger.Level.WARNING, "vm {0}: lockstep verification abandoned: {1}", vm,
                         verifying.candidate.fault().orElse("the replay did not reach the secondary in time"));
                 abandonVerification(true);
+                commits.clear();
                 return true;
             }
             if (!running.waitingAt(verifying.at) || !verifying.candidate.waitingAt(verifying.at)) {
@@ -394,6 +459,7 @@ final class LockstepSecondary implements AutoCloseable {
             if (verifying != check) {
                 return true;
             }
+            commits.clear(); // the secondary waited for the check: it is not behind for that
             if (equal) {
                 verifications++;
                 metrics.lockstepVerifications.increment();
@@ -450,18 +516,13 @@ final class LockstepSecondary implements AutoCloseable {
         to.accept(EventLogAck.newBuilder().setComparedOutputEnd(end).build());
     }
 
+    /**
+     * Stops it: its thread closes the guests and gives the slot back as it ends. Never waits for that thread, which
+     * may itself wait for the event journal's lock that a caller of this can hold.
+     */
     @Override
     public void close() {
-        if (closed) {
-            return;
-        }
         closed = true;
         LockSupport.unpark(pump);
-        try {
-            pump.join();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        onClose.run();
     }
 }

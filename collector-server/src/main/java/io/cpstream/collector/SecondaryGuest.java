@@ -22,10 +22,10 @@ import java.util.Optional;
  * it caught up. Deterministic like every replay: it emits what the primary emitted, unless the primary saw something
  * the log does not hold.
  *
- * <p>Built in two steps so that the standby's lock covers the first and the event journal's the second:
- * {@link #restore} copies the committed image (it must not change meanwhile), {@link #follow} reads the journal from
- * the checkpoint's port access on and starts the guest (no chunk may be journaled in between, or it would be lost to
- * this guest).
+ * <p>Built in three steps: {@link #capture} copies the committed checkpoint under the standby's lock (the image must
+ * not change meanwhile); {@link #restore} makes the guest from the copy, under no lock; {@link #follow} reads the
+ * journal from the checkpoint's port access on and starts the guest under the event journal's lock (no chunk may be
+ * journaled in between, or it would be lost to this guest).
  */
 final class SecondaryGuest implements AutoCloseable {
 
@@ -43,27 +43,59 @@ final class SecondaryGuest implements AutoCloseable {
     }
 
     /**
-     * Restores the committed checkpoint of {@code store} into a new guest, not running yet. Only while no commit runs
-     * (under the standby's lock).
+     * A committed checkpoint copied out of the standby's store: its memory, device state and output end. Taken under
+     * the standby's lock (a plain copy of the image); the guest is made from it afterwards, off that lock, since
+     * making one (mapping its memory, arming the emulator) takes far longer than the copy.
+     */
+    static final class Captured implements AutoCloseable {
+        private final Arena arena = Arena.ofShared();
+        private final SourceSpec spec;
+        private final MemorySegment memory;
+        private final byte[] deviceState;
+        private final long outputEnd;
+
+        private Captured(ImageStore store) {
+            StandbyManifest manifest = store.manifest();
+            spec = new SourceSpec(manifest.sourceKind(), manifest.sourceParams());
+            int pageSize = manifest.pageSize();
+            memory = arena.allocate(manifest.pageCount() * pageSize, 4096);
+            for (long page = 0; page < manifest.pageCount(); page++) {
+                MemorySegment.copy(store.page(page), 0, memory, page * pageSize, pageSize);
+            }
+            deviceState = store.committed().deviceState();
+            outputEnd = store.committed().outputs().end();
+        }
+
+        /** Outputs the checkpoint holds: the restored guest's next one is this. */
+        long outputEnd() {
+            return outputEnd;
+        }
+
+        @Override
+        public void close() {
+            arena.close();
+        }
+    }
+
+    /** Copies the committed checkpoint of {@code store}; only while no commit runs (under the standby's lock). */
+    static Captured capture(ImageStore store) {
+        return new Captured(store);
+    }
+
+    /**
+     * Makes a new guest, not running yet, from a captured checkpoint (which it closes).
      *
      * @throws IllegalArgumentException the guest cannot run here (not an emu guest, or no emulator on this host)
      */
-    static SecondaryGuest restore(ImageStore store) {
-        StandbyManifest manifest = store.manifest();
-        SourceSpec spec = new SourceSpec(manifest.sourceKind(), manifest.sourceParams());
-        int pageSize = manifest.pageSize();
+    static SecondaryGuest restore(Captured checkpoint) {
         MemorySource guest;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment image = arena.allocate(manifest.pageCount() * pageSize, 4096);
-            for (long page = 0; page < manifest.pageCount(); page++) {
-                MemorySegment.copy(store.page(page), 0, image, page * pageSize, pageSize);
-            }
-            guest = MemorySources.restore(spec, image, store.committed().deviceState());
+        try (checkpoint) {
+            guest = MemorySources.restore(checkpoint.spec, checkpoint.memory, checkpoint.deviceState);
         }
         try {
             RecordReplay rr = guest.recordReplay().orElseThrow(() -> new IllegalArgumentException(
-                    "a " + manifest.sourceKind() + " guest cannot replay its inputs (only emu guests can)"));
-            return new SecondaryGuest(guest, rr, store.committed().outputs().end());
+                    "a " + checkpoint.spec.kind() + " guest cannot replay its inputs (only emu guests can)"));
+            return new SecondaryGuest(guest, rr, checkpoint.outputEnd);
         } catch (RuntimeException e) {
             guest.close();
             throw e;

@@ -151,7 +151,7 @@ final class Standby {
             CollectorMessage answer = intake.accept(message);
             LockstepSecondary secondary = lockstep;
             if (secondary != null && store.manifest().committedEpoch() != committed && !store.applyPending()) {
-                secondary.committed(store, events);
+                secondary.committed(store);
             }
             return answer;
         }
@@ -188,7 +188,7 @@ final class Standby {
     private EventLogAck compareInLockstep(EventLogChunk chunk, EventLogAck ack, Consumer<EventLogAck> replyTo) {
         LockstepSecondary secondary = lockstep;
         if (secondary == null && lockstepRefusal == null) {
-            LockstepPool.Granted granted = lockstepPool.open(vm, store.manifest().sourceKind(), metrics);
+            LockstepPool.Granted granted = lockstepPool.open(vm, store.manifest().sourceKind(), events, metrics);
             secondary = granted.secondary();
             lockstep = secondary;
             lockstepRefusal = granted.refusal();
