@@ -162,7 +162,7 @@ final class LockstepSecondary implements AutoCloseable {
     /**
      * A checkpoint was committed (under the standby's lock: the image holds it whole). Copies it for a new secondary
      * if there is none (first, after a mismatch once the checkpoint holds the mismatched output, or after falling
-     * behind), or for a verification when one is due; this object's thread makes the guest.
+     * behind), or for a verification when one is due; the restore thread makes the guest.
      */
     void committed(ImageStore store) {
         long outputEnd = store.committed().outputs().end();

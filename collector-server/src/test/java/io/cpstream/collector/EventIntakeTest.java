@@ -138,7 +138,10 @@ class EventIntakeTest {
                 chunk(10, 20, poll(25, 1), false),          // outside [from, end)
                 chunk(12, 20, poll(13, 1), false),          // leaves a gap after the journal's end
                 chunk(20, 10, new byte[0], false),          // not a range
-                chunk(10, 20, new byte[(1 << 20) + 20], false)); // larger than a chunk may be
+                chunk(10, 20, new byte[(1 << 20) + 20], false), // larger than a chunk may be
+                chunk(10, 20, poll(12, 1), false).setLockstep(true).setOutputFrom(0) // more digests than a chunk holds
+                        .addAllOutputDigests(java.util.Collections.nCopies(
+                                io.cpstream.proto.Limit.MAX_OUTPUT_DIGESTS_VALUE + 1, 7L)));
         for (EventLogChunk.Builder bad : refused) {
             Attached again = attach();
             Status status = eventLog(again).send(bad).awaitClosed();
@@ -152,6 +155,23 @@ class EventIntakeTest {
         Attached next = attach();
         assertEquals(10, next.welcome().getWelcome().getEventLogEnd());
         assertEquals(11, eventLog(next).send(chunk(10, 11, poll(10, 7), false)).awaitAck(), "and goes on");
+    }
+
+    /**
+     * A primary asking for lockstep when this collector cannot run its guest (not emu) is journaled as ever, and told
+     * why in every acknowledgement, so that it releases as under replay instead of waiting for comparisons.
+     */
+    @Test
+    void aLockstepChunkThatNoSecondaryCanServeIsJournaledAndToldWhy() throws Exception {
+        Attached attached = committed();
+        RawEventLog log = eventLog(attached);
+        log.send(chunk(0, 10, poll(3, 1), true).setLockstep(true).setOutputFrom(0).addOutputDigests(42));
+        io.cpstream.proto.EventLogAck ack = log.acks.poll(30, java.util.concurrent.TimeUnit.SECONDS);
+        assertEquals(10, ack.getEnd());
+        assertTrue(ack.getLockstepUnavailable().contains("cannot be replayed"), ack.toString());
+        VmStatus status = AdminGrpc.newBlockingStub(collector.channel())
+                .getVm(GetVmRequest.newBuilder().setVmId("vm").build());
+        assertTrue(status.getLockstepState().startsWith("unavailable: "), status.toString());
     }
 
     @Test
