@@ -170,4 +170,90 @@ class EventRecorderTest {
             server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
     }
+
+    /**
+     * Quasi-lockstep: each message carries the digests of the outputs taken since the last, from where the last one's
+     * ended; those the collector says it compared are dropped, and a new call (another collector, or the same after
+     * a reconnect) is sent again every digest not compared yet.
+     */
+    @Test
+    void underLockstepDigestsRideWithTheInputsUntilCompared() throws Exception {
+        Collector collector = new Collector();
+        Server server = Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()).addService(collector)
+                .build().start();
+        ManagedChannel channel = Grpc.newChannelBuilder("127.0.0.1:" + server.getPort(),
+                InsecureChannelCredentials.create()).build();
+        java.util.concurrent.ConcurrentLinkedQueue<io.cpstream.tracker.GuestOutput> emitted =
+                new java.util.concurrent.ConcurrentLinkedQueue<>();
+        OutputGate outputs = new OutputGate("vm", 0, new FileOutputSink(dir.resolve("released.log")), new PrimaryLease(),
+                1 << 20, max -> {
+                    List<io.cpstream.tracker.GuestOutput> taken = new java.util.ArrayList<>();
+                    for (io.cpstream.tracker.GuestOutput output; (output = emitted.poll()) != null; ) {
+                        taken.add(output);
+                    }
+                    return taken;
+                });
+        EventRecorder[] recorder = new EventRecorder[1];
+        java.util.concurrent.atomic.AtomicReference<EventLogCall> current = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.function.Supplier<EventLogCall> open = () -> new EventLogCall(channel, "vm",
+                ByteString.copyFromUtf8("token"), ack -> {
+                    if (ack.getEnd() > 0) {
+                        recorder[0].acked(ack.getEnd());
+                    }
+                    recorder[0].compared(ack.getComparedOutputEnd(), ack.getLockstepUnavailable());
+                }, () -> recorder[0].wake(), status -> { });
+        recorder[0] = new EventRecorder("vm", new PollingGuest(), outputs, current::get, roundTrip -> { }, null, true);
+        recorder[0].begin();
+        for (int i = 0; i < 3; i++) {
+            emitted.add(new io.cpstream.tracker.GuestOutput(0, i, new byte[] {(byte) i}));
+        }
+        current.set(open.get());
+        recorder[0].welcomed(current.get(), 0);
+        Thread pump = Thread.ofPlatform().start(recorder[0]);
+        try {
+            EventLogChunk first = collector.received.poll(10, TimeUnit.SECONDS);
+            assertNotNull(first);
+            assertTrue(first.getLockstep());
+            assertEquals(0, first.getOutputFrom());
+            assertEquals(List.of(digest(0), digest(1), digest(2)), first.getOutputDigestsList());
+
+            // Inputs journaled to its end, outputs 0 and 1 compared: output 2's digest is kept, 0 and 1 dropped.
+            collector.replies.onNext(EventLogAck.newBuilder().setEnd(first.getEnd()).setComparedOutputEnd(2).build());
+            emitted.add(new io.cpstream.tracker.GuestOutput(0, 3, new byte[] {3}));
+            EventLogChunk next = awaitDigests(collector);
+            assertEquals(3, next.getOutputFrom(), "each digest once on a call");
+            assertEquals(List.of(digest(3)), next.getOutputDigestsList());
+
+            // A new call: the collector behind it is sent every digest not compared yet.
+            current.get().cancel();
+            collector.received.clear();
+            current.set(open.get());
+            recorder[0].welcomed(current.get(), first.getEnd());
+            EventLogChunk again = awaitDigests(collector);
+            assertEquals(2, again.getOutputFrom());
+            assertEquals(List.of(digest(2), digest(3)), again.getOutputDigestsList());
+        } finally {
+            recorder[0].stop();
+            pump.join();
+            current.get().cancel();
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
+    private static long digest(int output) {
+        return io.cpstream.tracker.replay.OutputDigest.of(new byte[] {(byte) output});
+    }
+
+    /** The next message that carries digests (those between carry inputs alone). */
+    private static EventLogChunk awaitDigests(Collector collector) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline) {
+            EventLogChunk chunk = collector.received.poll(100, TimeUnit.MILLISECONDS);
+            if (chunk != null && chunk.getOutputDigestsCount() > 0) {
+                return chunk;
+            }
+        }
+        throw new AssertionError("no message carried digests");
+    }
 }
