@@ -98,6 +98,20 @@ class CommitPathTest {
     /**
      * A promotion snapshot is one epoch, never a mix: memory and device state of the same epoch, the one it names.
      */
+    /** Makes every append to the standby's commit log fail: a directory where the file was (kept aside). */
+    private Path blockCommitLog() throws Exception {
+        Path log = dataDir.resolve("vms/vm/commits.log");
+        Files.move(log, log.resolveSibling("commits.log.aside"));
+        Files.createDirectories(log.resolve("blocker"));
+        return log;
+    }
+
+    private static void unblockCommitLog(Path log) throws Exception {
+        Files.delete(log.resolve("blocker"));
+        Files.delete(log);
+        Files.move(log.resolveSibling("commits.log.aside"), log);
+    }
+
     private static void assertWhole(PromoteResponse promoted) throws Exception {
         Path snapshot = Path.of(promoted.getSnapshotPath());
         long epoch = promoted.getPromotedEpoch();
@@ -108,15 +122,14 @@ class CommitPathTest {
     }
 
     /**
-     * The commit of epoch 2 fails after its pages reached the image (its manifest cannot be written). Neither a
+     * The commit of epoch 2 fails after its pages reached the image (its commit log cannot be appended to). Neither a
      * promotion nor the next checkpoint may then treat the image as epoch 1: the standby completes epoch 2 from
      * its sealed journal first, and refuses while it cannot.
      */
     @Test
     void anApplyThatFailsMidwayIsFinishedFromTheJournalOrRefusedNeverPromotedAsAMix() throws Exception {
         commitEpochOne().out.onCompleted();
-        Path blocker = dataDir.resolve("vms/vm/manifest.json.tmp/blocker");
-        Files.createDirectories(blocker);
+        Path log = blockCommitLog();
 
         RawAgent failing = sendEpochTwo(collector.agent().send(hello("vm", PAGES)));
         assertEquals(Status.Code.INTERNAL, failing.awaitClosed().getCode());
@@ -128,8 +141,7 @@ class CommitPathTest {
         assertEquals(Status.Code.INTERNAL, collector.agent().send(hello("vm", PAGES)).awaitClosed().getCode(),
                 "a stream may not start on an image that holds half of epoch 2");
 
-        Files.delete(blocker);
-        Files.delete(blocker.getParent());
+        unblockCommitLog(log);
         RawAgent again = collector.agent().send(hello("vm", PAGES));
         CollectorMessage welcome = again.awaitAnswer(CollectorMessage::hasWelcome);
         assertEquals(2, welcome.getWelcome().getCommittedEpoch(), "the sealed epoch 2 was completed, not truncated");
@@ -144,12 +156,10 @@ class CommitPathTest {
     @Test
     void aPromotionAfterAFailedApplyPromotesTheSealedEpochWhole() throws Exception {
         commitEpochOne().out.onCompleted();
-        Path blocker = dataDir.resolve("vms/vm/manifest.json.tmp/blocker");
-        Files.createDirectories(blocker);
+        Path log = blockCommitLog();
         assertEquals(Status.Code.INTERNAL, sendEpochTwo(collector.agent().send(hello("vm", PAGES))).awaitClosed()
                 .getCode());
-        Files.delete(blocker);
-        Files.delete(blocker.getParent());
+        unblockCommitLog(log);
 
         PromoteResponse promoted = promote();
         assertEquals(2, promoted.getPromotedEpoch(), "the sealed epoch, completed from its journal");

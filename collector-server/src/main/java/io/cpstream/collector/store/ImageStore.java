@@ -15,8 +15,9 @@ import java.nio.file.StandardOpenOption;
  * epoch's state ({@code state.bin}) and the journal of the epoch being staged.
  *
  * <p>A checkpoint is staged into the journal, sealed, read back once and copied into the image page by page
- * as each page record verifies, and then the state and the manifest are replaced. Opening the store verifies
- * a sealed journal the manifest does not reflect yet and replays it, so after a process crash at any instant
+ * as each page record verifies, and then its state is appended to the commit log ({@link CommitLog}; the manifest
+ * is rewritten only when more than the epoch changes). Opening the store verifies a sealed journal the commit log
+ * does not reflect yet and replays it, so after a process crash at any instant
  * the standby equals exactly one committed epoch (invariant I1). If an apply fails midway (an I/O error, a
  * record that does not verify) the store knows the image may hold a mix: it refuses to stage another epoch
  * until {@link #finishApply()} completed the sealed one, and if the journal cannot complete it, the manifest
@@ -38,6 +39,7 @@ public final class ImageStore implements AutoCloseable {
     private final FileChannel imageChannel;
     private final MemorySegment image;
     private final Journal journal;
+    private final CommitLog commits;
     /** The collector's shared page store, or null (no sharing: a format-3 standby cannot be opened). */
     private final SharedPages shared;
     /** Which pages the shared store holds, for a standby of format 3; else null. */
@@ -59,6 +61,7 @@ public final class ImageStore implements AutoCloseable {
         this.durability = durability;
         this.manifest = manifest;
         this.committed = committed;
+        this.commits = new CommitLog(directory, durability.durable());
         long bytes = Math.multiplyExact((long) manifest.pageSize(), manifest.pageCount());
         this.imageChannel = FileChannel.open(directory.resolve(IMAGE), StandardOpenOption.READ,
                 StandardOpenOption.WRITE);
@@ -105,8 +108,9 @@ public final class ImageStore implements AutoCloseable {
         if (sharing) {
             PageMap.create(directory, fresh.pageCount()).close(); // before the manifest that says it is there
         }
-        StandbyManifest stamped = (sharing ? fresh.withSharedPages() : fresh)
+        StandbyManifest stamped = (sharing ? fresh.withSharedPages() : fresh.withCommitLog())
                 .withBootId(durability.durable() ? null : BootId.current());
+        new CommitLog(directory, durability.durable()).reset(0, CommittedState.EMPTY); // before the manifest naming it
         stamped.write(directory.resolve(MANIFEST), durability.durable());
         if (durability.durable()) {
             DurableFiles.forceDirectory(directory);
@@ -124,10 +128,23 @@ public final class ImageStore implements AutoCloseable {
     public static ImageStore open(Path directory, Durability durability, JournalBuffers buffers, SharedPages shared)
             throws IOException {
         StandbyManifest.Read read = StandbyManifest.read(directory.resolve(MANIFEST));
-        long epoch = read.manifest().committedEpoch();
+        StandbyManifest manifest = read.manifest();
+        long epoch = manifest.committedEpoch();
         CommittedState state = read.legacyState();
         String stateProblem = null;
-        if (state == null) {
+        if (manifest.usesCommitLog()) {
+            try {
+                CommitLog.Last last = new CommitLog(directory, durability.durable()).readLast();
+                if (last == null) {
+                    throw new IOException(directory.resolve(CommitLog.FILE) + " holds no whole commit");
+                }
+                state = last.state();
+                manifest = manifest.withCommitted(state.epoch(), last.stunUnixMicros());
+            } catch (IOException e) {
+                stateProblem = e.getMessage();
+                state = CommittedState.EMPTY.atEpoch(epoch);
+            }
+        } else if (state == null) {
             try {
                 state = readState(directory.resolve(STATE), epoch);
             } catch (IOException e) {
@@ -135,7 +152,7 @@ public final class ImageStore implements AutoCloseable {
                 state = CommittedState.EMPTY.atEpoch(epoch);
             }
         }
-        ImageStore store = new ImageStore(directory, read.manifest(), state, durability, buffers, shared);
+        ImageStore store = new ImageStore(directory, manifest, state, durability, buffers, shared);
         try {
             store.recover(read.legacyState() != null || stateProblem != null, stateProblem);
             store.startSharing();
@@ -400,6 +417,13 @@ public final class ImageStore implements AutoCloseable {
             // kernel had written back, possibly pages of several epochs.
             suspicion = "the host restarted since this standby was last written with durability none";
         }
+        boolean upgraded = !manifest.usesCommitLog();
+        if (upgraded || rewriteState) {
+            // Format 2 or 3 (state.bin), or a log that could not be read: the committed state becomes the log's first
+            // record, before a replay below appends to it. The manifest naming the log is written after it.
+            commits.reset(manifest.stunUnixMicros(), committed);
+            manifest = manifest.withCommitLog();
+        }
         Journal.Scan scan = journal.read(null);
         long committedEpoch = manifest.committedEpoch();
         if (suspicion == null && scan.header() != null && scan.header().epoch() > committedEpoch) {
@@ -421,12 +445,11 @@ public final class ImageStore implements AutoCloseable {
                     manifest.vm(), suspicion);
             manifest = manifest.withFullSyncRequired();
         }
-        if (rewriteState) {
-            writeState();
-        }
-        if (manifest != before || rewriteState || !java.util.Objects.equals(manifest.bootId(),
-                durability.durable() ? null : boot)) {
+        if (manifest != before || !java.util.Objects.equals(manifest.bootId(), durability.durable() ? null : boot)) {
             updateManifest(manifest);
+        }
+        if (upgraded) {
+            Files.deleteIfExists(directory.resolve(STATE)); // superseded by the log, which the manifest now names
         }
     }
 
@@ -466,10 +489,13 @@ public final class ImageStore implements AutoCloseable {
             }
             image.force();
         }
-        DurableFiles.replace(directory.resolve(STATE), state[0].encode(), durability.durable());
-        StandbyManifest next = manifest.withCommit(unapplied, scan.header().stunUnixMicros())
-                .withBootId(durability.durable() ? null : BootId.current());
-        next.write(directory.resolve(MANIFEST), durability.durable());
+        commits.append(scan.header().stunUnixMicros(), state[0]);
+        StandbyManifest next = manifest.withCommit(unapplied, scan.header().stunUnixMicros());
+        if (manifest.fullSyncRequired()) {
+            // The commit changes more than the epoch (the image can serve again): the manifest must say so.
+            next = next.withBootId(durability.durable() ? null : BootId.current());
+            next.write(directory.resolve(MANIFEST), durability.durable());
+        }
         manifest = next;
         committed = state[0];
         unapplied = -1;
@@ -502,10 +528,6 @@ public final class ImageStore implements AutoCloseable {
             map.set(page, -1);
             shared.release(old);
         }
-    }
-
-    private void writeState() throws IOException {
-        DurableFiles.replace(directory.resolve(STATE), committed.encode(), true);
     }
 
     private static CommittedState readState(Path file, long manifestEpoch) throws IOException {

@@ -35,7 +35,7 @@ class ImageStoreCrashTest {
 
     /** Where the process died during the commit of epoch 2. */
     enum CrashPoint {
-        WHILE_STAGING, TORN_SEAL, AFTER_SEAL, HALFWAY_THROUGH_APPLY, BEFORE_STATE_RENAME, BEFORE_MANIFEST_RENAME
+        WHILE_STAGING, TORN_SEAL, AFTER_SEAL, HALFWAY_THROUGH_APPLY, BEFORE_COMMIT_APPEND, TORN_COMMIT_APPEND
     }
 
     @ParameterizedTest
@@ -85,19 +85,21 @@ class ImageStoreCrashTest {
                 }
                 Files.write(crashed.resolve(ImageStore.IMAGE), half);
             }
-            case BEFORE_STATE_RENAME -> {
+            case BEFORE_COMMIT_APPEND -> {
+                // Every page applied, the commit log still ending with epoch 1.
                 Files.write(crashed.resolve(ImageStore.JOURNAL), sealedJournal);
                 Files.copy(after.resolve(ImageStore.IMAGE), crashed.resolve(ImageStore.IMAGE),
                         StandardCopyOption.REPLACE_EXISTING);
-                Files.copy(after.resolve(ImageStore.STATE), crashed.resolve(ImageStore.STATE + ".tmp"));
             }
-            case BEFORE_MANIFEST_RENAME -> {
+            case TORN_COMMIT_APPEND -> {
+                // The append of epoch 2's record got halfway: the log's last whole record is epoch 1's.
                 Files.write(crashed.resolve(ImageStore.JOURNAL), sealedJournal);
                 Files.copy(after.resolve(ImageStore.IMAGE), crashed.resolve(ImageStore.IMAGE),
                         StandardCopyOption.REPLACE_EXISTING);
-                Files.copy(after.resolve(ImageStore.STATE), crashed.resolve(ImageStore.STATE),
-                        StandardCopyOption.REPLACE_EXISTING);
-                Files.copy(after.resolve(ImageStore.MANIFEST), crashed.resolve(ImageStore.MANIFEST + ".tmp"));
+                byte[] log = Files.readAllBytes(after.resolve(CommitLog.FILE));
+                long logBefore = Files.size(before.resolve(CommitLog.FILE));
+                Files.write(crashed.resolve(CommitLog.FILE), java.util.Arrays.copyOf(log,
+                        (int) (logBefore + (log.length - logBefore) / 2)));
             }
         }
         try (ImageStore reopened = ImageStore.open(crashed, Durability.NONE)) {
@@ -124,6 +126,7 @@ class ImageStoreCrashTest {
         try (ImageStore store = ImageStore.create(live, StandbyManifest.fresh("vm", PAGE, PAGES, 0, "sim", Map.of()),
                 Durability.NONE)) {
             commit(store, 1, 0, true, randomPages(random, PAGES), CommittedOutputs.NONE);
+            Files.copy(live.resolve(CommitLog.FILE), dir.resolve("log-at-epoch-1"));
             store.begin(2, 1, false, 2000);
             byte[][] pages = randomPages(random, 4);
             for (int i = 0; i < pages.length; i++) {
@@ -136,9 +139,7 @@ class ImageStoreCrashTest {
         // As if the process died halfway through applying epoch 2, and the disk then returned one bad byte.
         Path crashed = dir.resolve("crashed");
         copyTree(live, crashed);
-        Files.copy(dir.resolve("live").resolve(ImageStore.MANIFEST), crashed.resolve(ImageStore.MANIFEST),
-                StandardCopyOption.REPLACE_EXISTING);
-        writeManifestAtEpoch(crashed, 1);
+        Files.copy(dir.resolve("log-at-epoch-1"), crashed.resolve(CommitLog.FILE), StandardCopyOption.REPLACE_EXISTING);
         journal[100] ^= 1;
         Files.write(crashed.resolve(ImageStore.JOURNAL), journal);
         try (ImageStore reopened = ImageStore.open(crashed, Durability.NONE)) {
@@ -181,21 +182,81 @@ class ImageStoreCrashTest {
         manifest.put("format", 1).put("device_state", new byte[] {9, 9}).remove("boot_id");
         manifest.set("outputs", io.cpstream.snapshot.Snapshots.JSON.valueToTree(outputs));
         Files.write(live.resolve(ImageStore.MANIFEST), io.cpstream.snapshot.Snapshots.JSON.writeValueAsBytes(manifest));
-        Files.delete(live.resolve(ImageStore.STATE));
+        Files.delete(live.resolve(CommitLog.FILE));
         try (ImageStore reopened = ImageStore.open(live, Durability.NONE)) {
             assertEquals(1, reopened.manifest().committedEpoch());
-            assertEquals(2, reopened.manifest().format()); // format 3 only with a page map
+            assertEquals(StandbyManifest.FORMAT, reopened.manifest().format());
             assertArrayEquals(new byte[] {9, 9}, reopened.committed().deviceState());
             assertEquals(2, reopened.committed().outputs().end());
         }
-        assertTrue(Files.exists(live.resolve(ImageStore.STATE)), "state.bin written");
+        assertTrue(Files.exists(live.resolve(CommitLog.FILE)), "the commit log written");
+        try (ImageStore again = ImageStore.open(live, Durability.NONE)) {
+            assertArrayEquals(new byte[] {9, 9}, again.committed().deviceState(), "read back from the log");
+        }
     }
 
-    private static void writeManifestAtEpoch(Path store, long epoch) throws IOException {
+    /**
+     * A standby of the release before the commit log (format 2: the committed epoch in manifest.json, its state in
+     * state.bin), with a sealed journal of the next epoch not yet reflected: it opens at the journal's epoch, in
+     * format 4, its state.bin gone into the log; and a crash during that upgrade leaves a standby that opens the same.
+     */
+    @Test
+    void aFormatTwoStandbyIsUpgradedToTheCommitLog() throws Exception {
+        Path live = dir.resolve("live");
+        Random random = new Random(5);
+        byte[][] pages1 = randomPages(random, PAGES);
+        byte[][] pages2 = randomPages(random, 4);
+        byte[] image2;
+        byte[] journal2;
+        CommittedState state1 = new CommittedState(1, new byte[] {1}, CommittedOutputs.NONE, null);
+        try (ImageStore store = ImageStore.create(live, StandbyManifest.fresh("vm", PAGE, PAGES, 0, "sim", Map.of()),
+                Durability.NONE)) {
+            commit(store, 1, 0, true, pages1, CommittedOutputs.NONE);
+            commit(store, 2, 1, false, pages2, CommittedOutputs.NONE);
+            image2 = snapshotImage(store);
+            journal2 = Files.readAllBytes(live.resolve(ImageStore.JOURNAL));
+        }
+        // As the previous release left it, having died after sealing and applying epoch 2.
         com.fasterxml.jackson.databind.node.ObjectNode manifest = (com.fasterxml.jackson.databind.node.ObjectNode)
-                io.cpstream.snapshot.Snapshots.JSON.readTree(store.resolve(ImageStore.MANIFEST).toFile());
-        manifest.put("committed_epoch", epoch);
-        Files.write(store.resolve(ImageStore.MANIFEST), io.cpstream.snapshot.Snapshots.JSON.writeValueAsBytes(manifest));
+                io.cpstream.snapshot.Snapshots.JSON.readTree(live.resolve(ImageStore.MANIFEST).toFile());
+        manifest.put("format", 2).put("committed_epoch", 1).put("stun_unix_micros", 1000).remove("shared_pages");
+        Files.write(live.resolve(ImageStore.MANIFEST), io.cpstream.snapshot.Snapshots.JSON.writeValueAsBytes(manifest));
+        Files.write(live.resolve(ImageStore.STATE), state1.encode());
+        Files.delete(live.resolve(CommitLog.FILE));
+        Path copy = dir.resolve("copy");
+        copyTree(live, copy);
+        try (ImageStore reopened = ImageStore.open(live, Durability.NONE)) {
+            assertEquals(2, reopened.manifest().committedEpoch(), "the sealed journal was replayed");
+            assertEquals(StandbyManifest.FORMAT, reopened.manifest().format());
+            assertArrayEquals(image2, snapshotImage(reopened));
+            assertArrayEquals(new byte[] {2}, reopened.committed().deviceState());
+        }
+        assertTrue(Files.notExists(live.resolve(ImageStore.STATE)), "state.bin is superseded by the log");
+        // A crash after the log was started but before the manifest named it: the old files still rule.
+        new CommitLog(copy, false).reset(1000, state1);
+        Files.write(copy.resolve(ImageStore.JOURNAL), journal2);
+        try (ImageStore reopened = ImageStore.open(copy, Durability.NONE)) {
+            assertEquals(2, reopened.manifest().committedEpoch());
+            assertArrayEquals(image2, snapshotImage(reopened));
+            assertEquals(false, reopened.manifest().fullSyncRequired());
+        }
+    }
+
+    /** A release that knows only formats up to 3 must refuse the new one rather than read a stale epoch from it. */
+    @Test
+    void theManifestOfACommitLogStandbyIsAFormatOlderReadersRefuse() throws Exception {
+        Path live = dir.resolve("live");
+        try (ImageStore store = ImageStore.create(live, StandbyManifest.fresh("vm", PAGE, PAGES, 0, "sim", Map.of()),
+                Durability.NONE)) {
+            commit(store, 1, 0, true, randomPages(new Random(6), PAGES), CommittedOutputs.NONE);
+            commit(store, 2, 1, false, randomPages(new Random(7), 2), CommittedOutputs.NONE);
+        }
+        com.fasterxml.jackson.databind.JsonNode manifest =
+                io.cpstream.snapshot.Snapshots.JSON.readTree(live.resolve(ImageStore.MANIFEST).toFile());
+        assertTrue(manifest.get("format").asInt() > 3, "format " + manifest.get("format"));
+        try (ImageStore reopened = ImageStore.open(live, Durability.NONE)) {
+            assertEquals(2, reopened.manifest().committedEpoch(), "the log's epoch, not the manifest's");
+        }
     }
 
     @Test

@@ -155,14 +155,14 @@ class SharedPagesTest {
             commitAll(storeA, 1, a);
             commitAll(storeB, 1, b);
             Files.createDirectories(before);
-            for (String file : List.of(ImageStore.MANIFEST, ImageStore.STATE)) {
+            for (String file : List.of(ImageStore.MANIFEST, CommitLog.FILE)) {
                 Files.copy(dir.resolve("a").resolve(file), before.resolve(file));
             }
             commitPage(storeA, 2, 1, 20, changed); // page 20 is shared with b
         }
         a[20] = changed;
-        // The process died after epoch 2 was sealed and applied, before state.bin and the manifest were replaced.
-        for (String file : List.of(ImageStore.MANIFEST, ImageStore.STATE)) {
+        // The process died after epoch 2 was sealed and applied, before its commit was appended to the commit log.
+        for (String file : List.of(ImageStore.MANIFEST, CommitLog.FILE)) {
             Files.copy(before.resolve(file), dir.resolve("a").resolve(file), StandardCopyOption.REPLACE_EXISTING);
         }
         try (SharedPages shared = SharedPages.open(dir.resolve("shared"), PAGE, 10_000, true)) {
@@ -198,7 +198,7 @@ class SharedPagesTest {
         try (ImageStore store = ImageStore.create(dir.resolve("vm"), StandbyManifest.fresh("vm", PAGE, PAGES, 0, "sim",
                 Map.of()), Durability.NONE)) {
             commitAll(store, 1, template);
-            assertEquals(2, store.manifest().format());
+            assertEquals(false, store.manifest().sharesPages());
         }
         try (SharedPages shared = SharedPages.open(dir.resolve("shared"), PAGE, 100, true);
              ImageStore store = ImageStore.open(dir.resolve("vm"), Durability.NONE, JournalBuffers.single(), shared)) {

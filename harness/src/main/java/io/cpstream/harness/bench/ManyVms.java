@@ -157,7 +157,7 @@ final class ManyVms {
         }
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("counted", "allocated blocks (st_blocks) of each standby's image.mem, shared.map, journal.wal and "
-                + "events.journal, manifest and state.bin, and of <data-dir>/shared; snapshots not counted");
+                + "events.journal, manifest and commits.log, and of <data-dir>/shared; snapshots not counted");
         result.put("off", withoutSharing);
         result.put("on", withSharing);
         long off = ((Number) ((Map<?, ?>) withoutSharing.get("stored")).get("total_bytes")).longValue();

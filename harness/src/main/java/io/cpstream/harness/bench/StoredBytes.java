@@ -18,7 +18,7 @@ import java.util.stream.Stream;
  * whose holes (pages never written, zero pages, and with page sharing every page held in the shared store) take
  * nothing. Counted per kind: the standbys' images ({@code vms/<vm>/image.mem}), their page maps
  * ({@code shared.map}), journals ({@code journal.wal}, {@code events.journal}), the rest of their directories
- * (manifest, {@code state.bin}), and the shared page store ({@code shared/}); snapshots are not counted (they are what
+ * (manifest, {@code commits.log}), and the shared page store ({@code shared/}); snapshots are not counted (they are what
  * a promotion writes, not what the standby holds).
  */
 final class StoredBytes {
