@@ -91,16 +91,15 @@ final class Replication {
         return ImageDigest.sha256(Files.readAllBytes(dataDir.resolve("vms").resolve(vm).resolve("image.mem")));
     }
 
+    /** The epoch the standby's files say is committed (its commit log), read without opening the standby. */
     static long committedEpochOnDisk(Path dataDir, String vm) throws IOException {
-        var tree = new com.fasterxml.jackson.databind.ObjectMapper()
-                .readTree(dataDir.resolve("vms").resolve(vm).resolve("manifest.json").toFile());
-        return tree.get("committed_epoch").asLong();
+        return io.cpstream.collector.store.ImageStore.committedEpochOnDisk(dataDir.resolve("vms").resolve(vm));
     }
 
     /**
      * The standby on disk equals the primary's memory at the stun of the epoch it says it holds (I1),
      * once opened the way a restarted collector opens it (a stop can cut a commit short between seal
-     * and manifest; opening replays the sealed journal).
+     * and commit log; opening replays the sealed journal).
      */
     static void assertImageIsCommittedEpoch(Path dataDir, String vm, Agent agent) throws IOException {
         io.cpstream.collector.store.ImageStore.open(dataDir.resolve("vms").resolve(vm),

@@ -163,6 +163,23 @@ public final class ImageStore implements AutoCloseable {
         return store;
     }
 
+    /**
+     * The epoch the files of the standby in {@code directory} say is committed, read without opening it (no replay
+     * of a sealed journal, nothing written): the commit log's last whole record, or the manifest's epoch for a
+     * standby of format 2 or 3.
+     */
+    public static long committedEpochOnDisk(Path directory) throws IOException {
+        StandbyManifest manifest = StandbyManifest.read(directory.resolve(MANIFEST)).manifest();
+        if (!manifest.usesCommitLog()) {
+            return manifest.committedEpoch();
+        }
+        CommitLog.Last last = new CommitLog(directory, false).readLast();
+        if (last == null) {
+            throw new IOException(directory.resolve(CommitLog.FILE) + " holds no whole commit");
+        }
+        return last.state().epoch();
+    }
+
     public static boolean exists(Path directory) {
         return Files.isRegularFile(directory.resolve(MANIFEST));
     }
