@@ -242,6 +242,29 @@ class ImageStoreCrashTest {
         }
     }
 
+    /** With durability fsync the commit log is forced at each commit, and a reopened standby is at its last commit. */
+    @Test
+    void withDurabilityFsyncEveryCommitIsRecordedAndReopens() throws Exception {
+        Path live = dir.resolve("live");
+        byte[] image;
+        try (ImageStore store = ImageStore.create(live, StandbyManifest.fresh("vm", PAGE, PAGES, 0, "sim", Map.of()),
+                Durability.FSYNC)) {
+            commit(store, 1, 0, true, randomPages(new Random(8), PAGES), CommittedOutputs.NONE);
+            for (long epoch = 2; epoch <= 5; epoch++) {
+                commit(store, epoch, epoch - 1, false, randomPages(new Random(epoch), 3), CommittedOutputs.NONE);
+            }
+            image = snapshotImage(store);
+        }
+        assertEquals(5, ImageStore.committedEpochOnDisk(live));
+        try (ImageStore reopened = ImageStore.open(live, Durability.FSYNC)) {
+            assertEquals(5, reopened.manifest().committedEpoch());
+            assertEquals(false, reopened.manifest().fullSyncRequired());
+            assertArrayEquals(new byte[] {5}, reopened.committed().deviceState());
+            assertArrayEquals(image, snapshotImage(reopened));
+            assertEquals(null, reopened.manifest().bootId(), "durable: no boot id to distrust the files by");
+        }
+    }
+
     /** A release that knows only formats up to 3 must refuse the new one rather than read a stale epoch from it. */
     @Test
     void theManifestOfACommitLogStandbyIsAFormatOlderReadersRefuse() throws Exception {
