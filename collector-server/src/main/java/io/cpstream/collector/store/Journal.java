@@ -49,11 +49,16 @@ final class Journal implements AutoCloseable {
         this.page = MemorySegment.ofArray(new byte[pageSize]);
     }
 
-    /** Starts a new epoch, discarding whatever the journal held: its owner has applied or given up on it. */
+    /**
+     * Starts a new epoch, discarding whatever the journal held: its owner has applied or given up on it. The new epoch
+     * is written over the old one's bytes rather than into an emptied file: on ext4 a truncate and the block
+     * allocation of writing again cost about 55 µs per 100 KiB here, an overwrite in place 9 µs. The file is cut to
+     * the new epoch's length at its seal. Until then the old bytes past what is written can only fail to verify as
+     * this epoch's (their seal names another epoch, and the running CRC covers this epoch's header).
+     */
     void begin(long epoch, long base, boolean full, long stunUnixMicros) throws IOException {
         ByteBuffer buffer = buffer().clear(); // first: a pool that has none to give leaves the journal as it was
         broken = false;
-        channel.truncate(0);
         channel.position(0);
         crc.reset();
         buffer.putLong(MAGIC).putLong(epoch).putLong(base).putInt(full ? 1 : 0).putLong(stunUnixMicros);
@@ -93,6 +98,11 @@ final class Journal implements AutoCloseable {
             }
             held.bytes().put(COMMIT).putLong(epoch).putLong(pages).putInt((int) crc.getValue());
             drain();
+            // The seal must end the file: a reader takes bytes past it for a torn journal. Before the force, so that
+            // what is forced is this epoch's journal exactly.
+            if (channel.size() > channel.position()) {
+                channel.truncate(channel.position());
+            }
         } finally {
             discard();
         }

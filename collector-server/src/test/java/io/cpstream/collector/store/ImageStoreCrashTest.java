@@ -35,7 +35,11 @@ class ImageStoreCrashTest {
 
     /** Where the process died during the commit of epoch 2. */
     enum CrashPoint {
-        WHILE_STAGING, TORN_SEAL, AFTER_SEAL, HALFWAY_THROUGH_APPLY, BEFORE_COMMIT_APPEND, TORN_COMMIT_APPEND
+        WHILE_STAGING, TORN_SEAL, AFTER_SEAL, HALFWAY_THROUGH_APPLY, BEFORE_COMMIT_APPEND, TORN_COMMIT_APPEND,
+        /** Epoch 2 is staged over epoch 1's journal in place: its first half, then epoch 1's bytes. */
+        STAGING_OVER_THE_LAST_JOURNAL,
+        /** Epoch 2's seal is written, but the file still ends with the rest of epoch 1's longer journal. */
+        SEALED_BEFORE_THE_CUT
     }
 
     @ParameterizedTest
@@ -77,6 +81,15 @@ class ImageStoreCrashTest {
                 expectedEpoch = 1;
             }
             case AFTER_SEAL -> Files.write(crashed.resolve(ImageStore.JOURNAL), sealedJournal);
+            case STAGING_OVER_THE_LAST_JOURNAL, SEALED_BEFORE_THE_CUT -> {
+                byte[] previous = Files.readAllBytes(before.resolve(ImageStore.JOURNAL));
+                int written = crash == CrashPoint.SEALED_BEFORE_THE_CUT ? sealedJournal.length : sealedJournal.length / 2;
+                assertTrue(previous.length > sealedJournal.length, "epoch 1's journal is the longer");
+                byte[] mixed = previous.clone();
+                System.arraycopy(sealedJournal, 0, mixed, 0, written);
+                Files.write(crashed.resolve(ImageStore.JOURNAL), mixed);
+                expectedEpoch = 1; // the apply begins only after the cut: the image is untouched
+            }
             case HALFWAY_THROUGH_APPLY -> {
                 Files.write(crashed.resolve(ImageStore.JOURNAL), sealedJournal);
                 byte[] half = Files.readAllBytes(crashed.resolve(ImageStore.IMAGE));
