@@ -47,10 +47,6 @@ final class CommitLog {
         this.durable = durable;
     }
 
-    static boolean exists(Path directory) {
-        return Files.isRegularFile(directory.resolve(FILE));
-    }
-
     /** Starts the log with {@code state} as its only record, replacing any log there was. */
     void reset(long stunUnixMicros, CommittedState state) throws IOException {
         byte[] record = record(stunUnixMicros, state);
@@ -75,6 +71,19 @@ final class CommitLog {
         } catch (NoSuchFileException e) {
             throw new IOException(file + " is missing: the standby's commits cannot be recorded", e);
         }
+    }
+
+    /**
+     * The committed epoch: the last whole record.
+     *
+     * @throws IOException the log holds no whole record, or {@link #readLast()} refused it
+     */
+    Last committed() throws IOException {
+        Last last = readLast();
+        if (last == null) {
+            throw new IOException(file + " holds no whole commit");
+        }
+        return last;
     }
 
     /**

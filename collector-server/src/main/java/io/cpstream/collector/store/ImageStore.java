@@ -134,10 +134,7 @@ public final class ImageStore implements AutoCloseable {
         String stateProblem = null;
         if (manifest.usesCommitLog()) {
             try {
-                CommitLog.Last last = new CommitLog(directory, durability.durable()).readLast();
-                if (last == null) {
-                    throw new IOException(directory.resolve(CommitLog.FILE) + " holds no whole commit");
-                }
+                CommitLog.Last last = new CommitLog(directory, durability.durable()).committed();
                 state = last.state();
                 manifest = manifest.withCommitted(state.epoch(), last.stunUnixMicros());
             } catch (IOException e) {
@@ -173,11 +170,7 @@ public final class ImageStore implements AutoCloseable {
         if (!manifest.usesCommitLog()) {
             return manifest.committedEpoch();
         }
-        CommitLog.Last last = new CommitLog(directory, false).readLast();
-        if (last == null) {
-            throw new IOException(directory.resolve(CommitLog.FILE) + " holds no whole commit");
-        }
-        return last.state().epoch();
+        return new CommitLog(directory, false).committed().state().epoch();
     }
 
     public static boolean exists(Path directory) {
