@@ -38,8 +38,16 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
     @Option(names = "--seconds", defaultValue = "20", description = "Measured duration (default: ${DEFAULT-VALUE})")
     int seconds;
 
-    @Option(names = "--warmup-seconds", defaultValue = "2", description = "Unmeasured time after the full sync is acknowledged, before the measured window (default: ${DEFAULT-VALUE})")
+    @Option(names = "--warmup-seconds", defaultValue = "2", description = "Unmeasured time after the full sync is "
+            + "acknowledged, before the measured window (default: ${DEFAULT-VALUE}). Left out, the warm-up then goes on "
+            + "until the JIT has settled (see --warmup-max-seconds); given, the warm-up is exactly this long")
     int warmupSeconds;
+
+    @Option(names = "--warmup-max-seconds", defaultValue = "30", description = "Without --warmup-seconds or "
+            + "--warmup-epochs: the warm-up goes on past its first 2 s, a second at a time, until every JVM of the run "
+            + "compiled for less than 5% of a core in the last second, at most this long in all (default: "
+            + "${DEFAULT-VALUE}). The compile time left in the window is reported (jit_ms_in_window)")
+    int warmupMaxSeconds;
 
     @Option(names = "--warmup-epochs", defaultValue = "0", description = "Instead of --warmup-seconds, warm up until this "
             + "many checkpoints are acknowledged (a replayed trace: 1 covers the full sync without using up the trace)")
@@ -210,7 +218,14 @@ final class BenchCommand implements Callable<Integer>, KeyedOptions.Keyed {
                 : compareStun ? Bench.Kind.COMPARE_STUN
                 : compareDirty ? Bench.Kind.COMPARE_DIRTY : compareModes ? Bench.Kind.COMPARE_MODES
                 : vms > 0 ? Bench.Kind.MANY_VMS : Bench.Kind.PIPELINE;
-        BenchSettings settings = new BenchSettings(guest, seconds, warmupSeconds, warmupEpochs, json, System.out);
+        // A warm-up given in seconds or epochs is exactly that (tests, reproductions); left out, it waits for the JIT.
+        boolean fixedWarmup = given.hasMatchedOption("--warmup-seconds") || given.hasMatchedOption("--warmup-epochs");
+        if (warmupMaxSeconds < 0) {
+            throw new Errors.UserError("--warmup-max-seconds must be at least 0");
+        }
+        BenchSettings settings = new BenchSettings(guest, seconds, warmupSeconds, warmupEpochs,
+                fixedWarmup && !given.hasMatchedOption("--warmup-max-seconds") ? warmupSeconds : warmupMaxSeconds, json,
+                System.out);
         if ((linkBaseline || cpuHog) && kind != Bench.Kind.PIPELINE && kind != Bench.Kind.COMPARE_MODES) {
             throw new Errors.UserError("--link-baseline and --cpu-hog go with a pipeline run, not with --compare-stun "
                     + "or --compare-dirty");

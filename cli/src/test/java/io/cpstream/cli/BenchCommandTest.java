@@ -24,6 +24,8 @@ class BenchCommandTest {
             assertTrue(result.get("modes").get("full").has(field), "modes.full misses " + field);
             assertTrue(result.get("modes").get("cpstream").has(field), "modes.cpstream misses " + field);
         }
+        // --warmup-seconds given: a fixed warm-up, reported beside the compile time left in the window.
+        assertTrue(result.has("warmup_s") && result.get("jit_ms_in_window").asLong() >= 0, result.toString());
         double fullPerPage = result.get("modes").get("full").get("wire_bytes_per_dirty_page").asDouble();
         assertTrue(fullPerPage > 4096 && fullPerPage < 4096 * 1.01,
                 "full-page mode sends every page whole, and its framing is counted: " + fullPerPage);
@@ -162,6 +164,9 @@ class BenchCommandTest {
         // The whole page was read and timed at least once in the window.
         assertTrue(result.get("metrics_scrape_ms_max").asDouble() > 0, result.toString());
         assertEquals(result.get("collector_rss_mb").asDouble() / 4, result.get("collector_rss_per_vm_mb").asDouble(), 0.01);
+        // Both JVMs' compile time in the window: the collector's comes from its jvm_compilation_time_ms metric.
+        assertTrue(result.get("jit_ms_in_window").asLong() >= 0, result.toString());
+        assertTrue(result.get("collector_jit_ms_in_window").asLong() >= 0, result.toString());
     }
 
     /**

@@ -63,6 +63,9 @@ final class ManyVms {
      */
     private static final String MEMORY_METRICS = MetricsReader.metricsOf(List.of("jvm_memory_used_bytes",
             "jvm_buffer_memory_used_bytes", "cpstream_collector_netty_direct_bytes"));
+    private static final Pattern COMPILE_MILLIS = Pattern.compile("^jvm_compilation_time_ms_total(?:\\{[^}]*})? (\\S+)$",
+            Pattern.MULTILINE);
+    private static final String COMPILE_METRICS = MetricsReader.metricsOf(List.of("jvm_compilation_time_ms"));
     /**
      * How often a window reads the whole page and times it ({@code metrics_scrape_ms_max}): as often as
      * deploy/prometheus/prometheus.yml scrapes a daemon, so the bench adds the load a deployment would.
@@ -148,6 +151,9 @@ final class ManyVms {
         result.put("collector_rss_mb", Figures.round(many.memory.rssBytes() / 1e6));
         result.put("collector_rss_per_vm_mb", Figures.round(many.memory.rssBytes() / 1e6 / (vms + 1)));
         result.put("metrics_scrape_ms_max", Figures.round(many.scrapeMillisMax));
+        // Compile time inside the window, of the agents' JVM and the collector's: what is left of the warm-up there.
+        result.put("jit_ms_in_window", many.jitMillis);
+        result.put("collector_jit_ms_in_window", many.collectorJitMillis);
         result.put("collector_heap_mb_peak", Figures.round(many.peak.heapBytes() / 1e6));
         result.put("collector_direct_mb_peak", Figures.round(many.peak.allDirectBytes() / 1e6));
         return result;
@@ -275,7 +281,8 @@ final class ManyVms {
 
     /** What one set of VMs did in the measured window, and the collector's state at its end. */
     private record Phase(List<String> vms, List<AgentStats.Snapshot> stats, double seconds, Memory memory, Memory peak,
-                         double scrapeMillisMax, List<String> notCommitting, Map<String, Object> attacker) {
+                         double scrapeMillisMax, long jitMillis, long collectorJitMillis, List<String> notCommitting,
+                         Map<String, Object> attacker) {
         double checkpointsPerSecond() {
             return stats.stream().mapToLong(AgentStats.Snapshot::acknowledged).sum() / seconds;
         }
@@ -368,6 +375,13 @@ final class ManyVms {
                 awaitFirstCommit(agent, count);
             }
             Thread.sleep(settings.warmupSeconds() * 1000L);
+            if (settings.waitsForJit()) {
+                // Both JVMs: this one runs the agents, the collector's runs the standbys.
+                double waited = JitWarmup.settle(settings.jitWaitLimit(),
+                        List.of(JitWarmup::localCompileMillis, collector::compileMillis), Thread::sleep);
+                settings.out().printf("cpstream bench: %s: warm-up %.1f s past the first commits (the JIT settling)%n",
+                        prefix, settings.warmupSeconds() + waited);
+            }
             List<Phase> phases = new ArrayList<>();
             phases.add(window(settings, names, agents, collector, false, Map.of()));
             if (!attacks.isEmpty()) {
@@ -385,7 +399,8 @@ final class ManyVms {
                     figures.put("ramp_s", Figures.round((System.nanoTime() - ramp) / 1e9 - attacked.seconds()));
                     figures.put("every_attack_under_way", underWay);
                     phases.add(new Phase(attacked.vms(), attacked.stats(), attacked.seconds(), attacked.memory(),
-                            attacked.peak(), attacked.scrapeMillisMax(), attacked.notCommitting(), figures));
+                            attacked.peak(), attacked.scrapeMillisMax(), attacked.jitMillis(),
+                            attacked.collectorJitMillis(), attacked.notCommitting(), figures));
                 }
             }
             return phases;
@@ -404,6 +419,8 @@ final class ManyVms {
                                 boolean underAttack, Map<String, Object> attacker) throws Exception {
         agents.forEach(Agent::resetStats);
         long[] before = agents.stream().mapToLong(Agent::acknowledgedEpoch).toArray();
+        long jitBefore = JitWarmup.localCompileMillis();
+        long collectorJitBefore = collector.compileMillis();
         long start = System.nanoTime();
         long end = start + settings.seconds() * 1_000_000_000L;
         double scrapeMax = 0;
@@ -439,7 +456,10 @@ final class ManyVms {
             }
         }
         Memory last = collector.process.alive() ? collector.memory(false) : peak;
-        return new Phase(List.copyOf(names), stats, seconds, last, peak.max(last), scrapeMax, notCommitting, attacker);
+        long jit = JitWarmup.localCompileMillis() - jitBefore;
+        long collectorJit = collector.process.alive() ? collector.compileMillis() - collectorJitBefore : -1;
+        return new Phase(List.copyOf(names), stats, seconds, last, peak.max(last), scrapeMax, jit, collectorJit,
+                notCommitting, attacker);
     }
 
     /** The collector's memory: heap and direct from its own metrics, RSS from the kernel. */
@@ -509,6 +529,12 @@ final class ManyVms {
                 throw new IOException(path + " answered " + response.statusCode());
             }
             return response.body();
+        }
+
+        /** Its JIT's compile time so far, in ms, from its metrics; -1 when they do not say. */
+        long compileMillis() throws IOException, InterruptedException {
+            Matcher matcher = COMPILE_MILLIS.matcher(metrics(COMPILE_METRICS));
+            return matcher.find() ? Math.round(Double.parseDouble(matcher.group(1))) : -1;
         }
 
         /** Its memory, read from the whole page or from {@link #MEMORY_METRICS}: the figures are the same. */

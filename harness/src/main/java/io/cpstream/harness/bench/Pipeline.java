@@ -7,6 +7,7 @@ import io.cpstream.config.Parsers;
 import io.cpstream.harness.LocalReplication;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -77,11 +78,12 @@ public final class Pipeline {
                 extra.prepare(run);
             }
             settings.out().printf("cpstream bench: %s (%d MiB), %s encoding, epoch target %d ms, split %s%s%s, %d s "
-                            + "warm-up + %d s measured%n", spec, run.guest.memoryBytes() >> 20, config.encoding().label(),
+                            + "warm-up%s + %d s measured%n", spec, run.guest.memoryBytes() >> 20, config.encoding().label(),
                     config.epochInterval().toMillis(), splitName(stun.split()),
                     stun.maxStun() == null ? "" : ", max stun " + stun.maxStun().toNanos() / 1e6 + " ms",
                     stun.maxMbps() == 0 ? "" : ", max " + stun.maxMbps() + " Mbit/s", settings.warmupSeconds(),
-                    settings.seconds());
+                    settings.waitsForJit() ? " (then until the JIT settles, " + settings.warmupMaxSeconds() + " s at most)"
+                            : "", settings.seconds());
             run.start();
             if (settings.warmupEpochs() > 0) {
                 runUntilAcknowledged(run, settings.warmupEpochs(), settings);
@@ -92,16 +94,24 @@ public final class Pipeline {
                 long syncStarted = System.nanoTime();
                 runUntilAcknowledged(run, 1, settings);
                 result.put("full_sync_ms", Figures.round((System.nanoTime() - syncStarted) / 1e6));
+                long warmupStarted = System.nanoTime();
                 run.run(Duration.ofSeconds(settings.warmupSeconds()), true, settings.out());
+                if (settings.waitsForJit()) {
+                    JitWarmup.settle(settings.jitWaitLimit(), List.of(JitWarmup::localCompileMillis),
+                            length -> run.run(length, true, settings.out()));
+                }
+                result.put("warmup_s", Figures.round((System.nanoTime() - warmupStarted) / 1e9));
             }
             run.agent.resetStats();
             if (extra != null) {
                 extra.window(true);
             }
+            long jitBefore = JitWarmup.localCompileMillis();
             // A replayed trace may end before the window does: rates are over the time actually measured.
             double seconds = run.run(Duration.ofSeconds(settings.seconds()), settings.quiet(), settings.out())
                     .toNanos() / 1e9;
             AgentStats.Snapshot s = run.agent.stats();
+            result.put("jit_ms_in_window", JitWarmup.localCompileMillis() - jitBefore);
             if (extra != null) {
                 extra.window(false);
             }
