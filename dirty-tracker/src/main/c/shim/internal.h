@@ -203,6 +203,8 @@ enum section {
     SEC_DEBUGREGS = 8,
     SEC_EVENTS = 9,
     SEC_MP_STATE = 10,
+    /* VM-wide (vCPU 0), version 2 on: output records the guest emitted that were still in the shim at the stun. */
+    SEC_PENDING_OUTPUT = 11,
 };
 
 /* state.c */

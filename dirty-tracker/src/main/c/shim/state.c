@@ -6,6 +6,11 @@
  *           u64 next output epoch, u64 outputs emitted so far, u32 section count, u32 zero
  *   section u32 type, u32 vcpu, u32 payload bytes, u32 zero, payload padded to 8 bytes
  *   trailer u64 FNV-1a of everything before it
+ * Version 2 adds one VM-wide section (SEC_PENDING_OUTPUT, vCPU 0), present when the guest had emitted output
+ * records the host had not taken at the stun: the agent leaves them in the guest when its held outputs are at
+ * their bound, and the header's output count already counts them, so a checkpoint without them restored a guest
+ * that had emitted outputs no one would ever see (the agent of the promoted guest then found the gap and stopped).
+ * Compatibility: version 1 (no such section) still restores, with nothing pending; this shim writes version 2.
  * Sections are written in the order they must be applied on restore. A reader rejects unknown
  * versions and section types rather than guessing: a standby restored from a misread blob would run
  * a subtly different machine.
@@ -23,7 +28,8 @@
 #include "internal.h"
 
 #define STATE_MAGIC 0x54534d564b535043ull /* "CPSKVMST" */
-#define STATE_VERSION 1u
+#define STATE_VERSION 2u
+#define STATE_VERSION_WITHOUT_PENDING 1u
 #define HEADER_BYTES 48u
 #define SECTION_HEADER 16u
 
@@ -112,7 +118,10 @@ uint64_t cps_vm_state_max(struct cps_vm *vm)
                         + pad8(sizeof(struct kvm_regs)) + pad8(sizeof(struct kvm_xcrs)) + pad8(vm->xsave_size)
                         + pad8(sizeof(struct kvm_fpu)) + pad8(msrs_bytes(vm)) + pad8(sizeof(struct kvm_debugregs))
                         + pad8(sizeof(struct kvm_vcpu_events)) + pad8(sizeof(struct kvm_mp_state));
-    return HEADER_BYTES + vm->nvcpus * per_vcpu + 8;
+    pthread_mutex_lock(&vm->lock);
+    uint64_t pending = vm->out_len;
+    pthread_mutex_unlock(&vm->lock);
+    return HEADER_BYTES + vm->nvcpus * per_vcpu + SECTION_HEADER + pad8(pending) + 8;
 }
 
 struct writer {
@@ -236,6 +245,17 @@ int cps_vm_save_state(struct cps_vm *vm, void *buf, uint64_t cap, uint64_t *len,
         }
     }
     pthread_mutex_lock(&vm->lock);
+    if (vm->out_len > 0) {
+        /* The vCPUs are parked, so nothing is emitted meanwhile; only the host's drain could take from it. */
+        void *pending = vm->out_len > UINT32_MAX ? NULL : section(&w, SEC_PENDING_OUTPUT, 0, (uint32_t)vm->out_len);
+        if (pending == NULL) {
+            uint64_t bytes = vm->out_len;
+            pthread_mutex_unlock(&vm->lock);
+            return cps_fail(err, errlen, "device-state buffer of %llu bytes is too small for %llu bytes of pending "
+                            "output", (unsigned long long)cap, (unsigned long long)bytes);
+        }
+        memcpy(pending, vm->out_buf, vm->out_len);
+    }
     uint64_t header[6] = { STATE_MAGIC, STATE_VERSION | ((uint64_t)vm->nvcpus << 32), vm->mem_bytes, vm->epoch,
                            vm->output_count, w.sections };
     pthread_mutex_unlock(&vm->lock);
@@ -352,6 +372,23 @@ static int apply_section(struct cps_vm *vm, uint32_t type, struct cps_vcpu *c, v
     }
 }
 
+/* Pending output must be whole records as the drain encodes them: u64 epoch, u64 index, u32 length, payload. */
+static int check_records(const uint8_t *p, uint32_t n, char *err, size_t errlen)
+{
+    for (uint32_t off = 0; off < n;) {
+        uint32_t rlen;
+        if (n - off < CPS_RECORD_HEADER) {
+            return cps_fail(err, errlen, "device state's pending output is truncated");
+        }
+        memcpy(&rlen, p + off + 16, 4);
+        if (rlen > CPS_RECORD_MAX || n - off - CPS_RECORD_HEADER < rlen) {
+            return cps_fail(err, errlen, "device state's pending output has a bad record length %u", rlen);
+        }
+        off += CPS_RECORD_HEADER + rlen;
+    }
+    return 0;
+}
+
 int cps_vm_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *err, size_t errlen)
 {
     if (!all_parked(vm)) {
@@ -381,8 +418,9 @@ int cps_vm_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *er
     }
     uint32_t version = (uint32_t)header[1];
     uint32_t nvcpus = (uint32_t)(header[1] >> 32);
-    if (version != STATE_VERSION) {
-        return cps_fail(err, errlen, "device state version %u, this shim reads version %u", version, STATE_VERSION);
+    if (version != STATE_VERSION && version != STATE_VERSION_WITHOUT_PENDING) {
+        return cps_fail(err, errlen, "device state version %u, this shim reads versions %u and %u", version,
+                        STATE_VERSION_WITHOUT_PENDING, STATE_VERSION);
     }
     if (nvcpus != vm->nvcpus || header[2] != vm->mem_bytes) {
         return cps_fail(err, errlen, "device state is for %u vCPUs and %llu bytes of RAM; this VM has %u and %llu",
@@ -390,6 +428,8 @@ int cps_vm_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *er
     }
     uint64_t off = HEADER_BYTES;
     uint32_t seen[CPS_MAX_VCPUS] = { 0 };
+    const uint8_t *pending = NULL;
+    uint32_t pending_len = 0;
     for (uint64_t s = 0; s < header[5]; s++) {
         uint32_t hdr[4];
         if (off + SECTION_HEADER > len - 8) {
@@ -400,6 +440,19 @@ int cps_vm_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *er
         if (hdr[1] >= vm->nvcpus || hdr[2] > len - 8 - off || pad8(hdr[2]) > len - 8 - off) {
             return cps_fail(err, errlen, "device state: section %llu (type %u, vCPU %u, %u bytes) is out of range",
                             (unsigned long long)s, hdr[0], hdr[1], hdr[2]);
+        }
+        if (hdr[0] == SEC_PENDING_OUTPUT) {
+            if (version == STATE_VERSION_WITHOUT_PENDING || hdr[1] != 0 || pending != NULL) {
+                return cps_fail(err, errlen, "device state: unexpected pending-output section %llu",
+                                (unsigned long long)s);
+            }
+            if (check_records(b + off, hdr[2], err, errlen) != 0) {
+                return -1;
+            }
+            pending = b + off;
+            pending_len = hdr[2];
+            off += pad8(hdr[2]);
+            continue;
         }
         /* Copy out: the ioctls want aligned, writable structures. */
         void *payload = malloc(hdr[2] ? hdr[2] : 1);
@@ -425,8 +478,9 @@ int cps_vm_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *er
         }
     }
     pthread_mutex_lock(&vm->lock);
+    int rc = pending == NULL ? 0 : cps_io_restore_pending(vm, pending, pending_len);
     vm->epoch = header[3];
     vm->output_count = header[4];
     pthread_mutex_unlock(&vm->lock);
-    return 0;
+    return rc == 0 ? 0 : cps_fail(err, errlen, "out of memory restoring pending output");
 }
