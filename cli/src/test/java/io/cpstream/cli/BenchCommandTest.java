@@ -164,7 +164,7 @@ class BenchCommandTest {
         // The whole page was read and timed at least once in the window.
         assertTrue(result.get("metrics_scrape_ms_max").asDouble() > 0, result.toString());
         assertEquals(result.get("collector_rss_mb").asDouble() / 4, result.get("collector_rss_per_vm_mb").asDouble(), 0.01);
-        // Both JVMs' compile time in the window: the collector's comes from its jvm_compilation_time_ms metric.
+        // Both JVMs' compile time in the window: the collector's comes from its jvm_compilation_time_seconds metric.
         assertTrue(result.get("jit_ms_in_window").asLong() >= 0, result.toString());
         assertTrue(result.get("collector_jit_ms_in_window").asLong() >= 0, result.toString());
     }

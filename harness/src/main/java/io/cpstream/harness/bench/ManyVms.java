@@ -63,9 +63,9 @@ final class ManyVms {
      */
     private static final String MEMORY_METRICS = MetricsReader.metricsOf(List.of("jvm_memory_used_bytes",
             "jvm_buffer_memory_used_bytes", "cpstream_collector_netty_direct_bytes"));
-    private static final Pattern COMPILE_MILLIS = Pattern.compile("^jvm_compilation_time_ms_total(?:\\{[^}]*})? (\\S+)$",
-            Pattern.MULTILINE);
-    private static final String COMPILE_METRICS = MetricsReader.metricsOf(List.of("jvm_compilation_time_ms"));
+    private static final Pattern COMPILE_SECONDS = Pattern.compile(
+            "^jvm_compilation_time_seconds_total(?:\\{[^}]*})? (\\S+)$", Pattern.MULTILINE);
+    private static final String COMPILE_METRICS = MetricsReader.metricsOf(List.of("jvm_compilation_time_seconds"));
     /**
      * How often a window reads the whole page and times it ({@code metrics_scrape_ms_max}): as often as
      * deploy/prometheus/prometheus.yml scrapes a daemon, so the bench adds the load a deployment would.
@@ -533,8 +533,8 @@ final class ManyVms {
 
         /** Its JIT's compile time so far, in ms, from its metrics; -1 when they do not say. */
         long compileMillis() throws IOException, InterruptedException {
-            Matcher matcher = COMPILE_MILLIS.matcher(metrics(COMPILE_METRICS));
-            return matcher.find() ? Math.round(Double.parseDouble(matcher.group(1))) : -1;
+            Matcher matcher = COMPILE_SECONDS.matcher(metrics(COMPILE_METRICS));
+            return matcher.find() ? Math.round(Double.parseDouble(matcher.group(1)) * 1000) : -1;
         }
 
         /** Its memory, read from the whole page or from {@link #MEMORY_METRICS}: the figures are the same. */
