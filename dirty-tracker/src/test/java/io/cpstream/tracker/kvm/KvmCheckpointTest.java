@@ -97,37 +97,7 @@ class KvmCheckpointTest {
      */
     @Test
     void outputsNotTakenAtTheStunTravelInTheDeviceState() throws Exception {
-        String spec = "kvm:guest=counter,mem=8m,area=4";
-        byte[] image = null;
-        byte[] state = null;
-        long emitted = 0;
-        try (KvmSource primary = KvmSource.open(spec)) {
-            primary.start();
-            // Nothing is ever polled: every output the guest emitted is still in the shim at the stun.
-            while (emitted == 0) {
-                Thread.sleep(10);
-                try (var stun = primary.stun()) {
-                    state = stun.deviceState();
-                    emitted = KvmTestSupport.OutputCounters.of(state).emitted();
-                    if (emitted > 0) {
-                        image = memoryImage(primary);
-                    }
-                }
-                assertTrue(primary.fault().isEmpty(), () -> "guest faulted: " + primary.fault());
-            }
-        }
-        try (KvmSource standby = KvmSource.restore(SourceSpec.parse(spec), image, state)) {
-            List<GuestOutput> pending = standby.pollOutputs(Long.MAX_VALUE);
-            assertEquals(emitted, pending.size(), "pending outputs restored");
-            for (int i = 0; i < pending.size(); i++) {
-                assertEquals(i + 1, pending.get(i).longValue());
-                assertEquals(i, pending.get(i).index());
-            }
-            standby.start();
-            GuestOutput next = awaitOutput(standby, out -> true);
-            assertEquals(emitted + 1, next.longValue(), "then the guest continues");
-            assertEquals(emitted, next.index());
-        }
+        KvmTestSupport.assertOutputsNotTakenAtTheStunTravelInTheDeviceState("kvm:guest=counter,mem=8m,area=4");
     }
 
     @Test

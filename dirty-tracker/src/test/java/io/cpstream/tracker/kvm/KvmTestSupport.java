@@ -2,8 +2,11 @@ package io.cpstream.tracker.kvm;
 
 import io.cpstream.tracker.GuestOutput;
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cpstream.tracker.MemorySource;
+import io.cpstream.tracker.SourceSpec;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -102,5 +105,43 @@ final class KvmTestSupport {
             source.copyPage(page, dst, (long) page * source.pageSize());
         }
         return image;
+    }
+
+    /**
+     * Stuns a counter guest ({@code spec}) until it has emitted outputs, none of them ever polled, so every one is
+     * still in its output device at the stun; a guest restored from that stun must hold exactly those outputs, first
+     * in line, and then go on from the stun's output count. Both backends' device states carry them.
+     */
+    static void assertOutputsNotTakenAtTheStunTravelInTheDeviceState(String spec) throws Exception {
+        byte[] image = null;
+        byte[] state = null;
+        long emitted = 0;
+        try (KvmSource primary = KvmSource.open(spec)) {
+            primary.start();
+            while (emitted == 0) {
+                Thread.sleep(10);
+                try (var stun = primary.stun()) {
+                    state = stun.deviceState();
+                    emitted = OutputCounters.of(state).emitted();
+                    if (emitted > 0) {
+                        image = memoryImage(primary);
+                    }
+                }
+                assertTrue(primary.fault().isEmpty(),
+                        () -> "guest faulted: " + primary.fault());
+            }
+        }
+        try (KvmSource standby = KvmSource.restore(SourceSpec.parse(spec), image, state)) {
+            List<GuestOutput> pending = standby.pollOutputs(Long.MAX_VALUE);
+            assertEquals(emitted, pending.size(), "pending outputs restored");
+            for (int i = 0; i < pending.size(); i++) {
+                assertEquals(i + 1, pending.get(i).longValue());
+                assertEquals(i, pending.get(i).index());
+            }
+            standby.start();
+            GuestOutput next = awaitOutput(standby, out -> true);
+            assertEquals(emitted + 1, next.longValue(), "then the guest continues");
+            assertEquals(emitted, next.index());
+        }
     }
 }
