@@ -643,17 +643,8 @@ int cps_emu_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *e
             return -1;
         }
     }
-    /* Pending output records: whole records, as the drain encodes them. */
-    for (uint64_t off = 0; off < pending;) {
-        uint32_t rlen;
-        if (pending - off < 20) {
-            return cps_fail(err, errlen, "device state's pending output is truncated");
-        }
-        memcpy(&rlen, b + at + off + 16, 4);
-        if (rlen > CPS_RECORD_MAX || pending - off - 20 < rlen) {
-            return cps_fail(err, errlen, "device state's pending output has a bad record length %u", rlen);
-        }
-        off += 20 + rlen;
+    if (cps_io_check_pending(b + at, pending, err, errlen) != 0) {
+        return -1;
     }
     pthread_mutex_lock(&vm->lock);
     int rc = cps_io_restore_pending(vm, b + at, pending);

@@ -162,6 +162,9 @@ void cps_io_free(struct cps_vm *vm);
 
 /* io.c: puts drained-format output records back in front of the output buffer (restore); lock held. */
 int cps_io_restore_pending(struct cps_vm *vm, const uint8_t *records, size_t len);
+/* io.c: 0 if len bytes are whole output records of at most CPS_RECORD_MAX payload bytes (a device state's pending
+ * output, before it is restored); else -1 with the reason in err. */
+int cps_io_check_pending(const uint8_t *records, size_t len, char *err, size_t errlen);
 
 /* replay.c: every port access passes cps_rr_gate before and cps_rr_done after it (vm->lock not held). */
 #define CPS_RR_KIND_VALUE 1u   /* an IN's value */

@@ -307,6 +307,22 @@ uint64_t cps_vm_output_time(struct cps_vm *vm, uint64_t index)
     return ns;
 }
 
+int cps_io_check_pending(const uint8_t *records, size_t len, char *err, size_t errlen)
+{
+    for (size_t off = 0; off < len;) {
+        uint32_t rlen;
+        if (len - off < CPS_RECORD_HEADER) {
+            return cps_fail(err, errlen, "device state's pending output is truncated");
+        }
+        memcpy(&rlen, records + off + 16, 4);
+        if (rlen > CPS_RECORD_MAX || len - off - CPS_RECORD_HEADER < rlen) {
+            return cps_fail(err, errlen, "device state's pending output has a bad record length %u", rlen);
+        }
+        off += CPS_RECORD_HEADER + rlen;
+    }
+    return 0;
+}
+
 int cps_io_restore_pending(struct cps_vm *vm, const uint8_t *records, size_t len)
 {
     if (len == 0) {

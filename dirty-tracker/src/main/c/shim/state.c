@@ -372,23 +372,6 @@ static int apply_section(struct cps_vm *vm, uint32_t type, struct cps_vcpu *c, v
     }
 }
 
-/* Pending output must be whole records as the drain encodes them: u64 epoch, u64 index, u32 length, payload. */
-static int check_records(const uint8_t *p, uint32_t n, char *err, size_t errlen)
-{
-    for (uint32_t off = 0; off < n;) {
-        uint32_t rlen;
-        if (n - off < CPS_RECORD_HEADER) {
-            return cps_fail(err, errlen, "device state's pending output is truncated");
-        }
-        memcpy(&rlen, p + off + 16, 4);
-        if (rlen > CPS_RECORD_MAX || n - off - CPS_RECORD_HEADER < rlen) {
-            return cps_fail(err, errlen, "device state's pending output has a bad record length %u", rlen);
-        }
-        off += CPS_RECORD_HEADER + rlen;
-    }
-    return 0;
-}
-
 int cps_vm_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *err, size_t errlen)
 {
     if (!all_parked(vm)) {
@@ -446,7 +429,7 @@ int cps_vm_load_state(struct cps_vm *vm, const void *buf, uint64_t len, char *er
                 return cps_fail(err, errlen, "device state: unexpected pending-output section %llu",
                                 (unsigned long long)s);
             }
-            if (check_records(b + off, hdr[2], err, errlen) != 0) {
+            if (cps_io_check_pending(b + off, hdr[2], err, errlen) != 0) {
                 return -1;
             }
             pending = b + off;
