@@ -78,6 +78,38 @@ class KvmStateOnEmuTest {
         assertTrue(bad.getMessage().contains("checksum"), bad.getMessage());
     }
 
+    /**
+     * Version 2's pending-output section, on the emulator too: whole records restore first in line, ahead of the
+     * guest's next output; a record whose length runs past the section, or the section in a version 1 state, is
+     * refused with the reason.
+     */
+    @Test
+    void aKvmFormatStateCarriesItsPendingOutputAndRefusesItMalformed() {
+        assumeEmu();
+        Checkpoint c = checkpoint("emu:guest=counter,mem=8m,area=4");
+        byte[] record = pendingRecord(c.sealedEpoch, c.emitted - 1, 7);
+        byte[] withPending = asKvmState(c.state, 2, record);
+        try (KvmSource standby = KvmSource.restore(SourceSpec.parse("emu:guest=counter,mem=8m"), c.image, withPending)) {
+            List<GuestOutput> first = standby.pollOutputs(Long.MAX_VALUE);
+            assertEquals(1, first.size(), "the pending record, before the guest runs");
+            assertEquals(c.emitted - 1, first.getFirst().index());
+            assertEquals(7, first.getFirst().payload().length);
+        }
+        byte[] tooLong = pendingRecord(c.sealedEpoch, c.emitted - 1, 7);
+        ByteBuffer.wrap(tooLong).order(ByteOrder.LITTLE_ENDIAN).putInt(16, 8);
+        KvmException bad = assertThrows(KvmException.class, () -> KvmSource.restore(
+                SourceSpec.parse("emu:guest=counter,mem=8m"), c.image, asKvmState(c.state, 2, tooLong)).close());
+        assertTrue(bad.getMessage().contains("bad record length 8"), bad.getMessage());
+        KvmException inVersion1 = assertThrows(KvmException.class, () -> KvmSource.restore(
+                SourceSpec.parse("emu:guest=counter,mem=8m"), c.image, asKvmState(c.state, 1, record)).close());
+        assertTrue(inVersion1.getMessage().contains("unexpected pending-output section"), inVersion1.getMessage());
+    }
+
+    /** One output record as the drain encodes it: u64 epoch, u64 index, u32 length, payload. */
+    private static byte[] pendingRecord(long epoch, long index, int length) {
+        return le(20 + length).putLong(0, epoch).putLong(8, index).putInt(16, length).array();
+    }
+
     private record Checkpoint(byte[] image, byte[] state, long emitted, long sealedEpoch) {
     }
 
@@ -154,12 +186,21 @@ class KvmStateOnEmuTest {
     private static final int EFER = 0, CR4 = 1, CR3 = 2, CR0 = 3, CR2 = 4, GDTR = 6, IDTR = 7, CS = 10, SS = 11,
             DS = 12, ES = 13, FS = 14, GS = 15, FS_BASE = 16, GS_BASE = 17, RAX = 23, RFLAGS = 39, FPCW = 40,
             FPSW = 41, MXCSR = 51, XMM0 = 52, RIP = 68;
-    private static final int SEC_SREGS = 2, SEC_REGS = 3, SEC_FPU = 6, SEC_MSRS = 7, SEC_EVENTS = 9, SEC_MP_STATE = 10;
+    private static final int SEC_SREGS = 2, SEC_REGS = 3, SEC_FPU = 6, SEC_MSRS = 7, SEC_EVENTS = 9, SEC_MP_STATE = 10,
+            SEC_PENDING_OUTPUT = 11;
 
     private static byte[] asKvmState(byte[] emu) {
+        return asKvmState(emu, 1, null);
+    }
+
+    /**
+     * As {@link #asKvmState(byte[])}, as state.c version {@code version} writes it, with {@code pending} (null: none)
+     * as its pending-output section.
+     */
+    private static byte[] asKvmState(byte[] emu, int version, byte[] pending) {
         ByteBuffer in = ByteBuffer.wrap(emu).order(ByteOrder.LITTLE_ENDIAN);
         assertEquals(0x5453554d45535043L, in.getLong(0), "an emulated guest's state");
-        assertEquals(0, in.getInt(44), "no pending output: a KVM state has no room for it");
+        assertEquals(0, in.getInt(44), "no pending output in the emulated guest's state: the test gives its own");
 
         ByteBuffer sregs = le(312);
         int[] order = {CS, DS, ES, FS, GS, SS}; // kvm_sregs: cs, ds, es, fs, gs, ss, tr, ldt
@@ -196,15 +237,19 @@ class KvmStateOnEmuTest {
 
         ByteArrayOutputStream body = new ByteArrayOutputStream();
         int sections = 0;
-        for (Object[] s : new Object[][] {{SEC_SREGS, sregs}, {SEC_REGS, regs}, {SEC_FPU, fpu}, {SEC_MSRS, msrs},
-                {SEC_EVENTS, events}, {SEC_MP_STATE, mp}}) {
+        List<Object[]> all = new ArrayList<>(List.of(new Object[][] {{SEC_SREGS, sregs}, {SEC_REGS, regs},
+                {SEC_FPU, fpu}, {SEC_MSRS, msrs}, {SEC_EVENTS, events}, {SEC_MP_STATE, mp}}));
+        if (pending != null) {
+            all.add(new Object[] {SEC_PENDING_OUTPUT, ByteBuffer.wrap(pending)});
+        }
+        for (Object[] s : all) {
             byte[] payload = ((ByteBuffer) s[1]).array();
             body.writeBytes(le(16).putInt(0, (Integer) s[0]).putInt(8, payload.length).array());
             body.writeBytes(payload);
             body.writeBytes(new byte[(8 - payload.length % 8) % 8]);
             sections++;
         }
-        ByteBuffer header = le(48).putLong(0, 0x54534d564b535043L).putInt(8, 1).putInt(12, 1)
+        ByteBuffer header = le(48).putLong(0, 0x54534d564b535043L).putInt(8, version).putInt(12, 1)
                 .putLong(16, in.getLong(16)).putLong(24, in.getLong(24)).putLong(32, in.getLong(32))
                 .putInt(40, sections);
         ByteArrayOutputStream blob = new ByteArrayOutputStream();
