@@ -12,6 +12,7 @@ import io.cpstream.security.Tls;
 import io.cpstream.security.TlsMaterial;
 import io.cpstream.security.TlsSettings;
 import io.micrometer.core.instrument.Clock;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
@@ -24,6 +25,8 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.lang.management.CompilationMXBean;
+import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
@@ -290,11 +293,11 @@ final class MetricsEndpoint implements AutoCloseable {
      * names it in milliseconds, which promtool refuses as an abbreviated unit.
      */
     private static void compileTime(MeterRegistry registry) {
-        java.lang.management.CompilationMXBean compiler = java.lang.management.ManagementFactory.getCompilationMXBean();
+        CompilationMXBean compiler = ManagementFactory.getCompilationMXBean();
         if (compiler == null || !compiler.isCompilationTimeMonitoringSupported()) {
             return;
         }
-        io.micrometer.core.instrument.FunctionCounter.builder("jvm.compilation.time", compiler,
+        FunctionCounter.builder("jvm.compilation.time", compiler,
                         c -> c.getTotalCompilationTime() / 1000.0)
                 .description("Time the JIT compiler spent compiling, summed over its threads")
                 .baseUnit("seconds").register(registry);

@@ -113,8 +113,9 @@ class KvmReplicationTest {
                     AgentStats.Snapshot s = agent.stats();
                     // A copy-before-write fault needs the guest to write a deferred page while the agent is still
                     // copying it after the resume. A guest that makes few steps an epoch (likely a vCPU the host
-                    // starved) may never do that: one fresh clone's run took 11,779 checkpoints in 120 s without one. Past 60 s of checkpoints
-                    // without one, the digests are still checked below, and the case is reported as not exercised.
+                    // starved) may never do that: one fresh clone's run took 11,779 checkpoints in 120 s without
+                    // one. Past 60 s of checkpoints without one, the digests are still checked below, and the case
+                    // is reported as not exercised.
                     return s.acknowledged() >= EPOCHS
                             && (s.cowFaults() > 0 || System.nanoTime() - started > Duration.ofSeconds(60).toNanos());
                 });
