@@ -13,6 +13,8 @@ import java.util.concurrent.TimeUnit;
 public final class DaemonProcess implements AutoCloseable {
 
     private final Process process;
+    /** The prefix of the system properties that configure gRPC's shaded Netty. */
+    private static final String NETTY_PROPERTY = "-Dio.grpc.netty.shaded.io.netty.";
     private final Path log;
 
     /** Every daemon started and not closed: destroyed if this JVM is stopped, so none outlives the harness. */
@@ -45,13 +47,15 @@ public final class DaemonProcess implements AutoCloseable {
     /**
      * The launcher's JVM flags as this JVM got them ({@code ./cpstream} gives every command the deployed collector,
      * compiler and native-access flags), without its heap, direct-memory and recording sizes: a daemon started with
-     * these runs as an operator's would, and the caller adds the heap it is meant to have.
+     * these runs as an operator's would, and the caller adds the heap it is meant to have. The transport's settings
+     * ({@code -Dio.grpc.netty.shaded.io.netty.*}, such as the leak detector the launcher turns off) go along: without
+     * them a measured daemon would sample its buffers for leaks, which the deployed one does not.
      */
     public static List<String> launcherFlags() {
         return java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
                 .filter(flag -> (flag.startsWith("-XX:") && !flag.contains("FlightRecording")
                         && !flag.startsWith("-XX:MaxDirectMemorySize") && !flag.startsWith("-XX:SoftMaxHeapSize"))
-                        || flag.startsWith("--enable-native-access"))
+                        || flag.startsWith("--enable-native-access") || flag.startsWith(NETTY_PROPERTY))
                 .collect(java.util.stream.Collectors.toCollection(ArrayList::new));
     }
 
