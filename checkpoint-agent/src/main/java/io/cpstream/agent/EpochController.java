@@ -1,6 +1,7 @@
 package io.cpstream.agent;
 
 import java.time.Duration;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Chooses the length of the next epoch so that stuns stay under a target and the checkpoint stream under
@@ -45,6 +46,8 @@ final class EpochController {
     private int stunsSeen;
     private double smoothedBytesPerSecond = -1;
     private Verdict verdict = Verdict.MET;
+    /** Where this agent's epoch boundaries sit within an interval ({@link #nextBoundaryNanos}). */
+    private final long phaseNanos;
 
     /**
      * @param preferred   the configured epoch length, used while both targets are met comfortably
@@ -56,6 +59,7 @@ final class EpochController {
         this.maxStunNanos = maxStun == null ? 0 : maxStun.toNanos();
         this.maxBytesPerSecond = maxMbps <= 0 ? 0 : maxMbps * 1e6 / 8;
         this.intervalNanos = preferredNanos;
+        this.phaseNanos = ThreadLocalRandom.current().nextLong(MAX_INTERVAL.toNanos());
     }
 
     boolean adaptive() {
@@ -65,6 +69,25 @@ final class EpochController {
     /** The epoch length to use now. */
     long intervalNanos() {
         return intervalNanos;
+    }
+
+    /**
+     * When the epoch that started at {@code startedNanos} ({@link System#nanoTime()}) should end: the first point of
+     * this agent's own grid, {@link #intervalNanos()} apart at a phase drawn at random when the agent started, that is
+     * at least half an interval away. In steady state that is one interval after the last boundary; after a late
+     * start (a wait for room in the pipeline) the agent falls back onto its grid within one epoch.
+     *
+     * <p>Agents started together, or held together by one collector's acknowledgements arriving as a burst, would
+     * otherwise stun at the same instants for as long as they run, and their checkpoints reach the collector at
+     * once: measured with 64 VMs on one collector, each VM's lag p99 was 9.6-13.5x a single VM's that way, and
+     * 1.5-3x with random dither alone, which spreads them again only slowly after each burst (collector-server
+     * README). The grid spreads them at once.
+     */
+    long nextBoundaryNanos(long startedNanos) {
+        long interval = intervalNanos;
+        long phase = phaseNanos % interval;
+        long earliest = startedNanos + interval / 2;
+        return Math.floorDiv(earliest - phase + interval - 1, interval) * interval + phase;
     }
 
     Verdict verdict() {

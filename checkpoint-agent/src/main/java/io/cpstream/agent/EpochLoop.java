@@ -120,7 +120,7 @@ final class EpochLoop implements Runnable {
                     throw e;
                 }
                 outbox.put(checkpoint);
-                next = Math.max(started + controller.intervalNanos(), System.nanoTime());
+                next = Math.max(controller.nextBoundaryNanos(started), System.nanoTime());
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

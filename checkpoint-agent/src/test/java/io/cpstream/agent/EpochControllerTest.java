@@ -70,4 +70,50 @@ class EpochControllerTest {
         controller.observe(50_000_000, 1L << 30, 10_000_000);
         assertEquals(Duration.ofMillis(10).toNanos(), controller.intervalNanos());
     }
+
+    @Test
+    void inSteadyStateEpochsAreOneIntervalLongOnTheAgentsOwnGrid() {
+        EpochController controller = new EpochController(Duration.ofMillis(50), null, 0);
+        long interval = controller.intervalNanos();
+        long boundary = controller.nextBoundaryNanos(1_000_000_000L);
+        for (int epoch = 0; epoch < 100; epoch++) {
+            long started = boundary + 200_000; // woken a little late, as a sleeping thread is
+            long next = controller.nextBoundaryNanos(started);
+            assertEquals(interval, next - boundary, "epoch " + epoch);
+            boundary = next;
+        }
+    }
+
+    @Test
+    void aLateEpochFallsBackOntoTheGridWithinOneEpoch() {
+        EpochController controller = new EpochController(Duration.ofMillis(50), null, 0);
+        long interval = controller.intervalNanos();
+        long grid = controller.nextBoundaryNanos(0);
+        for (long late = 0; late < 3 * interval; late += interval / 7) {
+            long started = grid + late;
+            long next = controller.nextBoundaryNanos(started);
+            assertEquals(0, Math.floorMod(next - grid, interval), "on the grid after starting " + late + " ns late");
+            assertTrue(next - started >= interval / 2 && next - started <= interval * 3 / 2,
+                    "an epoch of half to one and a half intervals: " + (next - started));
+        }
+    }
+
+    @Test
+    void agentsReleasedTogetherDoNotStunTogether() {
+        // 64 agents on one collector, all let go at the same instant (started together, or woken by one burst of
+        // acknowledgements after a stall): their next stuns spread over the interval instead of coinciding. No
+        // tenth of it holds a third of them.
+        int agents = 64;
+        long interval = Duration.ofMillis(50).toNanos();
+        long released = 5_000_000_000L;
+        int[] perTenth = new int[10];
+        for (int agent = 0; agent < agents; agent++) {
+            EpochController controller = new EpochController(Duration.ofNanos(interval), null, 0);
+            long next = controller.nextBoundaryNanos(released);
+            perTenth[(int) ((next - released - interval / 2) * 10 / interval)]++;
+        }
+        for (int count : perTenth) {
+            assertTrue(count < agents / 3, "stuns per tenth of the epoch: " + java.util.Arrays.toString(perTenth));
+        }
+    }
 }
