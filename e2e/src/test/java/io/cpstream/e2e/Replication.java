@@ -81,9 +81,38 @@ final class Replication {
         return image;
     }
 
-    /** Waits until {@code sink}, a released-output log, holds at least {@code count} outputs of {@code vm}. */
+    /**
+     * Waits until {@code sink}, a released-output log, holds at least {@code count} outputs of {@code vm}. If they never
+     * come, the failure says how many did and prints every thread of this JVM (the agent's and the collector's run
+     * here): a release that hangs once under the whole suite's load cannot be rerun to see where it waited.
+     */
     static void awaitReleased(Path sink, String vm, int count, Duration patience) {
-        await().atMost(patience).until(() -> io.cpstream.agent.output.OutputLog.read(sink, vm).size() >= count);
+        try {
+            await().atMost(patience).until(() -> io.cpstream.agent.output.OutputLog.read(sink, vm).size() >= count);
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            StringBuilder threads = new StringBuilder("threads while waiting for released outputs:\n");
+            for (java.lang.management.ThreadInfo info : java.lang.management.ManagementFactory.getThreadMXBean()
+                    .dumpAllThreads(true, true)) {
+                // ThreadInfo.toString() stops at 8 frames; the wait may be deeper.
+                threads.append('"').append(info.getThreadName()).append("\" ").append(info.getThreadState());
+                if (info.getLockName() != null) {
+                    threads.append(" on ").append(info.getLockName()).append(" held by ").append(info.getLockOwnerName());
+                }
+                threads.append('\n');
+                for (StackTraceElement frame : info.getStackTrace()) {
+                    threads.append("    at ").append(frame).append('\n');
+                }
+            }
+            System.out.println(threads);
+            int released;
+            try {
+                released = io.cpstream.agent.output.OutputLog.read(sink, vm).size();
+            } catch (Exception unreadable) {
+                released = -1;
+            }
+            throw new AssertionError("the sink holds " + released + " released outputs of " + vm + " after "
+                    + patience + ", not " + count + " (this JVM's threads are printed above)", e);
+        }
     }
 
     /** SHA-256 of the standby image file of {@code vm}, read from disk. */
