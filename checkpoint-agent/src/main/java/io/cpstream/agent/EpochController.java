@@ -79,9 +79,9 @@ final class EpochController {
      *
      * <p>Agents started together, or held together by one collector's acknowledgements arriving as a burst, would
      * otherwise stun at the same instants for as long as they run, and their checkpoints reach the collector at
-     * once: measured with 64 VMs on one collector, each VM's lag p99 was 9.6-13.5x a single VM's that way, and
-     * 1.5-3x with random dither alone, which spreads them again only slowly after each burst (collector-server
-     * README). The grid spreads them at once.
+     * once: measured with 64 VMs on one collector, the worst VM's lag p99 was 9.6-13.5x a single VM's that way.
+     * Random dither alone spreads them again only slowly after each burst; the grid spreads them at once. What is
+     * left of that figure on a two-core host is runs in which the cores run out (collector-server README).
      */
     long nextBoundaryNanos(long startedNanos) {
         long interval = intervalNanos;

@@ -12,9 +12,10 @@ import java.util.concurrent.TimeUnit;
  */
 public final class DaemonProcess implements AutoCloseable {
 
-    private final Process process;
     /** The prefix of the system properties that configure gRPC's shaded Netty. */
     private static final String NETTY_PROPERTY = "-Dio.grpc.netty.shaded.io.netty.";
+
+    private final Process process;
     private final Path log;
 
     /** Every daemon started and not closed: destroyed if this JVM is stopped, so none outlives the harness. */
