@@ -46,7 +46,10 @@ final class EpochController {
     private int stunsSeen;
     private double smoothedBytesPerSecond = -1;
     private Verdict verdict = Verdict.MET;
-    /** Where this agent's epoch boundaries sit within an interval ({@link #nextBoundaryNanos}). */
+    /**
+     * Where this agent's epoch boundaries sit within an interval ({@link #nextBoundaryNanos}): taken modulo the interval
+     * in use, so it is drawn over all longs, not over one bound, to be spread evenly for any {@code --epoch-ms}.
+     */
     private final long phaseNanos;
 
     /**
@@ -59,7 +62,7 @@ final class EpochController {
         this.maxStunNanos = maxStun == null ? 0 : maxStun.toNanos();
         this.maxBytesPerSecond = maxMbps <= 0 ? 0 : maxMbps * 1e6 / 8;
         this.intervalNanos = preferredNanos;
-        this.phaseNanos = ThreadLocalRandom.current().nextLong(MAX_INTERVAL.toNanos());
+        this.phaseNanos = ThreadLocalRandom.current().nextLong(Long.MAX_VALUE);
     }
 
     boolean adaptive() {

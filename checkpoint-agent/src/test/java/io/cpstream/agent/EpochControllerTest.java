@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The epoch controller against a model guest whose stun grows with the epoch (dirty pages accumulate at
@@ -98,13 +100,15 @@ class EpochControllerTest {
         }
     }
 
-    @Test
-    void agentsReleasedTogetherDoNotStunTogether() {
+    @ParameterizedTest
+    @ValueSource(longs = {50, 10_000})
+    void agentsReleasedTogetherDoNotStunTogether(long epochMillis) {
         // 64 agents on one collector, all let go at the same instant (started together, or woken by one burst of
         // acknowledgements after a stall): their next stuns spread over the interval instead of coinciding. No
-        // tenth of it holds a third of them.
+        // tenth of it holds a third of them, with the default-sized epochs and with ones longer than the adaptive
+        // controller's bound (--epoch-ms has none).
         int agents = 64;
-        long interval = Duration.ofMillis(50).toNanos();
+        long interval = Duration.ofMillis(epochMillis).toNanos();
         long released = 5_000_000_000L;
         int[] perTenth = new int[10];
         for (int agent = 0; agent < agents; agent++) {
