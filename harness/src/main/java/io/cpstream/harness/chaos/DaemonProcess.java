@@ -67,7 +67,7 @@ public final class DaemonProcess implements AutoCloseable {
     public static List<String> deployedFlags(String heap) {
         List<String> flags = launcherFlags();
         for (String flag : List.of("-Xms" + heap, "-XX:SoftMaxHeapSize=" + heap, "-XX:+AlwaysPreTouch",
-                "-XX:-ZUncommit")) {
+                "-XX:-ZUncommit", "-XX:-ZProactive")) {
             if (!flags.contains(flag)) {
                 flags.add(flag);
             }
