@@ -79,6 +79,12 @@ int cps_vm_input(struct cps_vm *vm, const void *data, uint32_t len, char *err, s
  * whole records only. Returns the bytes written.
  */
 uint64_t cps_vm_drain_output(struct cps_vm *vm, void *buf, uint64_t cap);
+/* Waits until the guest has emitted more than seen outputs since boot, cps_vm_wake_output_waiter is called, the
+ * VM stops, or timeout_ns pass; returns the outputs emitted since boot. For a host thread that takes the outputs as
+ * they come (record/replay's input recorder) instead of polling. One waiter at a time. */
+uint64_t cps_vm_await_output(struct cps_vm *vm, uint64_t seen, uint64_t timeout_ns);
+/* Makes the waiter in cps_vm_await_output return now, or its next call return at once. */
+void cps_vm_wake_output_waiter(struct cps_vm *vm);
 
 /*
  * When output `index` was emitted by this VM (CLOCK_MONOTONIC ns, the clock of Java's System.nanoTime on

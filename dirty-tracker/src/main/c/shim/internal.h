@@ -58,6 +58,8 @@ struct cps_vm {
     /* Channels, guarded by lock. */
     uint64_t epoch;              /* outputs emitted now belong to this epoch */
     uint64_t output_count;       /* outputs emitted since boot */
+    pthread_cond_t output_cv;    /* the host's output waiter (cps_vm_await_output) waits here; CLOCK_MONOTONIC */
+    bool output_wake;            /* cps_vm_wake_output_waiter was called since the waiter last returned */
     uint8_t *out_buf;            /* encoded output records awaiting drain */
     size_t out_len, out_cap;
     /* When each of the latest outputs was emitted (CLOCK_MONOTONIC ns, slot index % CPS_OUT_TIMES), so a

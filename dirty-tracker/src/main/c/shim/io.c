@@ -104,6 +104,7 @@ static bool emit_output(struct cps_vcpu *c, uint64_t gpa)
     memcpy(p + 16, &len, 4);
     memcpy(p + CPS_OUT_HEADER, rec->data, len);
     vm->out_len += CPS_OUT_HEADER + len;
+    pthread_cond_signal(&vm->output_cv); /* no system call unless the host waits */
     pthread_mutex_unlock(&vm->lock);
     return true;
 }
@@ -284,6 +285,35 @@ int cps_vm_input(struct cps_vm *vm, const void *data, uint32_t len, char *err, s
     pthread_cond_broadcast(&vm->wake_cv);
     pthread_mutex_unlock(&vm->lock);
     return 1;
+}
+
+uint64_t cps_vm_await_output(struct cps_vm *vm, uint64_t seen, uint64_t timeout_ns)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += (time_t)(timeout_ns / 1000000000ull);
+    deadline.tv_nsec += (long)(timeout_ns % 1000000000ull);
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&vm->lock);
+    int rc = 0;
+    while (vm->output_count == seen && !vm->output_wake && !vm->quit && rc == 0) {
+        rc = pthread_cond_timedwait(&vm->output_cv, &vm->lock, &deadline);
+    }
+    vm->output_wake = false;
+    uint64_t count = vm->output_count;
+    pthread_mutex_unlock(&vm->lock);
+    return count;
+}
+
+void cps_vm_wake_output_waiter(struct cps_vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    vm->output_wake = true;
+    pthread_cond_signal(&vm->output_cv);
+    pthread_mutex_unlock(&vm->lock);
 }
 
 uint64_t cps_vm_drain_output(struct cps_vm *vm, void *buf, uint64_t cap)

@@ -222,6 +222,7 @@ void cps_vcpu_stop_threads(struct cps_vm *vm)
     pthread_mutex_lock(&vm->lock);
     vm->quit = true;
     pthread_cond_broadcast(&vm->run_cv);
+    pthread_cond_broadcast(&vm->output_cv);
     kick_all(vm);
     pthread_mutex_unlock(&vm->lock);
     for (uint32_t i = 0; i < vm->nvcpus; i++) {

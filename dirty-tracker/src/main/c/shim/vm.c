@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -157,6 +158,11 @@ static struct cps_vm *alloc_vm(uint64_t mem_bytes, uint32_t vcpus, uint32_t dirt
     pthread_cond_init(&vm->run_cv, NULL);
     pthread_cond_init(&vm->parked_cv, NULL);
     pthread_cond_init(&vm->wake_cv, NULL);
+    pthread_condattr_t monotonic;
+    pthread_condattr_init(&monotonic);
+    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+    pthread_cond_init(&vm->output_cv, &monotonic);
+    pthread_condattr_destroy(&monotonic);
     vm->paused = true;
     return vm;
 }
@@ -311,6 +317,7 @@ void cps_vm_destroy(struct cps_vm *vm)
     pthread_cond_destroy(&vm->run_cv);
     pthread_cond_destroy(&vm->parked_cv);
     pthread_cond_destroy(&vm->wake_cv);
+    pthread_cond_destroy(&vm->output_cv);
     free(vm);
 }
 

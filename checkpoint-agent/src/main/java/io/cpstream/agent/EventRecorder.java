@@ -15,9 +15,10 @@ import java.util.function.Supplier;
 
 /**
  * Record/replay protection on the agent's side ({@code agent --protect replay}): takes the guest's logged inputs
- * and its outputs every half millisecond, streams the inputs to the collector as {@link EventLogChunk}s, and once
- * the collector acknowledges that it journaled every input up to a point, makes the outputs the guest emitted
- * before that point releasable. An output's cause is then on the standby's disk after one round trip, not one epoch.
+ * and its outputs every half millisecond and (not under lockstep) as soon as the guest emits an output, streams the
+ * inputs to the collector as {@link EventLogChunk}s, and once the collector acknowledges that it journaled every
+ * input up to a point, makes the outputs the guest emitted before that point releasable. An output's cause is then on
+ * the standby's disk after one round trip, not one epoch.
  *
  * <p>Order matters: the outputs are taken first, then the inputs and the ordinal they cover, so every output taken
  * was emitted at a port access below that ordinal. Chunks are kept until a checkpoint taken after them is
@@ -141,6 +142,11 @@ final class EventRecorder implements Runnable {
         if (waiting != null) {
             LockSupport.unpark(waiting);
         }
+        try {
+            guest.wakeOutputWaiter();
+        } catch (IllegalStateException closed) {
+            // the guest is gone: nothing waits for its outputs
+        }
     }
 
     /** The collector journaled every input below {@code end}: the outputs taken with them may go. */
@@ -197,17 +203,28 @@ final class EventRecorder implements Runnable {
     @Override
     public void run() {
         pump = Thread.currentThread();
+        long outputsSeen = 0;
         while (running) {
             try {
                 take();
                 send();
+                if (lockstep) {
+                    // Measured: woken by each output, lockstep's release p99 rose from 1.4-1.9 to 2.7-2.8 ms
+                    // (bench --compare-protect) while its median fell; the cause is not found, so it keeps the period.
+                    LockSupport.parkNanos(PUMP_NANOS);
+                } else {
+                    // Until the next output, an acknowledgement, or the pump's period: an output leaves as soon as
+                    // the guest emits it instead of up to a period later (its input is logged before it, so it goes
+                    // too). Replay's release p99 fell from 2.5 to 1.1-1.3 ms (bench --compare-protect).
+                    outputsSeen = guest.awaitOutput(outputsSeen, PUMP_NANOS);
+                }
             } catch (RuntimeException e) {
                 if (!running) {
                     return;
                 }
                 LOG.log(System.Logger.Level.ERROR, "vm {0}: recording inputs failed: {1}", vm, e.getMessage());
+                LockSupport.parkNanos(PUMP_NANOS);
             }
-            LockSupport.parkNanos(PUMP_NANOS);
         }
     }
 

@@ -50,6 +50,21 @@ public interface RecordReplay {
     /** Appends events to a running replay and moves its end (a guest waiting at the old end goes on). */
     void extendReplay(byte[] events, long end);
 
+    /**
+     * Waits until the guest has emitted more than {@code seen} outputs since boot, {@link #wakeOutputWaiter} is
+     * called, or {@code timeoutNanos} pass, and returns how many outputs it has emitted (pass that back as
+     * {@code seen} next time: an output emitted between two calls then ends the second at once). One waiter at a
+     * time. A source without the hook just sleeps.
+     */
+    default long awaitOutput(long seen, long timeoutNanos) {
+        java.util.concurrent.locks.LockSupport.parkNanos(timeoutNanos);
+        return seen;
+    }
+
+    /** Ends the wait in {@link #awaitOutput} now, or the next one at once. */
+    default void wakeOutputWaiter() {
+    }
+
     /** Port accesses the guest made since boot. */
     long portOrdinal();
 

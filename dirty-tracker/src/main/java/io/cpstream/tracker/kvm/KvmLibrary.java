@@ -43,6 +43,8 @@ final class KvmLibrary {
     final MethodHandle input;
     final MethodHandle drainOutput;
     final MethodHandle outputTime;
+    final MethodHandle awaitOutput;
+    final MethodHandle wakeOutputWaiter;
     final MethodHandle drainConsole;
     final MethodHandle check;
     final MethodHandle protectProbe;
@@ -81,6 +83,8 @@ final class KvmLibrary {
         input = b.bind("cps_vm_input", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG));
         drainOutput = b.bind("cps_vm_drain_output", FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG));
         outputTime = b.bind("cps_vm_output_time", FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_LONG));
+        awaitOutput = b.bind("cps_vm_await_output", FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG));
+        wakeOutputWaiter = b.bind("cps_vm_wake_output_waiter", FunctionDescriptor.ofVoid(ADDRESS));
         drainConsole = b.bind("cps_vm_drain_console", FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG));
         check = b.bind("cps_vm_check", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
         protectProbe = b.bind("cps_vm_protect_probe", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));

@@ -404,6 +404,16 @@ public final class KvmSource implements MemorySource {
         }
 
         @Override
+        public long awaitOutput(long seen, long timeoutNanos) {
+            return withVm(() -> vm.awaitOutput(seen, timeoutNanos));
+        }
+
+        @Override
+        public void wakeOutputWaiter() {
+            withVm(vm::wakeOutputWaiter);
+        }
+
+        @Override
         public void awaitReplayEnd(java.time.Duration timeout) {
             withVm(() -> {
                 vm.waitReplayEnd(Math.max(1, timeout.toMillis()));

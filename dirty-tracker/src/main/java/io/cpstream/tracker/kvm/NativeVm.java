@@ -241,6 +241,23 @@ final class NativeVm implements AutoCloseable {
         }
     }
 
+    /** Waits until more than {@code seen} outputs were emitted, {@link #wakeOutputWaiter}, or the timeout; returns how many were. */
+    long awaitOutput(long seen, long timeoutNanos) {
+        try {
+            return (long) lib.awaitOutput.invokeExact(handle, seen, timeoutNanos);
+        } catch (Throwable t) {
+            throw rethrow("waiting for guest output", t);
+        }
+    }
+
+    void wakeOutputWaiter() {
+        try {
+            lib.wakeOutputWaiter.invokeExact(handle);
+        } catch (Throwable t) {
+            throw rethrow("waking the output waiter", t);
+        }
+    }
+
     String drainConsole() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(64 * 1024);

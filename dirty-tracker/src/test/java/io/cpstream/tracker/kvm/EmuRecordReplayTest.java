@@ -90,6 +90,37 @@ class EmuRecordReplayTest {
     }
 
     /** Puts {@code n} keys and gets them back, collecting the responses. */
+    /**
+     * The recorder's wait ({@link RecordReplay#awaitOutput}): it returns with the new count once the guest emits an
+     * output, at once when outputs came since the count it was given, and when woken; the timeouts are long, so only
+     * a wait that missed its wake-up fails.
+     */
+    @Test
+    void theOutputWaiterReturnsOnAnOutputAndWhenWoken() throws Exception {
+        try (KvmSource guest = (KvmSource) MemorySources.open(SPEC)) {
+            RecordReplay rr = guest.recordReplay().orElseThrow();
+            guest.start();
+            long longWait = Duration.ofSeconds(90).toNanos(); // far past PATIENCE, yet a failure ends
+            java.util.concurrent.ExecutorService waiter = java.util.concurrent.Executors.newSingleThreadExecutor();
+            try {
+                java.util.concurrent.Future<Long> firstOutput = waiter.submit(() -> rr.awaitOutput(0, longWait));
+                byte[] key = "key".getBytes(StandardCharsets.UTF_8);
+                assertTrue(guest.offerInput(KvProtocol.put(1, key, "value".getBytes(StandardCharsets.UTF_8))));
+                assertTrue(firstOutput.get(PATIENCE.toSeconds(), java.util.concurrent.TimeUnit.SECONDS) >= 1,
+                        "woken by the answer to the put, with it counted");
+                await().atMost(PATIENCE).until(() -> !guest.pollOutputs().isEmpty()); // the guest is idle again
+                long emitted = rr.awaitOutput(0, longWait);
+                assertEquals(emitted, rr.awaitOutput(emitted - 1, longWait), "an output since the count given: at once");
+                java.util.concurrent.Future<Long> woken = waiter.submit(() -> rr.awaitOutput(emitted, longWait));
+                rr.wakeOutputWaiter();
+                assertEquals(emitted, woken.get(PATIENCE.toSeconds(), java.util.concurrent.TimeUnit.SECONDS),
+                        "woken without an output");
+            } finally {
+                waiter.shutdownNow();
+            }
+        }
+    }
+
     private static void putAndGet(KvmSource guest, int firstId, int n, List<GuestOutput> outputs) {
         putAndGet(guest, firstId, n, 0, outputs);
     }
