@@ -151,6 +151,11 @@ public final class EventJournal implements AutoCloseable {
 
     /** Drops the events below {@code ordinal} (a checkpoint taken there is committed), once that is worth a rewrite. */
     private void truncate(long ordinal) throws IOException {
+        if (events.size() < (1 << 20)) {
+            // Under 1 MiB nothing can be worth a rewrite (below). Deciding that by copying the events out twice cost
+            // 220 MB/s of garbage at 500 inputs/s (bench --compare-protect), a ZGC cycle every 1.5-2 s.
+            return;
+        }
         byte[] kept = InputEvents.from(events.toByteArray(), ordinal);
         // Rewriting costs the kept tail; do it only once the dropped part is worth it.
         if (events.size() - kept.length < (1 << 20) && events.size() < (8 << 20)) {
