@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "../abi/cpskvm_abi.h"
 #include "cpskvm.h"
@@ -125,6 +126,9 @@ int cps_fail_errno(char *err, size_t errlen, const char *fmt, ...) __attribute__
 
 /* memory helpers (vm.c) */
 void *cps_guest_ptr(struct cps_vm *vm, uint64_t gpa, uint64_t len);
+
+/* The time ns from now on clock, for pthread_cond_timedwait on a condition variable of that clock (vm.c). */
+struct timespec cps_deadline(clockid_t clock, uint64_t ns);
 
 /* dirty.c */
 int cps_dirty_init_vm(struct cps_vm *vm, char *err, size_t errlen);

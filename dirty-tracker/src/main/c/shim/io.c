@@ -289,14 +289,7 @@ int cps_vm_input(struct cps_vm *vm, const void *data, uint32_t len, char *err, s
 
 uint64_t cps_vm_await_output(struct cps_vm *vm, uint64_t seen, uint64_t timeout_ns)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += (time_t)(timeout_ns / 1000000000ull);
-    deadline.tv_nsec += (long)(timeout_ns % 1000000000ull);
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = cps_deadline(CLOCK_MONOTONIC, timeout_ns); /* output_cv's clock */
     pthread_mutex_lock(&vm->lock);
     int rc = 0;
     while (vm->output_count == seen && !vm->output_wake && !vm->quit && rc == 0) {

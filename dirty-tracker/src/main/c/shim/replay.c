@@ -289,14 +289,7 @@ void cps_vm_rr_status(struct cps_vm *vm, uint64_t *out)
 
 int cps_vm_wait_replay_end(struct cps_vm *vm, uint64_t timeout_ms, char *err, size_t errlen)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += (time_t)(timeout_ms / 1000);
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = cps_deadline(CLOCK_REALTIME, timeout_ms * 1000000ull); /* parked_cv's clock */
     pthread_mutex_lock(&vm->lock);
     int rc = 0;
     while (!vm->rp_at_end && vm->fault[0] == '\0' && vm->rr_mode == CPS_RR_REPLAY && rc == 0) {

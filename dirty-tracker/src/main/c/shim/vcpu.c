@@ -245,9 +245,7 @@ int cps_vm_stun(struct cps_vm *vm, uint64_t *stop_ns, uint64_t *sealed_epoch, ui
     }
     vm->paused = true;
     kick_all(vm);
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += CPS_STUN_TIMEOUT_S;
+    struct timespec deadline = cps_deadline(CLOCK_REALTIME, CPS_STUN_TIMEOUT_S * 1000000000ull); /* parked_cv's */
     int rc = 0;
     while (vm->nparked < vm->nvcpus && rc == 0) {
         rc = pthread_cond_timedwait(&vm->parked_cv, &vm->lock, &deadline);

@@ -167,6 +167,19 @@ static struct cps_vm *alloc_vm(uint64_t mem_bytes, uint32_t vcpus, uint32_t dirt
     return vm;
 }
 
+struct timespec cps_deadline(clockid_t clock, uint64_t ns)
+{
+    struct timespec deadline;
+    clock_gettime(clock, &deadline);
+    deadline.tv_sec += (time_t)(ns / 1000000000ull);
+    deadline.tv_nsec += (long)(ns % 1000000000ull);
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    return deadline;
+}
+
 static bool check_mem(uint64_t mem_bytes, char *err, size_t errlen)
 {
     if (mem_bytes < CPS_MIN_MEM || mem_bytes > CPS_MAX_MEM || mem_bytes % (2u << 20) != 0) {
