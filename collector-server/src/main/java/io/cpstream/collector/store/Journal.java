@@ -370,8 +370,10 @@ final class Journal implements AutoCloseable {
             return littleEndian.slice(advance(bytes), bytes).order(ByteOrder.LITTLE_ENDIAN);
         }
 
-        /** Moves past the next {@code bytes} bytes, reading them in if needed and folding them into the CRC; returns
-         * where in the window they start. */
+        /**
+         * Moves past the next {@code bytes} bytes, reading them in if needed and folding them into the CRC; returns
+         * where in the window they start.
+         */
         private int advance(int bytes) throws IOException {
             if (window.remaining() < bytes) {
                 windowStart += window.position();

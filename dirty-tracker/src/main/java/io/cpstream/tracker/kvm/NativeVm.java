@@ -241,7 +241,10 @@ final class NativeVm implements AutoCloseable {
         }
     }
 
-    /** Waits until more than {@code seen} outputs were emitted, {@link #wakeOutputWaiter}, or the timeout; returns how many were. */
+    /**
+     * Waits until more than {@code seen} outputs were emitted, {@link #wakeOutputWaiter}, or the timeout; returns how
+     * many were.
+     */
     long awaitOutput(long seen, long timeoutNanos) {
         try {
             return (long) lib.awaitOutput.invokeExact(handle, seen, timeoutNanos);

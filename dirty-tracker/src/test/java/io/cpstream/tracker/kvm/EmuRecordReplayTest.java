@@ -89,7 +89,6 @@ class EmuRecordReplayTest {
         }
     }
 
-    /** Puts {@code n} keys and gets them back, collecting the responses. */
     /**
      * The recorder's wait ({@link RecordReplay#awaitOutput}): it returns with the new count once the guest emits an
      * output, at once when outputs came since the count it was given, and when woken; the timeouts are long, so only
@@ -121,6 +120,7 @@ class EmuRecordReplayTest {
         }
     }
 
+    /** Puts {@code n} keys and gets them back, collecting the responses. */
     private static void putAndGet(KvmSource guest, int firstId, int n, List<GuestOutput> outputs) {
         putAndGet(guest, firstId, n, 0, outputs);
     }
