@@ -123,7 +123,8 @@ uint64_t cps_vm_cow_faults(struct cps_vm *vm);
  *   device state), or goes on live (CPS_RR_OFF) or live and recording (CPS_RR_RECORD; the replayed inputs are
  *   logged too).
  * replay_extend: appends events and moves the end (a replay that waits there goes on).
- * rr_status: out[0] port ordinal, [1] mode, [2] waiting at the end, [3] replay end, [4] undrained event bytes.
+ * rr_status: out[0] port ordinal, [1] mode, [2] waiting at the end, [3] replay end, [4] undrained event bytes,
+ *   [5] waiting in the input poll for a request (1: the guest is idle there, its memory unchanging until input comes).
  * wait_replay_end: waits until the guest waits at the replay's end (0), or a fault or the timeout (-1).
  */
 #define CPS_RR_OFF 0u

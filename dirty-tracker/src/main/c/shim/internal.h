@@ -71,6 +71,7 @@ struct cps_vm {
     uint8_t (*in_queue)[CPS_RECORD_MAX];
     uint32_t in_lens[64];
     uint32_t in_head, in_count;
+    bool in_waiting;             /* the vCPU waits in the input poll for a request: an idle guest */
 
     /* Record/replay (replay.c), guarded by lock. */
     uint64_t port_ordinal;       /* port accesses since boot: positions every recorded input */

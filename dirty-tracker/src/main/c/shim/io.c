@@ -114,8 +114,10 @@ static uint32_t poll_input(struct cps_vm *vm)
 {
     pthread_mutex_lock(&vm->lock);
     while (vm->in_count == 0 && !vm->paused && !vm->quit) {
+        vm->in_waiting = true;
         pthread_cond_wait(&vm->wake_cv, &vm->lock);
     }
+    vm->in_waiting = false;
     uint32_t len = vm->in_count == 0 ? 0 : vm->in_lens[vm->in_head];
     pthread_mutex_unlock(&vm->lock);
     return len;

@@ -284,6 +284,7 @@ void cps_vm_rr_status(struct cps_vm *vm, uint64_t *out)
     out[2] = vm->rp_at_end;
     out[3] = vm->rr_mode == CPS_RR_REPLAY ? vm->rp_end : 0;
     out[4] = vm->ev_len;
+    out[5] = vm->in_waiting;
     pthread_mutex_unlock(&vm->lock);
 }
 

@@ -238,6 +238,14 @@ public final class Agent implements AutoCloseable {
         return state.acked();
     }
 
+    /**
+     * Under record/replay protection, the port access below which every input the guest got is journaled by the
+     * collector; 0 under checkpoint protection.
+     */
+    public long eventLogAcknowledgedEnd() {
+        return recorder == null ? 0 : recorder.acknowledgedEnd();
+    }
+
     public boolean connected() {
         return state.connected();
     }

@@ -200,6 +200,11 @@ final class EventRecorder implements Runnable {
         running = false;
     }
 
+    /** Inputs of every port access below this are journaled by the collector (acknowledged). */
+    synchronized long acknowledgedEnd() {
+        return ackedEnd;
+    }
+
     @Override
     public void run() {
         pump = Thread.currentThread();
@@ -242,9 +247,13 @@ final class EventRecorder implements Runnable {
             if (lockstep) {
                 keepDigests(outputs.takeDigests());
             }
-            if (drained.events().length == 0 && outputEnd == lastOutputEnd) {
+            if (drained.events().length == 0 && outputEnd == lastOutputEnd
+                    && !(drained.coveredTo() > logEnd && guest.waitingForInput())) {
                 return; // nothing waits on this stretch: it joins the next chunk
             }
+            // Else: inputs, outputs, or a guest gone idle in its input poll. The last brings the journal to where the
+            // guest waits, once: a promotion then resumes it in that poll, as the primary is, not inside the access
+            // before (the tail of an output, taken before the guest left it).
             taken = new Chunk(logEnd, drained.coveredTo(), drained.events(), outputEnd);
             retained.addLast(taken);
             retainedBytes += drained.events().length;

@@ -81,6 +81,11 @@ class EventRecorderTest {
         }
 
         @Override
+        public boolean waitingForInput() {
+            return false;
+        }
+
+        @Override
         public void awaitReplayEnd(Duration timeout) {
             throw new UnsupportedOperationException();
         }
@@ -162,6 +167,96 @@ class EventRecorderTest {
             assertTrue(after.getEvents().size() <= Limit.MAX_CHUNK_BYTES_VALUE);
             Thread.sleep(100);
             assertNull(collector.received.peek(), "again no more than the window");
+        } finally {
+            recorder[0].stop();
+            pump.join();
+            call.cancel();
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * A guest that, once told to go on, makes a few accesses with no input (the tail of an output, say) and then waits in
+     * its input poll.
+     */
+    private static final class IdleGuest implements RecordReplay {
+        static final long WAITS_AT = 5;
+        volatile long ordinal;
+
+        @Override
+        public void record(boolean on) {
+        }
+
+        @Override
+        public Drained drainEvents(int maxBytes) {
+            return new Drained(new byte[0], ordinal);
+        }
+
+        @Override
+        public void replay(byte[] events, long end, AtEnd atEnd) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void extendReplay(byte[] events, long end) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public long portOrdinal() {
+            return ordinal;
+        }
+
+        @Override
+        public boolean waitingAtReplayEnd() {
+            return false;
+        }
+
+        @Override
+        public boolean waitingForInput() {
+            return ordinal == WAITS_AT;
+        }
+
+        @Override
+        public void awaitReplayEnd(Duration timeout) {
+            throw new UnsupportedOperationException();
+        }
+    }
+
+    /**
+     * A guest gone idle in its input poll gets the journal brought to that poll, once, though no input or output came
+     * since the last chunk: a promotion then resumes it where the primary waits, not inside the access before.
+     */
+    @Test
+    void aGuestIdleInItsInputPollHasTheJournalBroughtToThatPollOnce() throws Exception {
+        Collector collector = new Collector();
+        Server server = Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()).addService(collector)
+                .build().start();
+        ManagedChannel channel = Grpc.newChannelBuilder("127.0.0.1:" + server.getPort(),
+                InsecureChannelCredentials.create()).build();
+        OutputGate outputs = new OutputGate("vm", 0, new FileOutputSink(dir.resolve("released.log")), new PrimaryLease(),
+                1 << 20, max -> List.of());
+        EventRecorder[] recorder = new EventRecorder[1];
+        EventLogCall call = new EventLogCall(channel, "vm", ByteString.copyFromUtf8("token"),
+                ack -> recorder[0].acked(ack.getEnd()), () -> recorder[0].wake(), status -> { });
+        IdleGuest guest = new IdleGuest();
+        recorder[0] = new EventRecorder("vm", guest, outputs, () -> call, roundTrip -> { }, null, false);
+        recorder[0].begin();
+        recorder[0].welcomed(call, 0);
+        Thread pump = Thread.ofPlatform().start(recorder[0]);
+        try {
+            guest.ordinal = IdleGuest.WAITS_AT;
+            EventLogChunk chunk = collector.received.poll(10, TimeUnit.SECONDS);
+            assertNotNull(chunk, "a chunk to where the idle guest waits");
+            assertEquals(0, chunk.getFrom());
+            assertEquals(IdleGuest.WAITS_AT, chunk.getEnd());
+            assertEquals(0, chunk.getEvents().size());
+            collector.acknowledge(chunk.getEnd());
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+                    .until(() -> recorder[0].acknowledgedEnd() == IdleGuest.WAITS_AT);
+            Thread.sleep(100); // the pump ran about 200 times meanwhile
+            assertNull(collector.received.peek(), "only once: the journal already reaches the poll");
         } finally {
             recorder[0].stop();
             pump.join();

@@ -71,6 +71,12 @@ public interface RecordReplay {
     /** Whether the guest waits at the end of its replayed log. */
     boolean waitingAtReplayEnd();
 
+    /**
+     * Whether the guest waits in its input poll for a request that has not come: idle, its memory unchanging until one
+     * does (or a stun ends the wait). What a replay that ends at that poll stops on.
+     */
+    boolean waitingForInput();
+
     /** Waits until the guest waits at the end of its log; fails with the guest's fault (e.g. a divergence). */
     void awaitReplayEnd(Duration timeout);
 

@@ -21,6 +21,7 @@ import io.cpstream.proto.PromoteResponse;
 import io.cpstream.snapshot.PromotedSnapshot;
 import io.cpstream.snapshot.SnapshotReplay;
 import io.cpstream.tracker.OutputTap;
+import io.cpstream.tracker.RecordReplay;
 import io.cpstream.tracker.kvm.KvProtocol;
 import io.cpstream.tracker.kvm.KvmSource;
 import io.cpstream.tracker.replay.EventLog;
@@ -57,6 +58,7 @@ class ReplayProtectionTest {
                 .withOutputSink("file:" + sink);
         int requests = 0;
         byte[] primaryImage;
+        long idleAt;
         PromoteResponse promoted;
         try (LocalReplication primary = new LocalReplication(SPEC, dir.resolve("first"), config)) {
             KvmSource kv = (KvmSource) ((OutputTap) primary.guest).guest();
@@ -69,7 +71,14 @@ class ReplayProtectionTest {
                 }
                 Replication.awaitReleased(sink, "kv", requests, PATIENCE);
             }
-            // Every request is answered and released; the guest now waits for input and writes nothing.
+            // Every request is answered and released. The image is read once the guest waits in its input poll and
+            // the journal reaches that poll, where the replay below stops. A release does not wait for the guest to
+            // get there: read at once, a vCPU thread preempted right after its last output had not yet written the
+            // call into the poll onto its stack (a mismatch seen once under the whole suite's load).
+            RecordReplay recorded = kv.recordReplay().orElseThrow();
+            await().atMost(PATIENCE).until(() -> recorded.waitingForInput()
+                    && primary.agent.eventLogAcknowledgedEnd() == recorded.portOrdinal());
+            idleAt = recorded.portOrdinal();
             primaryImage = Replication.image(kv);
             primary.stopPrimary();
             try (AdminClient admin = new AdminClient("127.0.0.1:" + primary.collector.port())) {
@@ -79,6 +88,9 @@ class ReplayProtectionTest {
         PromotedSnapshot snapshot = PromotedSnapshot.open(Path.of(promoted.getSnapshotPath()));
         EventLog log = snapshot.eventLog().orElseThrow(() -> new AssertionError("the snapshot holds the journal"));
         assertTrue(log.end() > log.from(), "inputs after the checkpoint were journaled: " + log);
+        // At that poll or a later one (one the primary's stop ended, logged as an empty poll): memory is the same.
+        assertTrue(log.end() >= idleAt, "the journal reaches the input poll the idle primary waits in, " + idleAt
+                + ": " + log);
 
         // Replayed from the committed checkpoint to the last journaled input: the primary's memory there.
         try (SnapshotReplay replay = SnapshotReplay.open(snapshot, log, null)) {

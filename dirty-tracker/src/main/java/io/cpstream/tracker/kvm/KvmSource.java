@@ -391,6 +391,11 @@ public final class KvmSource implements MemorySource {
         }
 
         @Override
+        public boolean waitingForInput() {
+            return withVm(vm::rrStatus)[5] != 0;
+        }
+
+        @Override
         public void traceExecution(java.nio.file.Path file, java.util.Set<ExecutionTrace.Kind> kinds) {
             withVm(() -> {
                 vm.traceOpen(file.toAbsolutePath().toString(), ExecutionTrace.mask(kinds));

@@ -416,10 +416,10 @@ final class NativeVm implements AutoCloseable {
         }
     }
 
-    /** [port ordinal, mode, waiting at the end (0/1), replay end, undrained event bytes]. */
+    /** [port ordinal, mode, waiting at the end (0/1), replay end, undrained event bytes, waiting for input (0/1)]. */
     long[] rrStatus() {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment out = arena.allocate(JAVA_LONG, 5);
+            MemorySegment out = arena.allocate(JAVA_LONG, 6);
             lib.rrStatus.invokeExact(handle, out);
             return out.toArray(JAVA_LONG);
         } catch (Throwable t) {
