@@ -1,5 +1,6 @@
 package io.cpstream.collector;
 
+import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.ExtensionRegistryLite;
 import com.google.protobuf.InvalidProtocolBufferException;
@@ -16,17 +17,22 @@ import java.io.InputStream;
  * Parses a request so that its bytes fields are views of the received message rather than copies of it.
  * gRPC's stock marshaller reads a message into a buffer it reuses and so has to copy every bytes field out
  * of it: for the replication stream, every page's payload a second time, as many heap bytes as the stream
- * carries. Here each message gets an array of its own and the pages point into it; the standby decodes them
- * into its image before the next message is asked for, so the array is garbage soon after.
+ * carries. Here the message is read into one array and the pages point into it; the standby decodes them
+ * into its image before the next message is asked for. With {@link ReceiveBuffers} the array is lent and taken
+ * back once the message is handled, so whoever handles such a message must not keep any of its bytes fields
+ * (copy what has to outlive it); without, each message gets an array of its own.
  */
 final class AliasingMarshaller<T extends MessageLite> implements MethodDescriptor.Marshaller<T> {
 
     private final MethodDescriptor.Marshaller<T> plain;
     private final Parser<T> parser;
+    /** Null: every message gets an array of its own. */
+    private final ReceiveBuffers buffers;
 
-    AliasingMarshaller(MethodDescriptor.Marshaller<T> plain, Parser<T> parser) {
+    AliasingMarshaller(MethodDescriptor.Marshaller<T> plain, Parser<T> parser, ReceiveBuffers buffers) {
         this.plain = plain;
         this.parser = parser;
+        this.buffers = buffers;
     }
 
     @Override
@@ -37,9 +43,7 @@ final class AliasingMarshaller<T extends MessageLite> implements MethodDescripto
     @Override
     public T parse(InputStream stream) {
         try {
-            byte[] message = read(stream);
-            // Through a ByteString, so the input counts as immutable: protobuf aliases only such input.
-            CodedInputStream in = UnsafeByteOperations.unsafeWrap(message).newCodedInput();
+            CodedInputStream in = read(stream).newCodedInput();
             in.enableAliasing(true);
             T parsed = parser.parseFrom(in, ExtensionRegistryLite.getEmptyRegistry());
             in.checkLastTagWas(0);
@@ -54,16 +58,20 @@ final class AliasingMarshaller<T extends MessageLite> implements MethodDescripto
         }
     }
 
-    /** The whole message, in an array of exactly its size when gRPC knows it (it does for received messages). */
-    private static byte[] read(InputStream stream) throws IOException {
+    /**
+     * The whole message, wrapped as a ByteString (protobuf aliases only input that counts as immutable). Its length
+     * is known for received messages; anything else is read to its end into an array of its own.
+     */
+    private ByteString read(InputStream stream) throws IOException {
         if (!(stream instanceof KnownLength)) {
-            return stream.readAllBytes();
+            return UnsafeByteOperations.unsafeWrap(stream.readAllBytes());
         }
-        byte[] message = new byte[stream.available()];
-        int read = stream.readNBytes(message, 0, message.length);
-        if (read != message.length || stream.read() != -1) {
+        int length = stream.available();
+        byte[] message = buffers == null ? new byte[length] : buffers.lend(length);
+        int read = stream.readNBytes(message, 0, length);
+        if (read != length || stream.read() != -1) {
             throw new IOException("the message's length changed while it was read");
         }
-        return message;
+        return UnsafeByteOperations.unsafeWrap(message, 0, length);
     }
 }

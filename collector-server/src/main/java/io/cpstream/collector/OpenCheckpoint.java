@@ -30,7 +30,8 @@ final class OpenCheckpoint {
     private byte[] deviceState = new byte[0];
     private int deviceStateBytes;
     private boolean deviceStateSeen;
-    private final List<ByteString> outputs = new ArrayList<>();
+    /** Copies: a record's bytes in its message are a view of an array lent only while that message is handled. */
+    private final List<byte[]> outputs = new ArrayList<>();
     private long outputStart = -1;
     private long outputBytes;
 
@@ -93,7 +94,9 @@ final class OpenCheckpoint {
         if (outputStart < 0) {
             outputStart = batch.getStart();
         }
-        outputs.addAll(batch.getRecordsList());
+        for (ByteString record : batch.getRecordsList()) {
+            outputs.add(record.toByteArray());
+        }
         outputBytes += bytes;
     }
 
@@ -123,6 +126,6 @@ final class OpenCheckpoint {
                     + Long.toUnsignedString(commit.getOutputStart()) + ", " + Long.toUnsignedString(commit.getOutputEnd())
                     + ") but records [" + start + ", " + (start + outputs.size()) + ") arrived");
         }
-        return outputs.stream().map(ByteString::toByteArray).toList();
+        return List.copyOf(outputs);
     }
 }

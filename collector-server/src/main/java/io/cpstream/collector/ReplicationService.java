@@ -24,6 +24,8 @@ import java.util.List;
 final class ReplicationService extends ReplicationGrpc.ReplicationImplBase {
 
     private final StandbyRegistry registry;
+    /** The stream's page batches are received into these; its observer gives each back once handled. */
+    private final ReceiveBuffers receiveBuffers = new ReceiveBuffers();
 
     ReplicationService(StandbyRegistry registry) {
         this.registry = registry;
@@ -31,14 +33,15 @@ final class ReplicationService extends ReplicationGrpc.ReplicationImplBase {
 
     /**
      * What to add to the server: the generated binding, every call's requests parsed by an {@link AliasingMarshaller}
-     * (page data without a copy on the stream; the same answer to garbage, INVALID_ARGUMENT, on every call).
+     * (page data without a copy on the stream, into lent arrays; the same answer to garbage, INVALID_ARGUMENT, on every
+     * call). The lease and event log calls' messages are small, or copied where they are kept: arrays of their own.
      */
     ServerServiceDefinition binding() {
         ServerServiceDefinition generated = bindService();
         List<ServerMethodDefinition<?, ?>> methods = List.of(
-                aliasing(generated, ReplicationGrpc.getStreamMethod(), AgentMessage.parser()),
-                aliasing(generated, ReplicationGrpc.getLeaseMethod(), Heartbeat.parser()),
-                aliasing(generated, ReplicationGrpc.getEventLogMethod(), EventLogChunk.parser()));
+                aliasing(generated, ReplicationGrpc.getStreamMethod(), AgentMessage.parser(), receiveBuffers),
+                aliasing(generated, ReplicationGrpc.getLeaseMethod(), Heartbeat.parser(), null),
+                aliasing(generated, ReplicationGrpc.getEventLogMethod(), EventLogChunk.parser(), null));
         if (generated.getMethods().size() != methods.size()) {
             throw new IllegalStateException("ReplicationService binds " + methods.size() + " calls; the generated "
                     + "service has " + generated.getMethods().size());
@@ -53,10 +56,12 @@ final class ReplicationService extends ReplicationGrpc.ReplicationImplBase {
 
     @SuppressWarnings("unchecked")
     private static <Q extends MessageLite, R> ServerMethodDefinition<Q, R> aliasing(
-            ServerServiceDefinition generated, MethodDescriptor<Q, R> method, Parser<Q> parser) {
+            ServerServiceDefinition generated, MethodDescriptor<Q, R> method, Parser<Q> parser,
+            ReceiveBuffers buffers) {
         ServerMethodDefinition<Q, R> plain = (ServerMethodDefinition<Q, R>) generated.getMethod(method.getFullMethodName());
         MethodDescriptor<Q, R> descriptor = plain.getMethodDescriptor().toBuilder()
-                .setRequestMarshaller(new AliasingMarshaller<>(plain.getMethodDescriptor().getRequestMarshaller(), parser))
+                .setRequestMarshaller(new AliasingMarshaller<>(plain.getMethodDescriptor().getRequestMarshaller(), parser,
+                        buffers))
                 .build();
         return ServerMethodDefinition.create(descriptor, plain.getServerCallHandler());
     }
@@ -80,7 +85,8 @@ final class ReplicationService extends ReplicationGrpc.ReplicationImplBase {
     public StreamObserver<AgentMessage> stream(StreamObserver<CollectorMessage> responseObserver) {
         ServerCallStreamObserver<CollectorMessage> responses = (ServerCallStreamObserver<CollectorMessage>) responseObserver;
         responses.disableAutoRequest();
-        ReplicationStream stream = new ReplicationStream(registry, responses, PeerAuthorization.current());
+        ReplicationStream stream = new ReplicationStream(registry, responses, PeerAuthorization.current(),
+                receiveBuffers);
         responses.request(1);
         return stream;
     }

@@ -22,13 +22,17 @@ final class ReplicationStream implements StreamObserver<AgentMessage> {
     private final StandbyRegistry registry;
     private final ServerCallStreamObserver<CollectorMessage> responses;
     private final Identity peer;
+    /** Where a large message's array was lent from: given back once {@link #onNext} is done with it. */
+    private final ReceiveBuffers receiveBuffers;
     private Standby standby;
     private boolean closed;
 
-    ReplicationStream(StandbyRegistry registry, ServerCallStreamObserver<CollectorMessage> responses, Identity peer) {
+    ReplicationStream(StandbyRegistry registry, ServerCallStreamObserver<CollectorMessage> responses, Identity peer,
+                      ReceiveBuffers receiveBuffers) {
         this.registry = registry;
         this.responses = responses;
         this.peer = peer;
+        this.receiveBuffers = receiveBuffers;
     }
 
     /** Who is streaming, as its certificate says. */
@@ -36,8 +40,20 @@ final class ReplicationStream implements StreamObserver<AgentMessage> {
         return peer;
     }
 
+    /**
+     * Handles {@code message} completely: nothing of it may be kept once this returns, since its bytes fields are
+     * views of an array lent for this message only ({@link ReceiveBuffers}).
+     */
     @Override
     public void onNext(AgentMessage message) {
+        try {
+            handle(message);
+        } finally {
+            receiveBuffers.giveBack();
+        }
+    }
+
+    private void handle(AgentMessage message) {
         if (isClosed()) {
             return;
         }
