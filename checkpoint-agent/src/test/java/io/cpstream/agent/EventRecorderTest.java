@@ -43,21 +43,10 @@ class EventRecorderTest {
     @TempDir
     Path dir;
 
-    /** A guest that made one input-poll access, logged, between any two drains. */
-    private static final class PollingGuest implements RecordReplay {
-        private long ordinal;
-
+    /** A recording guest as the recorder sees it: what a replay would need is not there. */
+    private abstract static class RecordingGuest implements RecordReplay {
         @Override
         public void record(boolean on) {
-        }
-
-        @Override
-        public synchronized Drained drainEvents(int maxBytes) {
-            ByteBuffer event = ByteBuffer.allocate(InputEvents.HEADER).order(ByteOrder.LITTLE_ENDIAN);
-            event.putLong(ordinal).putShort((short) InputEvents.PORT_INPUT_POLL).put((byte) InputEvents.KIND_VALUE)
-                    .put((byte) 0).putInt(0).putInt(0);
-            ordinal++;
-            return new Drained(event.array(), ordinal);
         }
 
         @Override
@@ -71,23 +60,37 @@ class EventRecorderTest {
         }
 
         @Override
-        public synchronized long portOrdinal() {
-            return ordinal;
-        }
-
-        @Override
         public boolean waitingAtReplayEnd() {
-            return false;
-        }
-
-        @Override
-        public boolean waitingForInput() {
             return false;
         }
 
         @Override
         public void awaitReplayEnd(Duration timeout) {
             throw new UnsupportedOperationException();
+        }
+    }
+
+    /** A guest that made one input-poll access, logged, between any two drains. */
+    private static final class PollingGuest extends RecordingGuest {
+        private long ordinal;
+
+        @Override
+        public synchronized Drained drainEvents(int maxBytes) {
+            ByteBuffer event = ByteBuffer.allocate(InputEvents.HEADER).order(ByteOrder.LITTLE_ENDIAN);
+            event.putLong(ordinal).putShort((short) InputEvents.PORT_INPUT_POLL).put((byte) InputEvents.KIND_VALUE)
+                    .put((byte) 0).putInt(0).putInt(0);
+            ordinal++;
+            return new Drained(event.array(), ordinal);
+        }
+
+        @Override
+        public synchronized long portOrdinal() {
+            return ordinal;
+        }
+
+        @Override
+        public boolean waitingForInput() {
+            return false;
         }
     }
 
@@ -121,23 +124,49 @@ class EventRecorderTest {
         }
     }
 
+    /**
+     * A recorder of {@code guest} on one EventLog call to a {@link Collector} over loopback, its pump running; the
+     * collector's journal holds nothing, so the first chunk restarts the log.
+     */
+    private static final class OneCall implements AutoCloseable {
+        final Collector collector = new Collector();
+        final Server server;
+        final ManagedChannel channel;
+        final EventLogCall call;
+        final EventRecorder recorder;
+        final Thread pump;
+
+        OneCall(RecordReplay guest, Path dir) throws Exception {
+            server = Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()).addService(collector).build()
+                    .start();
+            channel = Grpc.newChannelBuilder("127.0.0.1:" + server.getPort(), InsecureChannelCredentials.create())
+                    .build();
+            OutputGate outputs = new OutputGate("vm", 0, new FileOutputSink(dir.resolve("released.log")),
+                    new PrimaryLease(), 1 << 20, max -> List.of());
+            EventRecorder[] late = new EventRecorder[1]; // the call's callbacks reach the recorder made after it
+            call = new EventLogCall(channel, "vm", ByteString.copyFromUtf8("token"), ack -> late[0].acked(ack.getEnd()),
+                    () -> late[0].wake(), status -> { });
+            recorder = new EventRecorder("vm", guest, outputs, () -> call, roundTrip -> { }, null, false);
+            late[0] = recorder;
+            recorder.begin();
+            recorder.welcomed(call, 0);
+            pump = Thread.ofPlatform().start(recorder);
+        }
+
+        @Override
+        public void close() throws Exception {
+            recorder.stop();
+            pump.join();
+            call.cancel();
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     void aBoundedWindowOfChunksIsOnTheWireAndTheNextCarriesEverythingTakenMeanwhile() throws Exception {
-        Collector collector = new Collector();
-        Server server = Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()).addService(collector)
-                .build().start();
-        ManagedChannel channel = Grpc.newChannelBuilder("127.0.0.1:" + server.getPort(),
-                InsecureChannelCredentials.create()).build();
-        OutputGate outputs = new OutputGate("vm", 0, new FileOutputSink(dir.resolve("released.log")), new PrimaryLease(),
-                1 << 20, max -> List.of());
-        EventRecorder[] recorder = new EventRecorder[1];
-        EventLogCall call = new EventLogCall(channel, "vm", ByteString.copyFromUtf8("token"),
-                ack -> recorder[0].acked(ack.getEnd()), () -> recorder[0].wake(), status -> { });
-        recorder[0] = new EventRecorder("vm", new PollingGuest(), outputs, () -> call, roundTrip -> { }, null, false);
-        recorder[0].begin();
-        recorder[0].welcomed(call, 0); // the collector's journal holds nothing: the first chunk restarts the log
-        Thread pump = Thread.ofPlatform().start(recorder[0]);
-        try {
+        try (OneCall rig = new OneCall(new PollingGuest(), dir)) {
+            Collector collector = rig.collector;
             EventLogChunk first = collector.received.poll(10, TimeUnit.SECONDS);
             assertNotNull(first, "the first chunk");
             assertTrue(first.getRestart());
@@ -167,12 +196,6 @@ class EventRecorderTest {
             assertTrue(after.getEvents().size() <= Limit.MAX_CHUNK_BYTES_VALUE);
             Thread.sleep(100);
             assertNull(collector.received.peek(), "again no more than the window");
-        } finally {
-            recorder[0].stop();
-            pump.join();
-            call.cancel();
-            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-            server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
     }
 
@@ -180,27 +203,13 @@ class EventRecorderTest {
      * A guest that, once told to go on, makes a few accesses with no input (the tail of an output, say) and then waits in
      * its input poll.
      */
-    private static final class IdleGuest implements RecordReplay {
+    private static final class IdleGuest extends RecordingGuest {
         static final long WAITS_AT = 5;
         volatile long ordinal;
 
         @Override
-        public void record(boolean on) {
-        }
-
-        @Override
         public Drained drainEvents(int maxBytes) {
             return new Drained(new byte[0], ordinal);
-        }
-
-        @Override
-        public void replay(byte[] events, long end, AtEnd atEnd) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public void extendReplay(byte[] events, long end) {
-            throw new UnsupportedOperationException();
         }
 
         @Override
@@ -209,18 +218,8 @@ class EventRecorderTest {
         }
 
         @Override
-        public boolean waitingAtReplayEnd() {
-            return false;
-        }
-
-        @Override
         public boolean waitingForInput() {
             return ordinal == WAITS_AT;
-        }
-
-        @Override
-        public void awaitReplayEnd(Duration timeout) {
-            throw new UnsupportedOperationException();
         }
     }
 
@@ -230,22 +229,9 @@ class EventRecorderTest {
      */
     @Test
     void aGuestIdleInItsInputPollHasTheJournalBroughtToThatPollOnce() throws Exception {
-        Collector collector = new Collector();
-        Server server = Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()).addService(collector)
-                .build().start();
-        ManagedChannel channel = Grpc.newChannelBuilder("127.0.0.1:" + server.getPort(),
-                InsecureChannelCredentials.create()).build();
-        OutputGate outputs = new OutputGate("vm", 0, new FileOutputSink(dir.resolve("released.log")), new PrimaryLease(),
-                1 << 20, max -> List.of());
-        EventRecorder[] recorder = new EventRecorder[1];
-        EventLogCall call = new EventLogCall(channel, "vm", ByteString.copyFromUtf8("token"),
-                ack -> recorder[0].acked(ack.getEnd()), () -> recorder[0].wake(), status -> { });
         IdleGuest guest = new IdleGuest();
-        recorder[0] = new EventRecorder("vm", guest, outputs, () -> call, roundTrip -> { }, null, false);
-        recorder[0].begin();
-        recorder[0].welcomed(call, 0);
-        Thread pump = Thread.ofPlatform().start(recorder[0]);
-        try {
+        try (OneCall rig = new OneCall(guest, dir)) {
+            Collector collector = rig.collector;
             guest.ordinal = IdleGuest.WAITS_AT;
             EventLogChunk chunk = collector.received.poll(10, TimeUnit.SECONDS);
             assertNotNull(chunk, "a chunk to where the idle guest waits");
@@ -254,15 +240,9 @@ class EventRecorderTest {
             assertEquals(0, chunk.getEvents().size());
             collector.acknowledge(chunk.getEnd());
             org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
-                    .until(() -> recorder[0].acknowledgedEnd() == IdleGuest.WAITS_AT);
+                    .until(() -> rig.recorder.acknowledgedEnd() == IdleGuest.WAITS_AT);
             Thread.sleep(100); // the pump ran about 200 times meanwhile
             assertNull(collector.received.peek(), "only once: the journal already reaches the poll");
-        } finally {
-            recorder[0].stop();
-            pump.join();
-            call.cancel();
-            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-            server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
     }
 
