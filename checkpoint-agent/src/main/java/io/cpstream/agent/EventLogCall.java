@@ -31,7 +31,10 @@ final class EventLogCall extends SideCall<EventLogChunk> {
                  Consumer<Status> onEnd) {
         this.vm = vm;
         this.token = token;
-        ReplicationGrpc.newStub(channel).eventLog(new ClientResponseObserver<EventLogChunk, EventLogAck>() {
+        // Acknowledgements are handled on the transport thread that read them: they only move a mark and wake the
+        // releaser, and an output waits for them; a hop to gRPC's pool was one more wake-up in that wait.
+        ReplicationGrpc.ReplicationStub stub = ReplicationGrpc.newStub(channel).withExecutor(Runnable::run);
+        stub.eventLog(new ClientResponseObserver<EventLogChunk, EventLogAck>() {
             @Override
             public void beforeStart(ClientCallStreamObserver<EventLogChunk> call) {
                 started(call);
