@@ -147,6 +147,17 @@ static void *section(struct writer *w, uint32_t type, uint32_t vcpu, uint32_t by
     return p + SECTION_HEADER;
 }
 
+/*
+ * Cuts the section last reserved down to `bytes`: a variable-size payload the kernel filled with less than was
+ * reserved for it. Its padding was zeroed when reserved.
+ */
+static void shrink_last_section(struct writer *w, void *payload, uint32_t bytes)
+{
+    uint8_t *p = payload;
+    memcpy(p - SECTION_HEADER + 2 * sizeof(uint32_t), &bytes, sizeof(bytes));
+    w->len = (uint64_t)(p - w->buf) + pad8(bytes);
+}
+
 #define SAVE(w, type, id, size, what)                                                              \
     void *payload_##type = section(w, type, id, (uint32_t)(size));                                 \
     if (payload_##type == NULL) {                                                                  \
@@ -162,6 +173,16 @@ static int save_vcpu(struct cps_vm *vm, struct cps_vcpu *c, struct writer *w, ch
     if (ioctl(c->fd, KVM_GET_CPUID2, cpuid) != 0) {
         return cps_fail_errno(err, errlen, "KVM_GET_CPUID2 on vCPU %u failed", id);
     }
+    /*
+     * The vCPU may hold fewer entries than the VM was given (a nested KVM on a 6.18 kernel kept fewer than
+     * KVM_GET_SUPPORTED_CPUID listed), and the call then lowers nent. The section says what the vCPU holds, so
+     * that a restore, which requires the size to match nent exactly, takes it.
+     */
+    if (cpuid->nent > vm->cpuid->nent) {
+        return cps_fail(err, errlen, "KVM_GET_CPUID2 on vCPU %u returned %u entries, more than the %u asked for", id,
+                        cpuid->nent, vm->cpuid->nent);
+    }
+    shrink_last_section(w, cpuid, (uint32_t)(sizeof(*cpuid) + cpuid->nent * sizeof(struct kvm_cpuid_entry2)));
     SAVE(w, SEC_SREGS, id, sizeof(struct kvm_sregs), "special registers");
     if (ioctl(c->fd, KVM_GET_SREGS, payload_SEC_SREGS) != 0) {
         return cps_fail_errno(err, errlen, "KVM_GET_SREGS on vCPU %u failed", id);
