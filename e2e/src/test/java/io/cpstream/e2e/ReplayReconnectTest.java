@@ -11,6 +11,7 @@ import io.cpstream.agent.output.OutputLog;
 import io.cpstream.collector.CollectorConfig;
 import io.cpstream.collector.CollectorServer;
 import io.cpstream.collector.client.AdminClient;
+import io.cpstream.collector.store.Durability;
 import io.cpstream.encoder.ImageDigest;
 import io.cpstream.harness.chaos.TcpProxy;
 import io.cpstream.proto.PromoteResponse;
@@ -27,14 +28,17 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Record/replay protection across a broken connection: the input log's EventLog call dies with the stream (the proxy
  * between agent and collector drops both), the agent opens a new stream, and the recorder goes on from where the
  * collector's journal ends (its Welcome says), sending no input twice and losing none. The journal then replays, on
  * top of the committed checkpoint, to exactly the primary's memory, and every answer was released once, in order.
+ * With either durability: the collector handles a chunk that is not forced on the transport's thread, a forced one on
+ * its pool ({@code CollectorServer.callExecutors}).
  */
 class ReplayReconnectTest {
 
@@ -44,15 +48,16 @@ class ReplayReconnectTest {
     @TempDir
     Path dir;
 
-    @Test
-    void theInputLogGoesOnAfterTheConnectionBreaksAndStillReplaysToThePrimary() throws Exception {
+    @ParameterizedTest
+    @EnumSource(Durability.class)
+    void theInputLogGoesOnAfterTheConnectionBreaksAndStillReplaysToThePrimary(Durability durability) throws Exception {
         Replication.assumeBackend("emu");
         Path sink = dir.resolve("released.log");
         int requests = 0;
         byte[] primaryImage;
         PromoteResponse promoted;
-        try (CollectorServer collector = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dir.resolve("collector")),
-                new SimpleMeterRegistry());
+        try (CollectorServer collector = CollectorServer.start(CollectorConfig.of("127.0.0.1", 0, dir.resolve("collector"))
+                .withDurability(durability), new SimpleMeterRegistry());
              TcpProxy link = new TcpProxy(new InetSocketAddress("127.0.0.1", collector.port()))) {
             // Checkpoints seldom, so the journal (not a checkpoint) carries the inputs across the break.
             AgentConfig config = AgentConfig.of("127.0.0.1:" + link.port(), "kv").withEpochInterval(Duration.ofSeconds(2))
