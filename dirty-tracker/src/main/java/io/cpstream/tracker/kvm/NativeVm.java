@@ -13,8 +13,9 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * One VM of the native shim, as plain Java calls: each method allocates what the call needs,
- * invokes it and turns a failure into a {@link KvmException} with the shim's reason. Not thread-safe
+ * One VM of the native shim, as plain Java calls: each method allocates what the call needs (the output and event
+ * drains, which run for every output, reuse buffers of their own), invokes it and turns a failure into a {@link
+ * KvmException} with the shim's reason. Not thread-safe
  * for lifecycle calls; {@link KvmSource} serialises them and guarantees nothing runs after {@link #close()}.
  */
 final class NativeVm implements AutoCloseable {
@@ -28,6 +29,28 @@ final class NativeVm implements AutoCloseable {
     /** Guest RAM; tied to a shared arena so that access after close fails cleanly instead of crashing. */
     private final Arena memoryArena = Arena.ofShared();
     private final MemorySegment memory;
+    /**
+     * The buffers output and input events are drained into, allocated once and reused. A fresh one per call was a
+     * zeroed allocation of 256 KiB (outputs) and 512 KiB (events) each time the recorder looked, once per guest
+     * output and every half millisecond, and each time a stun took the outputs: about 30 µs of memset before a
+     * recorded output's chunk could leave (bench --compare-protect, the recorder's stages timed).
+     */
+    private final DrainBuffer outputDrain = new DrainBuffer();
+    private final DrainBuffer eventDrain = new DrainBuffer();
+
+    /** A native buffer kept for one kind of drain; callers hold its monitor while they use it. */
+    private final class DrainBuffer {
+        private MemorySegment segment;
+
+        /** At least {@code bytes} (8-aligned), the same one while it is large enough. */
+        MemorySegment atLeast(long bytes) {
+            if (segment == null || segment.byteSize() < bytes) {
+                // Grows only to the largest drain asked for (a constant in practice); the arena frees it at close.
+                segment = memoryArena.allocate(Math.max(1, bytes), 8);
+            }
+            return segment;
+        }
+    }
 
     NativeVm(long memBytes, int vcpus, int dirtyMode, int ringEntries) {
         this(false, memBytes, vcpus, dirtyMode, ringEntries);
@@ -203,33 +226,38 @@ final class NativeVm implements AutoCloseable {
     /** Takes output records while their headers and payloads fit in {@code maxBytes} (a little stricter than payload alone). */
     List<GuestOutput> drainOutput(long maxBytes) {
         List<GuestOutput> outputs = new ArrayList<>();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment buf = arena.allocate(DRAIN_CHUNK, 8);
-            long left = maxBytes;
-            long used;
-            long cap;
-            do {
-                cap = Math.min(DRAIN_CHUNK, left);
-                if (cap <= OUTPUT_HEADER) {
-                    break;
-                }
-                used = (long) lib.drainOutput.invokeExact(handle, buf, cap);
-                left -= used;
-                long off = 0;
-                while (off < used) {
-                    long epoch = buf.get(JAVA_LONG_UNALIGNED, off);
-                    long index = buf.get(JAVA_LONG_UNALIGNED, off + 8);
-                    int len = buf.get(JAVA_INT_UNALIGNED, off + 16);
-                    byte[] payload = buf.asSlice(off + 20, len).toArray(JAVA_BYTE);
-                    outputs.add(new GuestOutput(epoch, index, payload));
-                    off += 20 + len;
-                }
-                // Room was left for a record of any length: the shim held no more.
-            } while (used > 0 && used + OUTPUT_HEADER + GuestAbi.RECORD_MAX > cap);
+        try {
+            synchronized (outputDrain) {
+                drainOutputInto(outputDrain.atLeast(DRAIN_CHUNK), maxBytes, outputs);
+            }
         } catch (Throwable t) {
             throw rethrow("draining guest output", t);
         }
         return outputs;
+    }
+
+    private void drainOutputInto(MemorySegment buf, long maxBytes, List<GuestOutput> outputs) throws Throwable {
+        long left = maxBytes;
+        long used;
+        long cap;
+        do {
+            cap = Math.min(DRAIN_CHUNK, left);
+            if (cap <= OUTPUT_HEADER) {
+                break;
+            }
+            used = (long) lib.drainOutput.invokeExact(handle, buf, cap);
+            left -= used;
+            long off = 0;
+            while (off < used) {
+                long epoch = buf.get(JAVA_LONG_UNALIGNED, off);
+                long index = buf.get(JAVA_LONG_UNALIGNED, off + 8);
+                int len = buf.get(JAVA_INT_UNALIGNED, off + 16);
+                byte[] payload = buf.asSlice(off + 20, len).toArray(JAVA_BYTE);
+                outputs.add(new GuestOutput(epoch, index, payload));
+                off += 20 + len;
+            }
+            // Room was left for a record of any length: the shim held no more.
+        } while (used > 0 && used + OUTPUT_HEADER + GuestAbi.RECORD_MAX > cap);
     }
 
     /** When output {@code index} was emitted ({@code System.nanoTime()}'s clock), or 0 if this VM no longer knows. */
@@ -353,14 +381,22 @@ final class NativeVm implements AutoCloseable {
 
     /** Takes whole recorded events, at most {@code maxBytes}; {@code covered} gets the ordinal everything below is in. */
     byte[] drainEvents(int maxBytes, long[] covered) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment buf = arena.allocate(Math.max(1, maxBytes), 8);
-            MemorySegment end = arena.allocate(JAVA_LONG);
+        try {
+            return drainEventsInto(maxBytes, covered);
+        } catch (Throwable t) {
+            throw rethrow("draining recorded events", t);
+        }
+    }
+
+    private byte[] drainEventsInto(int maxBytes, long[] covered) throws Throwable {
+        synchronized (eventDrain) {
+            // The ordinal's slot first, then the events: one kept segment for both.
+            MemorySegment kept = eventDrain.atLeast(JAVA_LONG.byteSize() + Math.max(1, maxBytes));
+            MemorySegment end = kept.asSlice(0, JAVA_LONG.byteSize());
+            MemorySegment buf = kept.asSlice(JAVA_LONG.byteSize(), maxBytes);
             long used = (long) lib.drainEvents.invokeExact(handle, buf, (long) maxBytes, end);
             covered[0] = end.get(JAVA_LONG, 0);
             return buf.asSlice(0, used).toArray(JAVA_BYTE);
-        } catch (Throwable t) {
-            throw rethrow("draining recorded events", t);
         }
     }
 
