@@ -149,13 +149,16 @@ static void *section(struct writer *w, uint32_t type, uint32_t vcpu, uint32_t by
 
 /*
  * Cuts the section last reserved down to `bytes`: a variable-size payload the kernel filled with less than was
- * reserved for it. Its padding was zeroed when reserved.
+ * reserved for it. Its header is rewritten as section() wrote it, with the new size; its padding was zeroed then.
  */
 static void shrink_last_section(struct writer *w, void *payload, uint32_t bytes)
 {
-    uint8_t *p = payload;
-    memcpy(p - SECTION_HEADER + 2 * sizeof(uint32_t), &bytes, sizeof(bytes));
-    w->len = (uint64_t)(p - w->buf) + pad8(bytes);
+    uint8_t *p = (uint8_t *)payload - SECTION_HEADER;
+    uint32_t hdr[4];
+    memcpy(hdr, p, sizeof(hdr));
+    hdr[2] = bytes;
+    memcpy(p, hdr, sizeof(hdr));
+    w->len = (uint64_t)(p - w->buf) + SECTION_HEADER + pad8(bytes);
 }
 
 #define SAVE(w, type, id, size, what)                                                              \

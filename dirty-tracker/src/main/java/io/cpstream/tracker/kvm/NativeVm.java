@@ -382,22 +382,21 @@ final class NativeVm implements AutoCloseable {
     /** Takes whole recorded events, at most {@code maxBytes}; {@code covered} gets the ordinal everything below is in. */
     byte[] drainEvents(int maxBytes, long[] covered) {
         try {
-            return drainEventsInto(maxBytes, covered);
+            synchronized (eventDrain) {
+                // The ordinal's slot first, then the events: one kept segment for both.
+                return drainEventsInto(eventDrain.atLeast(JAVA_LONG.byteSize() + maxBytes), maxBytes, covered);
+            }
         } catch (Throwable t) {
             throw rethrow("draining recorded events", t);
         }
     }
 
-    private byte[] drainEventsInto(int maxBytes, long[] covered) throws Throwable {
-        synchronized (eventDrain) {
-            // The ordinal's slot first, then the events: one kept segment for both.
-            MemorySegment kept = eventDrain.atLeast(JAVA_LONG.byteSize() + Math.max(1, maxBytes));
-            MemorySegment end = kept.asSlice(0, JAVA_LONG.byteSize());
-            MemorySegment buf = kept.asSlice(JAVA_LONG.byteSize(), maxBytes);
-            long used = (long) lib.drainEvents.invokeExact(handle, buf, (long) maxBytes, end);
-            covered[0] = end.get(JAVA_LONG, 0);
-            return buf.asSlice(0, used).toArray(JAVA_BYTE);
-        }
+    private byte[] drainEventsInto(MemorySegment kept, int maxBytes, long[] covered) throws Throwable {
+        MemorySegment end = kept.asSlice(0, JAVA_LONG.byteSize());
+        MemorySegment buf = kept.asSlice(JAVA_LONG.byteSize(), maxBytes);
+        long used = (long) lib.drainEvents.invokeExact(handle, buf, (long) maxBytes, end);
+        covered[0] = end.get(JAVA_LONG, 0);
+        return buf.asSlice(0, used).toArray(JAVA_BYTE);
     }
 
     void replay(byte[] events, long end, int then) {
